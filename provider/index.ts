@@ -1,0 +1,5 @@
+export * from "./connection";
+export * from "./errors";
+export * from "./transport";
+export * from "./common";
+export * from "./resources";

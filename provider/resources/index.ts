@@ -1,0 +1,3 @@
+export * from "./helper-setting";
+export * from "./notrack-rule";
+export * from "./module-blacklist";

@@ -1,0 +1,98 @@
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import type { z } from "zod";
+import { checkWith } from "../common/check";
+import { diffInputs } from "../common/diff";
+import type { BaseInputs, ResourceKind } from "../common/kind";
+
+/** Inputs that force a replacement on every resource: another host is another object. */
+const HOST_IDENTITY = ["connection.host", "connection.port"];
+
+/** Key under which outputs record the shape version of the state they were written with. */
+export const STATE_VERSION_KEY = "stateVersion";
+
+/** The dynamic-provider methods, as plain functions over property bags. */
+export type DynamicHandlers = Required<Pick<dynamic.ResourceProvider, "check" | "diff" | "create" | "read" | "update" | "delete">>;
+
+/** Top-level input property names of a kind (its schema is a zod object). */
+export function inputKeysOf(kind: ResourceKind<BaseInputs, object>): string[] {
+  return Object.keys((kind.schema as unknown as z.ZodObject).shape);
+}
+
+/** Removes engine-private keys (`__provider`) and everything that is not an input. */
+function pickInputs(kind: ResourceKind<BaseInputs, object>, props: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of inputKeysOf(kind)) if (props[k] !== undefined) out[k] = props[k];
+  return out;
+}
+
+/**
+ * Stored outputs brought to the current shape and re-normalized with today's defaults, so that state
+ * written by an earlier release neither fails nor shows a spurious diff.
+ */
+function normalizeOlds<In extends BaseInputs, Out extends object>(kind: ResourceKind<In, Out>, raw: Record<string, unknown>): In & Out {
+  const upgraded = kind.upgrade ? kind.upgrade({ ...raw }) : { ...raw };
+  const parsed = kind.schema.safeParse(pickInputs(kind as never, upgraded));
+  const merged = parsed.success ? { ...upgraded, ...(parsed.data as object) } : upgraded;
+  delete (merged as Record<string, unknown>).__provider;
+  return merged as In & Out;
+}
+
+function strictInputs<In extends BaseInputs, Out extends object>(kind: ResourceKind<In, Out>, props: Record<string, unknown>): In {
+  const r = checkWith(kind.schema, pickInputs(kind as never, props));
+  if (!r.ok) {
+    throw new Error(`${kind.type}: invalid inputs: ${r.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+  }
+  return r.inputs;
+}
+
+/**
+ * Wraps a {@link ResourceKind} into the dynamic-provider protocol: `check` validates and never
+ * throws, `diff` compares normalized inputs without contacting the host, and the outputs of every
+ * operation are the inputs plus what was observed, stamped with the state version.
+ */
+export function handlersFor<In extends BaseInputs, Out extends object>(kind: ResourceKind<In, Out>): DynamicHandlers {
+  const stamp = (inputs: In, outs: Out) => ({ ...inputs, ...outs, [STATE_VERSION_KEY]: kind.stateVersion });
+  return {
+    async check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
+      const r = checkWith(kind.schema, pickInputs(kind as never, news));
+      if (!r.ok) return { inputs: news, failures: r.failures };
+      const extra = kind.validate ? safeValidate(kind, r.inputs) : [];
+      return extra.length ? { inputs: news, failures: extra } : { inputs: r.inputs as Record<string, unknown> };
+    },
+    async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+      const o = normalizeOlds(kind, olds) as unknown as Record<string, unknown>;
+      return diffInputs(o, pickInputs(kind as never, news), {
+        inputKeys: inputKeysOf(kind as never),
+        replaceOn: [...HOST_IDENTITY, ...kind.replaceOn],
+        deleteBeforeReplace: kind.deleteBeforeReplace,
+      });
+    },
+    async create(props: Record<string, unknown>) {
+      const inputs = strictInputs(kind, props);
+      const { id, outs } = await kind.create(inputs);
+      return { id, outs: stamp(inputs, outs) };
+    },
+    async read(id: string, props: Record<string, unknown>) {
+      const olds = normalizeOlds(kind, props ?? {});
+      const r = await kind.read(id, olds);
+      if (!r) return {};
+      return { id, props: stamp(r.inputs, r.outs), inputs: r.inputs as Record<string, unknown> };
+    },
+    async update(id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+      const inputs = strictInputs(kind, news);
+      const outs = await kind.update(id, normalizeOlds(kind, olds), inputs);
+      return { outs: stamp(inputs, outs) };
+    },
+    async delete(id: string, props: Record<string, unknown>) {
+      await kind.delete(id, normalizeOlds(kind, props));
+    },
+  } as DynamicHandlers;
+}
+
+function safeValidate<In extends BaseInputs>(kind: ResourceKind<In, object>, inputs: In) {
+  try {
+    return kind.validate!(inputs);
+  } catch (e) {
+    return [{ property: "(inputs)", reason: (e as Error).message }];
+  }
+}

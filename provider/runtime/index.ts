@@ -1,0 +1,3 @@
+import "./kinds";
+export { handler, registeredTypes } from "./registry";
+export { closeAll } from "../transport/pool";

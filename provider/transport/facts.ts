@@ -1,0 +1,110 @@
+import type { Connection } from "../connection/schema";
+import { commandFailed, exec, script } from "./exec";
+import { parseKeyValues, parseSections, sectionStart } from "./sections";
+
+/** Tools whose presence decides what a resource can do on a host. */
+export const PROBED_BINARIES = [
+  "iptables",
+  "ip6tables",
+  "iptables-save",
+  "iptables-restore",
+  "ip6tables-save",
+  "ip6tables-restore",
+  "iptables-legacy",
+  "iptables-nft",
+  "nft",
+  "modprobe",
+  "update-initramfs",
+  "dracut",
+  "lsinitramfs",
+  "lsinitrd",
+  "conntrack",
+  "netfilter-persistent",
+  "sysctl",
+] as const;
+
+/** How `nf_conntrack` exists on a host. */
+export type ModuleState = "loaded" | "builtin" | "module" | "absent";
+
+/** What one probe learns about a host. */
+export interface HostFacts {
+  /** `uname -r`. */
+  kernelRelease: string;
+  /** Numeric kernel version parsed from the release (vendor suffixes ignored). */
+  kernel: { major: number; minor: number; patch: number };
+  /** Absolute path of each probed tool that exists. */
+  binaries: Partial<Record<(typeof PROBED_BINARIES)[number], string>>;
+  /** `iptables -V` output, when iptables exists. */
+  iptablesVersion?: string;
+  /** The backend of the `iptables` command: `nf_tables`, `legacy`, or undefined without iptables. */
+  iptablesBackend?: "nf_tables" | "legacy";
+  /** `nf_conntrack`: loaded as a module, built into the kernel, available as a module, or absent. */
+  nfConntrack: ModuleState;
+  /** Live `net.netfilter.nf_conntrack_helper` of the session's namespace, when the file exists. */
+  helperSysctl?: string;
+  /** Distribution from `/etc/os-release`. */
+  os: { id: string; versionId: string; like: string[] };
+  /** Effective uid of remote commands (0 when root or through sudo). */
+  uid: number;
+}
+
+/**
+ * Shell text that prints the facts as `key=value` lines. Resources embed it in their own observe
+ * script so that facts cost no extra round trip.
+ */
+export const FACTS_SCRIPT = `echo "kernel=$(uname -r)"
+echo "uid=$(id -u)"
+for c in ${PROBED_BINARIES.join(" ")}; do
+  p=$(command -v "$c" 2>/dev/null) && echo "bin.$c=$p"
+done
+if command -v iptables >/dev/null 2>&1; then echo "iptables_version=$(iptables -V 2>/dev/null | head -n1)"; fi
+kr=$(uname -r)
+if [ -e /sys/module/nf_conntrack/initstate ]; then echo nf_conntrack=loaded
+elif [ -d /sys/module/nf_conntrack ] || grep -qs '/nf_conntrack\\.ko' "/lib/modules/$kr/modules.builtin"; then echo nf_conntrack=builtin
+elif grep -qs '/nf_conntrack\\.ko' "/lib/modules/$kr/modules.dep"; then echo nf_conntrack=module
+else echo nf_conntrack=absent; fi
+if [ -r /proc/sys/net/netfilter/nf_conntrack_helper ]; then echo "helper_sysctl=$(cat /proc/sys/net/netfilter/nf_conntrack_helper)"; fi
+if [ -r /etc/os-release ]; then sed -n 's/^\\(ID\\|VERSION_ID\\|ID_LIKE\\)=\\(.*\\)$/os.\\1=\\2/p' /etc/os-release | tr -d '"'; fi`;
+
+/** Parses {@link FACTS_SCRIPT} output. Pure, so it is tested without a host. */
+export function parseFacts(text: string): HostFacts {
+  const kv = parseKeyValues(text);
+  const kernelRelease = kv.get("kernel") ?? "";
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(kernelRelease);
+  const binaries: HostFacts["binaries"] = {};
+  for (const b of PROBED_BINARIES) {
+    const p = kv.get(`bin.${b}`);
+    if (p) binaries[b] = p;
+  }
+  const iptablesVersion = kv.get("iptables_version") || undefined;
+  const backend = iptablesVersion ? (/\(nf_tables\)/.test(iptablesVersion) ? "nf_tables" : /\(legacy\)/.test(iptablesVersion) ? "legacy" : /v1\.[0-5]\./.test(iptablesVersion) ? "legacy" : undefined) : undefined;
+  const nf = kv.get("nf_conntrack");
+  return {
+    kernelRelease,
+    kernel: { major: Number(m?.[1] ?? 0), minor: Number(m?.[2] ?? 0), patch: Number(m?.[3] ?? 0) },
+    binaries,
+    iptablesVersion,
+    iptablesBackend: backend,
+    nfConntrack: nf === "loaded" || nf === "builtin" || nf === "module" ? nf : "absent",
+    helperSysctl: kv.get("helper_sysctl"),
+    os: {
+      id: kv.get("os.ID") ?? "unknown",
+      versionId: kv.get("os.VERSION_ID") ?? "",
+      like: (kv.get("os.ID_LIKE") ?? "").split(/\s+/).filter(Boolean),
+    },
+    uid: Number(kv.get("uid") ?? -1),
+  };
+}
+
+/** True when the kernel is at least `major.minor`. */
+export function kernelAtLeast(f: Pick<HostFacts, "kernel">, major: number, minor: number): boolean {
+  return f.kernel.major > major || (f.kernel.major === major && f.kernel.minor >= minor);
+}
+
+/** Probes a host's facts in one round trip. */
+export async function probeFacts(conn: Connection): Promise<HostFacts> {
+  const argv = script(`${sectionStart("facts")}\n${FACTS_SCRIPT}`);
+  const r = await exec(conn, argv, { label: "probe host facts" });
+  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label: "probe host facts" });
+  return parseFacts(parseSections(r.stdout).get("facts") ?? "");
+}
