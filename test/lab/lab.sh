@@ -175,7 +175,7 @@ make_home() {
   chmod "${mode}" "${dir}"
   chmod 0700 "${dir}/.ssh"
   chmod 0600 "${dir}/.ssh/authorized_keys"
-  chown -R "${owner}:${owner}" "${dir}"
+  chown -R "${owner}:" "${dir}"
 }
 
 make_pristine() {
@@ -291,7 +291,7 @@ start_sshd() {
   rm -f "${h}/sshd.pid"
   setsid ip netns exec "${ns}" unshare --mount --uts --propagation private \
     bash -c "${SSHD_BOOT}" sshd-boot "${h}" "${ns}" "${PRIVATE_PATHS[@]}" \
-    </dev/null >>"${h}/sshd.log" 2>&1 &
+    </dev/null >>"${h}/sshd.log" 2>&1 9>&- &
 }
 
 # sshd writes its PidFile only after binding its listen sockets, so a pid file with a live
@@ -373,7 +373,8 @@ cmd_up() {
   ensure_lab_user
   ensure_mountpoints
 
-  trap 'up_failed' ERR
+  # Any failure from here on exits (set -e); the EXIT trap then removes the partial lab.
+  trap 'up_failed $?' EXIT
   mkdir -p "${STATE}/hosts"
   chmod 0755 "${STATE}"
   touch "${STATE}/${MARKER}"
@@ -398,19 +399,21 @@ cmd_up() {
   echo "${n}" >"${STATE}/size"
   write_known_hosts "${n}"
   write_inventory "${n}"
-  trap - ERR
+  trap - EXIT
   log "up: ${n} hosts ${PREFIX}1..${PREFIX}${n} on ${BRIDGE} (${NET4}.0/24, ${NET6}:/64); inventory: ${STATE}/inventory.json"
 }
 
 up_failed() {
-  trap - ERR
+  local rc=$1
+  trap - EXIT
+  ((rc != 0)) || return 0
   if [[ ${CONNTRACK_LAB_KEEP:-} == 1 ]]; then
     log "up failed; leaving the half-started lab for inspection (CONNTRACK_LAB_KEEP=1); run: lab.sh down"
   else
     log "up failed; cleaning up"
     down_all
   fi
-  exit 1
+  exit "${rc}"
 }
 
 # Kill every process in a lab netns: sshd, its sessions, and anything a test started there.
