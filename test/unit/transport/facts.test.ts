@@ -1,0 +1,46 @@
+import { execFileSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { FACTS_SCRIPT, kernelAtLeast, parseFacts } from "../../../provider/transport/facts";
+
+describe("host facts", () => {
+  it("parses a Debian 5.10 host with nf_tables iptables and the toggle", () => {
+    const f = parseFacts(
+      [
+        "kernel=5.10.0-32-amd64",
+        "uid=0",
+        "bin.iptables=/usr/sbin/iptables",
+        "bin.nft=/usr/sbin/nft",
+        "bin.modprobe=/usr/sbin/modprobe",
+        "iptables_version=iptables v1.8.7 (nf_tables)",
+        "nf_conntrack=loaded",
+        "helper_sysctl=0",
+        "os.ID=debian",
+        "os.VERSION_ID=11",
+      ].join("\n"),
+    );
+    expect(f.kernel).toEqual({ major: 5, minor: 10, patch: 0 });
+    expect(f.iptablesBackend).toBe("nf_tables");
+    expect(f.nfConntrack).toBe("loaded");
+    expect(f.helperSysctl).toBe("0");
+    expect(f.binaries.nft).toBe("/usr/sbin/nft");
+    expect(f.binaries.dracut).toBeUndefined();
+    expect(f.os).toEqual({ id: "debian", versionId: "11", like: [] });
+    expect(kernelAtLeast(f, 4, 7)).toBe(true);
+    expect(kernelAtLeast(f, 6, 0)).toBe(false);
+  });
+
+  it("tells legacy iptables, including old versions that print no backend", () => {
+    expect(parseFacts("iptables_version=iptables v1.8.9 (legacy)").iptablesBackend).toBe("legacy");
+    expect(parseFacts("iptables_version=iptables v1.4.21").iptablesBackend).toBe("legacy");
+    expect(parseFacts("").iptablesBackend).toBeUndefined();
+    expect(parseFacts("nf_conntrack=weird").nfConntrack).toBe("absent");
+  });
+
+  it("runs as a real script on this machine and yields consistent facts", () => {
+    const f = parseFacts(execFileSync("sh", ["-c", FACTS_SCRIPT]).toString());
+    expect(f.kernelRelease).toBe(execFileSync("uname", ["-r"]).toString().trim());
+    expect(f.kernel.major).toBeGreaterThan(2);
+    expect(["loaded", "builtin", "module", "absent"]).toContain(f.nfConntrack);
+    expect(f.os.id).not.toBe("");
+  });
+});
