@@ -17,6 +17,9 @@ export interface Dialed {
   fingerprint: string;
 }
 
+/** Connections dialled by this process (see `execStats`). */
+export const dialStats = { dials: 0 };
+
 const FAST_FAILURE_BACKOFF_MS = [200, 400, 800, 1600, 3000];
 const UNBOUNDED_MS = 2_147_483_647;
 
@@ -27,6 +30,7 @@ const UNBOUNDED_MS = 2_147_483_647;
  * budget, and failures that retrying cannot fix (authentication, host key) end it at once.
  */
 export async function dial(conn: Connection): Promise<Dialed> {
+  dialStats.dials++;
   const label = hostLabel(conn);
   if (conn.proxy) {
     const bastion = await dialWithRetries(conn.proxy, hostLabel(conn.proxy), (ep) => attempt(ep));

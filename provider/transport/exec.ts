@@ -26,6 +26,12 @@ export interface ExecOptions {
   label?: string;
 }
 
+/**
+ * Counters of remote work done by this process: benchmarks and tests read them to prove, for
+ * instance, that a preview touched no host. Reset by assigning 0.
+ */
+export const execStats = { commands: 0 };
+
 /** Fixed environment: a C locale for parseable output, and sbin on PATH for non-root logins. */
 const ENV_PREFIX = ["env", "LC_ALL=C", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
 
@@ -49,6 +55,7 @@ export function script(source: string, args: readonly string[] = []): string[] {
  * timed out, and the dial errors of the transport.
  */
 export async function exec(conn: Connection, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  execStats.commands++;
   const line = remoteCommandLine(conn, argv);
   const label = opts.label ?? shJoin(argv);
   return withChannel(conn, (client) => runOnChannel(client, line, opts, hostLabel(conn), label));

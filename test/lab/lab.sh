@@ -4,8 +4,9 @@
 # Each lab host ctlabI is a network namespace (own netfilter, conntrack and sysctl state)
 # plus a private mount/UTS namespace for a real, stock-configured sshd and everything it
 # spawns. Only the files the provider manages (/etc/modprobe.d, /etc/sysctl.d,
-# /etc/iptables, /etc/nftables.conf, /etc/sysconfig, /etc/alternatives) and the home
-# directories are private to a host; the rest of the filesystem is the machine's.
+# /etc/iptables, /etc/nftables.conf, /etc/sysconfig, /etc/alternatives), the home
+# directories and the host's name/resolver files are private to a host (see PRIVATE_PATHS);
+# the rest of the filesystem is the machine's.
 #
 # Usage: lab.sh up N | down | inventory | backend NAME legacy|nft | reset NAME | exec NAME CMD...
 set -euo pipefail
@@ -39,6 +40,11 @@ readonly PRIVATE_PATHS=(
   "dpkg-alternatives:/var/lib/dpkg/alternatives"
   "root:/root"
   "ctlab-home:/home/${LAB_USER}"
+  # Name resolution: a host must resolve its own name (sudo looks it up on every call and
+  # would otherwise wait ~20 s for DNS) and must never send DNS queries off the lab.
+  "hostname:/etc/hostname"
+  "hosts:/etc/hosts"
+  "resolv.conf:/etc/resolv.conf"
 )
 
 log() { printf 'lab: %s\n' "$*" >&2; }
@@ -83,8 +89,19 @@ sshd_pid() {
   [[ -s ${pidfile} ]] || return 1
   local pid
   pid=$(<"${pidfile}")
-  [[ ${pid} =~ ^[0-9]+$ ]] && [[ $(cat "/proc/${pid}/comm" 2>/dev/null) == sshd ]] || return 1
+  is_live_sshd "${pid}" || return 1
   printf '%s' "${pid}"
+}
+
+# A running (not zombie) sshd. Zombies matter: where PID 1 does not reap orphans (some
+# sandboxes), a killed sshd lingers as <defunct> with comm still "sshd".
+is_live_sshd() {
+  local pid=$1 stat
+  [[ ${pid} =~ ^[0-9]+$ ]] || return 1
+  stat=$(cat "/proc/${pid}/stat" 2>/dev/null) || return 1
+  # Fields after the last ')' : state is the first one.
+  stat=${stat##*) }
+  [[ ${stat%% *} != [ZX] && $(cat "/proc/${pid}/comm" 2>/dev/null) == sshd ]]
 }
 
 # Run a command inside a host: its netns, mount ns (private /etc dirs) and UTS ns, with a
@@ -136,7 +153,10 @@ ensure_lab_user() {
 ensure_mountpoints() {
   mkdir -p /run/sshd /etc/iptables /etc/sysconfig "/home/${LAB_USER}" /var/lib/dpkg/alternatives
   chmod 0755 /run/sshd
-  [[ -f /etc/nftables.conf ]] || die "/etc/nftables.conf missing (install nftables)"
+  local f
+  for f in /etc/nftables.conf /etc/hostname /etc/hosts /etc/resolv.conf; do
+    [[ -f ${f} ]] || die "${f} missing (a bind mountpoint for the lab hosts; nftables.conf comes with the nftables package)"
+  done
 }
 
 # ---------------------------------------------------------------------------------------
@@ -178,8 +198,21 @@ make_home() {
   chown -R "${owner}:" "${dir}"
 }
 
+# Debian-style /etc/hosts (own name on 127.0.1.1) that also names the other lab hosts.
+write_hosts_file() {
+  local out=$1 self=$2 n=$3 i
+  {
+    printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "${self}"
+    printf '::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n'
+    for ((i = 1; i <= n; i++)); do
+      [[ ${PREFIX}${i} == "${self}" ]] && continue
+      printf '%s\t%s\n%s\t%s\n' "$(host_addr4 "${i}")" "${PREFIX}${i}" "$(host_addr6 "${i}")" "${PREFIX}${i}"
+    done
+  } >"${out}"
+}
+
 make_pristine() {
-  local p=$1
+  local p=$1 self=$2 n=$3
   mkdir -p "${p}"
   cp -a /etc/modprobe.d "${p}/modprobe.d"
   cp -a /etc/sysctl.d "${p}/sysctl.d"
@@ -196,6 +229,12 @@ make_pristine() {
   done
   make_home "${p}/root" root 0700
   make_home "${p}/ctlab-home" "${LAB_USER}" 0750
+  echo "${self}" >"${p}/hostname"
+  write_hosts_file "${p}/hosts" "${self}" "${n}"
+  # No reachable DNS in the lab: point the resolver at the host's own loopback, where the
+  # query is refused at once instead of timing out or leaving the lab.
+  printf '# lab host: no DNS\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"${p}/resolv.conf"
+  chmod 0644 "${p}/hostname" "${p}/hosts" "${p}/resolv.conf"
 }
 
 # Stock Debian sshd_config plus only what a second sshd on the machine needs: its own host
@@ -216,13 +255,13 @@ write_sshd_config() {
 }
 
 prepare_host() {
-  local i=$1 h
+  local i=$1 n=$2 h
   h=$(host_dir "${PREFIX}${i}")
   mkdir -p "${h}"
   ssh-keygen -q -t ed25519 -N '' -C '' -f "${h}/ssh_host_ed25519_key"
   ssh-keygen -q -t rsa -b 3072 -N '' -C '' -f "${h}/ssh_host_rsa_key"
   write_sshd_config "${h}" "${i}"
-  make_pristine "${h}/pristine"
+  make_pristine "${h}/pristine" "${PREFIX}${i}" "${n}"
   local entry
   for entry in "${PRIVATE_PATHS[@]}"; do
     cp -a "${h}/pristine/${entry%%:*}" "${h}/${entry%%:*}"
@@ -380,18 +419,21 @@ cmd_up() {
   touch "${STATE}/${MARKER}"
   ssh-keygen -q -t ed25519 -N '' -C lab -f "${STATE}/id_ed25519"
 
-  # Key generation dominates start-up time; do the hosts in parallel.
+  # Host key generation (RSA 3072) dominates start-up time: run it for all hosts in the
+  # background while the network is built.
   local i pids=()
   for ((i = 1; i <= n; i++)); do
-    prepare_host "${i}" &
+    prepare_host "${i}" "${n}" &
     pids+=($!)
   done
-  for i in "${pids[@]}"; do wait "${i}"; done
-
   create_bridge
   for ((i = 1; i <= n; i++)); do
     create_host_net "${i}"
-    snapshot_netfilter_sysctls "${PREFIX}${i}" "$(host_dir "${PREFIX}${i}")/pristine/netfilter.sysctl"
+    snapshot_netfilter_sysctls "${PREFIX}${i}" "${STATE}/hosts/${PREFIX}${i}.netfilter.sysctl"
+  done
+  for i in "${pids[@]}"; do wait "${i}"; done
+  for ((i = 1; i <= n; i++)); do
+    mv "${STATE}/hosts/${PREFIX}${i}.netfilter.sysctl" "$(host_dir "${PREFIX}${i}")/pristine/netfilter.sysctl"
     start_sshd "${i}"
   done
   for ((i = 1; i <= n; i++)); do wait_sshd "${PREFIX}${i}"; done
@@ -438,8 +480,7 @@ down_all() {
   for pidfile in "${STATE}"/hosts/*/sshd.pid; do
     [[ -s ${pidfile} ]] || continue
     pid=$(<"${pidfile}")
-    [[ ${pid} =~ ^[0-9]+$ && $(cat "/proc/${pid}/comm" 2>/dev/null) == sshd ]] &&
-      kill -TERM "${pid}" 2>/dev/null || true
+    if is_live_sshd "${pid}"; then kill -TERM "${pid}" 2>/dev/null || true; fi
   done
 
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${PREFIX}[0-9]+$" || true); do
