@@ -63,7 +63,9 @@ check_paths() {
       *) die "refusing to use '$p' (must be an absolute path at least two levels deep)" ;;
     esac
   done
-  [[ "$PORT" =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || die "bad CONNTRACK_VM_PORT '$PORT'"
+  if ! [[ "$PORT" =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then
+    die "bad CONNTRACK_VM_PORT '$PORT'"
+  fi
 }
 
 need_root() { [[ $(id -u) -eq 0 ]] || die "must run as root"; }
@@ -94,7 +96,7 @@ remove_tree() {
   local dir=$1 m
   [[ -e "$dir" ]] || return 0
   while read -r m; do
-    [[ -n "$m" ]] && umount -l "$m" 2>/dev/null || true
+    if [[ -n "$m" ]]; then umount -l "$m" 2>/dev/null || true; fi
   done < <(findmnt -rn -o TARGET | awk -v d="$dir/" 'index($0, d) == 1' | sort -r)
   if findmnt -rn -o TARGET | awk -v d="$dir/" 'index($0, d) == 1' | grep -q .; then
     die "still mounted below $dir; not deleting it"
@@ -118,7 +120,7 @@ ensure_key() {
 image_valid() {
   local meta="$IMAGE_DIR/image.json"
   [[ -s "$meta" && -s "$IMAGE_DIR/disk.img" && -s "$IMAGE_DIR/vmlinuz" && -s "$IMAGE_DIR/initrd.img" ]] || return 1
-  grep -q "\"buildVersion\": *$BUILD_VERSION[,} ]" "$meta" || return 1
+  grep -q "\"buildVersion\": *${BUILD_VERSION}[,} ]" "$meta" || return 1
   [[ -s "$KEY" && -s "$KEY.pub" ]] || return 1
   [[ "$(json_field "$meta" clientKey)" == "$(cut -d' ' -f1,2 "$KEY.pub")" ]] || return 1
 }
@@ -153,6 +155,8 @@ build() {
   mkdir -p "$root" "$out" "$CACHE/debs"
   BUILD_TMP=$tmp
   trap build_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM HUP
   : >"$LOG"
   log "building $SUITE image (build version $BUILD_VERSION) in $tmp; log: $LOG"
 
@@ -221,7 +225,7 @@ EOF
   mv "$out" "$IMAGE_DIR"
   cp "$IMAGE_DIR/image.json" "$CACHE/image.json.tmp" && mv -f "$CACHE/image.json.tmp" "$CACHE/image.json"
   [[ -n "$old" ]] && remove_tree "$old"
-  trap - EXIT
+  trap - EXIT INT TERM HUP
   remove_tree "$tmp"
   BUILD_TMP=
   log "image built in $((SECONDS - started)) s: $IMAGE_DIR (kernel $krel, host key $fp)"
@@ -365,7 +369,7 @@ up() {
   if pid=$(qemu_pid); then
     log "already running (pid $pid); waiting for ssh"
     wait_ssh "$pid" "$BOOT_TIMEOUT" $SECONDS
-    write_inventory
+    [[ -s "$INVENTORY" ]] || write_inventory
     return 0
   fi
   image_valid || build
@@ -379,6 +383,7 @@ up() {
   local started=$SECONDS
   log "booting (TCG, port 127.0.0.1:$PORT, serial log $SERIAL)"
   # restrict=on: the guest can reach nothing outside qemu's user-mode net; hostfwd still works.
+  # fds 8/9 are our flock fds: the daemonized qemu must not keep holding the locks.
   qemu-system-x86_64 \
     -name ctvm -machine pc,accel=tcg -m 1024 -smp 2 \
     -nodefaults -no-user-config -display none -vga none -no-reboot \
@@ -388,7 +393,7 @@ up() {
     -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22" -device virtio-net-pci,netdev=n0 \
     -device virtio-rng-pci \
     -serial "file:$SERIAL" -monitor none \
-    -daemonize -pidfile "$PIDFILE"
+    -daemonize -pidfile "$PIDFILE" 8>&- 9>&-
   pid=$(qemu_pid) || die "qemu did not start"
   wait_ssh "$pid" "$BOOT_TIMEOUT" "$started"
   write_inventory
@@ -431,7 +436,7 @@ down() {
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
     log "stopped (pid $pid)"
   else
     log "not running"
@@ -447,10 +452,15 @@ status() {
   if qemu_pid >/dev/null && [[ -s "$INVENTORY" ]]; then echo up; else echo down; return 3; fi
 }
 
+# While up, the run dir's inventory (written at boot) is authoritative: a later `build --force`
+# changes the image's host key but not the running guest's.
 inventory() {
   check_paths
+  if qemu_pid >/dev/null && [[ -s "$INVENTORY" ]]; then
+    cat "$INVENTORY"
+    return 0
+  fi
   [[ -s "$IMAGE_DIR/image.json" ]] || die "no image; run: vm.sh build"
-  if qemu_pid >/dev/null && [[ -d "$RUN" ]]; then write_inventory; fi
   inventory_json
 }
 
