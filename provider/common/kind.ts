@@ -34,6 +34,12 @@ export interface ResourceKind<In extends BaseInputs, Out extends object> {
   validate?(inputs: In): CheckFailure[];
   /** Brings old stored outputs to the current shape (state written by earlier releases). */
   upgrade?(olds: Record<string, unknown>): Record<string, unknown>;
+  /**
+   * True when the stored outputs (as `read` left them) record drift that the inputs cannot show,
+   * e.g. a hand edit of a managed file that kept every module line; `diff` then reports a change,
+   * so that the next update repairs it.
+   */
+  repairPending?(olds: Record<string, unknown>): boolean;
   create(inputs: In): Promise<{ id: string; outs: Out }>;
   /** Live state; `undefined` when the object is gone from the host (the engine then drops it). */
   read(id: string, olds: In & Out): Promise<ReadOutcome<In, Out> | undefined>;

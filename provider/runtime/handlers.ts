@@ -55,17 +55,26 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
   return {
     async check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
       const r = checkWith(kind.schema, pickInputs(kind as never, news));
-      if (!r.ok) return { inputs: news, failures: r.failures };
+      // pickInputs drops what is not an input, so unknown top-level properties (a typo such as
+      // `enable`) must be refused here; engine-private keys (`__provider`) are not the program's.
+      const known = new Set(inputKeysOf(kind as never));
+      const unknown = Object.keys(news ?? {})
+        .filter((k) => !known.has(k) && !k.startsWith("__") && news[k] !== undefined)
+        .map((k) => ({ property: k, reason: "unknown property" }));
+      if (!r.ok || unknown.length) return { inputs: news, failures: [...(r.ok ? [] : r.failures), ...unknown] };
       const extra = kind.validate ? safeValidate(kind, r.inputs) : [];
       return extra.length ? { inputs: news, failures: extra } : { inputs: r.inputs as Record<string, unknown> };
     },
     async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
       const o = normalizeOlds(kind, olds) as unknown as Record<string, unknown>;
-      return diffInputs(o, pickInputs(kind as never, news), {
+      const d = diffInputs(o, pickInputs(kind as never, news), {
         inputKeys: inputKeysOf(kind as never),
         replaceOn: [...HOST_IDENTITY, ...kind.replaceOn],
         deleteBeforeReplace: kind.deleteBeforeReplace,
       });
+      // Drift that read recorded in the outputs but the inputs cannot express still needs an update.
+      if (!d.changes && kind.repairPending?.(o)) return { ...d, changes: true };
+      return d;
     },
     async create(props: Record<string, unknown>) {
       const inputs = strictInputs(kind, props);

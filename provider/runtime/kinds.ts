@@ -1,10 +1,14 @@
 import type { BaseInputs, ResourceKind } from "../common/kind";
+import { helperSettingKind } from "../resources/helper-setting/kind";
+import { moduleBlacklistKind } from "../resources/module-blacklist/kind";
+import { notrackRuleKind } from "../resources/notrack-rule/kind";
 import { registerKind } from "./registry";
 
 type AnyKind = ResourceKind<BaseInputs, object>;
 
-// Each kind loads only when a resource of its type is first used, so a program with one kind of
-// resource never loads the others' code.
-registerKind("ConntrackHelperSetting", () => require("../resources/helper-setting/kind").helperSettingKind as AnyKind);
-registerKind("NotrackRule", () => require("../resources/notrack-rule/kind").notrackRuleKind as AnyKind);
-registerKind("ModuleBlacklist", () => require("../resources/module-blacklist/kind").moduleBlacklistKind as AnyKind);
+// Registered by type name: the serialized provider in state names only the type, so this table is
+// the contract between every release's state and the code installed now. Static imports keep the
+// kinds loadable from sources (tests) as well as from dist/.
+registerKind("ConntrackHelperSetting", () => helperSettingKind as unknown as AnyKind);
+registerKind("NotrackRule", () => notrackRuleKind as unknown as AnyKind);
+registerKind("ModuleBlacklist", () => moduleBlacklistKind as unknown as AnyKind);

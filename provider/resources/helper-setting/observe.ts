@@ -1,0 +1,187 @@
+import { MODPROBE_DIR } from "../../common/markers";
+import type { Connection } from "../../connection/schema";
+import { commandFailed, exec, script } from "../../transport/exec";
+import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
+import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
+import { helperOptionLines, parseBoolParam, type ToggleValue } from "./managed-file";
+
+/** Where the live toggle of the session's network namespace lives (only while `nf_conntrack` is in). */
+export const HELPER_SYSCTL_PATH = "/proc/sys/net/netfilter/nf_conntrack_helper";
+/** The module parameter: the value every network namespace created from now on starts with. */
+export const HELPER_PARAM_PATH = "/sys/module/nf_conntrack/parameters/nf_conntrack_helper";
+
+/** The managed file as found at its path. */
+export type ObservedFile =
+  | { kind: "absent" }
+  /** `mode`: octal permission bits, as `stat -c %a` prints them (absent when stat could not tell). */
+  | { kind: "file"; content: string; mode?: string }
+  /** A symlink, directory or device: never written through or replaced. */
+  | { kind: "other"; what: "symlink" | "not a regular file" }
+  | { kind: "unreadable" };
+
+/** A setting of the toggle outside the managed file. */
+export interface OutsideSetting {
+  /** `modprobe`: a `/…/modprobe.d/*.conf` option; `sysctl`: a sysctl.d entry; `cmdline`: `/proc/cmdline`. */
+  source: "modprobe" | "sysctl" | "cmdline";
+  /** File path (`/proc/cmdline` for the kernel command line). */
+  path: string;
+  /** 1-based line number (0 for the kernel command line). */
+  line: number;
+  /** The line (or command-line word) as written. */
+  text: string;
+  /** The value it sets, or null when the kernel would refuse it. */
+  value: ToggleValue | null;
+}
+
+/** Everything one observation learns: facts, live values, the managed file, other settings. */
+export interface HelperObservation {
+  facts: HostFacts;
+  /** `/proc/sys/net/netfilter/nf_conntrack_helper` exists in the session's namespace. */
+  sysctlPresent: boolean;
+  /** Its value (null when absent or unreadable). */
+  live: ToggleValue | null;
+  /** `/sys/module/nf_conntrack/parameters/nf_conntrack_helper` (null when absent). */
+  moduleParameter: "Y" | "N" | null;
+  /**
+   * What `modinfo` says about `nf_conntrack` when it is not loaded: whether its parameters include
+   * the toggle. Null when modinfo is missing or does not know the module.
+   */
+  modinfoHasToggle: boolean | null;
+  /** The managed file. */
+  file: ObservedFile;
+  /** The toggle set elsewhere: other modprobe.d files, sysctl.d files, the kernel command line. */
+  outside: OutsideSetting[];
+}
+
+// Reads files modprobe and systemd-sysctl would read, in their precedence order: a file name seen
+// in an earlier directory hides files of that name in later ones, as both tools do. The managed
+// file is reported in its own section, not here.
+const OBSERVE_BODY = `${sectionStart("facts")}
+${FACTS_SCRIPT}
+${sectionStart("toggle")}
+[ -e ${HELPER_SYSCTL_PATH} ] && echo sysctl_present=1
+if [ -r ${HELPER_PARAM_PATH} ]; then echo "module_param=$(cat ${HELPER_PARAM_PATH})"; fi
+if command -v modinfo >/dev/null 2>&1; then
+  if parms=$(modinfo -F parm nf_conntrack 2>/dev/null) && [ -n "$parms$(modinfo -F filename nf_conntrack 2>/dev/null)" ]; then
+    case "$parms" in *nf_conntrack_helper:*) echo modinfo_toggle=1 ;; *) echo modinfo_toggle=0 ;; esac
+  fi
+fi
+${sectionStart("file")}
+if [ -L "$m" ]; then echo kind=symlink
+elif [ -f "$m" ]; then
+  if h=$(od -An -v -tx1 < "$m"); then echo kind=file; printf 'hex=%s\\n' "$(printf '%s' "$h" | tr -d ' \\n')"; echo "mode=$(stat -c %a -- "$m" 2>/dev/null)"
+  else echo kind=unreadable; fi
+elif [ -e "$m" ]; then echo kind=other
+else echo kind=absent; fi
+${sectionStart("outside")}
+set -f
+for w in $(cat /proc/cmdline 2>/dev/null); do
+  case "$w" in nf[-_]conntrack.nf[-_]conntrack[-_]helper=*) printf 'cmdline\\t/proc/cmdline\\t0:%s\\n' "$w" ;; esac
+done
+set +f
+nl='
+'
+scan() {
+  src=$1; re=$2; shift 2
+  seen=$nl
+  for d in "$@"; do
+    for f in "$d"/*.conf; do
+      [ -f "$f" ] || continue
+      b=\${f##*/}
+      case "$seen" in *"$nl$b$nl"*) continue ;; esac
+      seen="$seen$b$nl"
+      [ "$f" = "$m" ] && continue
+      grep -nE "$re" -- "$f" 2>/dev/null | while IFS= read -r l; do printf '%s\\t%s\\t%s\\n' "$src" "$f" "$l"; done
+    done
+  done
+}
+scan modprobe '^[[:space:]]*options[[:space:]]+nf[-_]conntrack[[:space:]]+(.*[[:space:]])?nf[-_]conntrack[-_]helper=' ${MODPROBE_DIR} /run/modprobe.d /usr/local/lib/modprobe.d /usr/lib/modprobe.d /lib/modprobe.d
+scan sysctl '^[[:space:]]*-?net[./]netfilter[./]nf_conntrack_helper[[:space:]]*=' /etc/sysctl.d /run/sysctl.d /usr/local/lib/sysctl.d /usr/lib/sysctl.d /lib/sysctl.d
+if [ -f /etc/sysctl.conf ]; then
+  grep -nE '^[[:space:]]*-?net[./]netfilter[./]nf_conntrack_helper[[:space:]]*=' /etc/sysctl.conf 2>/dev/null | while IFS= read -r l; do printf 'sysctl\\t/etc/sysctl.conf\\t%s\\n' "$l"; done
+fi
+true`;
+
+/**
+ * Shell text that prints an observation of the managed file `$m` (set by the caller) and the host.
+ * Also the tail of the apply script, so that what apply reports is read back, not assumed.
+ */
+export const OBSERVE_SCRIPT_BODY = OBSERVE_BODY;
+
+/** The observe script: `$1` is the managed file's path. */
+export const OBSERVE_SCRIPT = `m=$1\n${OBSERVE_BODY}`;
+
+/** Absolute path of the managed file. */
+export function managedPath(fileName: string): string {
+  return `${MODPROBE_DIR}/${fileName}`;
+}
+
+/** Reads facts, live values, the managed file and other settings of the toggle in one round trip. */
+export async function observe(conn: Connection, fileName: string): Promise<HelperObservation> {
+  const argv = script(OBSERVE_SCRIPT, [managedPath(fileName)]);
+  const label = "observe nf_conntrack_helper (facts, live value, /etc/modprobe.d)";
+  const r = await exec(conn, argv, { label });
+  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
+  return parseObservation(r.stdout);
+}
+
+/** Parses the output of {@link OBSERVE_SCRIPT}. Pure, so it is tested without a host. */
+export function parseObservation(stdout: string): HelperObservation {
+  const sections = parseSections(stdout);
+  const facts = parseFacts(sections.get("facts") ?? "");
+  const toggle = parseKeyValues(sections.get("toggle") ?? "");
+  const file = parseKeyValues(sections.get("file") ?? "");
+  const liveRaw = facts.helperSysctl?.trim();
+  const param = toggle.get("module_param")?.trim();
+  const modinfo = toggle.get("modinfo_toggle");
+  return {
+    facts,
+    sysctlPresent: toggle.get("sysctl_present") === "1" || liveRaw !== undefined,
+    live: liveRaw === "0" ? 0 : liveRaw === "1" ? 1 : null,
+    moduleParameter: param === "Y" || param === "N" ? param : param === "1" ? "Y" : param === "0" ? "N" : null,
+    modinfoHasToggle: modinfo === "1" ? true : modinfo === "0" ? false : null,
+    file: parseFile(file),
+    outside: parseOutside(sections.get("outside") ?? ""),
+  };
+}
+
+function parseFile(kv: Map<string, string>): ObservedFile {
+  switch (kv.get("kind")) {
+    case "absent":
+      return { kind: "absent" };
+    case "file": {
+      const mode = kv.get("mode");
+      const content = Buffer.from(kv.get("hex") ?? "", "hex").toString("utf8");
+      return mode && /^[0-7]{3,4}$/.test(mode) ? { kind: "file", content, mode } : { kind: "file", content };
+    }
+    case "symlink":
+      return { kind: "other", what: "symlink" };
+    case "other":
+      return { kind: "other", what: "not a regular file" };
+    default:
+      return { kind: "unreadable" };
+  }
+}
+
+function parseOutside(text: string): OutsideSetting[] {
+  const out: OutsideSetting[] = [];
+  for (const row of text.split("\n")) {
+    const [source, path, rest] = row.split("\t");
+    if ((source !== "modprobe" && source !== "sysctl" && source !== "cmdline") || !path || rest === undefined) continue;
+    const colon = rest.indexOf(":");
+    if (colon < 0) continue;
+    const line = Number(rest.slice(0, colon));
+    const text = rest.slice(colon + 1);
+    out.push({ source, path, line, text, value: valueOf(source, text) });
+  }
+  return out;
+}
+
+function valueOf(source: OutsideSetting["source"], text: string): ToggleValue | null {
+  if (source === "modprobe") return helperOptionLines(text)[0]?.value ?? null;
+  const m = /=\s*(\S*)/.exec(text);
+  if (!m) return null;
+  // sysctl.d values are written to /proc as text: the kernel's proc_dointvec takes integers only.
+  if (source === "sysctl") return m[1] === "0" ? 0 : m[1] === "1" ? 1 : null;
+  return parseBoolParam(m[1]);
+}

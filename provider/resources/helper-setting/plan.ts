@@ -1,0 +1,377 @@
+import type { HelperSettingDesired } from "./schema";
+import { foreignSettings, helperOptionLines, isManagedContent, managedFileContent, type ToggleValue } from "./managed-file";
+import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, managedPath, type HelperObservation, type OutsideSetting } from "./observe";
+
+/**
+ * Whether the host's kernel has the automatic-assignment toggle:
+ * - `present`: kernels 3.5 to 5.19 (and vendor kernels that kept it);
+ * - `removed`: Linux 6.0 removed it; helpers attach only through explicit rules;
+ * - `too-old`: before 3.5 there was no toggle: helpers attach to every flow on their port;
+ * - `undetermined`: neither the files nor the version tell (unparseable `uname -r`).
+ */
+export type Toggle = "present" | "removed" | "too-old" | "undetermined";
+
+/** How `nf_conntrack` exists on the host, as outputs report it. */
+export type ConntrackModule = "loaded" | "builtin" | "not-loaded" | "absent";
+
+/**
+ * How the value survives a module reload or reboot:
+ * - `modprobe.d`: the managed file holds the option, read whenever `nf_conntrack` loads;
+ * - `kernel-command-line`: `nf_conntrack` is built in and the kernel command line sets the value;
+ * - `sysctl.d`: `nf_conntrack` is built in and sysctl.d entries (found, not written by this resource) set it;
+ * - `not-persisted`: `persist` is false;
+ * - `impossible-builtin`: `nf_conntrack` is built in, modprobe.d is never read for it, and the
+ *   kernel command line does not set the wanted value;
+ * - `not-applicable`: the kernel has no toggle.
+ */
+export type Persistence = "modprobe.d" | "kernel-command-line" | "sysctl.d" | "not-persisted" | "impossible-builtin" | "not-applicable";
+
+/** One change to make on the host. */
+export type Change =
+  | { kind: "set-live"; from: ToggleValue; to: ToggleValue }
+  | { kind: "set-module-parameter"; from: "Y" | "N"; to: "Y" | "N" }
+  /** `mode` applies to a file that does not exist yet (an existing file keeps its own). */
+  | { kind: "write-file"; path: string; content: string; why: string; mode?: string }
+  | { kind: "remove-file"; path: string; why: string };
+
+/** The host's values before this resource changed them; delete puts them back. */
+export interface Recorded {
+  /** Live `nf_conntrack_helper` before this resource first changed it; null: never read or changed. */
+  previousLiveValue: ToggleValue | null;
+  /** The module parameter before this resource first changed it; null: never read or changed. */
+  previousModuleParameter: "Y" | "N" | null;
+  /** The managed file's content before create; null: there was no file. */
+  previousFileContent: string | null;
+  /** Its permission bits (octal), so that delete restores them too; null when there was no file. */
+  previousFileMode: string | null;
+}
+
+/** Why the program cannot be carried out on this host. */
+export interface Refusal {
+  /** `unsupported`: the kernel cannot do it; `conflict`: the managed path holds something else. */
+  error: "unsupported" | "conflict";
+  message: string;
+  /** What the operator can do. */
+  hint: string;
+  /** The operation, as a person reads it. */
+  command: string;
+}
+
+/** A setting of the toggle outside the managed file, judged against the program. */
+export interface Conflict extends OutsideSetting {
+  /** It sets another value than the program (or, where the toggle is gone, any value: it is stale). */
+  contradicts: boolean;
+  /** A modprobe option read after the managed file: its value is the one the module gets. */
+  overridesManagedFile: boolean;
+}
+
+/** What {@link plan} decides. */
+export interface Plan {
+  toggle: Toggle;
+  module: ConntrackModule;
+  /** Changes in the order they are made; empty when the host is already as asked. */
+  changes: Change[];
+  /** Set when the program cannot be carried out; `changes` is then empty. */
+  refusal?: Refusal;
+  /** The values to record (carried from state, filled in by the first change of a value). */
+  record: Recorded;
+  persistence: Persistence;
+  conflicts: Conflict[];
+  /** Things the operator must act on. */
+  warnings: string[];
+  /** Things the operator should know. */
+  notes: string[];
+}
+
+/** Said on every host that has the toggle (seed notes; "Secure use of iptables and connection tracking helpers"). */
+export const EXISTING_FLOWS_NOTE =
+  "Flows that already got a helper keep it: the toggle only decides for new connections (flush them with `conntrack -D` or wait for them to expire).";
+
+/** Said on hosts where the toggle is gone. */
+export const REMOVED_NOTE =
+  "Automatic helper assignment does not exist on this kernel (removed in Linux 6.0): helpers attach only to flows that an explicit rule selects (iptables `-j CT --helper <name>` in the raw table, nftables `ct helper set`).";
+
+/** The module state as outputs name it. */
+export function moduleState(o: HelperObservation): ConntrackModule {
+  const m = o.facts.nfConntrack;
+  return m === "module" ? "not-loaded" : m;
+}
+
+/**
+ * Whether the kernel has the toggle, decided by what the host shows before its version: the sysctl
+ * or module parameter when `nf_conntrack` is in, the module's declared parameters (modinfo) when it
+ * is not. The version decides only when neither is available (vendor kernels backport and remove).
+ */
+export function toggleOf(o: HelperObservation): Toggle {
+  if (o.sysctlPresent || o.moduleParameter !== null) return "present";
+  const { major, minor } = o.facts.kernel;
+  if (major === 0) return "undetermined";
+  const before = (ma: number, mi: number) => major < ma || (major === ma && minor < mi);
+  if (before(3, 5)) return "too-old";
+  const inKernel = o.facts.nfConntrack === "loaded" || o.facts.nfConntrack === "builtin";
+  if (inKernel) return "removed";
+  if (o.modinfoHasToggle !== null) return o.modinfoHasToggle ? "present" : "removed";
+  return before(6, 0) ? "present" : "removed";
+}
+
+/** The values recorded at create: what the host had before this resource changed anything. */
+export function recordAtCreate(o: HelperObservation): Recorded {
+  return {
+    previousLiveValue: o.live,
+    previousModuleParameter: o.moduleParameter,
+    previousFileContent: o.file.kind === "file" ? o.file.content : null,
+    previousFileMode: o.file.kind === "file" ? (o.file.mode ?? null) : null,
+  };
+}
+
+const yn = (v: ToggleValue): "Y" | "N" => (v === 1 ? "Y" : "N");
+
+/**
+ * Decides what to change so that the host matches the program. Pure: tested without a host.
+ *
+ * @param recorded the values recorded in state; undefined at create (they are then read from `o`).
+ */
+export function plan(o: HelperObservation, desired: HelperSettingDesired, recorded?: Recorded): Plan {
+  const toggle = toggleOf(o);
+  const module = moduleState(o);
+  const want: ToggleValue = desired.enabled ? 1 : 0;
+  const path = managedPath(desired.fileName);
+  const release = o.facts.kernelRelease || "(unknown release)";
+  const record: Recorded = recorded ? { ...recorded } : recordAtCreate(o);
+  const base = { toggle, module, record, conflicts: judgeConflicts(o, toggle, want, desired), warnings: [] as string[], notes: [] as string[] };
+  const refuse = (refusal: Refusal): Plan => ({ ...base, changes: [], refusal, persistence: "not-applicable" });
+
+  if (toggle === "too-old") {
+    return refuse({
+      error: "unsupported",
+      command: "set net.netfilter.nf_conntrack_helper",
+      message: `kernel ${release} is older than 3.5 and has no nf_conntrack_helper toggle: every loaded helper attaches to all flows on its port`,
+      hint: "upgrade the kernel to 3.5 or later, or keep helper modules (nf_conntrack_ftp, ...) from loading with a ModuleBlacklist",
+    });
+  }
+  if (toggle === "undetermined") {
+    return refuse({
+      error: "unsupported",
+      command: "uname -r",
+      message: `cannot tell whether kernel "${release}" has the nf_conntrack_helper toggle: the sysctl and module parameter are absent and the release is not a version number`,
+      hint: "load nf_conntrack (modprobe nf_conntrack) so that the toggle shows, then run again",
+    });
+  }
+
+  // The path is the operator's choice; whatever is there that we did not write must survive.
+  if (o.file.kind === "other") {
+    return refuse({
+      error: "conflict",
+      command: `write ${path}`,
+      message: `${path} is a ${o.file.what}; this resource writes only regular files it owns`,
+      hint: "choose another fileName, or remove it by hand if it is not needed",
+    });
+  }
+  if (o.file.kind === "unreadable") {
+    return refuse({
+      error: "conflict",
+      command: `read ${path}`,
+      message: `${path} exists but cannot be read`,
+      hint: "connect as root or set sudo: true",
+    });
+  }
+  const current = o.file.kind === "file" ? o.file.content : null;
+  if (!recorded && current !== null && !isManagedContent(current)) {
+    const foreign = foreignSettings(current);
+    if (foreign.length > 0) {
+      return refuse({
+        error: "conflict",
+        command: `write ${path}`,
+        message: `${path} already exists and holds settings this resource does not manage (line ${foreign[0].line}: ${foreign[0].text.trim()})`,
+        hint: "choose another fileName, or move those settings to another file; a file holding only comments and nf_conntrack_helper options is taken over and restored on delete",
+      });
+    }
+  }
+
+  // A file this resource wrote that someone replaced by hand (its header is gone): the header said
+  // edits are reverted, but say which settings go with it.
+  const handEdits = recorded && current !== null && !isManagedContent(current) ? foreignSettings(current) : [];
+  const revertedWarning = `${path} was replaced by hand; the settings in it were reverted: ${handEdits.map((l) => l.text.trim()).join("; ")}`;
+
+  if (toggle === "removed") {
+    if (desired.enabled) {
+      return refuse({
+        error: "unsupported",
+        command: "set net.netfilter.nf_conntrack_helper=1",
+        message: `kernel ${release} has no automatic conntrack helper assignment (removed in Linux 6.0): enabled: true cannot be carried out`,
+        hint: "explicit rules are the only way to attach a helper on this kernel: iptables -t raw -A PREROUTING -p tcp --dport 21 -j CT --helper ftp (or nftables `ct helper set`); set enabled: false",
+      });
+    }
+    const changes: Change[] = [];
+    if (current !== null) {
+      const stale = helperOptionLines(current);
+      const why = stale.length
+        ? `stale option (this kernel ignores it: "unknown parameter 'nf_conntrack_helper' ignored"): ${stale.map((s) => `line ${s.line}`).join(", ")}`
+        : "this kernel has no toggle to persist";
+      changes.push({ kind: "remove-file", path, why });
+    }
+    const warnings = staleWarnings(base.conflicts);
+    if (handEdits.length && changes.length) warnings.unshift(revertedWarning);
+    return { ...base, changes, persistence: "not-applicable", notes: [REMOVED_NOTE], warnings };
+  }
+
+  // toggle === "present"
+  const changes: Change[] = [];
+  const warnings = base.warnings;
+  const notes = base.notes;
+  notes.push(EXISTING_FLOWS_NOTE);
+  if (desired.enabled) {
+    notes.push("enabled: true lets every loaded helper attach to all flows on its port; explicit CT --helper rules are the secure alternative.");
+  }
+
+  if (o.live !== null) {
+    if (o.live !== want) {
+      changes.push({ kind: "set-live", from: o.live, to: want });
+      if (record.previousLiveValue === null) record.previousLiveValue = o.live;
+    }
+  } else if (module === "loaded" || module === "builtin") {
+    warnings.push(`${HELPER_SYSCTL_PATH} cannot be read although nf_conntrack is in the kernel (a read-only /proc, or a session outside the initial network namespace?): the live value was not set`);
+  } else {
+    notes.push(
+      module === "absent"
+        ? "nf_conntrack is not available on this host (neither loaded, built in nor installed as a module): the persisted value takes effect if it is ever installed and loaded."
+        : "nf_conntrack is not loaded: there is no live value to set; the persisted value takes effect when the module loads.",
+    );
+  }
+  // The module parameter is the default of network namespaces created later (containers): keep it
+  // in step so that they do not come up with the other value.
+  if (o.moduleParameter !== null && o.moduleParameter !== yn(want)) {
+    changes.push({ kind: "set-module-parameter", from: o.moduleParameter, to: yn(want) });
+    if (record.previousModuleParameter === null) record.previousModuleParameter = o.moduleParameter;
+  }
+
+  let wanted: string | null = null;
+  let persistence: Persistence;
+  let removeWhy = "persist is false";
+  const cmdline = o.outside.filter((s) => s.source === "cmdline").at(-1);
+  if (!desired.persist) {
+    persistence = "not-persisted";
+    notes.push("persist is false: the value is lost when nf_conntrack is reloaded or the host reboots.");
+  } else if (module === "builtin") {
+    removeWhy = "nf_conntrack is built into the kernel: modprobe.d options are never read for it";
+    const sysctl = o.outside.filter((s) => s.source === "sysctl");
+    if (cmdline?.value === want) {
+      persistence = "kernel-command-line";
+      notes.push(`nf_conntrack is built into the kernel; the kernel command line (${cmdline.text}) persists the value.`);
+    } else if (sysctl.length > 0 && sysctl.every((s) => s.value === want)) {
+      // A built-in nf_conntrack has its sysctl from boot on, so systemd-sysctl can set it.
+      persistence = "sysctl.d";
+      notes.push(`nf_conntrack is built into the kernel; ${sysctl.map((s) => s.path).join(", ")} persists the value (systemd-sysctl at boot).`);
+    } else {
+      persistence = "impossible-builtin";
+      warnings.push(
+        `nf_conntrack is built into kernel ${release}: an /etc/modprobe.d option has no effect, so the value was set live only and is lost at reboot; persist it on the kernel command line: add nf_conntrack.nf_conntrack_helper=${want} (e.g. to GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub).`,
+      );
+    }
+  } else {
+    persistence = "modprobe.d";
+    wanted = managedFileContent(want);
+  }
+
+  if (current !== wanted) {
+    if (handEdits.length) warnings.push(revertedWarning);
+    if (wanted !== null) {
+      const why =
+        current === null
+          ? "persist the value for the next load of nf_conntrack"
+          : isManagedContent(current) || recorded
+            ? "the file differs from what this resource wrote"
+            : "take over the file (its previous content is restored on delete)";
+      changes.push({ kind: "write-file", path, content: wanted, why });
+    } else if (current !== null) {
+      changes.push({ kind: "remove-file", path, why: removeWhy });
+    }
+  }
+
+  const ctx = { ours: desired.fileName, want, persisting: persistence === "modprobe.d", builtin: module === "builtin" };
+  for (const c of base.conflicts) if (c.contradicts) warnings.push(describeConflict(c, ctx));
+  return { ...base, changes, persistence, warnings, notes };
+}
+
+/** Changes that put back what the host had before create (delete). */
+export function planDelete(o: HelperObservation, fileName: string, recorded: Recorded): { changes: Change[]; warnings: string[] } {
+  const changes: Change[] = [];
+  const warnings: string[] = [];
+  const path = managedPath(fileName);
+  // Where the toggle is gone there is nothing live to put back.
+  if (toggleOf(o) === "present") {
+    if (o.live !== null && recorded.previousLiveValue !== null && o.live !== recorded.previousLiveValue) {
+      changes.push({ kind: "set-live", from: o.live, to: recorded.previousLiveValue });
+    }
+    const p = recorded.previousModuleParameter;
+    if (o.moduleParameter !== null && p !== null && o.moduleParameter !== p) {
+      changes.push({ kind: "set-module-parameter", from: o.moduleParameter, to: p });
+    }
+  }
+  if (o.file.kind === "other" || o.file.kind === "unreadable") {
+    warnings.push(`${path} is no longer a regular file this resource can read; it was left alone`);
+  } else {
+    const current = o.file.kind === "file" ? o.file.content : null;
+    const before = recorded.previousFileContent;
+    if (current !== before) {
+      if (before === null) changes.push({ kind: "remove-file", path, why: "delete: there was no file before create" });
+      else {
+        const mode = recorded.previousFileMode ?? undefined;
+        changes.push({ kind: "write-file", path, content: before, why: "delete: restore the content it had before create", ...(mode ? { mode } : {}) });
+      }
+    }
+  }
+  return { changes, warnings };
+}
+
+/** Human-readable account of a change, for the `actions` output. */
+export function describeChange(c: Change): string {
+  switch (c.kind) {
+    case "set-live":
+      return `set net.netfilter.nf_conntrack_helper ${c.from} -> ${c.to}`;
+    case "set-module-parameter":
+      return `set ${HELPER_PARAM_PATH} ${c.from} -> ${c.to} (default of network namespaces created later)`;
+    case "write-file":
+      return `wrote ${c.path} (${c.why})`;
+    case "remove-file":
+      return `removed ${c.path} (${c.why})`;
+  }
+}
+
+function judgeConflicts(o: HelperObservation, toggle: Toggle, want: ToggleValue, desired: HelperSettingDesired): Conflict[] {
+  const ours = desired.fileName;
+  return o.outside.map((s) => {
+    const contradicts = toggle === "removed" ? true : s.value !== want;
+    const base = s.path.slice(s.path.lastIndexOf("/") + 1);
+    // modprobe concatenates the options of all files in file-name order: the last value wins.
+    const overridesManagedFile = s.source === "modprobe" && base > ours && s.value !== want && toggle === "present";
+    return { ...s, contradicts, overridesManagedFile };
+  });
+}
+
+function describeConflict(c: Conflict, ctx: { ours: string; want: ToggleValue; persisting: boolean; builtin: boolean }): string {
+  const { ours, want, persisting, builtin } = ctx;
+  const where = c.source === "cmdline" ? `the kernel command line (${c.text.trim()})` : `${c.path}:${c.line} (${c.text.trim()})`;
+  const sets = c.value === null ? "sets an invalid value" : `sets ${c.value}`;
+  switch (c.source) {
+    case "modprobe":
+      if (builtin) return `${where} ${sets}; it has no effect (nf_conntrack is built into the kernel) but misleads: remove it`;
+      if (!persisting) return `${where} ${sets}: nf_conntrack gets that value whenever it loads; remove or change that line`;
+      return c.overridesManagedFile
+        ? `${where} ${sets} and is read after ${ours}: modprobe applies the last option, so that value, not ${want}, is what nf_conntrack gets when it loads; remove or change that line`
+        : `${where} ${sets}; ${ours} is read later and wins, but remove the contradicting line`;
+    case "sysctl":
+      return `${where} ${sets}: systemd-sysctl writes it at boot when nf_conntrack is ${builtin ? "in the kernel (it is built in)" : "already loaded then"}; remove or change that line`;
+    case "cmdline":
+      return `${where} ${sets}, which the kernel applies when nf_conntrack initialises; change the boot loader configuration`;
+  }
+}
+
+/** Warnings for settings of a toggle that no longer exists (stale lines in files not ours). */
+export function staleWarnings(conflicts: readonly Conflict[]): string[] {
+  return conflicts.map((c) => {
+    const where = c.source === "cmdline" ? `the kernel command line (${c.text.trim()})` : `${c.path}:${c.line} (${c.text.trim()})`;
+    const effect = c.source === "sysctl" ? "systemd-sysctl fails on it at boot" : "the kernel ignores it";
+    return `${where} sets nf_conntrack_helper, which this kernel does not have: ${effect}; remove it (not in the file this resource owns, so it was left alone)`;
+  });
+}

@@ -1,0 +1,146 @@
+/**
+ * ConntrackHelperSetting on a real modular kernel with the toggle (Debian bullseye, 5.10): the live
+ * value set and read back, the persisted option in effect after the module is reloaded, a module
+ * not loaded at create, drift by hand and its repair, delete restoring the earlier values. Driven
+ * through the dynamic-provider handlers; guest state asserted with the OpenSSH client (`vmExec`).
+ * Each test leaves the VM as found: nf_conntrack unloaded, /etc/modprobe.d empty.
+ */
+import { readFileSync } from "node:fs";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { MANAGED_FILE_HEADER } from "../../provider/common/markers";
+import { helperSettingKind } from "../../provider/resources/helper-setting/kind";
+import { handler } from "../../provider/runtime";
+import { registerKind } from "../../provider/runtime/registry";
+import { closeAll } from "../../provider/transport/pool";
+import { loadVm, requireVm, vmExec } from "./inventory";
+
+// vitest cannot follow kinds.ts's require() into TypeScript sources: register the kind by import.
+registerKind("ConntrackHelperSetting", () => helperSettingKind as never);
+
+const TYPE = "ConntrackHelperSetting";
+const FILE = "/etc/modprobe.d/pulumi-conntrack-helper.conf";
+const SYSCTL = "/proc/sys/net/netfilter/nf_conntrack_helper";
+const PARAM = "/sys/module/nf_conntrack/parameters/nf_conntrack_helper";
+
+afterAll(() => closeAll());
+afterEach(async () => {
+  if (!loadVm()) return;
+  await vmExec(["sh", "-c", "rm -f /etc/modprobe.d/pulumi-conntrack-helper.conf /etc/modprobe.d/00-early.conf; modprobe -r nf_conntrack 2>/dev/null; true"]);
+});
+
+async function run(cmd: string): Promise<string> {
+  const r = await vmExec(["sh", "-c", cmd]);
+  if (r.code !== 0) throw new Error(`${cmd} exited ${r.code}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** The program's inputs, normalized by check as the engine does. */
+async function program(extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  const vm = requireVm();
+  const connection = { host: vm.host, port: vm.port, user: vm.user, privateKey: readFileSync(vm.privateKeyPath, "utf8"), hostKey: vm.hostKey };
+  const c = await handler(TYPE).check({}, { connection, ...extra });
+  expect(c.failures).toBeUndefined();
+  return c.inputs;
+}
+
+/** Live value, module parameter and managed file, read with the OpenSSH client. */
+async function guest(): Promise<{ live: string; param: string; file: string }> {
+  const out = await run(`cat ${SYSCTL} 2>/dev/null || echo -; cat ${PARAM} 2>/dev/null || echo -; cat ${FILE} 2>/dev/null | grep '^options' || echo -`);
+  const [live, param, file] = out.split("\n");
+  return { live, param, file };
+}
+
+describe("ConntrackHelperSetting on Debian 5.10 (modular nf_conntrack, toggle present)", () => {
+  it("sets and reads back the live value, persists it across a module reload, repairs drift, and delete restores the earlier values", async () => {
+    requireVm();
+    // Someone turned automatic assignment on by hand before this resource existed.
+    await run(`modprobe nf_conntrack && echo 1 > ${SYSCTL} && echo Y > ${PARAM}`);
+    expect(await guest()).toEqual({ live: "1", param: "Y", file: "-" });
+
+    const { id, outs } = await handler(TYPE).create(await program());
+    expect(outs).toMatchObject({
+      toggle: "present",
+      nfConntrack: "loaded",
+      kernelRelease: expect.stringMatching(/^5\.10\./),
+      liveValue: 0,
+      moduleParameter: "N",
+      persistedFile: FILE,
+      persistence: "modprobe.d",
+      previousLiveValue: 1,
+      previousModuleParameter: "Y",
+      previousFileContent: null,
+      warnings: [],
+    });
+    expect(outs.persistedContent.split("\n")[0]).toBe(MANAGED_FILE_HEADER);
+    expect(outs.actions).toEqual([
+      "set net.netfilter.nf_conntrack_helper 1 -> 0",
+      expect.stringMatching(/nf_conntrack_helper Y -> N/),
+      expect.stringMatching(/^wrote \/etc\/modprobe\.d\/pulumi-conntrack-helper\.conf/),
+    ]);
+    expect(outs.notes.join(" ")).toMatch(/already got a helper keep it/);
+    expect(await guest()).toEqual({ live: "0", param: "N", file: "options nf_conntrack nf_conntrack_helper=0" });
+
+    // Turn it on in place; the value recorded for delete stays the one from before create.
+    const on = await program({ enabled: true });
+    expect(await handler(TYPE).diff(id, outs, on)).toMatchObject({ changes: true, replaces: [] });
+    const u1 = (await handler(TYPE).update(id, outs, on)).outs;
+    expect(u1).toMatchObject({ liveValue: 1, moduleParameter: "Y", previousLiveValue: 1, previousModuleParameter: "Y" });
+    expect(await guest()).toEqual({ live: "1", param: "Y", file: "options nf_conntrack nf_conntrack_helper=1" });
+
+    // A fresh load of the module takes the persisted option (the 5.10 default would be N).
+    await run("modprobe -r nf_conntrack && modprobe nf_conntrack");
+    expect(await guest()).toEqual({ live: "1", param: "Y", file: "options nf_conntrack nf_conntrack_helper=1" });
+
+    // Drift by hand: refresh shows it, the next update repairs it.
+    await run(`echo 0 > ${SYSCTL}`);
+    const r = await handler(TYPE).read(id, u1);
+    expect(r.props).toMatchObject({ liveValue: 0 });
+    expect(r.inputs).toMatchObject({ enabled: false, persist: true });
+    expect((await handler(TYPE).diff(id, r.props!, on)).changes).toBe(true);
+    const u2 = (await handler(TYPE).update(id, r.props!, on)).outs;
+    expect(u2.actions).toEqual(["set net.netfilter.nf_conntrack_helper 0 -> 1"]);
+    expect(await guest()).toEqual({ live: "1", param: "Y", file: "options nf_conntrack nf_conntrack_helper=1" });
+    expect((await handler(TYPE).read(id, u2)).inputs).toMatchObject({ enabled: true, persist: true });
+
+    // Off again, then delete: the values from before create come back, the file goes.
+    const u3 = (await handler(TYPE).update(id, u2, await program())).outs;
+    expect(await guest()).toEqual({ live: "0", param: "N", file: "options nf_conntrack nf_conntrack_helper=0" });
+    await handler(TYPE).delete(id, u3);
+    expect(await guest()).toEqual({ live: "1", param: "Y", file: "-" });
+    expect(await run("ls -A /etc/modprobe.d")).toBe("");
+  });
+
+  it("module not loaded at create: persists only, says so, and the value holds when the module loads", async () => {
+    requireVm();
+    expect(await run("test -d /sys/module/nf_conntrack && echo loaded || echo absent")).toBe("absent");
+    // An earlier file with the other value: modprobe reads ours later, so ours must win.
+    await run("printf 'options nf_conntrack nf_conntrack_helper=0\\n' > /etc/modprobe.d/00-early.conf");
+
+    const on = await program({ enabled: true });
+    const { id, outs } = await handler(TYPE).create(on);
+    expect(outs).toMatchObject({ nfConntrack: "not-loaded", toggle: "present", liveValue: null, moduleParameter: null, previousLiveValue: null, persistence: "modprobe.d" });
+    expect(outs.notes.join(" ")).toMatch(/not loaded.*takes effect when the module loads/);
+    expect(outs.conflicts).toEqual([expect.objectContaining({ path: "/etc/modprobe.d/00-early.conf", value: 0, contradicts: true, overridesManagedFile: false })]);
+    expect(outs.warnings.join(" ")).toMatch(/00-early\.conf:1 .*is read later and wins/);
+    expect(await guest()).toEqual({ live: "-", param: "-", file: "options nf_conntrack nf_conntrack_helper=1" });
+
+    // The file edited by hand while the module is out: refresh shows it, update repairs it.
+    await run(`sed -i 's/nf_conntrack_helper=1/nf_conntrack_helper=0/' ${FILE}`);
+    const r = await handler(TYPE).read(id, outs);
+    expect(r.inputs).toMatchObject({ enabled: false });
+    const u = (await handler(TYPE).update(id, r.props!, on)).outs;
+    expect(u.actions).toEqual([expect.stringMatching(/^wrote .*pulumi-conntrack-helper\.conf \(the file differs/)]);
+
+    // Loading the module now gives the persisted value, over the earlier file's.
+    await run("modprobe nf_conntrack");
+    expect(await guest()).toEqual({ live: "1", param: "Y", file: "options nf_conntrack nf_conntrack_helper=1" });
+    const loaded = await handler(TYPE).read(id, u);
+    expect(loaded.props).toMatchObject({ nfConntrack: "loaded", liveValue: 1 });
+    expect(loaded.inputs).toMatchObject({ enabled: true, persist: true });
+
+    // Nothing live was recorded before create (nothing was loaded): delete removes the file only.
+    await handler(TYPE).delete(id, loaded.props!);
+    expect(await run(`test -e ${FILE} && echo present || echo absent`)).toBe("absent");
+    expect(await run("cat /etc/modprobe.d/00-early.conf")).toBe("options nf_conntrack nf_conntrack_helper=0");
+  });
+});
