@@ -1,0 +1,143 @@
+import type { Connection } from "../../connection/schema";
+import { hostLabel } from "../../connection/schema";
+import { ConntrackError, RemoteCommandError } from "../../errors";
+import { commandFailed, exec, script } from "../../transport/exec";
+import { variantOf } from "./backend";
+import type { Family } from "./address";
+import type { Plan } from "./plan";
+import { HOST_LOCK, SHELL_FUNCTIONS } from "./shell";
+
+/** Exit code of the apply script when the host changed since it was observed. */
+export const CONFLICT_EXIT = 75;
+const LIVE_FAILED_EXIT = 10;
+const FILE_FAILED_EXIT = 11;
+const LOCK_TIMEOUT_EXIT = 12;
+
+/**
+ * The apply script: under the host lock, check that the live ruleset and the file are still what
+ * the plan was computed from (else exit 75 and change nothing), apply the live batch atomically,
+ * then replace the saved-ruleset file atomically (temporary file + rename; an existing file keeps
+ * its mode and owner).
+ *
+ * `$1` family (4|6), `$2` backend (iptables|nftables), `$3` iptables variant, `$4` live batch,
+ * `$5` guard (""|iptables|nft), `$6` `$7` expected hashes (PREROUTING and OUTPUT lines, or the nft
+ * table), `$8` file path, `$9` expected file sha256 (or `absent`), `${10}` mode of a new file, or
+ * `remove` to remove the file.
+ * The new file content is standard input. Values are positional parameters; the text is fixed.
+ */
+export const APPLY_SCRIPT = `${SHELL_FUNCTIONS}
+fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10}
+if command -v flock >/dev/null 2>&1; then
+  exec 9>>${HOST_LOCK}
+  flock -w 100 9 || { echo "timed out waiting for ${HOST_LOCK} (another change to this host's netfilter rules is running)" >&2; exit ${LOCK_TIMEOUT_EXIT}; }
+fi
+if [ -n "$file" ]; then
+  d=$(dirname -- "$file")
+  mkdir -p -- "$d" || exit ${FILE_FAILED_EXIT}
+  tmp=$(mktemp -- "$d/.ctk-tmp.XXXXXX") || exit ${FILE_FAILED_EXIT}
+  trap 'rm -f -- "$tmp"' EXIT
+  cat > "$tmp" || exit ${FILE_FAILED_EXIT}
+fi
+case "$guard" in
+  iptables)
+    save=$(ctk_ipt_raw_save "$variant" "$fam") || exit ${LIVE_FAILED_EXIT}
+    c1=$(printf '%s\\n' "$save" | ctk_chain_hash PREROUTING)
+    c2=$(printf '%s\\n' "$save" | ctk_chain_hash OUTPUT)
+    if [ "$c1" != "$h1" ] || [ "$c2" != "$h2" ]; then echo "conflict: the raw table changed since it was read" >&2; exit ${CONFLICT_EXIT}; fi ;;
+  nft)
+    c1=$(ctk_nft_table | sha256sum | cut -c1-64)
+    if [ "$c1" != "$h1" ]; then echo "conflict: table inet pulumi_conntrack changed since it was read" >&2; exit ${CONFLICT_EXIT}; fi ;;
+esac
+if [ -n "$file" ]; then
+  if [ -e "$file" ]; then cur=$(sha256sum < "$file" | cut -c1-64); else cur=absent; fi
+  if [ "$cur" != "$fsum" ]; then echo "conflict: $file changed since it was read" >&2; exit ${CONFLICT_EXIT}; fi
+fi
+if [ -n "$batch" ]; then
+  if [ "$backend" = nftables ]; then
+    printf '%s' "$batch" | nft -f - || exit ${LIVE_FAILED_EXIT}
+  else
+    r=$(ctk_ipt_bin "$variant" "$fam" restore)
+    # The legacy variant rewrites whole tables under the xtables lock: wait for it (-w) where the
+    # binary knows the option; the nf_tables variant needs no lock.
+    if [ "$variant" = legacy ] && "$r" --help 2>&1 | grep -q -e '--wait'; then
+      printf '%s' "$batch" | "$r" -w 60 --noflush || exit ${LIVE_FAILED_EXIT}
+    else
+      printf '%s' "$batch" | "$r" --noflush || exit ${LIVE_FAILED_EXIT}
+    fi
+  fi
+fi
+if [ -n "$file" ] && [ "$fmode" = remove ]; then
+  rm -f -- "$file" || exit ${FILE_FAILED_EXIT}
+elif [ -n "$file" ]; then
+  if [ -e "$file" ]; then
+    chmod --reference="$file" -- "$tmp" && { chown --reference="$file" -- "$tmp" 2>/dev/null || true; }
+  else
+    chmod -- "$fmode" "$tmp"
+  fi || exit ${FILE_FAILED_EXIT}
+  sync -- "$tmp" 2>/dev/null || true
+  mv -f -- "$tmp" "$file" || exit ${FILE_FAILED_EXIT}
+  trap - EXIT
+fi
+exit 0`;
+
+/** The argument vector and standard input that carry out a plan. */
+export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdin: Buffer } {
+  const live = p.live;
+  const guard = live?.guard;
+  const hashes =
+    guard?.kind === "iptables" ? [guard.hashes.PREROUTING ?? "", guard.hashes.OUTPUT ?? ""] : guard?.kind === "nft" ? [guard.hash, ""] : ["", ""];
+  const backend = live?.backend;
+  const args = [
+    family === "ipv6" ? "6" : "4",
+    backend === "nftables" ? "nftables" : "iptables",
+    variantOf(backend) ?? "",
+    live?.text ?? "",
+    guard?.kind ?? "",
+    ...hashes,
+    p.file?.path ?? "",
+    p.file?.expectedSha256 ?? "",
+    p.file ? (p.file.content === null ? "remove" : p.file.mode) : "",
+  ];
+  return { argv: script(APPLY_SCRIPT, args), stdin: Buffer.from(p.file?.content ?? "", "latin1") };
+}
+
+/** Hints for the ways a live batch fails that the kernel explains badly. */
+function liveHint(stderr: string): string {
+  if (/Couldn't load target|No chain\/target\/match|Could not process rule: (No such file or directory|Operation not supported)|unknown option "--notrack"/i.test(stderr)) {
+    return "the kernel cannot load the conntrack parts of the rule (nf_conntrack, xt_CT or nft_ct): check /etc/modprobe.d for an `install nf_conntrack /bin/false` line (a ModuleBlacklist) and that the modules exist for this kernel";
+  }
+  if (/Another app is currently holding the xtables lock/.test(stderr)) return "another program held the xtables lock for over 60 s; retry when it is done";
+  return "the batch was applied atomically, so nothing changed; the text above is the tool's own reason";
+}
+
+/**
+ * Runs the plan on the host in one command. Resolves `"conflict"` when the host changed since it
+ * was observed (nothing was changed; observe again and re-plan), `"done"` otherwise.
+ */
+export async function applyPlan(conn: Connection, family: Family, p: Plan): Promise<"done" | "conflict"> {
+  const { argv, stdin } = applyInvocation(family, p);
+  const what = [p.live ? `${p.live.backend} batch` : "", p.file ? `write ${p.file.path}` : ""].filter(Boolean).join(" + ");
+  const label = `apply NOTRACK rule change (${what})`;
+  const r = await exec(conn, argv, { stdin, label });
+  if (r.exitCode === 0) return "done";
+  if (r.exitCode === CONFLICT_EXIT) return "conflict";
+  if (r.exitCode === LIVE_FAILED_EXIT) {
+    const batch = p.live?.text.trim().split("\n").join(" \\n ") ?? "";
+    throw new RemoteCommandError(`the ${p.live?.backend} batch was refused: ${r.stderr.trim() || "(no message)"}`, r, {
+      host: hostLabel(conn),
+      command: `${p.live?.backend === "nftables" ? "nft -f -" : "iptables-restore --noflush"} <<< ${batch}`,
+      hint: liveHint(r.stderr),
+    });
+  }
+  if (r.exitCode === FILE_FAILED_EXIT) {
+    throw new RemoteCommandError(`the live rule is in place but ${p.file?.path} could not be written: ${r.stderr.trim()}`, r, {
+      host: hostLabel(conn),
+      command: `write ${p.file?.path}`,
+      hint: "check that the directory is writable (sudo: true for a non-root user) and has space; the next `pulumi up` writes it again",
+    });
+  }
+  if (r.exitCode === LOCK_TIMEOUT_EXIT) {
+    throw new ConntrackError(`timed out waiting for ${HOST_LOCK}`, { host: hostLabel(conn), command: label, hint: "another netfilter change on this host held the lock for over 100 s; retry" });
+  }
+  throw commandFailed(conn, argv, r, { label });
+}

@@ -1,0 +1,71 @@
+/**
+ * What `read` reports: the live rule read back as inputs (so a hand edit shows as a diff), what
+ * inputs cannot express as `observedDrift` (so the next `up` repairs it), or that the rule is gone.
+ * Pure, so it is tested without a host.
+ */
+import { persistenceFor, type ResolvedBackend } from "./backend";
+import type { NotrackRuleOutputs } from "./kind";
+import { liveRules } from "./live";
+import type { Observed } from "./observe";
+import { taggedSavedLines } from "./persist-iptables";
+import { taggedNftLines } from "./persist-nftables";
+import { ruleTextFor } from "./plan";
+import type { NotrackRuleInputs } from "./schema";
+import { specOf, SPEC_KEYS, type RuleSpec } from "./spec";
+
+/** Output keys that are never inputs. */
+const OUTPUT_KEYS = ["tag", "resolvedBackend", "ruleText", "persistence", "actions", "stateVersion"];
+
+/** Inputs that are not part of the rule's match, kept as they were. */
+function nonSpecInputs(olds: Record<string, unknown>): Partial<NotrackRuleInputs> {
+  const out: Record<string, unknown> = { ...olds };
+  for (const k of [...SPEC_KEYS, "observedDrift", ...OUTPUT_KEYS]) delete out[k];
+  return out as Partial<NotrackRuleInputs>;
+}
+
+/** The stored state `read` starts from: inputs and outputs, with the tag and backend known. */
+export type Stored = NotrackRuleInputs & Partial<NotrackRuleOutputs> & { tag: string; resolvedBackend: ResolvedBackend };
+
+/**
+ * The rule as the host has it, or `undefined` when it is gone: deleted by hand from the live
+ * ruleset and from the saved one. A rule missing live but still saved would come back at the next
+ * boot under this tag, so it is reported as drift and repaired under this tag instead of being
+ * created again under a new one (which would leave the stale saved copy behind).
+ */
+export function inspect(o: Observed, olds: Stored): { inputs: NotrackRuleInputs; outs: NotrackRuleOutputs } | undefined {
+  const { tag, resolvedBackend: backend } = olds;
+  const ours = liveRules(o, backend, tag);
+  const where = persistenceFor(backend, o, true);
+  const file = where.file ? o.persist.files[where.file]?.content : undefined;
+  const saved = backend === "nftables" ? taggedNftLines(file, tag).map((r) => r.text) : taggedSavedLines(file, tag);
+  const drift: string[] = [];
+  let spec: RuleSpec;
+  let ruleText: string;
+  if (ours.length === 0) {
+    if (saved.length === 0) return undefined;
+    drift.push(`the rule is missing from the live ruleset but still saved in ${where.file}`);
+    spec = specOf(olds);
+    ruleText = ruleTextFor(backend, spec, tag);
+  } else {
+    spec = ours[0].spec;
+    ruleText = ours[0].text;
+    for (const e of ours[0].extras) drift.push(`the live rule has ${e}`);
+    if (ours.length > 1) drift.push(`${ours.length} live rules carry the tag ${tag}: ${ours.map((r) => r.text).join(" | ")}`);
+  }
+  const desired = ruleTextFor(backend, specOf(olds), tag);
+  if (olds.persist && where.file) {
+    if (saved.length === 0) drift.push(`the rule is not saved in ${where.file}`);
+    else if (saved.length > 1 || saved[0] !== desired) drift.push(`the copy saved in ${where.file} differs: ${saved.join(" | ")}`);
+  } else if (!olds.persist && saved.length > 0) {
+    drift.push(`the rule is saved in ${where.file} although persist is false`);
+  }
+  const inputs = { ...nonSpecInputs(olds), ...specOf(spec), ...(drift.length ? { observedDrift: drift } : {}) } as NotrackRuleInputs;
+  const outs: NotrackRuleOutputs = {
+    tag,
+    resolvedBackend: backend,
+    ruleText,
+    persistence: persistenceFor(backend, o, olds.persist),
+    actions: olds.actions ?? [],
+  };
+  return { inputs, outs };
+}

@@ -1,0 +1,64 @@
+/**
+ * Finding one resource's rule in an observation: the rules carrying its tag in the raw table of the
+ * recorded iptables variant, or in this package's nft table. Rules without the tag are never
+ * returned, so nothing else is ever changed.
+ */
+import type { ResolvedBackend } from "./backend";
+import { parseIptablesRule, parseSavedRaw, iptablesLineHasTag } from "./iptables-rule";
+import { parseNftListing, parseNftRule, renderNftRule } from "./nft-rule";
+import type { Observed } from "./observe";
+import { sameSpec, type RuleSpec } from "./spec";
+
+/** A rule on the host that carries a resource's tag. */
+export interface LiveRule {
+  /** iptables chain (`PREROUTING`) or nft chain (`prerouting`). */
+  chain: string;
+  /** iptables: the saved `-A` line. nft: the rule as this package would write its match. */
+  text: string;
+  /** iptables: 1-based position in the chain. */
+  index?: number;
+  /** nft: the rule handle. */
+  handle?: number;
+  spec: RuleSpec;
+  /** What the rule has beyond a NOTRACK rule this package writes (empty when none). */
+  extras: string[];
+}
+
+/** The rules tagged `tag` in the backend's live ruleset, in ruleset order. */
+export function liveRules(o: Observed, backend: ResolvedBackend, tag: string): LiveRule[] {
+  if (backend === "nftables") return nftRules(o).filter((r) => r.comment === tag).map(toLiveNft(tag));
+  const out: LiveRule[] = [];
+  for (const r of parseSavedRaw(o.iptables.save)) {
+    if (!iptablesLineHasTag(r.line, tag)) continue;
+    const p = parseIptablesRule(r.line, o.family);
+    const extras = [...p.extras, ...p.comments.filter((c) => c !== tag).map((c) => `comment "${c}"`)];
+    out.push({ chain: r.chain, text: r.line, index: r.index, spec: p.spec, extras });
+  }
+  return out;
+}
+
+function nftRules(o: Observed) {
+  try {
+    return parseNftListing(o.nft.tableJson);
+  } catch {
+    return [];
+  }
+}
+
+function toLiveNft(tag: string) {
+  return (r: ReturnType<typeof parseNftListing>[number]): LiveRule => {
+    const p = parseNftRule(r);
+    return { chain: r.chain, text: renderNftRule(p.spec, tag), handle: r.handle, spec: p.spec, extras: p.extras };
+  };
+}
+
+/** Number of rules in this package's nft table (all resources'), and whether the table exists. */
+export function nftTableRules(o: Observed): { exists: boolean; rules: number } {
+  const exists = o.nft.tableJson.includes('"table"');
+  return { exists, rules: nftRules(o).length };
+}
+
+/** Whether a live rule is exactly the rule `spec` (nothing extra, same match). */
+export function isExactly(r: LiveRule, spec: RuleSpec): boolean {
+  return r.extras.length === 0 && sameSpec(r.spec, spec);
+}

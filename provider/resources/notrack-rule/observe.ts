@@ -1,0 +1,219 @@
+import { createHash } from "node:crypto";
+import type { Connection } from "../../connection/schema";
+import { commandFailed, exec, script } from "../../transport/exec";
+import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
+import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
+import type { Family } from "./address";
+import { parseConntrackBlocks, type ConntrackBlock } from "./conntrack-blocks";
+import { parseSshConnection, type SshSession } from "./lockout";
+import { SHELL_FUNCTIONS } from "./shell";
+
+/** An iptables variant: the legacy xtables kernel tables or the nf_tables-based one. */
+export type IptablesVariant = "legacy" | "nft";
+
+/** Saved-ruleset files a rule of each family may be persisted in, in the order they are read. */
+export const PERSIST_FILES: Record<Family, readonly string[]> = {
+  ipv4: ["/etc/iptables/rules.v4", "/etc/sysconfig/iptables", "/etc/nftables.conf", "/etc/sysconfig/nftables.conf"],
+  ipv6: ["/etc/iptables/rules.v6", "/etc/sysconfig/ip6tables", "/etc/nftables.conf", "/etc/sysconfig/nftables.conf"],
+};
+
+/** A file as read: its content and the hash the apply script checks before replacing it. */
+export interface ObservedFile {
+  /** The bytes, one character per byte (latin1). */
+  content: string;
+  sha256: string;
+}
+
+/** Everything one operation needs to know about the host, read in one round trip. */
+export interface Observed {
+  family: Family;
+  facts: HostFacts;
+  /** The management session as the host sees it, when it could be found. */
+  session?: SshSession;
+  /** Configuration that keeps nf_conntrack out. */
+  conntrackBlocks: ConntrackBlock[];
+  iptables: {
+    /** `iptables` (or `ip6tables` for IPv6) exists. */
+    present: boolean;
+    /** `iptables -V`. */
+    version?: string;
+    /** The variant the `iptables` command is now. */
+    current?: IptablesVariant;
+    /** The variant whose raw table was read (the recorded one, else the current one). */
+    variant: IptablesVariant;
+    /** `iptables-save -t raw` of that variant without comment lines (empty when no table). */
+    save: string;
+    /** Hash of each chain's `-A` lines, as the apply script computes it. */
+    chainHashes: Record<string, string>;
+    /** Why the raw table could not be read (then `save` is not to be trusted). */
+    saveError?: string;
+  };
+  /** Tables of the legacy kernel tables that exist (`/proc/net/ip*_tables_names`), both families. */
+  legacyTables: string[];
+  nft: {
+    present: boolean;
+    /** `family name` of every nft table (`ip filter`, `inet pulumi_conntrack`). */
+    tables: string[];
+    /** JSON listing of this package's table; empty when absent. */
+    tableJson: string;
+    /** Hash of that listing, as the apply script computes it. */
+    tableHash: string;
+    /** `false` when nft cannot list in JSON (built without it): the table cannot be read. */
+    json?: boolean;
+  };
+  persist: {
+    etcIptablesDir: boolean;
+    sysconfigDir: boolean;
+    /** RHEL's `iptables-services` init script exists. */
+    iptablesServices: boolean;
+    /** `systemctl is-enabled nftables.service`, when systemctl answered. */
+    nftService?: string;
+    /** Existing candidate files (see {@link PERSIST_FILES}) by path. */
+    files: Record<string, ObservedFile>;
+  };
+}
+
+/**
+ * The observe script. `$1` is the family (4 or 6), `$2` the iptables variant to read (empty: the
+ * one the host's `iptables` command is). Values are positional parameters; the text is fixed.
+ */
+export const OBSERVE_SCRIPT = `${SHELL_FUNCTIONS}
+fam=$1
+${sectionStart("facts")}
+${FACTS_SCRIPT}
+${sectionStart("session")}
+# $SSH_CONNECTION of the login session; sudo drops it from the environment, so it is looked up in
+# the processes above this one.
+s=\${SSH_CONNECTION:-}
+p=$$
+n=0
+while [ -z "$s" ] && [ "$n" -lt 10 ] && [ "\${p:-0}" -gt 1 ]; do
+  p=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$p/status" 2>/dev/null)
+  [ "\${p:-0}" -gt 1 ] || break
+  s=$( { tr '\\000' '\\n' < "/proc/$p/environ"; } 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p')
+  n=$((n + 1))
+done
+printf '%s\\n' "$s"
+${sectionStart("modprobe")}
+for d in /etc/modprobe.d /run/modprobe.d /usr/local/lib/modprobe.d /usr/lib/modprobe.d /lib/modprobe.d; do
+  for f in "$d"/*.conf; do
+    [ -f "$f" ] && grep -n -E '^[[:space:]]*install[[:space:]]+nf[-_]conntrack[[:space:]]' "$f" 2>/dev/null | sed "s|^|$f:|"
+  done
+done
+${sectionStart("cmdline")}
+cat /proc/cmdline 2>/dev/null
+${sectionStart("iptables")}
+if [ "$fam" = 6 ]; then b=ip6tables; else b=iptables; fi
+cur=
+if command -v "$b" >/dev/null 2>&1; then
+  echo present=1
+  v=$("$b" -V 2>/dev/null | head -n1)
+  echo "version=$v"
+  case "$v" in *nf_tables*) cur=nft ;; *) cur=legacy ;; esac
+  echo "current=$cur"
+fi
+variant=\${2:-$cur}
+[ -n "$variant" ] || variant=nft
+echo "variant=$variant"
+echo "legacy_tables=$(cat /proc/net/ip_tables_names /proc/net/ip6_tables_names 2>/dev/null | tr '\\n' ' ')"
+if save=$(ctk_ipt_raw_save "$variant" "$fam" 2>&1); then
+  echo save_ok=1
+else
+  echo save_ok=0
+  echo "save_error=$(printf '%s' "$save" | tr '\\n' ' ')"
+  save=
+fi
+for c in PREROUTING OUTPUT; do echo "hash.$c=$(printf '%s\\n' "$save" | ctk_chain_hash "$c")"; done
+${sectionStart("ipt-save")}
+printf '%s\\n' "$save"
+${sectionStart("nft")}
+if command -v nft >/dev/null 2>&1; then
+  echo present=1
+  if ctk_nft_ok; then
+    echo "tables=$(nft list tables 2>/dev/null | sed -n 's/^table //p' | tr '\\n' ',')"
+    if nft -j list tables >/dev/null 2>&1; then echo json=1; else echo json=0; fi
+  fi
+fi
+echo "hash=$(ctk_nft_table | sha256sum | cut -c1-64)"
+${sectionStart("nft-table")}
+ctk_nft_table
+${sectionStart("persist")}
+[ -d /etc/iptables ] && echo etc_iptables=1
+[ -d /etc/sysconfig ] && echo sysconfig=1
+[ -e /usr/libexec/iptables/iptables.init ] && echo iptables_services=1
+if command -v systemctl >/dev/null 2>&1; then echo "nft_service=$(systemctl is-enabled nftables.service 2>/dev/null | head -n1)"; fi
+${sectionStart("files")}
+if [ "$fam" = 6 ]; then files="${PERSIST_FILES.ipv6.join(" ")}"; else files="${PERSIST_FILES.ipv4.join(" ")}"; fi
+for f in $files; do
+  if [ -f "$f" ]; then printf 'file=%s\\n' "$f"; printf 'b64='; base64 < "$f" | tr -d '\\n'; echo; fi
+done
+exit 0`;
+
+/** sha256 hex of bytes (a string counts as latin1 bytes, as file contents are kept), as `sha256sum` prints it. */
+export function sha256(data: string | Buffer): string {
+  return createHash("sha256").update(typeof data === "string" ? Buffer.from(data, "latin1") : data).digest("hex");
+}
+
+/** Parses the observe script's output. Pure, so it is tested without a host. */
+export function parseObserved(stdout: string, family: Family): Observed {
+  const s = parseSections(stdout);
+  const ipt = parseKeyValues(s.get("iptables") ?? "");
+  const nft = parseKeyValues(s.get("nft") ?? "");
+  const persist = parseKeyValues(s.get("persist") ?? "");
+  const files: Record<string, ObservedFile> = {};
+  let current: string | undefined;
+  for (const line of (s.get("files") ?? "").split("\n")) {
+    if (line.startsWith("file=")) current = line.slice(5);
+    else if (line.startsWith("b64=") && current) {
+      const buf = Buffer.from(line.slice(4), "base64");
+      // latin1 maps each byte to one character and back: a file in any encoding is written back
+      // byte for byte (the text this package adds is ASCII).
+      files[current] = { content: buf.toString("latin1"), sha256: sha256(buf) };
+      current = undefined;
+    }
+  }
+  const variant = ipt.get("variant") === "legacy" ? "legacy" : "nft";
+  const cur = ipt.get("current");
+  return {
+    family,
+    facts: parseFacts(s.get("facts") ?? ""),
+    session: parseSshConnection(s.get("session") ?? ""),
+    conntrackBlocks: parseConntrackBlocks(s.get("modprobe") ?? "", s.get("cmdline") ?? ""),
+    iptables: {
+      present: ipt.get("present") === "1",
+      version: ipt.get("version") || undefined,
+      current: cur === "legacy" || cur === "nft" ? cur : undefined,
+      variant,
+      save: s.get("ipt-save") ?? "",
+      chainHashes: { PREROUTING: ipt.get("hash.PREROUTING") ?? "", OUTPUT: ipt.get("hash.OUTPUT") ?? "" },
+      ...(ipt.get("save_ok") === "0" ? { saveError: (ipt.get("save_error") ?? "").trim() || "unknown error" } : {}),
+    },
+    legacyTables: (ipt.get("legacy_tables") ?? "").split(/\s+/).filter(Boolean),
+    nft: {
+      present: nft.get("present") === "1",
+      tables: (nft.get("tables") ?? "").split(",").map((t) => t.trim()).filter(Boolean),
+      tableJson: (s.get("nft-table") ?? "").trim(),
+      tableHash: nft.get("hash") ?? "",
+      ...(nft.has("json") ? { json: nft.get("json") === "1" } : {}),
+    },
+    persist: {
+      etcIptablesDir: persist.get("etc_iptables") === "1",
+      sysconfigDir: persist.get("sysconfig") === "1",
+      iptablesServices: persist.get("iptables_services") === "1",
+      nftService: persist.get("nft_service") || undefined,
+      files,
+    },
+  };
+}
+
+/**
+ * Reads facts, the live rules (one iptables variant's raw table and this package's nft table) and
+ * the saved rulesets in one round trip. Changes nothing on the host.
+ */
+export async function observe(conn: Connection, family: Family, variant?: IptablesVariant): Promise<Observed> {
+  const argv = script(OBSERVE_SCRIPT, [family === "ipv6" ? "6" : "4", variant ?? ""]);
+  const label = "observe NOTRACK rules (facts, raw table, nft table, saved rulesets)";
+  const r = await exec(conn, argv, { label });
+  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label });
+  return parseObserved(r.stdout, family);
+}

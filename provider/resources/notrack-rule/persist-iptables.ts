@@ -1,0 +1,97 @@
+/**
+ * Editing a saved iptables ruleset (`/etc/iptables/rules.v4`, `/etc/sysconfig/iptables`, ...):
+ * only lines carrying one resource's tag in the `*raw` table are added or removed; every other
+ * byte of the file stays as it was. Saving the live ruleset instead would also save other tools'
+ * rules (Docker, kube-proxy), which must come from those tools at boot, not from us.
+ */
+import { iptablesLineHasTag } from "./iptables-rule";
+
+/** First line of a saved-rules file this package creates (it never creates one otherwise). */
+export const IPTABLES_FILE_HEADER = "# Written by pulumi-conntrack: the NOTRACK rules it manages. Other tools' rules are not saved here.";
+
+/** What one resource wants in the file: its rule line (`-A CHAIN ...`) or nothing. */
+export interface SavedLine {
+  chain: string;
+  line: string;
+}
+
+interface Lines {
+  lines: string[];
+  trailingNewline: boolean;
+}
+
+function split(content: string): Lines {
+  const trailingNewline = content.endsWith("\n");
+  const lines = content === "" ? [] : content.split("\n");
+  if (trailingNewline) lines.pop();
+  return { lines, trailingNewline };
+}
+
+/** The saved lines in `*raw` that carry `tag`. */
+export function taggedSavedLines(content: string | undefined, tag: string): string[] {
+  if (content === undefined) return [];
+  const out: string[] = [];
+  let table = "";
+  for (const line of split(content).lines) {
+    if (line.startsWith("*")) table = line.slice(1).trim();
+    else if (line.trim() === "COMMIT") table = "";
+    else if (table === "raw" && line.startsWith("-A ") && iptablesLineHasTag(line, tag)) out.push(line);
+  }
+  return out;
+}
+
+/**
+ * The file with `tag`'s lines in `*raw` replaced by `want` (or removed when `want` is undefined).
+ * A replaced rule keeps its place when its chain is unchanged; a new one goes last in `*raw`, as
+ * `-A` puts it last in the live chain. A missing `*raw` table is appended, and a missing file is
+ * created only when there is a rule to save. When the last rule goes, an empty `*raw` table in
+ * exactly the form this package adds it is removed again, and a file this package created is
+ * removed (`null`). Nothing else changes, byte for byte.
+ */
+export function editSavedRules(content: string | undefined, tag: string, want: SavedLine | undefined): string | undefined | null {
+  if (content === undefined) {
+    if (!want) return undefined;
+    return [IPTABLES_FILE_HEADER, ...rawSection(want.line)].join("\n") + "\n";
+  }
+  const { lines, trailingNewline } = split(content);
+  const out: string[] = [];
+  let table = "";
+  let firstRemoved: { at: number; chain: string } | undefined;
+  let rawCommitAt = -1;
+  for (const line of lines) {
+    if (line.startsWith("*")) table = line.slice(1).trim();
+    else if (line.trim() === "COMMIT") {
+      if (table === "raw" && rawCommitAt < 0) rawCommitAt = out.length;
+      table = "";
+    } else if (table === "raw" && line.startsWith("-A ") && iptablesLineHasTag(line, tag)) {
+      if (!firstRemoved) firstRemoved = { at: out.length, chain: line.split(" ")[1] ?? "" };
+      continue;
+    }
+    out.push(line);
+  }
+  if (want) {
+    if (firstRemoved && firstRemoved.chain === want.chain) out.splice(firstRemoved.at, 0, want.line);
+    else if (rawCommitAt >= 0) out.splice(rawCommitAt, 0, want.line);
+    else out.push(...rawSection(want.line));
+  }
+  const appended = want !== undefined && rawCommitAt < 0 && !(firstRemoved && firstRemoved.chain === want.chain);
+  if (!want && firstRemoved) {
+    // The `*raw` table this package added, now empty, goes too: the file is again what it was.
+    const start = findSection(out, EMPTY_RAW_SECTION);
+    if (start >= 0) out.splice(start, EMPTY_RAW_SECTION.length);
+    if (out.length === 1 && out[0] === IPTABLES_FILE_HEADER) return null;
+  }
+  return out.join("\n") + (trailingNewline || appended ? "\n" : "");
+}
+
+/** A `*raw` table exactly as this package adds it, without rules. */
+const EMPTY_RAW_SECTION = ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", "COMMIT"];
+
+function findSection(lines: string[], section: string[]): number {
+  for (let i = lines.length - section.length; i >= 0; i--) if (section.every((l, j) => lines[i + j] === l)) return i;
+  return -1;
+}
+
+function rawSection(line: string): string[] {
+  return ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", line, "COMMIT"];
+}

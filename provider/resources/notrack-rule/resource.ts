@@ -1,0 +1,123 @@
+import * as pulumi from "@pulumi/pulumi";
+import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
+import type { Persistence, ResolvedBackend } from "./backend";
+import type { PortSpec } from "./ports";
+import { NOTRACK_RULE_TYPE, RULE_NAME, type BackendChoice, type Chain, type Protocol } from "./schema";
+
+/** The fields of an SSH endpoint, as `@pulumi/command`'s `remote.ProxyConnectionArgs` has them. */
+export interface NotrackRuleEndpointArgs {
+  host: pulumi.Input<string>;
+  port?: pulumi.Input<number>;
+  user?: pulumi.Input<string>;
+  password?: pulumi.Input<string>;
+  privateKey?: pulumi.Input<string>;
+  privateKeyPassword?: pulumi.Input<string>;
+  agentSocketPath?: pulumi.Input<string>;
+  dialErrorLimit?: pulumi.Input<number>;
+  perDialTimeout?: pulumi.Input<number>;
+  hostKey?: pulumi.Input<string>;
+}
+
+/** How to reach the host: `@pulumi/command`'s `remote.ConnectionArgs` shape, plus `sudo`. */
+export type NotrackRuleConnectionArgs = NotrackRuleEndpointArgs & { proxy?: pulumi.Input<NotrackRuleEndpointArgs>; sudo?: pulumi.Input<boolean> };
+
+/** Arguments of {@link NotrackRule}. */
+export interface NotrackRuleArgs {
+  /** How to reach the host. Stored as a secret. */
+  connection: pulumi.Input<NotrackRuleConnectionArgs>;
+  /** `PREROUTING` (arriving packets) or `OUTPUT` (packets the host sends). */
+  chain: pulumi.Input<Chain>;
+  /** `tcp`, `udp`, `sctp`, `icmp` (ipv4), `icmpv6` (ipv6) or `all`. */
+  protocol: pulumi.Input<Protocol>;
+  /** Source port or range (`53`, `"1024:65535"`); tcp, udp and sctp only. */
+  sourcePort?: pulumi.Input<number | string>;
+  /** Destination port or range; tcp, udp and sctp only. */
+  destinationPort?: pulumi.Input<number | string>;
+  /** Source address or CIDR block of the rule's family. */
+  source?: pulumi.Input<string>;
+  /** Destination address or CIDR block of the rule's family. */
+  destination?: pulumi.Input<string>;
+  /** Interface packets arrive on (`PREROUTING` only); `eth+` matches a prefix. */
+  inInterface?: pulumi.Input<string>;
+  /** Interface packets leave through (`OUTPUT` only). */
+  outInterface?: pulumi.Input<string>;
+  /** `ipv4` (default) or `ipv6`. Changing it replaces the rule. */
+  family?: pulumi.Input<"ipv4" | "ipv6">;
+  /**
+   * `auto` (default: what the host runs, recorded in `resolvedBackend`), `iptables` (the host's
+   * variant, legacy or nf_tables) or `nftables` (this package's own `inet` table). Changing it
+   * replaces the rule.
+   */
+  backend?: pulumi.Input<BackendChoice>;
+  /** Keep the rule across reboots in the host's saved ruleset (default `true`). */
+  persist?: pulumi.Input<boolean>;
+  /**
+   * Allow a rule that could match the SSH session the provider manages the host through (refused
+   * by default: untracked packets are dropped by filter rules that accept only
+   * ESTABLISHED,RELATED, which would lock the provider out).
+   */
+  allowManagementTraffic?: pulumi.Input<boolean>;
+  /**
+   * Name in the rule's identifying comment (`pulumi-conntrack:<ruleName>:<random>`). Default: the
+   * resource name with characters other than letters, digits, `.`, `_`, `-` replaced by `-`.
+   * Changing it replaces the rule.
+   */
+  ruleName?: pulumi.Input<string>;
+}
+
+/** The resource name as a rule name: allowed characters only, at most 80 of them. */
+export function ruleNameFor(resourceName: string): string {
+  const s = resourceName.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 80);
+  return RULE_NAME.test(s) ? s : "rule";
+}
+
+/**
+ * One NOTRACK rule on one host: packets it matches bypass connection tracking (the busy DNS
+ * server case: port 53 in PREROUTING and OUTPUT). The rule lives in the raw table of the iptables
+ * variant the host uses, or in this package's nftables table at raw priority, carries a comment
+ * tag that identifies it, and is saved in the host's boot ruleset (`netfilter-persistent`,
+ * `iptables-services` or `/etc/nftables.conf`) without saving anyone else's rules. Rules of other
+ * tools are never touched.
+ */
+export class NotrackRule extends pulumi.dynamic.Resource {
+  /** The identifying comment (also the resource id). */
+  declare readonly tag: pulumi.Output<string>;
+  /** `iptables-nft`, `iptables-legacy` or `nftables`. */
+  declare readonly resolvedBackend: pulumi.Output<ResolvedBackend>;
+  /** The rule as written on the host. */
+  declare readonly ruleText: pulumi.Output<string>;
+  /** How the rule survives a reboot; `mechanism: "none"` when the host has no known way. */
+  declare readonly persistence: pulumi.Output<Persistence>;
+  /** What the last create or update changed. */
+  declare readonly actions: pulumi.Output<string[]>;
+  /** Chain, as given. */
+  declare readonly chain: pulumi.Output<Chain>;
+  /** Protocol, as given. */
+  declare readonly protocol: pulumi.Output<Protocol>;
+  /** Canonical source port match. */
+  declare readonly sourcePort: pulumi.Output<PortSpec | undefined>;
+  /** Canonical destination port match. */
+  declare readonly destinationPort: pulumi.Output<PortSpec | undefined>;
+  /** Address family. */
+  declare readonly family: pulumi.Output<"ipv4" | "ipv6">;
+
+  constructor(name: string, args: NotrackRuleArgs, opts?: pulumi.CustomResourceOptions) {
+    const props = {
+      ...args,
+      ruleName: args.ruleName ?? ruleNameFor(name),
+      tag: undefined,
+      resolvedBackend: undefined,
+      ruleText: undefined,
+      persistence: undefined,
+      actions: undefined,
+    };
+    super(
+      thinProvider(NOTRACK_RULE_TYPE),
+      name,
+      props,
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"] },
+      TYPE_MODULE,
+      NOTRACK_RULE_TYPE,
+    );
+  }
+}

@@ -1,0 +1,130 @@
+import { z } from "zod";
+import { ConnectionSchema } from "../../connection/schema";
+import { parseCidr, formatCidr } from "./address";
+import { parsePort, type PortSpec } from "./ports";
+
+/** Type name of the resource (the dynamic-provider type token ends with it). */
+export const NOTRACK_RULE_TYPE = "NotrackRule";
+
+/** Chains of the raw table a NOTRACK rule can live in. */
+export const CHAINS = ["PREROUTING", "OUTPUT"] as const;
+/** A raw-table chain: `PREROUTING` (packets arriving) or `OUTPUT` (locally generated packets). */
+export type Chain = (typeof CHAINS)[number];
+
+/** Protocols a rule can match; `all` matches every protocol. */
+export const PROTOCOLS = ["tcp", "udp", "sctp", "icmp", "icmpv6", "all"] as const;
+/** A protocol match. */
+export type Protocol = (typeof PROTOCOLS)[number];
+
+/** Protocols with ports. */
+export const PORT_PROTOCOLS: readonly Protocol[] = ["tcp", "udp", "sctp"];
+
+/** Which ruleset a rule goes into: what the host runs (`auto`), iptables, or native nftables. */
+export const BACKENDS = ["auto", "iptables", "nftables"] as const;
+/** The `backend` input. */
+export type BackendChoice = (typeof BACKENDS)[number];
+
+/** Characters of a rule name; it becomes part of the rule's comment on the host. */
+export const RULE_NAME = /^[A-Za-z0-9._-]{1,80}$/;
+
+const port = z.union([z.number(), z.string()]).transform((v, ctx): PortSpec => {
+  const p = parsePort(v);
+  if (!p.ok) {
+    ctx.addIssue({ code: "custom", message: p.reason });
+    return z.NEVER;
+  }
+  return p.value;
+});
+
+const cidr = z
+  .string()
+  .max(64, "must be an IP address or CIDR block")
+  // Host names are refused: iptables would resolve them once, at insert time, and nft refuses them.
+  .regex(/^[0-9A-Fa-f.:]+(\/[0-9.]{1,15})?$/, "must be an IP address or CIDR block (e.g. 192.0.2.0/24 or 2001:db8::/32), not a host name")
+  .transform((v, ctx) => {
+    const c = parseCidr(v);
+    if (!c) {
+      ctx.addIssue({ code: "custom", message: "must be an IP address or CIDR block (e.g. 192.0.2.0/24 or 2001:db8::/32)" });
+      return z.NEVER;
+    }
+    // `/0` matches everything: it is the same rule as no address at all.
+    return formatCidr(c);
+  });
+
+const iface = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,15}\+?$/, "must be an interface name of at most 15 letters, digits, '_', '.', '-', optionally ending in '+' (prefix match)");
+
+/**
+ * Inputs of a `NotrackRule`: one rule that exempts matching packets from connection tracking, on
+ * one host, in the raw table (iptables) or this package's own table at raw priority (nftables).
+ * Unknown properties are refused, and so is every combination iptables would refuse.
+ */
+export const NotrackRuleSchema = z
+  .object({
+    /** How to reach the host (`@pulumi/command`'s `remote.ConnectionArgs`, plus `sudo`). */
+    connection: ConnectionSchema,
+    /**
+     * Stable name of the rule, part of the comment that identifies it on the host. The
+     * `NotrackRule` class sets it to the Pulumi resource name.
+     */
+    ruleName: z.string().regex(RULE_NAME, "must be 1-80 letters, digits, '.', '_' or '-'"),
+    /** `PREROUTING` (arriving packets) or `OUTPUT` (packets this host sends). */
+    chain: z.enum(CHAINS, { message: 'must be "PREROUTING" or "OUTPUT"' }),
+    /** Protocol matched: tcp, udp, sctp, icmp (ipv4), icmpv6 (ipv6) or all. */
+    protocol: z.enum(PROTOCOLS, { message: 'must be one of "tcp", "udp", "sctp", "icmp", "icmpv6", "all"' }),
+    /** Source port or range (`53`, `"1024:65535"`); tcp, udp and sctp only. */
+    sourcePort: port.optional(),
+    /** Destination port or range; tcp, udp and sctp only. */
+    destinationPort: port.optional(),
+    /** Source address or CIDR block of the rule's family. */
+    source: cidr.optional(),
+    /** Destination address or CIDR block of the rule's family. */
+    destination: cidr.optional(),
+    /** Interface packets arrive on (`PREROUTING` only); a trailing `+` matches a prefix. */
+    inInterface: iface.optional(),
+    /** Interface packets leave through (`OUTPUT` only); a trailing `+` matches a prefix. */
+    outInterface: iface.optional(),
+    /** `ipv4` (iptables) or `ipv6` (ip6tables). */
+    family: z.enum(["ipv4", "ipv6"], { message: 'must be "ipv4" or "ipv6"' }).default("ipv4"),
+    /** `auto` (what the host runs, recorded in the outputs), `iptables` or `nftables`. */
+    backend: z.enum(BACKENDS, { message: 'must be "auto", "iptables" or "nftables"' }).default("auto"),
+    /** Also add the rule to the host's saved ruleset so it survives a reboot. */
+    persist: z.boolean().default(true),
+    /**
+     * Allow a rule that could match the SSH session this provider manages the host through.
+     * Untracked packets are in state UNTRACKED, so a filter table that accepts only
+     * ESTABLISHED,RELATED would drop them and cut the session off: set this only when the host's
+     * filter rules accept untracked SSH traffic.
+     */
+    allowManagementTraffic: z.boolean().default(false),
+    /**
+     * Set by `read` only (never in a program): differences between the host and the state that
+     * no other input can express (an extra match added by hand, a duplicate, a missing saved
+     * copy), so that the next `up` sees a change and repairs them.
+     */
+    observedDrift: z.array(z.string()).optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    const fail = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+    const hasPorts = v.sourcePort !== undefined || v.destinationPort !== undefined;
+    if (hasPorts && !PORT_PROTOCOLS.includes(v.protocol)) {
+      const which = v.destinationPort !== undefined ? "destinationPort" : "sourcePort";
+      fail(which, `ports need protocol tcp, udp or sctp (protocol is ${v.protocol})`);
+    }
+    if (v.protocol === "icmp" && v.family === "ipv6") fail("protocol", 'icmp is IPv4; use "icmpv6" in a rule of family ipv6');
+    if (v.protocol === "icmpv6" && v.family === "ipv4") fail("protocol", 'icmpv6 is IPv6; use "icmp" in a rule of family ipv4, or set family: "ipv6"');
+    if (v.inInterface !== undefined && v.chain !== "PREROUTING") fail("inInterface", `the input interface is known only in PREROUTING (chain is ${v.chain}); use outInterface`);
+    if (v.outInterface !== undefined && v.chain !== "OUTPUT") fail("outInterface", `the output interface is known only in OUTPUT (chain is ${v.chain}); use inInterface`);
+    for (const key of ["source", "destination"] as const) {
+      const a = v[key];
+      const c = a === undefined ? undefined : parseCidr(a);
+      if (c && c.family !== v.family) fail(key, `${a} is an ${c.family === "ipv4" ? "IPv4" : "IPv6"} address but the rule's family is ${v.family}`);
+    }
+  });
+
+/** Validated inputs with defaults applied. */
+export type NotrackRuleInputs = z.output<typeof NotrackRuleSchema>;
+/** What a program may pass. */
+export type NotrackRuleInput = z.input<typeof NotrackRuleSchema>;

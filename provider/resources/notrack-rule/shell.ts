@@ -1,0 +1,48 @@
+/**
+ * Shell functions shared by the observe and apply scripts, so that both read the live ruleset the
+ * same way and the apply script can tell whether it changed since it was observed (same text in,
+ * same hash out).
+ */
+import { NFT_TABLE } from "../../common/markers";
+
+/** Lock file held around every change, shared with the other resources of this package. */
+export const HOST_LOCK = "/run/pulumi-conntrack.lock";
+
+/**
+ * - `ctk_ipt_bin VARIANT FAMILY save|restore`: the binary of the iptables variant asked for
+ *   (`iptables-legacy-save`...), or the plain one where the variant has no binary of its own.
+ * - `ctk_ipt_raw_save VARIANT FAMILY`: the raw table without comment lines; fails (with the tool's
+ *   message on stderr) when the table cannot be read, so that an unreadable table is never taken
+ *   for an empty one. Never makes the kernel create a table: the legacy table is read only when it
+ *   exists, the nft one only when nf_tables is there.
+ * - `ctk_chain_hash CHAIN`: sha256 of a chain's `-A` lines on stdin.
+ * - `ctk_nft_ok`: whether asking nft is free of side effects (nf_tables present or built in).
+ * - `ctk_nft_table`: the JSON listing of this package's table (empty when absent).
+ */
+export const SHELL_FUNCTIONS = `ctk_ipt_bin() {
+  if [ "$2" = 6 ]; then _b=ip6tables; else _b=iptables; fi
+  if [ -n "$1" ] && command -v "$_b-$1-$3" >/dev/null 2>&1; then echo "$_b-$1-$3"; else echo "$_b-$3"; fi
+}
+ctk_nft_ok() {
+  [ ! -e /proc/modules ] || [ -d /sys/module/nf_tables ] || grep -qs '/nf_tables\\.ko' "/lib/modules/$(uname -r)/modules.builtin"
+}
+ctk_ipt_raw_save() {
+  if [ "$1" = legacy ]; then
+    if [ "$2" = 6 ]; then _n=/proc/net/ip6_tables_names; else _n=/proc/net/ip_tables_names; fi
+    grep -qx raw "$_n" 2>/dev/null || return 0
+  else
+    ctk_nft_ok || return 0
+  fi
+  _s=$(ctk_ipt_bin "$1" "$2" save)
+  command -v "$_s" >/dev/null 2>&1 || return 0
+  _o=$("$_s" -t raw 2>&1) || { printf '%s: %s\n' "$_s" "$_o" >&2; return 1; }
+  printf '%s\n' "$_o" | grep -v '^#'
+  return 0
+}
+ctk_chain_hash() {
+  awk -v c="$1" 'index($0, "-A " c " ") == 1' | sha256sum | cut -c1-64
+}
+ctk_nft_table() {
+  if command -v nft >/dev/null 2>&1 && ctk_nft_ok; then nft -j list table inet ${NFT_TABLE} 2>/dev/null; fi
+  return 0
+}`;
