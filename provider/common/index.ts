@@ -4,4 +4,5 @@ export * from "./equal";
 export * from "./kind";
 export * from "./thin-provider";
 export * from "./markers";
+export * from "./resource-options";
 export * from "./unknown";

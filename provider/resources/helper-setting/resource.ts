@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
+import { secretConnection, withSecretConnection } from "../../common/resource-options";
 import type { ToggleValue } from "./managed-file";
 import type { Conflict, ConntrackModule, Persistence, Toggle } from "./plan";
 import { HELPER_SETTING_TYPE } from "./schema";
@@ -85,6 +86,7 @@ export class ConntrackHelperSetting extends pulumi.dynamic.Resource {
   constructor(name: string, args: ConntrackHelperSettingArgs, opts?: pulumi.CustomResourceOptions) {
     const props = {
       ...args,
+      connection: secretConnection(args.connection),
       kernelRelease: undefined,
       toggle: undefined,
       nfConntrack: undefined,
@@ -106,7 +108,7 @@ export class ConntrackHelperSetting extends pulumi.dynamic.Resource {
       thinProvider(HELPER_SETTING_TYPE),
       name,
       props,
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"] },
+      withSecretConnection(opts),
       TYPE_MODULE,
       HELPER_SETTING_TYPE,
     );
