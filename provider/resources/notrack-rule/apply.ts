@@ -9,7 +9,8 @@ import { HOST_LOCK, SHELL_FUNCTIONS } from "./shell";
 
 /** Exit code of the apply script when the host changed since it was observed. */
 export const CONFLICT_EXIT = 75;
-const LIVE_FAILED_EXIT = 10;
+/** Exit code of the apply script when the tool refused the live batch (nothing was changed). */
+export const LIVE_FAILED_EXIT = 10;
 const FILE_FAILED_EXIT = 11;
 const LOCK_TIMEOUT_EXIT = 12;
 

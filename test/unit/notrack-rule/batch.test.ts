@@ -1,0 +1,171 @@
+/** Batches: members planned against the host as the ones before them leave it, applied as one. */
+import { describe, expect, it } from "vitest";
+import { afterPlan } from "../../../provider/resources/notrack-rule/evolve";
+import { joinBatch, type Settled } from "../../../provider/resources/notrack-rule/host-batcher";
+import { mergePlans } from "../../../provider/resources/notrack-rule/merge";
+import type { Observed } from "../../../provider/resources/notrack-rule/observe";
+import { plan, type Desired, type Plan } from "../../../provider/resources/notrack-rule/plan";
+import type { RuleSpec } from "../../../provider/resources/notrack-rule/spec";
+import { file, observed } from "./fixtures";
+
+const A = "pulumi-conntrack:a:0000000001";
+const B = "pulumi-conntrack:b:0000000002";
+const udp = (port: number, chain: "PREROUTING" | "OUTPUT" = "PREROUTING"): RuleSpec => ({ family: "ipv4", chain, protocol: "udp", destinationPort: port });
+const line = (tag: string, port: number, chain = "PREROUTING") => `-A ${chain} -p udp -m udp --dport ${port} -m comment --comment "${tag}" -j CT --notrack`;
+const save = (...lines: string[]) => ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ...lines, "COMMIT", ""].join("\n");
+const FOREIGN = "-A PREROUTING -p udp -m udp --dport 5353 -j CT --notrack";
+
+/** Plans each member against the state the previous ones leave, as a batch does. */
+function planAll(o: Observed, ds: Desired[]): Plan[] {
+  let state = o;
+  return ds.map((d) => {
+    const p = plan(state, d);
+    state = afterPlan(state, d, p);
+    return p;
+  });
+}
+
+const NFT = (rules: Array<{ chain: string; handle: number; comment: string; port: number }>) =>
+  JSON.stringify({
+    nftables: [
+      { table: { family: "inet", name: "pulumi_conntrack", handle: 1 } },
+      ...rules.map((r) => ({
+        rule: {
+          family: "inet",
+          table: "pulumi_conntrack",
+          chain: r.chain,
+          handle: r.handle,
+          comment: r.comment,
+          expr: [
+            { match: { op: "==", left: { meta: { key: "nfproto" } }, right: "ipv4" } },
+            { match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: r.port } },
+            { notrack: null },
+          ],
+        },
+      })),
+    ],
+  });
+
+describe("a batch on iptables", () => {
+  it("appends every new rule in one restore batch, without a guard", () => {
+    const o = observed({ iptables: { save: save(FOREIGN) } });
+    const plans = planAll(o, [
+      { tag: A, spec: udp(53), persist: false, backend: "iptables-nft" },
+      { tag: B, spec: udp(54, "OUTPUT"), persist: false, backend: "iptables-nft" },
+    ]);
+    const m = mergePlans(o, plans);
+    expect(m.live).toEqual({ backend: "iptables-nft", text: `*raw\n${line(A, 53)}\n${line(B, 54, "OUTPUT")}\nCOMMIT\n` });
+    expect(m.changes.map((c) => c.action)).toEqual(["add", "add"]);
+  });
+
+  it("puts an in-place update at the index the earlier members leave, under the observation's guard", () => {
+    // A leaves PREROUTING for OUTPUT, so B, behind it, moves from position 3 to 2.
+    const o = observed({ iptables: { save: save(FOREIGN, line(A, 53), line(B, 54)) } });
+    const plans = planAll(o, [
+      { tag: A, spec: udp(53, "OUTPUT"), persist: false, backend: "iptables-nft" },
+      { tag: B, spec: udp(55), persist: false, backend: "iptables-nft" },
+    ]);
+    const m = mergePlans(o, plans);
+    expect(m.live?.text).toBe(
+      ["*raw", line(A, 53).replace("-A ", "-D "), line(A, 53, "OUTPUT"), line(B, 54).replace("-A ", "-D "), line(B, 55).replace("-A PREROUTING", "-I PREROUTING 2"), "COMMIT", ""].join("\n"),
+    );
+    expect(m.live?.guard).toEqual({ kind: "iptables", hashes: { PREROUTING: "h-pre", OUTPUT: "h-out" } });
+  });
+
+  it("writes the saved file once: expected as read, holding every member's line", () => {
+    const o = observed({ iptables: { save: save() }, persist: { etcIptablesDir: true } });
+    const plans = planAll(o, [
+      { tag: A, spec: udp(53), persist: true, backend: "iptables-nft" },
+      { tag: B, spec: udp(54), persist: true, backend: "iptables-nft" },
+    ]);
+    const m = mergePlans(o, plans);
+    expect(m.file?.path).toBe("/etc/iptables/rules.v4");
+    expect(m.file?.expectedSha256).toBe("absent");
+    expect(m.file?.content?.split("\n").filter((l) => l.startsWith("-A "))).toEqual([line(A, 53), line(B, 54)]);
+  });
+
+  it("leaves a file alone that the batch saves into and takes out of again", () => {
+    const before = save(FOREIGN);
+    const o = observed({ persist: { etcIptablesDir: true, files: { "/etc/iptables/rules.v4": file(before) } } });
+    const add = plan(o, { tag: A, spec: udp(53), persist: true, backend: "iptables-nft" });
+    const o2 = afterPlan(o, { tag: A, spec: udp(53), persist: true, backend: "iptables-nft" }, add);
+    const remove = plan(o2, { tag: A, persist: false, backend: "iptables-nft" });
+    expect(mergePlans(o, [add, remove]).file).toBeUndefined();
+  });
+});
+
+describe("a batch on nftables", () => {
+  it("declares the table once for many new rules", () => {
+    const o = observed({ nft: { tableJson: "" } });
+    const plans = planAll(o, [
+      { tag: A, spec: udp(53), persist: false, backend: "nftables" },
+      { tag: B, spec: udp(54), persist: false, backend: "nftables" },
+    ]);
+    const lines = mergePlans(o, plans).live!.text.split("\n");
+    expect(lines.filter((l) => l.startsWith("add table"))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith("add chain"))).toHaveLength(2);
+    expect(lines.filter((l) => l.startsWith("add rule"))).toHaveLength(2);
+  });
+
+  it("deletes the table once, with the last rule, when the batch removes them all", () => {
+    const o = observed({ nft: { tableJson: NFT([{ chain: "prerouting", handle: 4, comment: A, port: 53 }, { chain: "prerouting", handle: 5, comment: B, port: 54 }]) } });
+    const plans = planAll(o, [
+      { tag: A, persist: false, backend: "nftables" },
+      { tag: B, persist: false, backend: "nftables" },
+    ]);
+    const m = mergePlans(o, plans);
+    expect(m.live?.text).toBe(
+      ["delete rule inet pulumi_conntrack prerouting handle 4", "delete rule inet pulumi_conntrack prerouting handle 5", "delete table inet pulumi_conntrack", ""].join("\n"),
+    );
+    expect(m.live?.guard).toEqual({ kind: "nft", hash: "h-nft" });
+  });
+
+  it("keeps the table when a rule added earlier in the batch is still in it", () => {
+    const o = observed({ nft: { tableJson: NFT([{ chain: "prerouting", handle: 4, comment: B, port: 54 }]) } });
+    const added = { tag: A, spec: udp(53), persist: false, backend: "nftables" as const };
+    const p1 = plan(o, added);
+    const p2 = plan(afterPlan(o, added, p1), { tag: B, persist: false, backend: "nftables" });
+    expect(p2.live?.text).not.toMatch(/delete table/);
+  });
+});
+
+describe("joinBatch", () => {
+  const echo = (calls: string[][]) => async (ms: string[]): Promise<Settled<string>[]> => {
+    calls.push(ms);
+    return ms.map((m) => (m.startsWith("bad") ? { ok: false, error: new Error(`refused ${m}`) } : { ok: true, value: m.toUpperCase() }));
+  };
+
+  it("runs calls issued together as one batch, each with its own result or error", async () => {
+    const calls: string[][] = [];
+    const run = echo(calls);
+    const r = await Promise.allSettled(["a", "bad-b", "c"].map((m) => joinBatch("lane-1", "k", m, run)));
+    expect(calls).toEqual([["a", "bad-b", "c"]]);
+    expect(r.map((x) => (x.status === "fulfilled" ? x.value : (x.reason as Error).message))).toEqual(["A", "refused bad-b", "C"]);
+  });
+
+  it("keeps the order of calls that cannot share a batch, and batches what arrives meanwhile", async () => {
+    const calls: string[][] = [];
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const run = async (ms: string[]): Promise<Settled<string>[]> => {
+      calls.push(ms);
+      // The first batch holds the lane until the test has issued more calls.
+      if (calls.length === 1) await gate;
+      return ms.map((m) => ({ ok: true, value: m }));
+    };
+    const first = [joinBatch("lane-2", "create", "a", run), joinBatch("lane-2", "delete", "x", run), joinBatch("lane-2", "create", "b", run)];
+    while (calls.length === 0) await new Promise((r) => setImmediate(r));
+    const more = [joinBatch("lane-2", "create", "c", run), joinBatch("lane-2", "create", "d", run)];
+    open();
+    await Promise.all([...first, ...more]);
+    expect(calls).toEqual([["a"], ["x"], ["b", "c", "d"]]);
+  });
+
+  it("fails every member when the whole batch fails", async () => {
+    const run = async (): Promise<Settled<string>[]> => {
+      throw new Error("host unreachable");
+    };
+    const r = await Promise.allSettled(["a", "b"].map((m) => joinBatch("lane-3", "k", m, run)));
+    expect(r.every((x) => x.status === "rejected" && /unreachable/.test((x.reason as Error).message))).toBe(true);
+  });
+});
