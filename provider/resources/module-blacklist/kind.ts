@@ -1,0 +1,216 @@
+import type { ResourceKind } from "../../common/kind";
+import { hostLabel, type Connection } from "../../connection/schema";
+import { ConflictError, ConntrackError, RemoteCommandError, UnsupportedError } from "../../errors";
+import { apply, type ApplyResult, type FileAction } from "./apply";
+import type { ReplacedFile } from "./managed-file";
+import { notrackDependenciesIn } from "./notrack-guard";
+import { managedPath, observe, type Observation } from "./observe";
+import {
+  describeBlockedUnload,
+  detectDrift,
+  INITRAMFS_NOTE_PREFIX,
+  liveModules,
+  moduleStatuses,
+  overrideNotes,
+  plan,
+  planDelete,
+  type Drift,
+  type ModuleStatus,
+  type Recorded,
+  type Refusal,
+} from "./plan";
+import { MODULE_BLACKLIST_TYPE, ModuleBlacklistSchema, type ModuleBlacklistInputs } from "./schema";
+
+/** What a ModuleBlacklist reports besides its inputs. */
+export interface ModuleBlacklistOutputs {
+  /** The managed file: `/etc/modprobe.d/<fileName>`. */
+  path: string;
+  /** `uname -r` of the host when last observed. */
+  kernelRelease: string;
+  /** Per listed module: loaded, built in, blocked by the file, effective. */
+  moduleStates: ModuleStatus[];
+  /** Every listed module is effectively kept out (false when one is built in, or overridden). */
+  effective: boolean;
+  /** This resource has regenerated the initramfs (at create or an update); delete does it again. */
+  initramfsRegenerated: boolean;
+  /** Modules the last create/update unloaded, listed ones and now-unused dependencies alike. */
+  unloaded: string[];
+  /** The file that was at the path before create; delete restores it byte for byte. Null: none. */
+  replacedFile: ReplacedFile | null;
+  /** What the last refresh found changed on the host since create/update. */
+  drift: string[];
+  /** Some of {@link drift} is repaired by the next `pulumi up` (rewrite the file, unload again). */
+  driftRepairable: boolean;
+  /** What the operator should know: built-in modules, weak mode, overrides, modules left loaded. */
+  notes: string[];
+}
+
+type Stored = ModuleBlacklistInputs & Partial<ModuleBlacklistOutputs>;
+
+function recordedFrom(olds: Stored): Recorded {
+  return { replaced: olds.replacedFile ?? null, initramfsRegenerated: olds.initramfsRegenerated ?? false };
+}
+
+function inputsOf(olds: Stored): ModuleBlacklistInputs {
+  return { connection: olds.connection, modules: olds.modules, mode: olds.mode, unload: olds.unload, initramfs: olds.initramfs, fileName: olds.fileName };
+}
+
+/** Whether observing needs to look for NotrackRules: only when a listed module is one they need. */
+function needsNotrackCheck(modules: readonly string[]): boolean {
+  return notrackDependenciesIn(modules).length > 0;
+}
+
+function refusalError(conn: Connection, r: Refusal): ConntrackError {
+  const details = { host: hostLabel(conn), command: r.command, hint: r.hint };
+  return r.error === "conflict" ? new ConflictError(r.message, details) : new UnsupportedError(r.message, details);
+}
+
+function outputsFrom(obs: Observation, inputs: ModuleBlacklistInputs, recorded: Recorded, extra: { unloaded: string[]; notes: string[]; drift?: Drift }): ModuleBlacklistOutputs {
+  const moduleStates = moduleStatuses(obs, inputs);
+  const notes = [...extra.notes, ...overrideNotes(obs, inputs)];
+  return {
+    path: managedPath(inputs.fileName),
+    kernelRelease: obs.facts.kernelRelease,
+    moduleStates,
+    effective: moduleStates.length > 0 && moduleStates.every((s) => s.effective),
+    initramfsRegenerated: recorded.initramfsRegenerated,
+    unloaded: extra.unloaded,
+    replacedFile: recorded.replaced,
+    drift: extra.drift?.findings ?? [],
+    driftRepairable: extra.drift?.repairable ?? false,
+    notes,
+  };
+}
+
+/**
+ * Brings the host to the inputs: observe, plan, apply (file, initramfs, unload), then judge what
+ * the closing observation shows. Throws after the file is written when the unload is refused or
+ * fails, so that the operator sees which modules are still loaded and why.
+ */
+async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Promise<ModuleBlacklistOutputs> {
+  const conn = inputs.connection;
+  const host = hostLabel(conn);
+  const path = managedPath(inputs.fileName);
+  const obs = await observe(conn, path, inputs.modules, { initramfs: inputs.initramfs !== "never", notrack: needsNotrackCheck(inputs.modules) });
+  const p = plan(obs, inputs, recorded);
+  if (p.refusal) throw refusalError(conn, p.refusal);
+
+  const unloadOrder = p.unload && p.unload.blocked.length === 0 ? p.unload.order : [];
+  let after = obs;
+  let result: ApplyResult | undefined;
+  if (p.write !== null || p.regenerate || unloadOrder.length > 0) {
+    const file: FileAction = p.write !== null ? { kind: "write", bytes: Buffer.from(p.write, "utf8"), mode: "0644" } : { kind: "keep" };
+    result = await apply(conn, { path, file, regenerate: p.regenerate?.tool ?? null, guardNotrack: p.guardNotrack && p.write !== null, unload: unloadOrder, modules: inputs.modules });
+    after = result.after;
+    if (result.conflict && result.conflict.length > 0) {
+      throw new ConflictError(`a NotrackRule of pulumi-conntrack appeared on this host while planning, and it needs ${notrackDependenciesIn(inputs.modules).join(", ")}; nothing was changed`, {
+        host,
+        command: `write ${path}`,
+        hint: "remove those modules from modules, or delete the NotrackRule resources on this host first",
+      });
+    }
+    if (result.fileError) {
+      throw new ConntrackError(`could not write ${path}: ${result.fileError}; nothing else was done`, { host, command: `write ${path}`, hint: "check that /etc/modprobe.d is writable (root, or sudo: true)" });
+    }
+    if (result.initramfs && result.initramfs.exitCode !== 0) {
+      const cmd = p.regenerate?.tool === "dracut" ? "dracut -f --kver $(uname -r)" : "update-initramfs -u -k $(uname -r)";
+      throw new RemoteCommandError(
+        `regenerating the initramfs failed (exit ${result.initramfs.exitCode}); ${path} is written, nothing was unloaded:\n    ${result.initramfs.output.split("\n").join("\n    ")}`,
+        { exitCode: result.initramfs.exitCode, stdout: result.initramfs.output, stderr: "" },
+        { host, command: cmd, hint: "fix the cause shown, then run pulumi up again: it regenerates while the image is older than the file" },
+      );
+    }
+  }
+
+  if (p.unload && p.unload.blocked.length > 0) {
+    const d = describeBlockedUnload(p.unload, obs.loaded);
+    throw new ConflictError(`${d.message}\n  Nothing was unloaded; ${path} is written, so they stay out once unloaded and after a reboot.`, {
+      host,
+      command: `modprobe -r ${p.unload.blocked.map((b) => b.module).join(" ")}`,
+      hint: d.hint,
+    });
+  }
+
+  const unloaded = result ? result.loadedBefore.filter((m) => !after.loaded.has(m)).sort() : [];
+  if (inputs.unload) {
+    const still = inputs.modules.filter((m) => after.modules.get(m)?.loaded);
+    if (still.length > 0) {
+      const failed = result?.unload.find((u) => u.outcome === "failed");
+      const holders = still.map((m) => {
+        const l = after.loaded.get(m);
+        return `${m} (holders: ${l?.holders.join(", ") || "none"}; refcnt ${l?.refcnt ?? "unknown"})`;
+      });
+      throw new RemoteCommandError(
+        `unload incomplete: still loaded: ${holders.join("; ")}${unloaded.length ? `; unloaded: ${unloaded.join(", ")}` : "; nothing was unloaded"}${failed ? `\n    modprobe -r ${failed.module}: ${failed.message}` : ""}\n  ${path} is written.`,
+        { exitCode: failed ? 1 : null, stdout: "", stderr: failed?.message ?? "" },
+        { host, command: `modprobe -r ${(failed ? [failed.module] : still).join(" ")}`, hint: "remove what holds them (see holders), then run pulumi up again" },
+      );
+    }
+  }
+  return outputsFrom(after, inputs, p.record, { unloaded, notes: p.notes });
+}
+
+/**
+ * ModuleBlacklist: keeps kernel modules out through one managed file under `/etc/modprobe.d`,
+ * optionally unloads them now, and regenerates the initramfs when early boot would load them.
+ * Delete removes the file (or restores the one it replaced) and leaves loaded or unloaded modules
+ * as they are.
+ */
+export const moduleBlacklistKind: ResourceKind<ModuleBlacklistInputs, ModuleBlacklistOutputs> = {
+  type: MODULE_BLACKLIST_TYPE,
+  schema: ModuleBlacklistSchema,
+  // Another file name is another object on the host; both cannot hold the same modules at once.
+  replaceOn: ["fileName"],
+  deleteBeforeReplace: true,
+  stateVersion: 1,
+
+  async create(inputs) {
+    const outs = await converge(inputs);
+    return { id: `${inputs.connection.host}:${inputs.connection.port}:${outs.path}`, outs };
+  },
+
+  async read(_id, olds) {
+    const stored = olds as Stored;
+    const inputs = inputsOf(stored);
+    const recorded = recordedFrom(stored);
+    const obs = await observe(inputs.connection, managedPath(inputs.fileName), inputs.modules, { initramfs: false, notrack: needsNotrackCheck(inputs.modules) });
+    const drift = detectDrift(obs, inputs, recorded);
+    const notes = [...plan(obs, inputs, recorded).notes, ...(stored.notes ?? []).filter((n) => n.startsWith(INITRAMFS_NOTE_PREFIX))];
+    const needed = notrackDependenciesIn(inputs.modules);
+    if (needed.length > 0 && obs.notrackRules && obs.notrackRules.length > 0) {
+      notes.push(`NotrackRules of pulumi-conntrack now manage rules on this host and need ${needed.join(", ")}, which this resource keeps out; the next update refuses until one of them goes.`);
+    }
+    const outs = outputsFrom(obs, inputs, recorded, { unloaded: stored.unloaded ?? [], notes, drift });
+    return { outs, inputs: { ...inputs, modules: liveModules(obs, inputs.mode) } };
+  },
+
+  async update(_id, olds, news) {
+    return converge(news, recordedFrom(olds as Stored));
+  },
+
+  async delete(_id, olds) {
+    const stored = olds as Stored;
+    const inputs = inputsOf(stored);
+    const conn = inputs.connection;
+    const path = managedPath(inputs.fileName);
+    const obs = await observe(conn, path, inputs.modules ?? [], { initramfs: inputs.initramfs !== "never", notrack: false });
+    const d = planDelete(obs, inputs, recordedFrom(stored));
+    if (d.file.kind === "keep" && !d.regenerate) return;
+    const file: FileAction =
+      d.file.kind === "keep" ? { kind: "keep" } : d.file.kind === "remove" ? { kind: "remove" } : { kind: "write", bytes: Buffer.from(d.file.replaced.base64, "base64"), mode: d.file.replaced.mode };
+    const r = await apply(conn, { path, file, regenerate: d.regenerate?.tool ?? null, guardNotrack: false, unload: [], modules: inputs.modules ?? [] });
+    const host = hostLabel(conn);
+    if (r.fileError) throw new ConntrackError(`could not ${d.file.kind} ${path}: ${r.fileError}`, { host, command: `${d.file.kind} ${path}`, hint: "check that /etc/modprobe.d is writable (root, or sudo: true)" });
+    if (r.initramfs && r.initramfs.exitCode !== 0) {
+      throw new RemoteCommandError(
+        `${path} is ${d.file.kind === "restore" ? "restored" : "removed"}, but regenerating the initramfs failed (exit ${r.initramfs.exitCode}): it still holds the old copy:\n    ${r.initramfs.output.split("\n").join("\n    ")}`,
+        { exitCode: r.initramfs.exitCode, stdout: r.initramfs.output, stderr: "" },
+        { host, command: d.regenerate?.tool === "dracut" ? "dracut -f" : "update-initramfs -u", hint: "fix the cause shown and regenerate it by hand" },
+      );
+    }
+  },
+
+  repairPending(olds) {
+    return olds.driftRepairable === true;
+  },
+};
