@@ -8,14 +8,10 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { MANAGED_FILE_HEADER } from "../../provider/common/markers";
-import { helperSettingKind } from "../../provider/resources/helper-setting/kind";
 import { handler } from "../../provider/runtime";
-import { registerKind } from "../../provider/runtime/registry";
 import { closeAll } from "../../provider/transport/pool";
 import { hostExec, isRoot, labHost, loadLab, requireLab, resetHost } from "./inventory";
 
-// vitest cannot follow kinds.ts's require() into TypeScript sources: register the kind by import.
-registerKind("ConntrackHelperSetting", () => helperSettingKind as never);
 
 const TYPE = "ConntrackHelperSetting";
 const DEFAULT_FILE = "/etc/modprobe.d/pulumi-conntrack-helper.conf";

@@ -10,14 +10,10 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { MANAGED_FILE_HEADER } from "../../provider/common/markers";
 import { ConflictError, UnsupportedError } from "../../provider/errors";
-import { moduleBlacklistKind } from "../../provider/resources/module-blacklist/kind";
 import { handler } from "../../provider/runtime";
-import { registerKind } from "../../provider/runtime/registry";
 import { closeAll, poolSize } from "../../provider/transport/pool";
 import { hostExec, isRoot, labHost, loadLab, requireLab, resetHost } from "./inventory";
 
-// vitest cannot follow kinds.ts's require() into TypeScript sources: register the kind by import.
-registerKind("ModuleBlacklist", () => moduleBlacklistKind as never);
 
 const TYPE = "ModuleBlacklist";
 const HOST = "ctlab7";

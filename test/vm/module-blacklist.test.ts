@@ -12,14 +12,10 @@ import { readFileSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { MANAGED_FILE_HEADER } from "../../provider/common/markers";
 import { ConflictError } from "../../provider/errors";
-import { moduleBlacklistKind } from "../../provider/resources/module-blacklist/kind";
 import { handler } from "../../provider/runtime";
-import { registerKind } from "../../provider/runtime/registry";
 import { closeAll } from "../../provider/transport/pool";
 import { loadVm, requireVm, vmExec } from "./inventory";
 
-// vitest cannot follow kinds.ts's require() into TypeScript sources: register the kind by import.
-registerKind("ModuleBlacklist", () => moduleBlacklistKind as never);
 
 const TYPE = "ModuleBlacklist";
 const FILE = "/etc/modprobe.d/pulumi-conntrack-blacklist.conf";

@@ -2,16 +2,13 @@ import * as command from "@pulumi/command";
 import { describe, expect, it } from "vitest";
 import { UNKNOWN } from "../../../provider/common/unknown";
 import { ConntrackHelperSetting, type ConntrackHelperSettingArgs, HelperSettingSchema, plan } from "../../../provider/resources/helper-setting";
-import { helperSettingId, helperSettingKind } from "../../../provider/resources/helper-setting/kind";
+import { helperSettingId } from "../../../provider/resources/helper-setting/kind";
 import { handler } from "../../../provider/runtime";
-import { registerKind } from "../../../provider/runtime/registry";
 import { poolSize } from "../../../provider/transport/pool";
 
-// vitest cannot follow kinds.ts's require() into TypeScript sources: register the kind by import.
-registerKind("ConntrackHelperSetting", () => helperSettingKind as never);
 const h = () => handler("ConntrackHelperSetting");
-// An address nothing answers on: any attempt to reach it would hang or fail, not pass.
-const conn = { host: "192.0.2.7" };
+// A loopback address nothing listens on: any attempt to reach it would fail, not pass, and no packet leaves the machine.
+const conn = { host: "127.0.0.9" };
 
 async function failures(news: Record<string, unknown>) {
   const r = await h().check({}, news);
@@ -22,7 +19,7 @@ describe("check: inputs validated without a host", () => {
   it("fills defaults: off, persisted, the default file", async () => {
     const r = await h().check({}, { connection: conn });
     expect(r.failures).toBeUndefined();
-    expect(r.inputs).toMatchObject({ enabled: false, persist: true, fileName: "pulumi-conntrack-helper.conf", connection: { host: "192.0.2.7", port: 22, user: "root" } });
+    expect(r.inputs).toMatchObject({ enabled: false, persist: true, fileName: "pulumi-conntrack-helper.conf", connection: { host: "127.0.0.9", port: 22, user: "root" } });
   });
 
   it("refuses wrong types, naming each property", async () => {

@@ -1,14 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { UNKNOWN } from "../../../provider/common/unknown";
 import { DEFAULT_FILE_NAME, ModuleBlacklistSchema } from "../../../provider/resources/module-blacklist/schema";
-import { moduleBlacklistKind } from "../../../provider/resources/module-blacklist/kind";
 import { handler } from "../../../provider/runtime";
-import { registerKind } from "../../../provider/runtime/registry";
 
-// vitest cannot follow kinds.ts's require() into TypeScript sources: register the kind by import.
-registerKind("ModuleBlacklist", () => moduleBlacklistKind as never);
 
-const connection = { host: "10.0.0.1" };
+const connection = { host: "127.0.0.9" };
 const h = handler("ModuleBlacklist");
 
 async function failures(news: Record<string, unknown>) {

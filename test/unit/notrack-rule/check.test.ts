@@ -12,8 +12,8 @@ import { poolSize } from "../../../provider/transport/pool";
 // vitest cannot follow kinds.ts's require() into TypeScript sources: register the kind by import.
 registerKind("NotrackRule", () => notrackRuleKind as never);
 const h = () => handler("NotrackRule");
-// 192.0.2.7 (TEST-NET-1) answers nothing: a call that tried to reach it would fail, not pass.
-const conn = { host: "192.0.2.7" };
+// 127.0.0.9 (TEST-NET-1) answers nothing: a call that tried to reach it would fail, not pass.
+const conn = { host: "127.0.0.9" };
 const base = { connection: conn, ruleName: "dns", chain: "PREROUTING", protocol: "udp", destinationPort: 53 };
 
 async function failures(news: Record<string, unknown>) {
@@ -27,7 +27,7 @@ describe("check: defaults and canonical forms", () => {
     expect(r.failures).toBeUndefined();
     expect(r.inputs).toEqual({
       ...base,
-      connection: expect.objectContaining({ host: "192.0.2.7", port: 22, user: "root" }),
+      connection: expect.objectContaining({ host: "127.0.0.9", port: 22, user: "root" }),
       family: "ipv4",
       backend: "auto",
       persist: true,
@@ -167,7 +167,7 @@ describe("diff: no host needed", () => {
     expect(await h().diff("t", olds, { ...olds, family: "ipv6" })).toMatchObject({ replaces: ["family"] });
     expect(await h().diff("t", olds, { ...olds, backend: "nftables" })).toMatchObject({ replaces: ["backend"] });
     expect(await h().diff("t", olds, { ...olds, ruleName: "other" })).toMatchObject({ replaces: ["ruleName"] });
-    expect(await h().diff("t", olds, { ...olds, connection: { host: "192.0.2.8", port: 22 } })).toMatchObject({ replaces: ["connection"] });
+    expect(await h().diff("t", olds, { ...olds, connection: { host: "127.0.0.8", port: 22 } })).toMatchObject({ replaces: ["connection"] });
     const news = (await h().check({}, base)).inputs;
     expect(await h().diff("t", olds, news)).toMatchObject({ changes: false });
     expect(await h().diff("t", { ...olds, observedDrift: ["extra"] }, { ...olds })).toMatchObject({ changes: true, replaces: [] });

@@ -7,7 +7,7 @@ const TAG = "pulumi-conntrack:dns:0123456789";
 const line = (port: number | string = 53, extra = "") => `-A PREROUTING -p udp -m udp --dport ${port}${extra} -m comment --comment "${TAG}" -j CT --notrack`;
 const save = (...lines: string[]) => ["*raw", ":PREROUTING ACCEPT [0:0]", ...lines, "COMMIT"].join("\n");
 const olds: Stored = {
-  connection: { host: "192.0.2.7", port: 22, user: "root", dialErrorLimit: 10, perDialTimeout: 15, sudo: false },
+  connection: { host: "127.0.0.9", port: 22, user: "root", dialErrorLimit: 10, perDialTimeout: 15, sudo: false },
   ruleName: "dns",
   chain: "PREROUTING",
   protocol: "udp",

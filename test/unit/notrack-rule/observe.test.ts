@@ -63,7 +63,7 @@ describe("observe and apply scripts", () => {
     const o = parseObserved(["@@ctk iptables", "present=1", "save_ok=0", "save_error=iptables-save: Permission denied (you must be root) ", "@@ctk nft", "present=1", "json=0", ""].join("\n"), "ipv4");
     expect(o.iptables.saveError).toBe("iptables-save: Permission denied (you must be root)");
     expect(o.nft.json).toBe(false);
-    const conn = ConnectionSchema.parse({ host: "192.0.2.7" });
+    const conn = ConnectionSchema.parse({ host: "127.0.0.9" });
     expect(() => assertReadable(conn, "iptables-nft", o)).toThrow(UnsupportedError);
     expect(() => assertReadable(conn, "iptables-nft", o)).toThrow(/cannot read the raw table: iptables-save: Permission denied/);
     expect(() => assertReadable(conn, "nftables", o)).toThrow(/JSON/);

@@ -61,7 +61,7 @@ describe("NotrackServicePort component", () => {
       "stack",
       true,
     );
-    const c = new NotrackServicePort("dns", { connection: { host: "192.0.2.7" }, port: 53, role: "both", families: ["ipv4", "ipv6"], backend: "iptables" });
+    const c = new NotrackServicePort("dns", { connection: { host: "127.0.0.9" }, port: 53, role: "both", families: ["ipv4", "ipv6"], backend: "iptables" });
     const tags = await Promise.all(c.rules.map((r) => new Promise((res) => r.tag.apply(res))));
     expect(tags).toHaveLength(16);
     const rules = registered.filter((r) => r.type === "pulumi-nodejs:dynamic/conntrack:NotrackRule");
