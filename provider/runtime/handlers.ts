@@ -1,6 +1,7 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { z } from "zod";
-import { checkWith } from "../common/check";
+import { checkWith, type CheckFailure } from "../common/check";
+import { UNKNOWN } from "../common/unknown";
 import { diffInputs } from "../common/diff";
 import type { BaseInputs, ResourceKind } from "../common/kind";
 
@@ -61,9 +62,9 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
       const unknown = Object.keys(news ?? {})
         .filter((k) => !known.has(k) && !k.startsWith("__") && news[k] !== undefined)
         .map((k) => ({ property: k, reason: "unknown property" }));
-      if (!r.ok || unknown.length) return { inputs: news, failures: [...(r.ok ? [] : r.failures), ...unknown] };
+      if (!r.ok || unknown.length) return { inputs: news, failures: naming(news, [...(r.ok ? [] : r.failures), ...unknown]) };
       const extra = kind.validate ? safeValidate(kind, r.inputs) : [];
-      return extra.length ? { inputs: news, failures: extra } : { inputs: r.inputs as Record<string, unknown> };
+      return extra.length ? { inputs: news, failures: naming(news, extra) } : { inputs: r.inputs as Record<string, unknown> };
     },
     async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
       const o = normalizeOlds(kind, olds) as unknown as Record<string, unknown>;
@@ -96,6 +97,16 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
       await kind.delete(id, normalizeOlds(kind, props));
     },
   } as DynamicHandlers;
+}
+
+/**
+ * Adds the host to each failure's reason: in a fleet of hundreds, "connection.port: too big"
+ * alone does not say which host's entry in the program is wrong.
+ */
+function naming(news: Record<string, unknown>, failures: CheckFailure[]): CheckFailure[] {
+  const host = (news?.connection as { host?: unknown } | undefined)?.host;
+  if (typeof host !== "string" || host === "" || host === UNKNOWN || host.length > 253) return failures;
+  return failures.map((f) => ({ ...f, reason: `${f.reason} (host ${JSON.stringify(host)})` }));
 }
 
 function safeValidate<In extends BaseInputs>(kind: ResourceKind<In, object>, inputs: In) {
