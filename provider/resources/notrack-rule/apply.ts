@@ -5,6 +5,7 @@ import { commandFailed, exec, script } from "../../transport/exec";
 import { variantOf } from "./backend";
 import type { Family } from "./address";
 import type { Plan } from "./plan";
+import { RAW_TABLE_SHELL_FUNCTIONS } from "./raw-table";
 import { HOST_LOCK, SHELL_FUNCTIONS } from "./shell";
 
 /** Exit code of the apply script when the host changed since it was observed. */
@@ -18,16 +19,20 @@ const LOCK_TIMEOUT_EXIT = 12;
  * The apply script: under the host lock, check that the live ruleset and the file are still what
  * the plan was computed from (else exit 75 and change nothing), apply the live batch atomically,
  * then replace the saved-ruleset file atomically (temporary file + rename; an existing file keeps
- * its mode and owner).
+ * its mode and owner). When the plan says the batch empties built-in chains of iptables-nft's raw
+ * table, they and then the table are removed right after the batch, still under the lock, if they
+ * are then empty and default (see `raw-table.ts`); best effort, since the rules are already gone and
+ * an empty default chain changes no packet.
  *
  * `$1` family (4|6), `$2` backend (iptables|nftables), `$3` iptables variant, `$4` live batch,
  * `$5` guard (""|iptables|nft), `$6` `$7` expected hashes (PREROUTING and OUTPUT lines, or the nft
  * table), `$8` file path, `$9` expected file sha256 (or `absent`), `${10}` mode of a new file, or
- * `remove` to remove the file.
+ * `remove` to remove the file, `${11}` the raw table's built-in chains the batch empties (space-separated).
  * The new file content is standard input. Values are positional parameters; the text is fixed.
  */
 export const APPLY_SCRIPT = `${SHELL_FUNCTIONS}
-fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10}
+${RAW_TABLE_SHELL_FUNCTIONS}
+fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10} emptied=\${11}
 if command -v flock >/dev/null 2>&1; then
   exec 9>>${HOST_LOCK}
   flock -w 100 9 || { echo "timed out waiting for ${HOST_LOCK} (another change to this host's netfilter rules is running)" >&2; exit ${LOCK_TIMEOUT_EXIT}; }
@@ -65,6 +70,15 @@ if [ -n "$batch" ]; then
     else
       printf '%s' "$batch" | "$r" --noflush || exit ${LIVE_FAILED_EXIT}
     fi
+    # Only the nf_tables variant's tables can go (legacy tables belong to the kernel module). The
+    # check right before the delete is what protects other programs' rules; they do not take this
+    # lock, so the window between the two is as short as it can be made.
+    if [ -n "$emptied" ] && [ "$variant" = nft ] && command -v nft >/dev/null 2>&1; then
+      if [ "$fam" = 6 ]; then nf=ip6; else nf=ip; fi
+      # Word splitting is wanted: chain names from a fixed set, separated by spaces.
+      # shellcheck disable=SC2086
+      ctk_raw_drop "$nf" $emptied
+    fi
   fi
 fi
 if [ -n "$file" ] && [ "$fmode" = remove ]; then
@@ -98,6 +112,7 @@ export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdi
     p.file?.path ?? "",
     p.file?.expectedSha256 ?? "",
     p.file ? (p.file.content === null ? "remove" : p.file.mode) : "",
+    (live?.emptiedChains ?? []).join(" "),
   ];
   return { argv: script(APPLY_SCRIPT, args), stdin: Buffer.from(p.file?.content ?? "", "latin1") };
 }

@@ -42,7 +42,15 @@ function mergeLive(o: Observed, batches: LiveBatch[]): LiveBatch | undefined {
     return { backend, text: [...kept, ""].join("\n"), ...(guarded ? { guard: { kind: "nft", hash: o.nft.tableHash } } : {}) };
   }
   const lines = batches.flatMap((b) => b.text.split("\n").filter((l) => l !== "" && l !== "*raw" && l !== "COMMIT"));
-  return { backend, text: ["*raw", ...lines, "COMMIT", ""].join("\n"), ...(guarded ? { guard: { kind: "iptables", hashes: { ...o.iptables.chainHashes } } } : {}) };
+  // Only deletes empty chains, and a batch holds one kind of operation: a chain one member empties
+  // stays empty through the rest of the batch.
+  const emptied = [...new Set(batches.flatMap((b) => b.emptiedChains ?? []))];
+  return {
+    backend,
+    text: ["*raw", ...lines, "COMMIT", ""].join("\n"),
+    ...(guarded ? { guard: { kind: "iptables", hashes: { ...o.iptables.chainHashes } } } : {}),
+    ...(emptied.length ? { emptiedChains: emptied } : {}),
+  };
 }
 
 function mergeFiles(o: Observed, writes: FileWrite[]): FileWrite | undefined {

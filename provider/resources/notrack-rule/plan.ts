@@ -8,6 +8,7 @@ import { persistenceFor, type Persistence, type ResolvedBackend } from "./backen
 import { deleteCommandFor, insertCommandFor, renderIptablesRule } from "./iptables-rule";
 import { isExactly, liveRules, nftTableRules, type LiveRule } from "./live";
 import { NFT_CHAIN_DECLARATIONS, nftChainName, renderNftRule } from "./nft-rule";
+import { canDropRawTable, chainsEmptiedBy } from "./raw-table";
 import type { Observed } from "./observe";
 import { editSavedRules } from "./persist-iptables";
 import { editNftablesConf } from "./persist-nftables";
@@ -38,6 +39,13 @@ export interface LiveBatch {
   backend: ResolvedBackend;
   text: string;
   guard?: { kind: "iptables"; hashes: Record<string, string> } | { kind: "nft"; hash: string };
+  /**
+   * iptables-nft only: built-in chains of the raw table the batch leaves without any rule. The
+   * apply removes each of them that is then empty and default, and the table when nothing else is
+   * left in it (after checking the live chain and table again; see `raw-table.ts`), so the host is
+   * as it was before the first rule.
+   */
+  emptiedChains?: string[];
 }
 
 /**
@@ -101,7 +109,8 @@ function planIptables(o: Observed, d: Desired, ours: LiveRule[], changes: Change
   }
   if (ours.length === 0) return undefined;
   changes.push({ action: "remove", backend: d.backend, rules: ours.map((r) => r.text) });
-  return { backend: d.backend, text: restoreBatch(ours.map((r) => deleteCommandFor(r.text))), guard };
+  const emptied = canDropRawTable(d.backend) ? chainsEmptiedBy(o.iptables.save, new Set(ours.map((r) => r.text))) : [];
+  return { backend: d.backend, text: restoreBatch(ours.map((r) => deleteCommandFor(r.text))), guard, ...(emptied.length ? { emptiedChains: emptied } : {}) };
 }
 
 function restoreBatch(lines: string[]): string {

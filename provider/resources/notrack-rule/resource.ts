@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { secretConnection, withSecretConnection } from "../../common/resource-options";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
 import type { Persistence, ResolvedBackend } from "./backend";
 import type { PortSpec } from "./ports";
@@ -104,6 +105,9 @@ export class NotrackRule extends pulumi.dynamic.Resource {
   constructor(name: string, args: NotrackRuleArgs, opts?: pulumi.CustomResourceOptions) {
     const props = {
       ...args,
+      // Secret as an input too, not only as an output: a password or key given as a plain string
+      // never reaches the state in clear.
+      connection: secretConnection(args.connection),
       ruleName: args.ruleName ?? ruleNameFor(name),
       tag: undefined,
       resolvedBackend: undefined,
@@ -115,7 +119,7 @@ export class NotrackRule extends pulumi.dynamic.Resource {
       thinProvider(NOTRACK_RULE_TYPE),
       name,
       props,
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"] },
+      withSecretConnection(opts),
       TYPE_MODULE,
       NOTRACK_RULE_TYPE,
     );

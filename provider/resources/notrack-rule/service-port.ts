@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { secretConnection } from "../../common/resource-options";
 import { NotrackRule, type NotrackRuleArgs, type NotrackRuleConnectionArgs } from "./resource";
 import type { BackendChoice, Chain } from "./schema";
 
@@ -90,12 +91,14 @@ export class NotrackServicePort extends pulumi.ComponentResource {
 
   constructor(name: string, args: NotrackServicePortArgs, opts?: pulumi.ComponentResourceOptions) {
     super("conntrack:index:NotrackServicePort", name, {}, opts);
+    // One secret for every rule: the connection is never handed to a child in clear.
+    const connection = secretConnection(args.connection);
     this.rules = expandServicePort(args).map(
       (r) =>
         new NotrackRule(
           `${name}-${r.suffix}`,
           {
-            connection: args.connection,
+            connection,
             chain: r.chain,
             protocol: r.protocol,
             family: r.family,

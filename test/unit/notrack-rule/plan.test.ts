@@ -83,7 +83,7 @@ describe("plan on iptables", () => {
     const p = plan(o, { tag: TAG, spec, persist: true, backend: "iptables-legacy" });
     const { argv, stdin } = applyInvocation("ipv4", p);
     expect(argv.slice(0, 2)).toEqual(["sh", "-c"]);
-    expect(argv.slice(3)).toEqual(["sh", "4", "iptables", "legacy", p.live!.text, "iptables", "h-pre", "h-out", "/etc/iptables/rules.v4", "absent", "0640"]);
+    expect(argv.slice(3)).toEqual(["sh", "4", "iptables", "legacy", p.live!.text, "iptables", "h-pre", "h-out", "/etc/iptables/rules.v4", "absent", "0640", ""]);
     expect(stdin.toString("latin1")).toBe(p.file!.content);
     expect(argv[2]).not.toContain(TAG);
   });
