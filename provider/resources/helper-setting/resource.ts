@@ -1,23 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
-import { secretConnection, withSecretConnection } from "../../common/resource-options";
+import { secretConnection, withSecretConnection, type ConnectionArgs, type SshEndpointArgs } from "../../common/resource-options";
 import type { ToggleValue } from "./managed-file";
 import type { Conflict, ConntrackModule, Persistence, Toggle } from "./plan";
 import { HELPER_SETTING_TYPE } from "./schema";
 
-/** The fields of an SSH endpoint, as `@pulumi/command`'s `remote.ProxyConnectionArgs` has them. */
-export interface ConntrackHelperSettingEndpointArgs {
-  host: pulumi.Input<string>;
-  port?: pulumi.Input<number>;
-  user?: pulumi.Input<string>;
-  password?: pulumi.Input<string>;
-  privateKey?: pulumi.Input<string>;
-  privateKeyPassword?: pulumi.Input<string>;
-  agentSocketPath?: pulumi.Input<string>;
-  dialErrorLimit?: pulumi.Input<number>;
-  perDialTimeout?: pulumi.Input<number>;
-  hostKey?: pulumi.Input<string>;
-}
+/** The fields of an SSH endpoint (shared by every resource). */
+export type ConntrackHelperSettingEndpointArgs = SshEndpointArgs;
 
 /** Arguments of {@link ConntrackHelperSetting}. */
 export interface ConntrackHelperSettingArgs {
@@ -26,7 +15,7 @@ export interface ConntrackHelperSettingArgs {
    * (so one object serves both packages), plus `sudo` for a non-root user with passwordless sudo.
    * Stored as a secret.
    */
-  connection: pulumi.Input<ConntrackHelperSettingEndpointArgs & { proxy?: pulumi.Input<ConntrackHelperSettingEndpointArgs>; sudo?: pulumi.Input<boolean> }>;
+  connection: pulumi.Input<ConnectionArgs>;
   /** Automatic conntrack helper assignment on or off. Default `false` (off: the secure setting). */
   enabled?: pulumi.Input<boolean>;
   /** Persist the value in `/etc/modprobe.d` so that it holds after a module reload or reboot. Default `true`. */

@@ -1,23 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
-import { secretConnection, withSecretConnection } from "../../common/resource-options";
+import { secretConnection, withSecretConnection, type ConnectionArgs, type SshEndpointArgs } from "../../common/resource-options";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
 import type { ReplacedFile } from "./managed-file";
 import type { ModuleStatus } from "./plan";
 import { MODULE_BLACKLIST_TYPE, type BlacklistMode, type InitramfsPolicy } from "./schema";
 
-/** The fields of an SSH endpoint, as `@pulumi/command`'s `remote.ProxyConnectionArgs` has them. */
-export interface ModuleBlacklistEndpointArgs {
-  host: pulumi.Input<string>;
-  port?: pulumi.Input<number>;
-  user?: pulumi.Input<string>;
-  password?: pulumi.Input<string>;
-  privateKey?: pulumi.Input<string>;
-  privateKeyPassword?: pulumi.Input<string>;
-  agentSocketPath?: pulumi.Input<string>;
-  dialErrorLimit?: pulumi.Input<number>;
-  perDialTimeout?: pulumi.Input<number>;
-  hostKey?: pulumi.Input<string>;
-}
+/** The fields of an SSH endpoint (shared by every resource). */
+export type ModuleBlacklistEndpointArgs = SshEndpointArgs;
 
 /** Arguments of {@link ModuleBlacklist}. */
 export interface ModuleBlacklistArgs {
@@ -25,7 +14,7 @@ export interface ModuleBlacklistArgs {
    * How to reach the host: the shape of `@pulumi/command`'s `types.input.remote.ConnectionArgs`,
    * plus `sudo` for a non-root user with passwordless sudo. Stored as a secret.
    */
-  connection: pulumi.Input<ModuleBlacklistEndpointArgs & { proxy?: pulumi.Input<ModuleBlacklistEndpointArgs>; sudo?: pulumi.Input<boolean> }>;
+  connection: pulumi.Input<ConnectionArgs>;
   /**
    * Modules to keep out, e.g. `["iptable_nat", "nf_nat", "nf_conntrack"]`. Order does not matter;
    * `-` and `_` are the same to the kernel, so `nf-conntrack` and `nf_conntrack` together are

@@ -1,26 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
-import { secretConnection, withSecretConnection } from "../../common/resource-options";
+import { secretConnection, withSecretConnection, type ConnectionArgs, type SshEndpointArgs } from "../../common/resource-options";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
 import type { Persistence, ResolvedBackend } from "./backend";
 import type { PortSpec } from "./ports";
 import { NOTRACK_RULE_TYPE, RULE_NAME, type BackendChoice, type Chain, type Protocol } from "./schema";
 
-/** The fields of an SSH endpoint, as `@pulumi/command`'s `remote.ProxyConnectionArgs` has them. */
-export interface NotrackRuleEndpointArgs {
-  host: pulumi.Input<string>;
-  port?: pulumi.Input<number>;
-  user?: pulumi.Input<string>;
-  password?: pulumi.Input<string>;
-  privateKey?: pulumi.Input<string>;
-  privateKeyPassword?: pulumi.Input<string>;
-  agentSocketPath?: pulumi.Input<string>;
-  dialErrorLimit?: pulumi.Input<number>;
-  perDialTimeout?: pulumi.Input<number>;
-  hostKey?: pulumi.Input<string>;
-}
+/** The fields of an SSH endpoint (shared by every resource). */
+export type NotrackRuleEndpointArgs = SshEndpointArgs;
 
 /** How to reach the host: `@pulumi/command`'s `remote.ConnectionArgs` shape, plus `sudo`. */
-export type NotrackRuleConnectionArgs = NotrackRuleEndpointArgs & { proxy?: pulumi.Input<NotrackRuleEndpointArgs>; sudo?: pulumi.Input<boolean> };
+export type NotrackRuleConnectionArgs = ConnectionArgs;
 
 /** Arguments of {@link NotrackRule}. */
 export interface NotrackRuleArgs {
