@@ -1,11 +1,10 @@
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect } from "vitest";
-import { hostExec, isRoot, labRunning, loadLab, resetHost, type LabInventory } from "../lab/inventory";
+import { describe, expect } from "vitest";
+import { hostExec, isRoot, labRunning, loadLab, type LabInventory } from "../lab/inventory";
 import { credentialNeedles } from "./credentials";
-import type { Engine } from "./engine";
-import { assertBuilt, engineFor, REPO, stackDir } from "./harness";
+import { engineFor, REPO, stackDir } from "./harness";
 import { onHost } from "./lab-hosts";
-import { lifecycle } from "./lifecycle";
+import { engineOnResetHosts, lifecycle } from "./lifecycle";
 
 // The examples, as a user would run them (stack `lab`, their own Pulumi.lab.yaml), with the hosts
 // pointed at this test's lab hosts.
@@ -14,7 +13,6 @@ const RULES = ["tcp", "udp"].flatMap((p) => ["in-dport", "out-sport", "out-dport
 
 describe.skipIf(!lab)("examples/dns-servers through the engine (lab)", () => {
   const HOSTS = ["ctlab9", "ctlab10"] as const;
-  let engine: Engine;
   const config = (extra: Record<string, unknown> = {}) => ({
     privateKeyFile: lab!.privateKeyPath,
     knownHostsFile: lab!.knownHostsPath,
@@ -24,17 +22,10 @@ describe.skipIf(!lab)("examples/dns-servers through the engine (lab)", () => {
     ],
     ...extra,
   });
-  beforeAll(async () => {
-    assertBuilt();
-    for (const h of HOSTS) await resetHost(h);
-    engine = engineFor(path.join(REPO, "examples", "dns-servers"), stackDir("dns-servers"), config(), "lab");
-  });
-  afterAll(async () => {
-    for (const h of HOSTS) await resetHost(h);
-  });
+  const engine = engineOnResetHosts(HOSTS, () => engineFor(path.join(REPO, "examples", "dns-servers"), stackDir("dns-servers"), config(), "lab"));
 
   lifecycle({
-    engine: () => engine,
+    engine,
     hosts: HOSTS,
     run: hostExec,
     // Moving the rules from the host's nftables to iptables: each rule is another object.
@@ -64,24 +55,16 @@ describe.skipIf(!lab)("examples/dns-servers through the engine (lab)", () => {
 describe.skipIf(!lab)("examples/nat-free-host through the engine (lab)", () => {
   const HOSTS = ["ctlab10"] as const;
   const FILE = "/etc/modprobe.d/pulumi-conntrack-blacklist.conf";
-  let engine: Engine;
   const config = (extra: Record<string, unknown> = {}) => ({
     privateKeyFile: lab!.privateKeyPath,
     knownHostsFile: lab!.knownHostsPath,
     host: { name: "ctlab10", address: "10.213.0.20" },
     ...extra,
   });
-  beforeAll(async () => {
-    assertBuilt();
-    for (const h of HOSTS) await resetHost(h);
-    engine = engineFor(path.join(REPO, "examples", "nat-free-host"), stackDir("nat-free-host"), config(), "lab");
-  });
-  afterAll(async () => {
-    for (const h of HOSTS) await resetHost(h);
-  });
+  const engine = engineOnResetHosts(HOSTS, () => engineFor(path.join(REPO, "examples", "nat-free-host"), stackDir("nat-free-host"), config(), "lab"));
 
   lifecycle({
-    engine: () => engine,
+    engine,
     hosts: HOSTS,
     run: hostExec,
     changedConfig: () => config({ modules: ["iptable_nat", "ip6table_nat", "nft_chain_nat", "nf_nat", "nf_conntrack", "nf_defrag_ipv4", "nf_defrag_ipv6"] }),

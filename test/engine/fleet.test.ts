@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect } from "vitest";
-import { hostExec, isRoot, labRunning, loadLab, resetHost, type LabInventory } from "../lab/inventory";
+import { describe, expect } from "vitest";
+import { hostExec, isRoot, labRunning, loadLab, type LabInventory } from "../lab/inventory";
 import { credentialNeedles } from "./credentials";
-import type { Engine } from "./engine";
-import { assertBuilt, engineFor, REPO, stackDir, TEST_PASSWORD } from "./harness";
+import { engineFor, REPO, stackDir, TEST_PASSWORD } from "./harness";
 import { onHost } from "./lab-hosts";
-import { lifecycle } from "./lifecycle";
+import { engineOnResetHosts, lifecycle } from "./lifecycle";
 
 // The root fleet program (Pulumi.yaml + fleet/), stack `lab` (Pulumi.lab.yaml) with its hosts
 // pointed at this test's two lab hosts, and a (wrong) password next to the key so that both
@@ -32,18 +31,10 @@ function config(changed: boolean): Record<string, unknown> {
 }
 
 describe.skipIf(!lab)("the fleet program through the engine (lab)", () => {
-  let engine: Engine;
-  beforeAll(async () => {
-    assertBuilt();
-    for (const h of HOSTS) await resetHost(h);
-    engine = engineFor(REPO, stackDir("fleet"), config(false), "lab");
-  });
-  afterAll(async () => {
-    for (const h of HOSTS) await resetHost(h);
-  });
+  const engine = engineOnResetHosts(HOSTS, () => engineFor(REPO, stackDir("fleet"), config(false), "lab"));
 
   lifecycle({
-    engine: () => engine,
+    engine,
     hosts: HOSTS,
     run: hostExec,
     changedConfig: () => config(true),

@@ -1,11 +1,11 @@
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hostExec, isRoot, labRunning, loadLab, resetHost, type LabInventory } from "../lab/inventory";
-import { plainOutputs, type Engine } from "./engine";
+import { describe, expect, it } from "vitest";
+import { hostExec, isRoot, labRunning, loadLab, type LabInventory } from "../lab/inventory";
+import { plainOutputs } from "./engine";
 import { credentialNeedles } from "./credentials";
-import { assertBuilt, engineFor, PROGRAMS, stackDir } from "./harness";
+import { engineFor, PROGRAMS, stackDir } from "./harness";
 import { hostsConfig, onHost, snapshotHost } from "./lab-hosts";
-import { expectOk, lifecycle } from "./lifecycle";
+import { engineOnResetHosts, expectOk, lifecycle } from "./lifecycle";
 
 const HOSTS = ["ctlab9", "ctlab10"] as const;
 const PROGRAM = path.join(PROGRAMS, "lab-resources");
@@ -23,19 +23,11 @@ function config(helper10: Record<string, unknown>): Record<string, unknown> {
 }
 
 describe.skipIf(!lab)("ConntrackHelperSetting through the engine (lab, kernel without the toggle)", () => {
-  let engine: Engine;
-  beforeAll(async () => {
-    assertBuilt();
-    for (const h of HOSTS) await resetHost(h);
-    engine = engineFor(PROGRAM, stackDir("helper"), config({}));
-  });
-  afterAll(async () => {
-    for (const h of HOSTS) await resetHost(h);
-  });
+  const engine = engineOnResetHosts(HOSTS, () => engineFor(PROGRAM, stackDir("helper"), config({})));
 
   const stale = "/etc/modprobe.d/pulumi-conntrack-helper.conf";
   lifecycle({
-    engine: () => engine,
+    engine,
     hosts: HOSTS,
     run: hostExec,
     changedConfig: () => config({ fileName: "pulumi-conntrack-helper-b.conf" }),
@@ -44,11 +36,11 @@ describe.skipIf(!lab)("ConntrackHelperSetting through the engine (lab, kernel wi
     afterCreate: async () => {
       // Linux >= 6.0 has no toggle: "off" holds without writing anything.
       for (const h of HOSTS) expect(await onHost(h, `ls -A /etc/modprobe.d`, hostExec)).toBe("");
-      const r = engine.current().resources.find((x) => x.urn.endsWith("::helper-9"))!;
+      const r = engine().current().resources.find((x) => x.urn.endsWith("::helper-9"))!;
       expect(plainOutputs(r)).toMatchObject({ toggle: "removed", enabled: false, stateVersion: 1 });
     },
     afterChange: async () => {
-      const r = engine.current().resources.find((x) => x.urn.endsWith("::helper-10"))!;
+      const r = engine().current().resources.find((x) => x.urn.endsWith("::helper-10"))!;
       expect(plainOutputs(r)).toMatchObject({ fileName: "pulumi-conntrack-helper-b.conf" });
     },
     // A stale option line put back by hand in the resource's own file: noise on this kernel.

@@ -1,4 +1,6 @@
-import { expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { resetHost } from "../lab/inventory";
+import { assertBuilt } from "./harness";
 import { leaksIn, leaksInLogs, type Needle } from "./credentials";
 import type { Engine, OperationResult, Step } from "./engine";
 import { passiveOpens, snapshotHosts, type HostExec } from "./lab-hosts";
@@ -154,4 +156,25 @@ export function lifecycle(spec: LifecycleSpec): { results: OperationResult[] } {
   });
 
   return out;
+}
+
+/**
+ * The setup every lab suite of the engine shares: the built package is checked, the suite's hosts
+ * are reset before and after, and a fresh engine (a new stack) is made before the first test.
+ * Returns a getter, since the engine exists only once `beforeAll` has run.
+ */
+export function engineOnResetHosts(hosts: readonly string[], make: () => Engine): () => Engine {
+  let engine: Engine | undefined;
+  beforeAll(async () => {
+    assertBuilt();
+    for (const h of hosts) await resetHost(h);
+    engine = make();
+  });
+  afterAll(async () => {
+    for (const h of hosts) await resetHost(h);
+  });
+  return () => {
+    if (!engine) throw new Error("engine used before beforeAll ran");
+    return engine;
+  };
 }

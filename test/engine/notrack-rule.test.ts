@@ -1,11 +1,10 @@
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect } from "vitest";
-import { hostExec, isRoot, labRunning, loadLab, resetHost, type LabInventory } from "../lab/inventory";
+import { describe, expect } from "vitest";
+import { hostExec, isRoot, labRunning, loadLab, type LabInventory } from "../lab/inventory";
 import { credentialNeedles } from "./credentials";
-import type { Engine } from "./engine";
-import { assertBuilt, engineFor, PROGRAMS, stackDir } from "./harness";
+import { engineFor, PROGRAMS, stackDir } from "./harness";
 import { hostsConfig, onHost } from "./lab-hosts";
-import { lifecycle } from "./lifecycle";
+import { engineOnResetHosts, lifecycle } from "./lifecycle";
 
 const HOSTS = ["ctlab9", "ctlab10"] as const;
 const PROGRAM = path.join(PROGRAMS, "lab-resources");
@@ -25,18 +24,10 @@ function config(rule9: Record<string, unknown>, rule10: Record<string, unknown>)
 }
 
 describe.skipIf(!lab)("NotrackRule through the engine (lab)", () => {
-  let engine: Engine;
-  beforeAll(async () => {
-    assertBuilt();
-    for (const h of HOSTS) await resetHost(h);
-    engine = engineFor(PROGRAM, stackDir("notrack"), config({}, {}));
-  });
-  afterAll(async () => {
-    for (const h of HOSTS) await resetHost(h);
-  });
+  const engine = engineOnResetHosts(HOSTS, () => engineFor(PROGRAM, stackDir("notrack"), config({}, {})));
 
   lifecycle({
-    engine: () => engine,
+    engine,
     hosts: HOSTS,
     run: hostExec,
     // A port is changed in place; another family is another rule.
