@@ -10,7 +10,7 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { MANAGED_FILE_HEADER } from "../../provider/common/markers";
 import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
-import { hostExec, isRoot, labHost, loadLab, requireLab, resetHost } from "./inventory";
+import { isRoot, labHost, loadLab, requireLab, resetHost, hostSh } from "./inventory";
 
 
 const TYPE = "ConntrackHelperSetting";
@@ -42,11 +42,7 @@ async function create(news: Record<string, unknown>) {
   return handler(TYPE).create(c.inputs);
 }
 
-async function sh(name: string, cmd: string): Promise<string> {
-  const r = await hostExec(name, ["sh", "-c", cmd]);
-  if (r.code !== 0) throw new Error(`${name}: ${cmd} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const sh = hostSh;
 
 /** Every file under /etc/modprobe.d with its content: the host state this resource may touch. */
 function modprobeDir(name: string): Promise<string> {

@@ -225,3 +225,25 @@ export function labHost(lab: LabInventory, name: string): LabHost {
   if (!host) throw new Error(`lab has no host ${name} (hosts: ${lab.hosts.map((h) => h.name).join(", ")})`);
   return host;
 }
+
+/**
+ * Runs a shell command inside a host (without SSH) and returns its stdout.
+ *
+ * @throws when the command exits non-zero, naming host, command and stderr.
+ */
+export async function hostSh(name: string, cmd: string): Promise<string> {
+  const r = await hostExec(name, ["sh", "-c", cmd]);
+  if (r.code !== 0) throw new Error(`${name}: ${cmd} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * The `connection` input for a lab host: root with the lab key, or the `ctlab` user through sudo,
+ * with the host key pinned. Skips the current test when the lab is not up.
+ */
+export function labConnection(name: string, opts: { sudo?: boolean } = {}): Record<string, unknown> {
+  const inv = requireLab();
+  const host = labHost(inv, name);
+  const sudo = opts.sudo ?? false;
+  return { host: host.address, user: sudo ? inv.user : "root", sudo, privateKey: readFileSync(inv.privateKeyPath, "utf8"), hostKey: host.hostKey };
+}

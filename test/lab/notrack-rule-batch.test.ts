@@ -5,18 +5,15 @@
  * which one member is refused while its batch-mates succeed. Driven through the dynamic-provider
  * handlers; host state asserted with `lab.sh exec`. Hosts are reset before and after.
  */
-import { readFileSync } from "node:fs";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { ConflictError, RemoteCommandError } from "../../provider/errors";
 import { notrackRuleKind } from "../../provider/resources/notrack-rule/kind";
 import type { NotrackRuleInputs } from "../../provider/resources/notrack-rule/schema";
 import { handler } from "../../provider/runtime";
-import { registerKind } from "../../provider/runtime/registry";
 import { execStats } from "../../provider/transport/exec";
 import { closeAll } from "../../provider/transport/pool";
-import { hostExec, isRoot, labHost, labRunning, loadLab, requireLab, resetHost, setBackend } from "./inventory";
+import { hostExec, isRoot, labHost, labRunning, loadLab, requireLab, resetHost, setBackend, hostSh, labConnection } from "./inventory";
 
-registerKind("NotrackRule", () => notrackRuleKind as never);
 const h = () => handler("NotrackRule");
 type Props = Record<string, unknown>;
 
@@ -29,17 +26,9 @@ afterAll(async () => {
   if (isRoot() && loadLab()) for (const name of HOSTS) await resetHost(name);
 });
 
-function connection(name: string): Props {
-  const inv = requireLab();
-  const host = labHost(inv, name);
-  return { host: host.address, user: "root", privateKey: readFileSync(inv.privateKeyPath, "utf8"), hostKey: host.hostKey };
-}
+const connection = (name: string): Props => labConnection(name);
 
-async function sh(name: string, cmd: string): Promise<string> {
-  const r = await hostExec(name, ["sh", "-c", cmd]);
-  if (r.code !== 0) throw new Error(`${name}: ${cmd} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const sh = hostSh;
 
 /** Runs `fn` and counts the remote commands this process sent meanwhile. */
 async function counted<T>(fn: () => Promise<T>): Promise<{ value: T; commands: number }> {

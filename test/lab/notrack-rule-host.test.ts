@@ -6,18 +6,14 @@
  * asserted with `lab.sh exec`. The host is reset before each test and after the file.
  */
 import { createSocket } from "node:dgram";
-import { readFileSync } from "node:fs";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { ConnectionSchema } from "../../provider/connection/schema";
 import { ConflictError } from "../../provider/errors";
-import { notrackRuleKind } from "../../provider/resources/notrack-rule/kind";
 import { observe } from "../../provider/resources/notrack-rule/observe";
 import { handler } from "../../provider/runtime";
-import { registerKind } from "../../provider/runtime/registry";
 import { closeAll } from "../../provider/transport/pool";
-import { hostExec, isRoot, labHost, labRunning, loadLab, requireLab, resetHost, setBackend } from "./inventory";
+import { hostExec, isRoot, labHost, labRunning, loadLab, requireLab, resetHost, setBackend, labConnection, hostSh } from "./inventory";
 
-registerKind("NotrackRule", () => notrackRuleKind as never);
 const h = () => handler("NotrackRule");
 const HOST = "ctlab6";
 type Props = Record<string, unknown>;
@@ -32,11 +28,7 @@ beforeEach(async (ctx) => {
   await resetHost(HOST);
 });
 
-function connection(sudo = false): Props {
-  const inv = requireLab();
-  const host = labHost(inv, HOST);
-  return { host: host.address, user: sudo ? inv.user : "root", sudo, privateKey: readFileSync(inv.privateKeyPath, "utf8"), hostKey: host.hostKey };
-}
+const connection = (sudo = false): Props => labConnection(HOST, { sudo });
 
 async function checked(news: Props): Promise<Props> {
   const c = await h().check({}, news);
@@ -44,11 +36,7 @@ async function checked(news: Props): Promise<Props> {
   return c.inputs as Props;
 }
 
-async function sh(cmd: string): Promise<string> {
-  const r = await hostExec(HOST, ["sh", "-c", cmd]);
-  if (r.code !== 0) throw new Error(`${HOST}: ${cmd} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const sh = (cmd: string): Promise<string> => hostSh(HOST, cmd);
 
 const rawRules = async (cmd = "iptables-nft-save") => (await sh(`${cmd} -t raw`)).split("\n").filter((l) => l.startsWith("-A "));
 

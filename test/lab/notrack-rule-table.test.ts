@@ -4,11 +4,10 @@
  * holds someone else's rule or chain is never removed. Driven through the dynamic-provider
  * handlers; host state read with `lab.sh exec`. Hosts ctlab3 and ctlab4, reset before and after.
  */
-import { readFileSync } from "node:fs";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
-import { hostExec, isRoot, labHost, labRunning, loadLab, requireLab, resetHost, setBackend } from "./inventory";
+import { isRoot, labRunning, loadLab, requireLab, resetHost, setBackend, hostSh, labConnection } from "./inventory";
 
 const h = () => handler("NotrackRule");
 type Props = Record<string, unknown>;
@@ -19,17 +18,9 @@ afterAll(async () => {
   if (isRoot() && loadLab()) for (const name of HOSTS) await resetHost(name);
 });
 
-function connection(name: string): Props {
-  const inv = requireLab();
-  const host = labHost(inv, name);
-  return { host: host.address, user: "root", privateKey: readFileSync(inv.privateKeyPath, "utf8"), hostKey: host.hostKey };
-}
+const connection = (name: string): Props => labConnection(name);
 
-async function sh(name: string, cmd: string): Promise<string> {
-  const r = await hostExec(name, ["sh", "-c", cmd]);
-  if (r.code !== 0) throw new Error(`${name}: ${cmd} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const sh = hostSh;
 
 /** What "as before" means: the whole nft ruleset, both raw tables as saved, /etc/iptables. Counters and save timestamps are not configuration. */
 async function snapshot(name: string): Promise<string> {

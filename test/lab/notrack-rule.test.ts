@@ -7,16 +7,12 @@
  * Driven through the dynamic-provider handlers; host state asserted with `lab.sh exec`, not with the
  * code under test. Hosts are reset before and after.
  */
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { notrackRuleKind } from "../../provider/resources/notrack-rule/kind";
 import { handler } from "../../provider/runtime";
-import { registerKind } from "../../provider/runtime/registry";
 import { closeAll } from "../../provider/transport/pool";
-import { hostExec, isRoot, labHost, labRunning, loadLab, requireLab, resetHost, setBackend } from "./inventory";
+import { hostExec, isRoot, labRunning, loadLab, requireLab, resetHost, setBackend, hostSh, labConnection } from "./inventory";
 
 // vitest cannot follow kinds.ts's require() into TypeScript sources: register the kind by import.
-registerKind("NotrackRule", () => notrackRuleKind as never);
 const TYPE = "NotrackRule";
 const h = () => handler(TYPE);
 
@@ -47,11 +43,7 @@ function expectedNftLine(r: (typeof SEED)[number], family: Family, tag: string):
   return `meta nfproto ${family} ${r.protocol} ${port} notrack comment "${tag}"`;
 }
 
-async function sh(name: string, cmd: string): Promise<string> {
-  const r = await hostExec(name, ["sh", "-c", cmd]);
-  if (r.code !== 0) throw new Error(`${name}: ${cmd} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const sh = hostSh;
 
 async function fileOrNull(name: string, path: string): Promise<string | null> {
   const r = await hostExec(name, ["cat", path]);
@@ -77,11 +69,7 @@ afterAll(async () => {
   if (isRoot() && loadLab()) for (const name of MINE) await resetHost(name);
 });
 
-function connectionFor(name: string, sudo: boolean): Props {
-  const inv = requireLab();
-  const host = labHost(inv, name);
-  return { host: host.address, user: sudo ? inv.user : "root", sudo, privateKey: readFileSync(inv.privateKeyPath, "utf8"), hostKey: host.hostKey };
-}
+const connectionFor = (name: string, sudo: boolean): Props => labConnection(name, { sudo });
 
 /** check, as the engine runs it before create/update: returns normalized inputs. */
 async function checked(news: Props): Promise<Props> {

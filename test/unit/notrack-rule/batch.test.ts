@@ -3,10 +3,9 @@ import { describe, expect, it } from "vitest";
 import { afterPlan } from "../../../provider/resources/notrack-rule/evolve";
 import { joinBatch, type Settled } from "../../../provider/resources/notrack-rule/host-batcher";
 import { mergePlans } from "../../../provider/resources/notrack-rule/merge";
-import type { Observed } from "../../../provider/resources/notrack-rule/observe";
-import { plan, type Desired, type Plan } from "../../../provider/resources/notrack-rule/plan";
+import { plan } from "../../../provider/resources/notrack-rule/plan";
 import type { RuleSpec } from "../../../provider/resources/notrack-rule/spec";
-import { file, observed } from "./fixtures";
+import { file, observed, planAll, nftTableJson } from "./fixtures";
 
 const A = "pulumi-conntrack:a:0000000001";
 const B = "pulumi-conntrack:b:0000000002";
@@ -14,37 +13,6 @@ const udp = (port: number, chain: "PREROUTING" | "OUTPUT" = "PREROUTING"): RuleS
 const line = (tag: string, port: number, chain = "PREROUTING") => `-A ${chain} -p udp -m udp --dport ${port} -m comment --comment "${tag}" -j CT --notrack`;
 const save = (...lines: string[]) => ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ...lines, "COMMIT", ""].join("\n");
 const FOREIGN = "-A PREROUTING -p udp -m udp --dport 5353 -j CT --notrack";
-
-/** Plans each member against the state the previous ones leave, as a batch does. */
-function planAll(o: Observed, ds: Desired[]): Plan[] {
-  let state = o;
-  return ds.map((d) => {
-    const p = plan(state, d);
-    state = afterPlan(state, d, p);
-    return p;
-  });
-}
-
-const NFT = (rules: Array<{ chain: string; handle: number; comment: string; port: number }>) =>
-  JSON.stringify({
-    nftables: [
-      { table: { family: "inet", name: "pulumi_conntrack", handle: 1 } },
-      ...rules.map((r) => ({
-        rule: {
-          family: "inet",
-          table: "pulumi_conntrack",
-          chain: r.chain,
-          handle: r.handle,
-          comment: r.comment,
-          expr: [
-            { match: { op: "==", left: { meta: { key: "nfproto" } }, right: "ipv4" } },
-            { match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: r.port } },
-            { notrack: null },
-          ],
-        },
-      })),
-    ],
-  });
 
 describe("a batch on iptables", () => {
   it("appends every new rule in one restore batch, without a guard", () => {
@@ -108,7 +76,7 @@ describe("a batch on nftables", () => {
   });
 
   it("deletes the table once, with the last rule, when the batch removes them all", () => {
-    const o = observed({ nft: { tableJson: NFT([{ chain: "prerouting", handle: 4, comment: A, port: 53 }, { chain: "prerouting", handle: 5, comment: B, port: 54 }]) } });
+    const o = observed({ nft: { tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: A, port: 53 }, { chain: "prerouting", handle: 5, comment: B, port: 54 }]) } });
     const plans = planAll(o, [
       { tag: A, persist: false, backend: "nftables" },
       { tag: B, persist: false, backend: "nftables" },
@@ -121,7 +89,7 @@ describe("a batch on nftables", () => {
   });
 
   it("keeps the table when a rule added earlier in the batch is still in it", () => {
-    const o = observed({ nft: { tableJson: NFT([{ chain: "prerouting", handle: 4, comment: B, port: 54 }]) } });
+    const o = observed({ nft: { tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: B, port: 54 }]) } });
     const added = { tag: A, spec: udp(53), persist: false, backend: "nftables" as const };
     const p1 = plan(o, added);
     const p2 = plan(afterPlan(o, added, p1), { tag: B, persist: false, backend: "nftables" });

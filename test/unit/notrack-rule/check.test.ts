@@ -4,13 +4,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { UNKNOWN } from "../../../provider/common/unknown";
-import { notrackRuleKind } from "../../../provider/resources/notrack-rule/kind";
 import { handler } from "../../../provider/runtime";
-import { registerKind } from "../../../provider/runtime/registry";
 import { poolSize } from "../../../provider/transport/pool";
 
 // vitest cannot follow kinds.ts's require() into TypeScript sources: register the kind by import.
-registerKind("NotrackRule", () => notrackRuleKind as never);
 const h = () => handler("NotrackRule");
 // 127.0.0.9 (TEST-NET-1) answers nothing: a call that tried to reach it would fail, not pass.
 const conn = { host: "127.0.0.9" };

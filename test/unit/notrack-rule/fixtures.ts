@@ -1,5 +1,7 @@
 import { parseFacts } from "../../../provider/transport/facts";
+import { afterPlan } from "../../../provider/resources/notrack-rule/evolve";
 import type { Observed } from "../../../provider/resources/notrack-rule/observe";
+import { plan, type Desired, type Plan } from "../../../provider/resources/notrack-rule/plan";
 import { sha256 } from "../../../provider/resources/notrack-rule/observe";
 
 /** An observation of a Debian host with iptables-nft and nothing else, to be adjusted per test. */
@@ -23,3 +25,35 @@ export function observed(over: { [K in keyof Observed]?: Partial<Observed[K]> } 
 export function file(content: string) {
   return { content, sha256: sha256(content) };
 }
+
+/** Plans each member against the state the previous ones leave, as a batch does. */
+export function planAll(o: Observed, ds: Desired[]): Plan[] {
+  let state = o;
+  return ds.map((d) => {
+    const p = plan(state, d);
+    state = afterPlan(state, d, p);
+    return p;
+  });
+}
+
+/** `nft -j list table inet pulumi_conntrack` of IPv4 UDP destination-port rules. */
+export const nftTableJson = (rules: Array<{ chain: string; handle: number; comment?: string; port: number }>) =>
+  JSON.stringify({
+    nftables: [
+      { table: { family: "inet", name: "pulumi_conntrack", handle: 1 } },
+      ...rules.map((r) => ({
+        rule: {
+          family: "inet",
+          table: "pulumi_conntrack",
+          chain: r.chain,
+          handle: r.handle,
+          ...(r.comment ? { comment: r.comment } : {}),
+          expr: [
+            { match: { op: "==", left: { meta: { key: "nfproto" } }, right: "ipv4" } },
+            { match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: r.port } },
+            { notrack: null },
+          ],
+        },
+      })),
+    ],
+  });

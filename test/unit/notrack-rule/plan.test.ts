@@ -5,7 +5,7 @@ import { applyInvocation } from "../../../provider/resources/notrack-rule/apply"
 import { parseObserved } from "../../../provider/resources/notrack-rule/observe";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
 import type { RuleSpec } from "../../../provider/resources/notrack-rule/spec";
-import { file, observed } from "./fixtures";
+import { file, observed, nftTableJson } from "./fixtures";
 
 const TAG = "pulumi-conntrack:dns:0123456789";
 const OTHER = "pulumi-conntrack:other:9999999999";
@@ -89,27 +89,6 @@ describe("plan on iptables", () => {
   });
 });
 
-const NFT_TABLE = (rules: Array<{ chain: string; handle: number; comment?: string; port: number }>) =>
-  JSON.stringify({
-    nftables: [
-      { table: { family: "inet", name: "pulumi_conntrack", handle: 1 } },
-      ...rules.map((r) => ({
-        rule: {
-          family: "inet",
-          table: "pulumi_conntrack",
-          chain: r.chain,
-          handle: r.handle,
-          ...(r.comment ? { comment: r.comment } : {}),
-          expr: [
-            { match: { op: "==", left: { meta: { key: "nfproto" } }, right: "ipv4" } },
-            { match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: r.port } },
-            { notrack: null },
-          ],
-        },
-      })),
-    ],
-  });
-
 describe("plan on nftables", () => {
   const want = `meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`;
   it("adds the table, chains and rule in one transaction", () => {
@@ -127,14 +106,14 @@ describe("plan on nftables", () => {
   });
 
   it("replaces by handle in place, and deletes the table only with its last rule", () => {
-    const o = observed({ nft: { tableJson: NFT_TABLE([{ chain: "prerouting", handle: 4, comment: TAG, port: 54 }, { chain: "output", handle: 5, port: 1 }]) } });
+    const o = observed({ nft: { tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: TAG, port: 54 }, { chain: "output", handle: 5, port: 1 }]) } });
     expect(plan(o, { tag: TAG, spec, persist: false, backend: "nftables" }).live).toEqual({
       backend: "nftables",
       text: `replace rule inet pulumi_conntrack prerouting handle 4 ${want}\n`,
       guard: { kind: "nft", hash: "h-nft" },
     });
     expect(plan(o, { tag: TAG, persist: false, backend: "nftables" }).live!.text).toBe("delete rule inet pulumi_conntrack prerouting handle 4\n");
-    const alone = observed({ nft: { tableJson: NFT_TABLE([{ chain: "prerouting", handle: 4, comment: TAG, port: 53 }]) } });
+    const alone = observed({ nft: { tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: TAG, port: 53 }]) } });
     expect(plan(alone, { tag: TAG, persist: false, backend: "nftables" }).live!.text).toBe("delete rule inet pulumi_conntrack prerouting handle 4\ndelete table inet pulumi_conntrack\n");
     expect(plan(alone, { tag: TAG, spec, persist: false, backend: "nftables" }).live).toBeUndefined();
   });

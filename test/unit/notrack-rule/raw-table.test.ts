@@ -5,12 +5,10 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { applyInvocation } from "../../../provider/resources/notrack-rule/apply";
-import { afterPlan } from "../../../provider/resources/notrack-rule/evolve";
 import { mergePlans } from "../../../provider/resources/notrack-rule/merge";
-import type { Observed } from "../../../provider/resources/notrack-rule/observe";
-import { plan, type Desired, type Plan } from "../../../provider/resources/notrack-rule/plan";
+import { plan, type Desired } from "../../../provider/resources/notrack-rule/plan";
 import { chainsEmptiedBy, RAW_TABLE_SHELL_FUNCTIONS } from "../../../provider/resources/notrack-rule/raw-table";
-import { observed } from "./fixtures";
+import { observed, planAll } from "./fixtures";
 
 const A = "pulumi-conntrack:a:0000000001";
 const B = "pulumi-conntrack:b:0000000002";
@@ -20,15 +18,6 @@ const save = (chains: string[], ...lines: string[]) => ["*raw", ...chains, ...li
 const DEFAULT = [":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"];
 const FOREIGN = "-A PREROUTING -p udp -m udp --dport 5353 -j CT --notrack";
 const del = (tag: string, backend: Desired["backend"] = "iptables-nft"): Desired => ({ tag, persist: false, backend });
-
-function planAll(o: Observed, ds: Desired[]): Plan[] {
-  let state = o;
-  return ds.map((d) => {
-    const p = plan(state, d);
-    state = afterPlan(state, d, p);
-    return p;
-  });
-}
 
 describe("chainsEmptiedBy", () => {
   it("names the built-in chains that held a removed rule and hold nothing else, with policy ACCEPT", () => {
