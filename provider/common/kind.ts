@@ -28,6 +28,11 @@ export interface ResourceKind<In extends BaseInputs, Out extends object> {
   readonly replaceOn: readonly string[];
   /** Replacements remove the old object first. */
   readonly deleteBeforeReplace?: boolean;
+  /**
+   * Top-level inputs fixed when the object is created: once it exists, `check` keeps their stored
+   * value (or their absence, for state written before they existed), whatever the program passes.
+   */
+  readonly fixedOnceCreated?: readonly string[];
   /** Version of the outputs' shape; stored in state so later releases can read old state. */
   readonly stateVersion: number;
   /** Checks that need no host beyond the schema (combinations, lockout guard). */

@@ -1,7 +1,10 @@
 import { z } from "zod";
+import { parseHostKey } from "../transport/hostkey";
 
 /** Seconds a single dial may take before it counts as one failed attempt (`@pulumi/command` default). */
 export const DEFAULT_PER_DIAL_TIMEOUT = 15;
+/** Longest `perDialTimeout` in seconds: Node's timers overflow beyond 2^31-1 ms. */
+export const MAX_PER_DIAL_TIMEOUT = Math.floor((2 ** 31 - 1) / 1000);
 /** Failed dials tolerated before giving up (`@pulumi/command` default; -1 means unlimited). */
 export const DEFAULT_DIAL_ERROR_LIMIT = 10;
 
@@ -28,8 +31,20 @@ const endpointFields = {
   privateKeyPassword: z.string().optional(),
   agentSocketPath: z.string().optional(),
   dialErrorLimit: z.number().int().min(-1).default(DEFAULT_DIAL_ERROR_LIMIT),
-  perDialTimeout: z.number().int().min(0).default(DEFAULT_PER_DIAL_TIMEOUT),
-  hostKey: z.string().min(1).optional(),
+  // Node's timers hold at most 2^31-1 ms: a longer timeout would silently become 1 ms.
+  perDialTimeout: z.number().int().min(0).max(MAX_PER_DIAL_TIMEOUT, `must be at most ${MAX_PER_DIAL_TIMEOUT} seconds (about 24 days)`).default(DEFAULT_PER_DIAL_TIMEOUT),
+  // Refused here rather than at the first dial: a key that cannot be parsed can never match.
+  hostKey: z
+    .string()
+    .min(1)
+    .superRefine((v, ctx) => {
+      try {
+        parseHostKey(v);
+      } catch (e) {
+        ctx.addIssue({ code: "custom", message: (e as Error).message });
+      }
+    })
+    .optional(),
 };
 
 /** The bastion a connection is tunnelled through: the fields of `@pulumi/command`'s `ProxyConnection`. */

@@ -1,6 +1,6 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { z } from "zod";
-import { checkWith, type CheckFailure } from "../common/check";
+import { checkWith, withoutUndefined, type CheckFailure } from "../common/check";
 import { UNKNOWN } from "../common/unknown";
 import { diffInputs } from "../common/diff";
 import type { BaseInputs, ResourceKind } from "../common/kind";
@@ -54,8 +54,8 @@ function strictInputs<In extends BaseInputs, Out extends object>(kind: ResourceK
 export function handlersFor<In extends BaseInputs, Out extends object>(kind: ResourceKind<In, Out>): DynamicHandlers {
   const stamp = (inputs: In, outs: Out) => ({ ...inputs, ...outs, [STATE_VERSION_KEY]: kind.stateVersion });
   return {
-    async check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
-      const r = checkWith(kind.schema, pickInputs(kind as never, news));
+    async check(olds: Record<string, unknown>, news: Record<string, unknown>) {
+      const r = checkWith(kind.schema, keepFixed(kind as never, olds, pickInputs(kind as never, news)));
       // pickInputs drops what is not an input, so unknown top-level properties (a typo such as
       // `enable`) must be refused here; engine-private keys (`__provider`) are not the program's.
       const known = new Set(inputKeysOf(kind as never));
@@ -64,7 +64,7 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
         .map((k) => ({ property: k, reason: "unknown property" }));
       if (!r.ok || unknown.length) return { inputs: news, failures: naming(news, [...(r.ok ? [] : r.failures), ...unknown]) };
       const extra = kind.validate ? safeValidate(kind, r.inputs) : [];
-      return extra.length ? { inputs: news, failures: naming(news, extra) } : { inputs: r.inputs as Record<string, unknown> };
+      return extra.length ? { inputs: news, failures: naming(news, extra) } : { inputs: withoutUndefined(r.inputs) as Record<string, unknown> };
     },
     async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
       const o = normalizeOlds(kind, olds) as unknown as Record<string, unknown>;
@@ -97,6 +97,23 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
       await kind.delete(id, normalizeOlds(kind, props));
     },
   } as DynamicHandlers;
+}
+
+/**
+ * `news` with the kind's inputs that are fixed once the object exists (`fixedOnceCreated`) as they
+ * were stored: the engine passes the stored inputs as `olds` for an existing object (update and
+ * replacement alike) and nothing for a new one. A stored state without such an input keeps not
+ * having it, so state written before the input existed shows no change.
+ */
+function keepFixed(kind: ResourceKind<BaseInputs, object>, olds: Record<string, unknown> | undefined, news: Record<string, unknown>): Record<string, unknown> {
+  const fixed = kind.fixedOnceCreated ?? [];
+  if (fixed.length === 0 || !olds || olds.connection === undefined) return news;
+  const out = { ...news };
+  for (const k of fixed) {
+    if (olds[k] === undefined) delete out[k];
+    else out[k] = olds[k];
+  }
+  return out;
 }
 
 /**

@@ -108,7 +108,13 @@ interface Slot {
 
 const pool = new Map<string, Slot>();
 
-function poolKey(conn: Connection): string {
+/**
+ * The complete identity of a connection: endpoint, bastion, credentials and pinned host key
+ * (secrets hashed, never kept in clear). Whatever shares work over one connection (the pool, a
+ * NotrackRule batch) must share this key, so a member with another key or host key never rides on
+ * a session it could not open itself.
+ */
+export function poolKey(conn: Connection): string {
   const secret = createHash("sha256")
     .update(JSON.stringify([conn.password, conn.privateKey, conn.privateKeyPassword, conn.agentSocketPath, conn.hostKey, conn.proxy]))
     .digest("hex");

@@ -12,14 +12,25 @@ import { HOST_LOCK, SHELL_FUNCTIONS } from "./shell";
 export const CONFLICT_EXIT = 75;
 /** Exit code of the apply script when the tool refused the live batch (nothing was changed). */
 export const LIVE_FAILED_EXIT = 10;
-const FILE_FAILED_EXIT = 11;
+/**
+ * Exit code when the saved-ruleset file could not be prepared (read-only or full file system, no
+ * such directory): it is checked before anything else changes, so nothing was changed.
+ */
+export const FILE_PREP_FAILED_EXIT = 11;
 const LOCK_TIMEOUT_EXIT = 12;
+/** Exit code when the live batch was applied but the file could not be replaced afterwards. */
+export const FILE_WRITE_FAILED_EXIT = 13;
 
 /**
  * The apply script: under the host lock, check that the live ruleset and the file are still what
  * the plan was computed from (else exit 75 and change nothing), apply the live batch atomically,
  * then replace the saved-ruleset file atomically (temporary file + rename; an existing file keeps
- * its mode and owner). When the plan says the batch empties built-in chains of iptables-nft's raw
+ * its mode and owner). The temporary file is written before anything changes, so a file system that
+ * refuses it (read-only `/etc`, full disk) fails the apply with nothing changed (exit 11); only the
+ * final rename can fail after the live batch (exit 13). Temporary files that a killed earlier run
+ * left next to the file are removed under the lock. Hang-up and broken-pipe signals are ignored: a
+ * client that goes away mid-apply does not leave half an apply behind; the run completes, and the
+ * retry finds (and takes over) what it did. When the plan says the batch empties built-in chains of iptables-nft's raw
  * table, they and then the table are removed right after the batch, still under the lock, if they
  * are then empty and default (see `raw-table.ts`); best effort, since the rules are already gone and
  * an empty default chain changes no packet.
@@ -33,16 +44,30 @@ const LOCK_TIMEOUT_EXIT = 12;
 export const APPLY_SCRIPT = `${SHELL_FUNCTIONS}
 ${RAW_TABLE_SHELL_FUNCTIONS}
 fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10} emptied=\${11}
+trap '' HUP PIPE
 if command -v flock >/dev/null 2>&1; then
   exec 9>>${HOST_LOCK}
   flock -w 100 9 || { echo "timed out waiting for ${HOST_LOCK} (another change to this host's netfilter rules is running)" >&2; exit ${LOCK_TIMEOUT_EXIT}; }
 fi
 if [ -n "$file" ]; then
   d=$(dirname -- "$file")
-  mkdir -p -- "$d" || exit ${FILE_FAILED_EXIT}
-  tmp=$(mktemp -- "$d/.ctk-tmp.XXXXXX") || exit ${FILE_FAILED_EXIT}
-  trap 'rm -f -- "$tmp"' EXIT
-  cat > "$tmp" || exit ${FILE_FAILED_EXIT}
+  b=$(basename -- "$file")
+  # Under the lock no other run of this script is writing: a temporary file of this file is a
+  # leftover of a run that was killed (releases before 0.2 named them .ctk-tmp.XXXXXX; another
+  # writer's would be seconds old, not minutes).
+  rm -f -- "$d/.ctk-tmp.$b."* 2>/dev/null
+  find "$d" -maxdepth 1 -name '.ctk-tmp.??????' -type f -mmin +10 -exec rm -f -- {} + 2>/dev/null
+  if [ "$fmode" != remove ]; then
+    mkdir -p -- "$d" || exit ${FILE_PREP_FAILED_EXIT}
+    tmp=$(mktemp -- "$d/.ctk-tmp.$b.XXXXXX") || exit ${FILE_PREP_FAILED_EXIT}
+    trap 'rm -f -- "$tmp"' EXIT
+    trap 'rm -f -- "$tmp"; exit 1' INT TERM
+    cat > "$tmp" || exit ${FILE_PREP_FAILED_EXIT}
+    # A full disk shows here, before anything changed, not after the live batch.
+    sync -- "$tmp" 2>/dev/null || true
+  elif [ -e "$file" ] && [ ! -w "$d" ]; then
+    echo "cannot remove $file: $d is not writable" >&2; exit ${FILE_PREP_FAILED_EXIT}
+  fi
 fi
 case "$guard" in
   iptables)
@@ -65,6 +90,8 @@ if [ -n "$batch" ]; then
     r=$(ctk_ipt_bin "$variant" "$fam" restore)
     # The legacy variant rewrites whole tables under the xtables lock: wait for it (-w) where the
     # binary knows the option; the nf_tables variant needs no lock.
+    # The probe reads the usage text, which the tool prints on stderr; it decides an option, it is
+    # never taken for rules.
     if [ "$variant" = legacy ] && "$r" --help 2>&1 | grep -q -e '--wait'; then
       printf '%s' "$batch" | "$r" -w 60 --noflush || exit ${LIVE_FAILED_EXIT}
     else
@@ -82,15 +109,14 @@ if [ -n "$batch" ]; then
   fi
 fi
 if [ -n "$file" ] && [ "$fmode" = remove ]; then
-  rm -f -- "$file" || exit ${FILE_FAILED_EXIT}
+  rm -f -- "$file" || exit ${FILE_WRITE_FAILED_EXIT}
 elif [ -n "$file" ]; then
   if [ -e "$file" ]; then
     chmod --reference="$file" -- "$tmp" && { chown --reference="$file" -- "$tmp" 2>/dev/null || true; }
   else
     chmod -- "$fmode" "$tmp"
-  fi || exit ${FILE_FAILED_EXIT}
-  sync -- "$tmp" 2>/dev/null || true
-  mv -f -- "$tmp" "$file" || exit ${FILE_FAILED_EXIT}
+  fi || exit ${FILE_WRITE_FAILED_EXIT}
+  mv -f -- "$tmp" "$file" || exit ${FILE_WRITE_FAILED_EXIT}
   trap - EXIT
 fi
 exit 0`;
@@ -115,6 +141,12 @@ export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdi
     (live?.emptiedChains ?? []).join(" "),
   ];
   return { argv: script(APPLY_SCRIPT, args), stdin: Buffer.from(p.file?.content ?? "", "latin1") };
+}
+
+function dirOf(path: string | undefined): string {
+  if (!path) return "the directory";
+  const i = path.lastIndexOf("/");
+  return i > 0 ? path.slice(0, i) : "/";
 }
 
 /** Hints for the ways a live batch fails that the kernel explains badly. */
@@ -145,11 +177,18 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
       hint: liveHint(r.stderr),
     });
   }
-  if (r.exitCode === FILE_FAILED_EXIT) {
-    throw new RemoteCommandError(`the live rule is in place but ${p.file?.path} could not be written: ${r.stderr.trim()}`, r, {
+  if (r.exitCode === FILE_PREP_FAILED_EXIT) {
+    throw new RemoteCommandError(`nothing was changed on the host: ${p.file?.path} cannot be written (${r.stderr.trim() || "no message"}), and a rule and its saved copy are changed together`, r, {
       host: hostLabel(conn),
-      command: `write ${p.file?.path}`,
-      hint: "check that the directory is writable (sudo: true for a non-root user) and has space; the next `pulumi up` writes it again",
+      command: `write ${p.file?.path} (checked before the live change)`,
+      hint: `make ${dirOf(p.file?.path)} writable (a read-only or full file system? sudo: true for a non-root user), or set persist: false on rules that need not survive a reboot; then run \`pulumi up\` again`,
+    });
+  }
+  if (r.exitCode === FILE_WRITE_FAILED_EXIT) {
+    throw new RemoteCommandError(`the live change was applied but ${p.file?.path} could not be replaced (${r.stderr.trim() || "no message"}): the saved ruleset still has the previous state`, r, {
+      host: hostLabel(conn),
+      command: `${p.file?.content === null ? "remove" : "replace"} ${p.file?.path}`,
+      hint: `make ${dirOf(p.file?.path)} writable, then run \`pulumi up\` again: it finds the live rule and saves it`,
     });
   }
   if (r.exitCode === LOCK_TIMEOUT_EXIT) {

@@ -85,6 +85,22 @@ export interface Persistence {
   note?: string;
 }
 
+/** A `systemctl is-enabled` answer that means the unit does not start at boot. */
+function isOff(state: string | undefined): boolean {
+  return state === "disabled" || state === "masked" || state === "masked-runtime" || state === "linked";
+}
+
+/**
+ * What an operator must hear about a rule's persistence (through `pulumi.log.warn`): for a rule
+ * that is to survive reboots, every reason it may not (the unit that loads the file is disabled, no
+ * mechanism, a `flush ruleset` that runs after it). Empty for `persist: false`, which asks for
+ * exactly that, and when nothing is wrong.
+ */
+export function persistenceWarnings(p: Persistence, persist: boolean): string[] {
+  if (!persist || !p.note) return [];
+  return [`persist is true but the rule may not survive a reboot: ${p.note}`];
+}
+
 const RHEL_LIKE = /^(rhel|centos|fedora|rocky|almalinux|ol|amzn)$/;
 
 /**
@@ -117,11 +133,16 @@ export function persistenceFor(backend: ResolvedBackend, o: Observed, persist: b
     backend === "iptables-nft" && o.persist.nftService === "enabled" && /^\s*flush\s+ruleset\b/m.test(files["/etc/nftables.conf"]?.content ?? "")
       ? "nftables.service is enabled and /etc/nftables.conf runs `flush ruleset`, which also removes iptables-nft rules when it runs after the saved rules are restored at boot"
       : undefined;
-  const debianNote = [hasNetfilterPersistent ? undefined : "netfilter-persistent is not installed: nothing loads the file at boot until it is (apt install iptables-persistent)", flush].filter(Boolean).join("; ") || undefined;
+  const nfp = o.persist.netfilterPersistentService;
+  const nfpOff = hasNetfilterPersistent && isOff(nfp) ? `netfilter-persistent.service is ${nfp}: ${debian} is not loaded at boot until it is enabled (systemctl enable netfilter-persistent)` : undefined;
+  const debianNote = [hasNetfilterPersistent ? nfpOff : "netfilter-persistent is not installed: nothing loads the file at boot until it is (apt install iptables-persistent)", flush].filter(Boolean).join("; ") || undefined;
+  const unit = v6 ? "ip6tables.service" : "iptables.service";
+  const ipt = o.persist.iptablesService;
+  const rhelNote = [isOff(ipt) ? `${unit} is ${ipt}: ${rhel} is not loaded at boot until it is enabled (systemctl enable ${unit})` : undefined, flush].filter(Boolean).join("; ") || undefined;
   if (files[debian]) return { mechanism: "netfilter-persistent", file: debian, ...(debianNote ? { note: debianNote } : {}) };
-  if (files[rhel]) return { mechanism: "iptables-services", file: rhel, ...(flush ? { note: flush } : {}) };
+  if (files[rhel]) return { mechanism: "iptables-services", file: rhel, ...(rhelNote ? { note: rhelNote } : {}) };
   if (hasNetfilterPersistent || o.persist.etcIptablesDir) return { mechanism: "netfilter-persistent", file: debian, ...(debianNote ? { note: debianNote } : {}) };
   const rhelLike = RHEL_LIKE.test(o.facts.os.id) || o.facts.os.like.some((l) => RHEL_LIKE.test(l));
-  if (o.persist.iptablesServices || (o.persist.sysconfigDir && rhelLike)) return { mechanism: "iptables-services", file: rhel, ...(flush ? { note: flush } : {}) };
+  if (o.persist.iptablesServices || (o.persist.sysconfigDir && rhelLike)) return { mechanism: "iptables-services", file: rhel, ...(rhelNote ? { note: rhelNote } : {}) };
   return { mechanism: "none", note: "no known persistence mechanism (netfilter-persistent, iptables-services) found: the rule is gone after a reboot" };
 }

@@ -4,16 +4,17 @@
  * between. Each member ends with its own result or its own error.
  */
 import { endpointKey, hostLabel, type Connection } from "../../connection/schema";
+import { poolKey } from "../../transport/pool";
 import { ConflictError, RemoteCommandError, UnsupportedError } from "../../errors";
 import type { Family } from "./address";
-import { applyPlan, LIVE_FAILED_EXIT } from "./apply";
+import { applyPlan, FILE_PREP_FAILED_EXIT, FILE_WRITE_FAILED_EXIT, LIVE_FAILED_EXIT } from "./apply";
 import { resolveBackend, variantOf, type ResolvedBackend } from "./backend";
 import { afterPlan } from "./evolve";
 import { joinBatch, type Settled } from "./host-batcher";
 import { lockoutFromInputs, lockoutFromSession } from "./lockout";
 import { mergePlans } from "./merge";
 import { observe, type Observed } from "./observe";
-import { plan, type Plan } from "./plan";
+import { describeChanges, plan, type Plan } from "./plan";
 import type { BackendChoice } from "./schema";
 import type { RuleSpec } from "./spec";
 
@@ -25,6 +26,8 @@ export interface Request {
   /** The operation, so that only operations of one kind share a batch. */
   op: "create" | "update" | "delete";
   tag: string;
+  /** Create only: the tag prefix of rules the create takes over (see `Desired.adopt`). */
+  adopt?: string;
   /** The rule; `undefined` removes it. */
   spec?: RuleSpec;
   family: Family;
@@ -96,12 +99,45 @@ function guard(conn: Connection, req: Request, o: Observed, spec: RuleSpec): voi
  * same host that are in flight at the same time (see {@link joinBatch}).
  */
 export function converge(conn: Connection, req: Request): Promise<Converged> {
-  // One lane per host and login: everything this process changes on a host goes through it.
-  const lane = JSON.stringify(["notrack-write", endpointKey(conn), conn.sudo === true]);
-  // Members of a batch share one observation (one family and iptables variant), one backend (so one
-  // live batch and one file) and one kind of operation.
-  const key = JSON.stringify([req.op, req.family, req.recorded ?? null, req.recorded ? null : req.choice]);
-  return joinBatch(lane, key, req, (reqs) => convergeBatch(conn, reqs));
+  // One lane per host: everything this process changes on a host goes through it, one batch after
+  // another, whoever logs in.
+  const lane = JSON.stringify(["notrack-write", endpointKey(conn)]);
+  // Members of a batch share one connection, so the complete connection identity (credentials and
+  // pinned host key included) is part of the key: a member whose key is not authorised or whose
+  // hostKey does not match never rides on a batch-mate's session. They also share one observation
+  // (one family and iptables variant), one backend (so one live batch and one file) and one kind
+  // of operation.
+  const identity = connectionIdentity(conn);
+  const key = JSON.stringify([identity, req.op, req.family, req.recorded ?? null, req.recorded ? null : req.choice]);
+  return joinBatch<Member, Converged>(lane, key, { req, identity }, (members) => convergeMembers(conn, members));
+}
+
+/** The identity a batch runs under: the pooled connection's, and whether commands run through sudo. */
+export function connectionIdentity(conn: Connection): string {
+  return JSON.stringify([poolKey(conn), conn.sudo === true]);
+}
+
+interface Member {
+  req: Request;
+  identity: string;
+}
+
+/**
+ * Runs a batch over `conn`, the connection of its first member. Every member is checked against it
+ * (the batch key already separates identities; this keeps it so should the key ever change).
+ */
+async function convergeMembers(conn: Connection, members: readonly Member[]): Promise<Settled<Converged>[]> {
+  const identity = connectionIdentity(conn);
+  const results: Settled<Converged>[] = new Array(members.length);
+  const same = members.flatMap((m, i) => (m.identity === identity ? [i] : []));
+  members.forEach((m, i) => {
+    if (m.identity !== identity) {
+      results[i] = { ok: false, error: new Error("internal error: a NotrackRule batch mixed connections with different credentials or host keys; nothing was done for this rule") };
+    }
+  });
+  const done = await convergeBatch(conn, same.map((i) => members[i].req));
+  same.forEach((i, j) => (results[i] = done[j]));
+  return results;
 }
 
 interface Planned {
@@ -144,6 +180,21 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
           // The batch is atomic, so nothing changed; the tool names no culprit. Each member alone
           // finds out whether it is the one the host refuses.
           for (const x of planned) results[x.i] = (await convergeBatch(conn, [reqs[x.i]]))[0];
+        } else if (e instanceof RemoteCommandError && e.exitCode === FILE_PREP_FAILED_EXIT) {
+          // Nothing changed. Members that write no file (persist: false, nothing saved) do not
+          // depend on it: they go again on their own; the others fail, saying nothing was done.
+          const free = planned.filter((x) => !x.plan.file);
+          for (const x of planned) if (x.plan.file) results[x.i] = { ok: false, error: fileError(conn, reqs[x.i], x.plan, e, "prepare") };
+          if (free.length) {
+            const again = await convergeBatch(conn, free.map((x) => reqs[x.i]));
+            free.forEach((x, j) => (results[x.i] = again[j]));
+          }
+        } else if (e instanceof RemoteCommandError && e.exitCode === FILE_WRITE_FAILED_EXIT) {
+          // The live batch is applied: members without a file change are done; the others say
+          // exactly what was and was not done.
+          for (const x of planned) {
+            results[x.i] = x.plan.file ? { ok: false, error: fileError(conn, reqs[x.i], x.plan, e, "replace") } : { ok: true, value: { backend: x.backend, plan: x.plan } };
+          }
         } else {
           for (const x of planned) results[x.i] = { ok: false, error: e };
         }
@@ -171,6 +222,34 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
   return results;
 }
 
+/** One member's share of a failed file write: what was and was not done for its rule. */
+function fileError(conn: Connection, req: Request, p: Plan, e: RemoteCommandError, stage: "prepare" | "replace"): RemoteCommandError {
+  const file = p.file?.path ?? "the saved ruleset";
+  const why = e.stderr.trim() || "no message";
+  const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : file;
+  const live = describeChanges(p.changes.filter((c) => c.action === "add" || c.action === "replace" || c.action === "remove"));
+  if (stage === "prepare") {
+    return new RemoteCommandError(
+      `nothing was changed for rule ${req.tag}: ${file} cannot be written (${why}); the live rule and its saved copy are changed together, so ${live.length ? "the live ruleset was not changed either" : "the live ruleset, already right, was left as it is"}`,
+      e,
+      {
+        host: hostLabel(conn),
+        command: `write ${file} (checked before the live change)`,
+        hint: `make ${dir} writable (read-only or full file system? sudo: true for a non-root user), or set persist: false on this rule if it need not survive a reboot; then run \`pulumi up\` again`,
+        cause: e,
+      },
+    );
+  }
+  const done = live.length ? `the live change was made (${live.join("; ")})` : "the live ruleset was already right";
+  const missing = p.file?.content === null || !req.spec || !req.persist ? `the rule is still saved in ${file} and comes back at the next boot` : `the rule is not saved in ${file} yet, so it is gone after a reboot`;
+  return new RemoteCommandError(`${done}, but ${file} could not be replaced (${why}): ${missing}`, e, {
+    host: hostLabel(conn),
+    command: `${p.file?.content === null ? "remove" : "replace"} ${file}`,
+    hint: `make ${dir} writable, then run \`pulumi up\` again: it finds the live rule and brings ${file} in line`,
+    cause: e,
+  });
+}
+
 /**
  * Plans the members in `open` in order, each against the host as the ones before it leave it. A
  * member that is refused gets its error in `results` and drops out of the batch: its batch-mates go
@@ -185,7 +264,7 @@ function planMembers(conn: Connection, reqs: readonly Request[], open: readonly 
       // The backend, readability and guards are about the host as read, not as the batch leaves it.
       const backend = decideBackend(conn, req, o);
       assertReadable(conn, backend, o);
-      const d = { tag: req.tag, spec: req.spec, persist: req.persist, backend };
+      const d = { tag: req.tag, spec: req.spec, persist: req.persist, backend, ...(req.adopt ? { adopt: req.adopt } : {}) };
       const p = plan(state, d);
       if (req.spec && (p.live || p.file)) guard(conn, req, o, req.spec);
       out.push({ i, backend, plan: p });

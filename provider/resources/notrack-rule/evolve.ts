@@ -10,6 +10,7 @@ import { iptablesLineHasTag, renderIptablesRule } from "./iptables-rule";
 import { nftChainName } from "./nft-rule";
 import { sha256, type Observed } from "./observe";
 import type { Desired, FileWrite, Plan } from "./plan";
+import { tagMatches } from "./spec";
 
 /** `o` with plan `p` (computed from `o` for `d`) carried out. */
 export function afterPlan(o: Observed, d: Desired, p: Plan): Observed {
@@ -31,7 +32,7 @@ function withIptablesPlan(o: Observed, d: Desired): Observed {
     else if (line === "COMMIT") {
       if (table === "raw" && rawCommit < 0) rawCommit = out.length;
       table = "";
-    } else if (table === "raw" && line.startsWith("-A ") && iptablesLineHasTag(line, d.tag)) {
+    } else if (table === "raw" && line.startsWith("-A ") && iptablesLineHasTag(line, d.tag, d.adopt)) {
       firstRemoved ??= { at: out.length, chain: line.split(" ")[1] ?? "" };
       continue;
     }
@@ -58,7 +59,7 @@ type NftItem = Record<string, unknown> & { rule?: Record<string, unknown> & { co
 function withNftPlan(o: Observed, d: Desired, text: string): Observed {
   if (text.split("\n").some((l) => l.startsWith("delete table "))) return { ...o, nft: { ...o.nft, tableJson: "" } };
   const json = o.nft.tableJson.trim();
-  const items = (json === "" ? [] : ((JSON.parse(json) as { nftables?: NftItem[] }).nftables ?? [])).filter((i) => i.rule?.comment !== d.tag);
+  const items = (json === "" ? [] : ((JSON.parse(json) as { nftables?: NftItem[] }).nftables ?? [])).filter((i) => !(i.rule?.comment !== undefined && tagMatches(i.rule.comment, d.tag, d.adopt)));
   if (d.spec) {
     if (!items.some((i) => i.table !== undefined)) items.push({ table: { family: "inet", name: NFT_TABLE } });
     // Later members only count rules and look up their own tags, so the rule needs no match here;

@@ -3,7 +3,7 @@
  * inputs cannot express as `observedDrift` (so the next `up` repairs it), or that the rule is gone.
  * Pure, so it is tested without a host.
  */
-import { persistenceFor, type ResolvedBackend } from "./backend";
+import { persistenceFor, persistenceWarnings, type ResolvedBackend } from "./backend";
 import type { NotrackRuleOutputs } from "./kind";
 import { liveRules } from "./live";
 import type { Observed } from "./observe";
@@ -14,7 +14,7 @@ import type { NotrackRuleInputs } from "./schema";
 import { specOf, SPEC_KEYS, type RuleSpec } from "./spec";
 
 /** Output keys that are never inputs. */
-const OUTPUT_KEYS = ["tag", "resolvedBackend", "ruleText", "persistence", "actions", "stateVersion"];
+const OUTPUT_KEYS = ["tag", "resolvedBackend", "ruleText", "persistence", "actions", "warnings", "stateVersion"];
 
 /** Inputs that are not part of the rule's match, kept as they were. */
 function nonSpecInputs(olds: Record<string, unknown>): Partial<NotrackRuleInputs> {
@@ -60,12 +60,14 @@ export function inspect(o: Observed, olds: Stored): { inputs: NotrackRuleInputs;
     drift.push(`the rule is saved in ${where.file} although persist is false`);
   }
   const inputs = { ...nonSpecInputs(olds), ...specOf(spec), ...(drift.length ? { observedDrift: drift } : {}) } as NotrackRuleInputs;
+  const persistence = persistenceFor(backend, o, olds.persist);
   const outs: NotrackRuleOutputs = {
     tag,
     resolvedBackend: backend,
     ruleText,
-    persistence: persistenceFor(backend, o, olds.persist),
+    persistence,
     actions: olds.actions ?? [],
+    warnings: persistenceWarnings(persistence, olds.persist),
   };
   return { inputs, outs };
 }

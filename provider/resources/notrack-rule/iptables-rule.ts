@@ -6,7 +6,7 @@
 import { canonicalCidr, type Family } from "./address";
 import { parsePort, type PortSpec } from "./ports";
 import type { Protocol } from "./schema";
-import { TAG_PATTERN, type RuleSpec } from "./spec";
+import { TAG_PATTERN, tagMatches, type RuleSpec } from "./spec";
 
 /** One `-A` line of a saved table. */
 export interface SavedRule {
@@ -229,10 +229,10 @@ export function parseIptablesRule(line: string, family: Family): ParsedIptablesR
   return { spec: spec as RuleSpec, comments, notrack, extras };
 }
 
-/** Whether a saved line carries `tag` as one of its comments. */
-export function iptablesLineHasTag(line: string, tag: string): boolean {
-  if (!line.includes(tag)) return false;
-  return parseIptablesComments(line).includes(tag);
+/** Whether a saved line carries `tag` (or, with `adopt`, a comment starting with it) as one of its comments. */
+export function iptablesLineHasTag(line: string, tag: string, adopt?: string): boolean {
+  if (!line.includes(tag) && !(adopt && line.includes(adopt))) return false;
+  return parseIptablesComments(line).some((c) => tagMatches(c, tag, adopt));
 }
 
 /** The `--comment` values of a saved line. */

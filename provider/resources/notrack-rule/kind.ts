@@ -2,14 +2,14 @@ import { randomBytes } from "node:crypto";
 import type { CheckFailure } from "../../common/check";
 import type { ReadOutcome, ResourceKind } from "../../common/kind";
 import { containsUnknown } from "../../common/unknown";
-import { variantOf, type Persistence, type ResolvedBackend } from "./backend";
+import { persistenceWarnings, variantOf, type Persistence, type ResolvedBackend } from "./backend";
 import { assertReadable, converge, decideBackend, type Request } from "./converge";
 import { inspect } from "./inspect";
 import { lockoutFromInputs } from "./lockout";
 import { describeChanges, ruleTextFor, type Plan } from "./plan";
 import { observeShared } from "./shared-observe";
-import { NOTRACK_RULE_TYPE, NotrackRuleSchema, type NotrackRuleInputs } from "./schema";
-import { makeTag, specOf, type RuleSpec } from "./spec";
+import { crossFieldFailures, NOTRACK_RULE_TYPE, NotrackRuleSchema, type NotrackRuleInputs } from "./schema";
+import { adoptPrefix, makeTag, specOf, tagWithPrefix, type RuleSpec } from "./spec";
 
 /** What a NotrackRule records beyond its inputs. */
 export interface NotrackRuleOutputs {
@@ -23,14 +23,32 @@ export interface NotrackRuleOutputs {
   persistence: Persistence;
   /** What the last create or update changed on the host. */
   actions: string[];
+  /**
+   * What the operator must know (the runtime sends each to `pulumi.log.warn`): today, every reason
+   * a rule with `persist: true` may be gone after a reboot. Empty when there is none.
+   */
+  warnings: string[];
 }
 
-function outputsOf(tag: string, backend: ResolvedBackend, p: Plan, spec: RuleSpec): NotrackRuleOutputs {
-  return { tag, resolvedBackend: backend, ruleText: p.ruleText ?? ruleTextFor(backend, spec, tag), persistence: p.persistence, actions: describeChanges(p.changes) };
+function outputsOf(tag: string, backend: ResolvedBackend, p: Plan, spec: RuleSpec, persist: boolean): NotrackRuleOutputs {
+  return {
+    tag,
+    resolvedBackend: backend,
+    ruleText: p.ruleText ?? ruleTextFor(backend, spec, tag),
+    persistence: p.persistence,
+    actions: describeChanges(p.changes),
+    warnings: persistenceWarnings(p.persistence, persist),
+  };
 }
 
 // Re-exported where it always was: tests and callers import it from the kind.
 export { assertReadable };
+
+/** The tag prefix a create of `inputs` recognises as its own (see {@link adoptPrefix}). */
+export function adoptPrefixOf(inputs: NotrackRuleInputs & { owner: string }): string {
+  const c = inputs.connection;
+  return adoptPrefix({ owner: inputs.owner, ruleName: inputs.ruleName, family: inputs.family, backend: inputs.backend, host: c.host, port: c.port });
+}
 
 function requestOf(op: Request["op"], inputs: NotrackRuleInputs, tag: string, recorded?: ResolvedBackend): Request {
   return {
@@ -51,24 +69,35 @@ export const notrackRuleKind: ResourceKind<NotrackRuleInputs, NotrackRuleOutputs
   schema: NotrackRuleSchema,
   // Another family or backend is another ruleset; another name is another tag.
   replaceOn: ["family", "backend", "ruleName"],
+  // The identity is the one the resource was created with; a rename (alias) or a state from an
+  // earlier release must show no change.
+  fixedOnceCreated: ["owner"],
   stateVersion: 1,
 
   validate(inputs: NotrackRuleInputs): CheckFailure[] {
-    if (containsUnknown(inputs)) return [];
     const failures: CheckFailure[] = [];
-    if (inputs.observedDrift !== undefined) failures.push({ property: "observedDrift", reason: "is set by refresh only; remove it from the program" });
-    if (!inputs.allowManagementTraffic) {
-      const f = lockoutFromInputs(specOf(inputs), inputs.connection);
+    if (inputs.observedDrift !== undefined && !containsUnknown(inputs.observedDrift)) failures.push({ property: "observedDrift", reason: "is set by refresh only; remove it from the program" });
+    // With unknown values (preview), the schema checked each known field alone: the combinations
+    // are checked here, each when the values it reads are known.
+    if (containsUnknown(inputs)) failures.push(...crossFieldFailures(inputs));
+    // The lockout guard reads the rule's match and the management endpoint: it runs whenever those
+    // are known, whatever else is not yet (a private key from another resource's output).
+    const spec = specOf(inputs);
+    const conn = inputs.connection as Partial<NotrackRuleInputs["connection"]> | string;
+    const endpointKnown = typeof conn === "object" && conn !== null && !containsUnknown(conn.host) && !containsUnknown(conn.port) && typeof conn.host === "string" && typeof conn.port === "number";
+    if (inputs.allowManagementTraffic !== true && !containsUnknown(inputs.allowManagementTraffic) && !containsUnknown(spec) && endpointKnown) {
+      const f = lockoutFromInputs(spec, { host: conn.host as string, port: conn.port as number });
       if (f) failures.push({ property: f.property, reason: f.reason });
     }
     return failures;
   },
 
   async create(inputs) {
-    const tag = makeTag(inputs.ruleName, randomBytes(5).toString("hex"));
+    const adopt = inputs.owner === undefined ? undefined : adoptPrefixOf({ ...inputs, owner: inputs.owner });
+    const tag = adopt ? tagWithPrefix(adopt, randomBytes(3).toString("hex")) : makeTag(inputs.ruleName, randomBytes(5).toString("hex"));
     const spec = specOf(inputs);
-    const { backend, plan: p } = await converge(inputs.connection, requestOf("create", inputs, tag));
-    return { id: tag, outs: outputsOf(tag, backend, p, spec) };
+    const { backend, plan: p } = await converge(inputs.connection, { ...requestOf("create", inputs, tag), ...(adopt ? { adopt } : {}) });
+    return { id: tag, outs: outputsOf(tag, backend, p, spec, inputs.persist) };
   },
 
   async read(id, olds): Promise<ReadOutcome<NotrackRuleInputs, NotrackRuleOutputs> | undefined> {
@@ -84,7 +113,7 @@ export const notrackRuleKind: ResourceKind<NotrackRuleInputs, NotrackRuleOutputs
     const tag = olds.tag ?? id;
     const spec = specOf(news);
     const { backend, plan: p } = await converge(news.connection, requestOf("update", news, tag, olds.resolvedBackend));
-    return outputsOf(tag, backend, p, spec);
+    return outputsOf(tag, backend, p, spec, news.persist);
   },
 
   async delete(id, olds) {

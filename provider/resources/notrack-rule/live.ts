@@ -7,7 +7,7 @@ import type { ResolvedBackend } from "./backend";
 import { parseIptablesRule, parseSavedRaw, iptablesLineHasTag } from "./iptables-rule";
 import { parseNftListing, parseNftRule, renderNftRule } from "./nft-rule";
 import type { Observed } from "./observe";
-import { sameSpec, type RuleSpec } from "./spec";
+import { sameSpec, tagMatches, type RuleSpec } from "./spec";
 
 /** A rule on the host that carries a resource's tag. */
 export interface LiveRule {
@@ -22,17 +22,19 @@ export interface LiveRule {
   spec: RuleSpec;
   /** What the rule has beyond a NOTRACK rule this package writes (empty when none). */
   extras: string[];
+  /** The identifying comment the rule carries: the tag, or a tag a create takes over. */
+  comment: string;
 }
 
 /** The rules tagged `tag` in the backend's live ruleset, in ruleset order. */
-export function liveRules(o: Observed, backend: ResolvedBackend, tag: string): LiveRule[] {
-  if (backend === "nftables") return nftRules(o).filter((r) => r.comment === tag).map(toLiveNft(tag));
+export function liveRules(o: Observed, backend: ResolvedBackend, tag: string, adopt?: string): LiveRule[] {
+  if (backend === "nftables") return nftRules(o).filter((r) => r.comment !== undefined && tagMatches(r.comment, tag, adopt)).map(toLiveNft(tag));
   const out: LiveRule[] = [];
   for (const r of parseSavedRaw(o.iptables.save)) {
-    if (!iptablesLineHasTag(r.line, tag)) continue;
+    if (!iptablesLineHasTag(r.line, tag, adopt)) continue;
     const p = parseIptablesRule(r.line, o.family);
     const extras = [...p.extras, ...p.comments.filter((c) => c !== tag).map((c) => `comment "${c}"`)];
-    out.push({ chain: r.chain, text: r.line, index: r.index, spec: p.spec, extras });
+    out.push({ chain: r.chain, text: r.line, index: r.index, spec: p.spec, extras, comment: p.comments.find((c) => tagMatches(c, tag, adopt)) ?? tag });
   }
   return out;
 }
@@ -48,7 +50,7 @@ function nftRules(o: Observed) {
 function toLiveNft(tag: string) {
   return (r: ReturnType<typeof parseNftListing>[number]): LiveRule => {
     const p = parseNftRule(r);
-    return { chain: r.chain, text: renderNftRule(p.spec, tag), handle: r.handle, spec: p.spec, extras: p.extras };
+    return { chain: r.chain, text: renderNftRule(p.spec, r.comment ?? tag), handle: r.handle, spec: p.spec, extras: p.extras, comment: r.comment ?? tag };
   };
 }
 
@@ -59,6 +61,6 @@ export function nftTableRules(o: Observed): { exists: boolean; rules: number } {
 }
 
 /** Whether a live rule is exactly the rule `spec` (nothing extra, same match). */
-export function isExactly(r: LiveRule, spec: RuleSpec): boolean {
-  return r.extras.length === 0 && sameSpec(r.spec, spec);
+export function isExactly(r: LiveRule, spec: RuleSpec, tag?: string): boolean {
+  return r.extras.length === 0 && sameSpec(r.spec, spec) && (tag === undefined || r.comment === tag);
 }

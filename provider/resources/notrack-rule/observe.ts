@@ -68,6 +68,10 @@ export interface Observed {
     iptablesServices: boolean;
     /** `systemctl is-enabled nftables.service`, when systemctl answered. */
     nftService?: string;
+    /** `systemctl is-enabled netfilter-persistent.service`, when systemctl answered. */
+    netfilterPersistentService?: string;
+    /** `systemctl is-enabled iptables.service` (`ip6tables.service` for IPv6), when systemctl answered. */
+    iptablesService?: string;
     /** Existing candidate files (see {@link PERSIST_FILES}) by path. */
     files: Record<string, ObservedFile>;
   };
@@ -116,11 +120,12 @@ variant=\${2:-$cur}
 [ -n "$variant" ] || variant=nft
 echo "variant=$variant"
 echo "legacy_tables=$(cat /proc/net/ip_tables_names /proc/net/ip6_tables_names 2>/dev/null | tr '\\n' ' ')"
-if save=$(ctk_ipt_raw_save "$variant" "$fam" 2>&1); then
+if save=$(ctk_ipt_raw_save "$variant" "$fam" 2>/dev/null); then
   echo save_ok=1
 else
   echo save_ok=0
-  echo "save_error=$(printf '%s' "$save" | tr '\\n' ' ')"
+  # The message alone (stderr of a second read), never mixed into the rules.
+  echo "save_error=$(ctk_ipt_raw_save "$variant" "$fam" 2>&1 >/dev/null | tr '\\n' ' ')"
   save=
 fi
 for c in PREROUTING OUTPUT; do echo "hash.$c=$(printf '%s\\n' "$save" | ctk_chain_hash "$c")"; done
@@ -141,7 +146,12 @@ ${sectionStart("persist")}
 [ -d /etc/iptables ] && echo etc_iptables=1
 [ -d /etc/sysconfig ] && echo sysconfig=1
 [ -e /usr/libexec/iptables/iptables.init ] && echo iptables_services=1
-if command -v systemctl >/dev/null 2>&1; then echo "nft_service=$(systemctl is-enabled nftables.service 2>/dev/null | head -n1)"; fi
+if command -v systemctl >/dev/null 2>&1; then
+  echo "nft_service=$(systemctl is-enabled nftables.service 2>/dev/null | head -n1)"
+  echo "nfp_service=$(systemctl is-enabled netfilter-persistent.service 2>/dev/null | head -n1)"
+  if [ "$fam" = 6 ]; then u=ip6tables.service; else u=iptables.service; fi
+  echo "ipt_service=$(systemctl is-enabled "$u" 2>/dev/null | head -n1)"
+fi
 ${sectionStart("files")}
 if [ "$fam" = 6 ]; then files="${PERSIST_FILES.ipv6.join(" ")}"; else files="${PERSIST_FILES.ipv4.join(" ")}"; fi
 for f in $files; do
@@ -201,6 +211,8 @@ export function parseObserved(stdout: string, family: Family): Observed {
       sysconfigDir: persist.get("sysconfig") === "1",
       iptablesServices: persist.get("iptables_services") === "1",
       nftService: persist.get("nft_service") || undefined,
+      ...(persist.get("nfp_service") ? { netfilterPersistentService: persist.get("nfp_service") } : {}),
+      ...(persist.get("ipt_service") ? { iptablesService: persist.get("ipt_service") } : {}),
       files,
     },
   };

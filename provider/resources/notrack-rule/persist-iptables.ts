@@ -48,7 +48,7 @@ export function taggedSavedLines(content: string | undefined, tag: string): stri
  * exactly the form this package adds it is removed again, and a file this package created is
  * removed (`null`). Nothing else changes, byte for byte.
  */
-export function editSavedRules(content: string | undefined, tag: string, want: SavedLine | undefined): string | undefined | null {
+export function editSavedRules(content: string | undefined, tag: string, want: SavedLine | undefined, adopt?: string): string | undefined | null {
   if (content === undefined) {
     if (!want) return undefined;
     return [IPTABLES_FILE_HEADER, ...rawSection(want.line)].join("\n") + "\n";
@@ -63,7 +63,7 @@ export function editSavedRules(content: string | undefined, tag: string, want: S
     else if (line.trim() === "COMMIT") {
       if (table === "raw" && rawCommitAt < 0) rawCommitAt = out.length;
       table = "";
-    } else if (table === "raw" && line.startsWith("-A ") && iptablesLineHasTag(line, tag)) {
+    } else if (table === "raw" && line.startsWith("-A ") && iptablesLineHasTag(line, tag, adopt)) {
       if (!firstRemoved) firstRemoved = { at: out.length, chain: line.split(" ")[1] ?? "" };
       continue;
     }

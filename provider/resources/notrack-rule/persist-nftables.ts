@@ -6,6 +6,7 @@
  */
 import { NFT_TABLE } from "../../common/markers";
 import { NFT_CHAIN_DECLARATIONS } from "./nft-rule";
+import { tagMatches } from "./spec";
 
 /** First line of the managed block. */
 export const NFT_BLOCK_BEGIN = `# BEGIN pulumi-conntrack: table inet ${NFT_TABLE}, edited by NotrackRule resources (changes made here by hand are reverted)`;
@@ -53,8 +54,11 @@ function findBlock(lines: string[]): Block | undefined {
 }
 
 /** Whether a statement line carries `tag` as its comment. */
-export function nftLineHasTag(line: string, tag: string): boolean {
-  return line.includes(`comment "${tag}"`);
+export function nftLineHasTag(line: string, tag: string, adopt?: string): boolean {
+  if (line.includes(`comment "${tag}"`)) return true;
+  if (!adopt) return false;
+  const m = /comment "([^"]*)"/.exec(line);
+  return m !== null && tagMatches(m[1], tag, adopt);
 }
 
 /** The rule lines in the managed block that carry `tag`, with their chains. */
@@ -90,7 +94,7 @@ export function renderNftBlock(chains: Chains): string[] {
  * goes. `undefined` in, `undefined` out: without the file there is no nftables boot configuration
  * to add to.
  */
-export function editNftablesConf(content: string | undefined, tag: string, want: NftSavedRule | undefined): string | undefined {
+export function editNftablesConf(content: string | undefined, tag: string, want: NftSavedRule | undefined, adopt?: string): string | undefined {
   if (content === undefined) return undefined;
   const trailingNewline = content.endsWith("\n");
   const lines = content === "" ? [] : content.split("\n");
@@ -101,7 +105,7 @@ export function editNftablesConf(content: string | undefined, tag: string, want:
   for (const name of ["prerouting", "output"] as const) {
     const next: string[] = [];
     for (const r of chains[name]) {
-      if (!nftLineHasTag(r, tag)) next.push(r);
+      if (!nftLineHasTag(r, tag, adopt)) next.push(r);
       else if (want && want.chain === name && !placed) {
         next.push(want.text);
         placed = true;

@@ -21,6 +21,12 @@ export interface Desired {
   spec?: RuleSpec;
   persist: boolean;
   backend: ResolvedBackend;
+  /**
+   * Create only: rules whose tag starts with this are the resource's own too (the leftover of an
+   * interrupted attempt of the same create, or the rule of the resource it replaces): they are
+   * taken over and re-tagged `tag`, never duplicated.
+   */
+  adopt?: string;
 }
 
 /** One change, as the outputs and logs describe it. */
@@ -81,7 +87,7 @@ export function ruleTextFor(backend: ResolvedBackend, spec: RuleSpec, tag: strin
  * rules without the tag, other resources' rules and every other line of the saved files.
  */
 export function plan(o: Observed, d: Desired): Plan {
-  const ours = liveRules(o, d.backend, d.tag);
+  const ours = liveRules(o, d.backend, d.tag, d.adopt);
   const changes: Change[] = [];
   const ruleText = d.spec ? ruleTextFor(d.backend, d.spec, d.tag) : undefined;
   const live = d.backend === "nftables" ? planNft(o, d, ours, changes) : planIptables(o, d, ours, changes);
@@ -93,12 +99,15 @@ export function plan(o: Observed, d: Desired): Plan {
 function planIptables(o: Observed, d: Desired, ours: LiveRule[], changes: Change[]): LiveBatch | undefined {
   const guard = { kind: "iptables" as const, hashes: { ...o.iptables.chainHashes } };
   if (d.spec) {
-    if (ours.length === 1 && isExactly(ours[0], d.spec)) return undefined;
+    if (ours.length === 1 && isExactly(ours[0], d.spec, d.tag)) return undefined;
     const want = renderIptablesRule(d.spec, d.tag);
     if (ours.length === 0) {
       changes.push({ action: "add", backend: d.backend, rule: want });
-      // Appending depends on no position: no guard, so parallel creates never conflict.
-      return { backend: d.backend, text: restoreBatch([want]) };
+      // Appending depends on no position: no guard, so parallel creates never conflict. A create that
+      // takes over an earlier attempt's rule is guarded all the same: that attempt may still be
+      // running on the host (cut off from us while it waited for the lock), and whichever of the two
+      // applies second must see the other's rule rather than add a second one.
+      return { backend: d.backend, text: restoreBatch([want]), ...(d.adopt ? { guard } : {}) };
     }
     const first = ours[0];
     const lines = ours.map((r) => deleteCommandFor(r.text));
@@ -127,12 +136,12 @@ function planNft(o: Observed, d: Desired, ours: LiveRule[], changes: Change[]): 
   ];
   const deletes = (rs: LiveRule[]) => rs.map((r) => `delete rule ${t} ${r.chain} handle ${r.handle}`);
   if (d.spec) {
-    if (ours.length === 1 && isExactly(ours[0], d.spec)) return undefined;
+    if (ours.length === 1 && isExactly(ours[0], d.spec, d.tag)) return undefined;
     const want = renderNftRule(d.spec, d.tag);
     const chain = nftChainName(d.spec.chain);
     if (ours.length === 0) {
       changes.push({ action: "add", backend: d.backend, rule: want });
-      return { backend: d.backend, text: [...ensure, `add rule ${t} ${chain} ${want}`, ""].join("\n") };
+      return { backend: d.backend, text: [...ensure, `add rule ${t} ${chain} ${want}`, ""].join("\n"), ...(d.adopt ? { guard } : {}) };
     }
     const [first, ...rest] = ours;
     changes.push({ action: "replace", backend: d.backend, from: ours.map((r) => r.text), rule: want });
@@ -160,9 +169,9 @@ function planFile(o: Observed, d: Desired, changes: Change[]): FileWrite | undef
   const keep = d.spec !== undefined && d.persist;
   let after: string | undefined | null;
   if (d.backend === "nftables") {
-    after = editNftablesConf(before?.content, d.tag, keep && d.spec ? { chain: nftChainName(d.spec.chain), text: renderNftRule(d.spec, d.tag) } : undefined);
+    after = editNftablesConf(before?.content, d.tag, keep && d.spec ? { chain: nftChainName(d.spec.chain), text: renderNftRule(d.spec, d.tag) } : undefined, d.adopt);
   } else {
-    after = editSavedRules(before?.content, d.tag, keep && d.spec ? { chain: d.spec.chain, line: renderIptablesRule(d.spec, d.tag) } : undefined);
+    after = editSavedRules(before?.content, d.tag, keep && d.spec ? { chain: d.spec.chain, line: renderIptablesRule(d.spec, d.tag) } : undefined, d.adopt);
   }
   if (after === undefined || after === before?.content || (after === null && !before)) return undefined;
   changes.push(keep && d.spec ? { action: "save", file: where.file, rule: ruleTextFor(d.backend, d.spec, d.tag) } : { action: "unsave", file: where.file });

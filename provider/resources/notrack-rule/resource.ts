@@ -48,7 +48,9 @@ export interface NotrackRuleArgs {
    */
   allowManagementTraffic?: pulumi.Input<boolean>;
   /**
-   * Name in the rule's identifying comment (`pulumi-conntrack:<ruleName>:<random>`). Default: the
+   * Name in the rule's identifying comment (`pulumi-conntrack:<ruleName>:<hash of project, stack,
+   * parent and resource name>.<nonce>`; a create run again after an interruption takes over what
+   * its earlier attempt left). Default: the
    * resource name with characters other than letters, digits, `.`, `_`, `-` replaced by `-`.
    * Changing it replaces the rule.
    */
@@ -59,6 +61,30 @@ export interface NotrackRuleArgs {
 export function ruleNameFor(resourceName: string): string {
   const s = resourceName.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 80);
   return RULE_NAME.test(s) ? s : "rule";
+}
+
+/**
+ * Who a resource is, as its `owner` input: project, stack, parent URN and name. The rule's tag is
+ * derived from it, so a create that is run again after being cut off recognises what its earlier
+ * attempt left on the host, and two stacks (or two parents with a child of one name) never do.
+ */
+export function ownerOf(name: string, opts?: pulumi.CustomResourceOptions): string {
+  return [pulumi.getProject(), pulumi.getStack(), parentPath(opts?.parent), name].join("/");
+}
+
+/**
+ * The parent chain as `type::name` pairs. Read from the parents themselves rather than from their
+ * `urn` output: an input that depends on a component depends on all its children, this one too.
+ */
+function parentPath(parent: pulumi.Resource | undefined): string {
+  const out: string[] = [];
+  let r = parent as unknown as { __pulumiType?: string; __name?: string; __parentResource?: unknown } | undefined;
+  for (let i = 0; r && i < 32; i++) {
+    if (r.__pulumiType === "pulumi:pulumi:Stack") break;
+    out.unshift(`${r.__pulumiType ?? "?"}::${r.__name ?? "?"}`);
+    r = r.__parentResource as typeof r;
+  }
+  return out.join("$");
 }
 
 /**
@@ -80,6 +106,8 @@ export class NotrackRule extends pulumi.dynamic.Resource {
   declare readonly persistence: pulumi.Output<Persistence>;
   /** What the last create or update changed. */
   declare readonly actions: pulumi.Output<string[]>;
+  /** What the operator must know, e.g. that a saved rule is not loaded at boot (also logged as warnings). */
+  declare readonly warnings: pulumi.Output<string[]>;
   /** Chain, as given. */
   declare readonly chain: pulumi.Output<Chain>;
   /** Protocol, as given. */
@@ -98,11 +126,13 @@ export class NotrackRule extends pulumi.dynamic.Resource {
       // never reaches the state in clear.
       connection: secretConnection(args.connection),
       ruleName: args.ruleName ?? ruleNameFor(name),
+      owner: ownerOf(name, opts),
       tag: undefined,
       resolvedBackend: undefined,
       ruleText: undefined,
       persistence: undefined,
       actions: undefined,
+      warnings: undefined,
     };
     super(
       thinProvider(NOTRACK_RULE_TYPE),

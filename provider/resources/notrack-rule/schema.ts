@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { containsUnknown } from "../../common/unknown";
 import { ConnectionSchema } from "../../connection/schema";
 import { parseCidr, formatCidr } from "./address";
 import { parsePort, type PortSpec } from "./ports";
@@ -51,9 +52,13 @@ const cidr = z
     return formatCidr(c);
   });
 
+// As the kernel and iptables take it: IFNAMSIZ is 16 bytes with the final NUL, so at most 15
+// characters, the `+` of a prefix match included; "." and ".." are not names.
 const iface = z
   .string()
-  .regex(/^[A-Za-z0-9_.-]{1,15}\+?$/, "must be an interface name of at most 15 letters, digits, '_', '.', '-', optionally ending in '+' (prefix match)");
+  .regex(/^[A-Za-z0-9_.-]{1,15}\+?$/, "must be an interface name of at most 15 letters, digits, '_', '.', '-', optionally ending in '+' (prefix match)")
+  .refine((v) => v.length <= 15, "must be at most 15 characters, a trailing '+' included (the kernel's IFNAMSIZ is 16 bytes with the final NUL)")
+  .refine((v) => v !== "." && v !== "..", 'must not be "." or ".."');
 
 /**
  * Inputs of a `NotrackRule`: one rule that exempts matching packets from connection tracking, on
@@ -69,6 +74,14 @@ export const NotrackRuleSchema = z
      * `NotrackRule` class sets it to the Pulumi resource name.
      */
     ruleName: z.string().regex(RULE_NAME, "must be 1-80 letters, digits, '.', '_' or '-'"),
+    /**
+     * Who the rule belongs to (`project/stack/parent URN/name`), set by the `NotrackRule` class:
+     * the tag is derived from it, so that a create cut off mid-way and run again recognises the rule
+     * its earlier attempt left, and two stacks on one host never share one. Fixed once the resource
+     * exists (a rename with an alias keeps it). Without it (state written by 0.1 releases, the kind
+     * used directly) the tag is random.
+     */
+    owner: z.string().min(1).max(2048).optional(),
     /** `PREROUTING` (arriving packets) or `OUTPUT` (packets this host sends). */
     chain: z.enum(CHAINS, { message: 'must be "PREROUTING" or "OUTPUT"' }),
     /** Protocol matched: tcp, udp, sctp, icmp (ipv4), icmpv6 (ipv6) or all. */
@@ -107,22 +120,46 @@ export const NotrackRuleSchema = z
   })
   .strict()
   .superRefine((v, ctx) => {
-    const fail = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
-    const hasPorts = v.sourcePort !== undefined || v.destinationPort !== undefined;
-    if (hasPorts && !PORT_PROTOCOLS.includes(v.protocol)) {
-      const which = v.destinationPort !== undefined ? "destinationPort" : "sourcePort";
-      fail(which, `ports need protocol tcp, udp or sctp (protocol is ${v.protocol})`);
-    }
+    for (const f of crossFieldFailures(v)) ctx.addIssue({ code: "custom", path: [f.property], message: f.reason });
+  });
+
+/**
+ * The combinations iptables would refuse. Each is checked only when every value it reads is known,
+ * so the same function serves validated inputs and a preview's inputs with unknown values in them.
+ */
+export function crossFieldFailures(v: {
+  protocol?: unknown;
+  family?: unknown;
+  chain?: unknown;
+  sourcePort?: unknown;
+  destinationPort?: unknown;
+  source?: unknown;
+  destination?: unknown;
+  inInterface?: unknown;
+  outInterface?: unknown;
+}): Array<{ property: string; reason: string }> {
+  const out: Array<{ property: string; reason: string }> = [];
+  const fail = (property: string, reason: string) => out.push({ property, reason });
+  const known = (...xs: unknown[]) => xs.every((x) => !containsUnknown(x));
+  const hasPorts = v.sourcePort !== undefined || v.destinationPort !== undefined;
+  if (hasPorts && known(v.protocol, v.sourcePort, v.destinationPort) && !PORT_PROTOCOLS.includes(v.protocol as Protocol)) {
+    const which = v.destinationPort !== undefined ? "destinationPort" : "sourcePort";
+    fail(which, `ports need protocol tcp, udp or sctp (protocol is ${String(v.protocol)})`);
+  }
+  if (known(v.protocol, v.family)) {
     if (v.protocol === "icmp" && v.family === "ipv6") fail("protocol", 'icmp is IPv4; use "icmpv6" in a rule of family ipv6');
     if (v.protocol === "icmpv6" && v.family === "ipv4") fail("protocol", 'icmpv6 is IPv6; use "icmp" in a rule of family ipv4, or set family: "ipv6"');
-    if (v.inInterface !== undefined && v.chain !== "PREROUTING") fail("inInterface", `the input interface is known only in PREROUTING (chain is ${v.chain}); use outInterface`);
-    if (v.outInterface !== undefined && v.chain !== "OUTPUT") fail("outInterface", `the output interface is known only in OUTPUT (chain is ${v.chain}); use inInterface`);
-    for (const key of ["source", "destination"] as const) {
-      const a = v[key];
-      const c = a === undefined ? undefined : parseCidr(a);
-      if (c && c.family !== v.family) fail(key, `${a} is an ${c.family === "ipv4" ? "IPv4" : "IPv6"} address but the rule's family is ${v.family}`);
-    }
-  });
+  }
+  if (known(v.chain, v.inInterface) && v.inInterface !== undefined && v.chain !== "PREROUTING") fail("inInterface", `the input interface is known only in PREROUTING (chain is ${String(v.chain)}); use outInterface`);
+  if (known(v.chain, v.outInterface) && v.outInterface !== undefined && v.chain !== "OUTPUT") fail("outInterface", `the output interface is known only in OUTPUT (chain is ${String(v.chain)}); use inInterface`);
+  for (const key of ["source", "destination"] as const) {
+    const a = v[key];
+    if (typeof a !== "string" || !known(a, v.family)) continue;
+    const c = parseCidr(a);
+    if (c && c.family !== v.family) fail(key, `${a} is an ${c.family === "ipv4" ? "IPv4" : "IPv6"} address but the rule's family is ${String(v.family)}`);
+  }
+  return out;
+}
 
 /** Validated inputs with defaults applied. */
 export type NotrackRuleInputs = z.output<typeof NotrackRuleSchema>;

@@ -1,4 +1,5 @@
-import { endpointKey, type Connection } from "../../connection/schema";
+import type { Connection } from "../../connection/schema";
+import { connectionIdentity } from "./converge";
 import type { Family } from "./address";
 import { joinBatch } from "./host-batcher";
 import { observe, type IptablesVariant, type Observed } from "./observe";
@@ -6,10 +7,13 @@ import { observe, type IptablesVariant, type Observed } from "./observe";
 /**
  * {@link observe}, shared by the reads of one host that are in flight at the same time (a refresh
  * reads every rule at once): they need the same observation, so one command serves them all.
- * Reads change nothing, so they do not wait for the host's changes, only for each other.
+ * Reads change nothing, so they do not wait for the host's changes, only for each other. Only reads
+ * over the same connection identity share a command.
  */
 export function observeShared(conn: Connection, family: Family, variant?: IptablesVariant): Promise<Observed> {
-  const key = JSON.stringify(["notrack-read", endpointKey(conn), conn.sudo === true, family, variant ?? null]);
+  // Keyed by the complete connection identity: a read with credentials or a host key that do not
+  // work must fail on its own, never be answered from a batch-mate's session.
+  const key = JSON.stringify(["notrack-read", connectionIdentity(conn), family, variant ?? null]);
   return joinBatch(key, key, undefined, async (members) => {
     const o = await observe(conn, family, variant);
     return members.map(() => ({ ok: true as const, value: o }));

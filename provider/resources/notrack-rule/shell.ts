@@ -11,8 +11,8 @@ export const HOST_LOCK = "/run/pulumi-conntrack.lock";
 /**
  * - `ctk_ipt_bin VARIANT FAMILY save|restore`: the binary of the iptables variant asked for
  *   (`iptables-legacy-save`...), or the plain one where the variant has no binary of its own.
- * - `ctk_ipt_raw_save VARIANT FAMILY`: the raw table without comment lines; fails (with the tool's
- *   message on stderr) when the table cannot be read, so that an unreadable table is never taken
+ * - `ctk_ipt_raw_save VARIANT FAMILY`: the raw table without comment lines, read from the tool's
+ *   standard output only (never its warnings); fails (with the tool's message on stderr) when the table cannot be read, so that an unreadable table is never taken
  *   for an empty one. Never makes the kernel create a table: the legacy table is read only when it
  *   exists, the nft one only when nf_tables is there.
  * - `ctk_chain_hash CHAIN`: sha256 of a chain's `-A` lines on stdin.
@@ -35,7 +35,10 @@ ctk_ipt_raw_save() {
   fi
   _s=$(ctk_ipt_bin "$1" "$2" save)
   command -v "$_s" >/dev/null 2>&1 || return 0
-  _o=$("$_s" -t raw 2>&1) || { printf '%s: %s\n' "$_s" "$_o" >&2; return 1; }
+  # Standard output only: iptables-nft-save warns on stderr ("# Warning: iptables-legacy tables
+  # present"), and merged into the rules the warning lands inside a rule line once the table is
+  # bigger than a pipe buffer. On failure the save runs again to tell why (reading changes nothing).
+  _o=$("$_s" -t raw 2>/dev/null) || { _e=$("$_s" -t raw 2>&1 >/dev/null); printf '%s: %s\n' "$_s" "$_e" >&2; return 1; }
   printf '%s\n' "$_o" | grep -v '^#'
   return 0
 }

@@ -32,7 +32,7 @@ describe("inspect", () => {
   it("reads back the program's inputs when the host matches", () => {
     const r = inspect(observed({ iptables: { save: save(line()) }, persist: savedFile(save(line())) }), olds)!;
     expect(r.inputs).toEqual(inputsOf(olds));
-    expect(r.outs).toEqual({ tag: TAG, resolvedBackend: "iptables-nft", ruleText: line(), persistence: expect.objectContaining({ mechanism: "netfilter-persistent" }), actions: ["added"] });
+    expect(r.outs).toEqual({ tag: TAG, resolvedBackend: "iptables-nft", ruleText: line(), persistence: expect.objectContaining({ mechanism: "netfilter-persistent" }), actions: ["added"], warnings: [expect.stringContaining("netfilter-persistent is not installed")] });
   });
 
   it("shows a hand-edited match in the inputs, and the saved copy that no longer matches it not at all", () => {
