@@ -62,9 +62,10 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
       const unknown = Object.keys(news ?? {})
         .filter((k) => !known.has(k) && !k.startsWith("__") && news[k] !== undefined)
         .map((k) => ({ property: k, reason: "unknown property" }));
-      if (!r.ok || unknown.length) return { inputs: news, failures: naming(news, [...(r.ok ? [] : r.failures), ...unknown]) };
+      // Whatever is returned goes back to the engine, which cannot serialize an undefined value.
+      if (!r.ok || unknown.length) return { inputs: withoutUndefined(news ?? {}), failures: naming(news, [...(r.ok ? [] : r.failures), ...unknown]) };
       const extra = kind.validate ? safeValidate(kind, r.inputs) : [];
-      return extra.length ? { inputs: news, failures: naming(news, extra) } : { inputs: withoutUndefined(r.inputs) as Record<string, unknown> };
+      return extra.length ? { inputs: withoutUndefined(news), failures: naming(news, extra) } : { inputs: withoutUndefined(r.inputs) as Record<string, unknown> };
     },
     async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
       const o = normalizeOlds(kind, olds) as unknown as Record<string, unknown>;

@@ -54,11 +54,16 @@ const cidr = z
 
 // As the kernel and iptables take it: IFNAMSIZ is 16 bytes with the final NUL, so at most 15
 // characters, the `+` of a prefix match included; "." and ".." are not names.
-const iface = z
-  .string()
-  .regex(/^[A-Za-z0-9_.-]{1,15}\+?$/, "must be an interface name of at most 15 letters, digits, '_', '.', '-', optionally ending in '+' (prefix match)")
-  .refine((v) => v.length <= 15, "must be at most 15 characters, a trailing '+' included (the kernel's IFNAMSIZ is 16 bytes with the final NUL)")
-  .refine((v) => v !== "." && v !== "..", 'must not be "." or ".."');
+const iface = z.string().superRefine((v, ctx) => {
+  const reason = !/^[A-Za-z0-9_.-]+\+?$/.test(v)
+    ? "must be an interface name of letters, digits, '_', '.', '-', optionally ending in '+' (prefix match)"
+    : v.length > 15
+      ? `must be at most 15 characters, a trailing '+' included (the kernel's IFNAMSIZ is 16 bytes with the final NUL; this one has ${v.length})`
+      : v === "." || v === ".."
+        ? 'must not be "." or ".."'
+        : undefined;
+  if (reason) ctx.addIssue({ code: "custom", message: reason });
+});
 
 /**
  * Inputs of a `NotrackRule`: one rule that exempts matching packets from connection tracking, on
