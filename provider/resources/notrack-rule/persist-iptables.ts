@@ -69,20 +69,35 @@ export function editSavedRules(content: string | undefined, tag: string, want: S
     }
     out.push(line);
   }
+  const appended = want !== undefined && rawCommitAt < 0 && !(firstRemoved && firstRemoved.chain === want.chain);
   if (want) {
     if (firstRemoved && firstRemoved.chain === want.chain) out.splice(firstRemoved.at, 0, want.line);
     else if (rawCommitAt >= 0) out.splice(rawCommitAt, 0, want.line);
-    else out.push(...rawSection(want.line));
+    else {
+      // iptables-restore (legacy) needs a newline after COMMIT, so the file ends with one now; the
+      // marker says it did not before, so that removing the table gives back the same bytes.
+      if (!trailingNewline && out.length > 0) out.push(NO_FINAL_NEWLINE_MARKER);
+      out.push(...rawSection(want.line));
+    }
   }
-  const appended = want !== undefined && rawCommitAt < 0 && !(firstRemoved && firstRemoved.chain === want.chain);
+  let finalNewline = trailingNewline || appended;
   if (!want && firstRemoved) {
     // The `*raw` table this package added, now empty, goes too: the file is again what it was.
-    const start = findSection(out, EMPTY_RAW_SECTION);
-    if (start >= 0) out.splice(start, EMPTY_RAW_SECTION.length);
+    let start = findSection(out, EMPTY_RAW_SECTION);
+    if (start >= 0) {
+      out.splice(start, EMPTY_RAW_SECTION.length);
+      if (start > 0 && out[start - 1] === NO_FINAL_NEWLINE_MARKER) {
+        out.splice(--start, 1);
+        if (start === out.length) finalNewline = false;
+      }
+    }
     if (out.length === 1 && out[0] === IPTABLES_FILE_HEADER) return null;
   }
-  return out.join("\n") + (trailingNewline || appended ? "\n" : "");
+  return out.join("\n") + (finalNewline ? "\n" : "");
 }
+
+/** Put before a `*raw` table appended to a file that had no final newline (see {@link editSavedRules}). */
+export const NO_FINAL_NEWLINE_MARKER = "# pulumi-conntrack: *raw table added below; the line above ended the file without a newline";
 
 /** A `*raw` table exactly as this package adds it, without rules. */
 const EMPTY_RAW_SECTION = ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", "COMMIT"];

@@ -121,5 +121,7 @@ export function editNftablesConf(content: string | undefined, tag: string, want:
   else if (empty) return content;
   else out = [...lines, ...rendered];
   if (out.length === 0) return "";
-  return out.join("\n") + (trailingNewline || !block ? "\n" : "");
+  // A file without a final newline keeps none: the newline in front of the block is the block's,
+  // so removing the block gives back the same bytes (nft reads a last line without one).
+  return out.join("\n") + (trailingNewline || lines.length === 0 ? "\n" : "");
 }

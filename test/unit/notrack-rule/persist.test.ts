@@ -1,6 +1,6 @@
 /** The saved-ruleset editors: only our tagged lines change, every other byte stays. */
 import { describe, expect, it } from "vitest";
-import { editSavedRules, IPTABLES_FILE_HEADER, taggedSavedLines } from "../../../provider/resources/notrack-rule/persist-iptables";
+import { editSavedRules, IPTABLES_FILE_HEADER, taggedSavedLines, NO_FINAL_NEWLINE_MARKER } from "../../../provider/resources/notrack-rule/persist-iptables";
 import { editNftablesConf, NFT_BLOCK_BEGIN, NFT_BLOCK_END, taggedNftLines } from "../../../provider/resources/notrack-rule/persist-nftables";
 
 const A = "pulumi-conntrack:a:1111111111";
@@ -50,8 +50,9 @@ describe("editSavedRules (rules.v4/v6, /etc/sysconfig/iptables)", () => {
   it("appends a *raw table where there is none, keeping a missing final newline apart", () => {
     const filterOnly = "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT";
     const out = editSavedRules(filterOnly, A, { chain: "PREROUTING", line: line(A) })!;
-    expect(out).toBe(`${filterOnly}\n*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${line(A)}\nCOMMIT\n`);
-    expect(editSavedRules(out, A, undefined)).toBe(`${filterOnly}\n`);
+    // Issue 12: the file is given back byte for byte, without the final newline it never had.
+    expect(out).toBe(`${filterOnly}\n${NO_FINAL_NEWLINE_MARKER}\n*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${line(A)}\nCOMMIT\n`);
+    expect(editSavedRules(out, A, undefined)).toBe(filterOnly);
   });
 
   it("creates a file only to save a rule, and removes the file it created with its last rule", () => {

@@ -1,0 +1,184 @@
+/**
+ * NotrackRule under the faults hostile testing found (issue 12): mixed credentials and host keys
+ * for one host in one batch, an apply cut off from its client while it waits for the host lock,
+ * `iptables-nft-save` warning on stderr about legacy tables next to a big raw table, and a
+ * read-only `/etc`. Each ends with the host as the program asks (or as before) and errors that say
+ * what was done. Driven through the dynamic-provider handlers; host state read with `lab.sh exec`.
+ * Hosts are reset before and after.
+ */
+import { execFileSync } from "node:child_process";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { handler } from "../../provider/runtime";
+import { closeAll } from "../../provider/transport/pool";
+import { hostExec, hostSh, isRoot, labConnection, labHost, labRunning, loadLab, requireLab, resetHost, setBackend } from "./inventory";
+
+const h = () => handler("NotrackRule");
+type Props = Record<string, unknown>;
+const HOSTS = ["ctlab3", "ctlab4", "ctlab5", "ctlab6"];
+
+afterAll(async () => {
+  await closeAll();
+  if (isRoot() && loadLab()) for (const name of HOSTS) await resetHost(name);
+});
+
+const rule = (name: string, port: number, extra: Props = {}): Props => ({
+  connection: labConnection(name),
+  ruleName: `fault-${port}`,
+  owner: `lab/faults/${name}/${port}`,
+  chain: "PREROUTING",
+  protocol: "udp",
+  destinationPort: port,
+  ...extra,
+});
+
+async function errorOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return String((e as Error).message);
+  }
+  return "(no error)";
+}
+
+/** What a host holds that a NotrackRule may touch, to compare before and after, byte for byte. */
+async function snapshot(name: string): Promise<string> {
+  return hostSh(
+    name,
+    "iptables-nft-save -t raw 2>/dev/null | grep -v '^#'; echo ==; nft list table inet pulumi_conntrack 2>/dev/null; echo ==; " +
+      "for f in /etc/iptables/rules.v4 /etc/nftables.conf; do echo \"$f\"; [ -e \"$f\" ] && sha256sum < \"$f\"; done; echo ==; ls -a /etc /etc/iptables | grep ctk-tmp; true",
+  );
+}
+
+const tempFiles = (name: string) => hostSh(name, "ls -a /etc /etc/iptables 2>/dev/null | grep -c '^\\.ctk-tmp' || true");
+
+describe.skipIf(!isRoot() || !labRunning())("NotrackRule faults on lab hosts", () => {
+  beforeEach(async (ctx) => {
+    requireLab(ctx);
+    for (const name of HOSTS) await resetHost(name);
+    await setBackend("ctlab6", "nft");
+  });
+
+  it("a rule with a wrong hostKey or an unauthorised key batched with a good one fails alone; the good one is created", async () => {
+    const inv = requireLab();
+    const wrongHostKey = labHost(inv, "ctlab4").hostKey;
+    const wrongKey = execFileSync("sh", ["-c", 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f "$d/k" && cat "$d/k" && rm -rf "$d"']).toString();
+    const good = rule("ctlab6", 7101);
+    const badHost = rule("ctlab6", 7102, { connection: { ...labConnection("ctlab6"), hostKey: wrongHostKey } });
+    const badKey = rule("ctlab6", 7103, { connection: { ...labConnection("ctlab6"), privateKey: wrongKey } });
+    const [g, bh, bk] = await Promise.allSettled([h().create(good), h().create(badHost), h().create(badKey)]);
+    expect(g.status).toBe("fulfilled");
+    expect(bh.status).toBe("rejected");
+    expect(String((bh as PromiseRejectedResult).reason?.message)).toMatch(/host key mismatch/i);
+    expect(bk.status).toBe("rejected");
+    expect(String((bk as PromiseRejectedResult).reason?.message)).toMatch(/authentication failed/i);
+    const live = await hostSh("ctlab6", "iptables-nft-save -t raw 2>/dev/null");
+    expect(live).toContain("--dport 7101");
+    expect(live).not.toContain("--dport 7102");
+    expect(live).not.toContain("--dport 7103");
+    const saved = await hostSh("ctlab6", "cat /etc/iptables/rules.v4 2>/dev/null || true");
+    expect(saved).not.toMatch(/--dport 710[23]/);
+
+    // A refresh with credentials that do not work fails, even batched with one that works.
+    const made = (g as PromiseFulfilledResult<{ id: string; outs: Props }>).value;
+    const [rg, rb] = await Promise.allSettled([h().read(made.id, made.outs), h().read(made.id, { ...made.outs, connection: (badKey as Props).connection })]);
+    expect(rg.status).toBe("fulfilled");
+    expect((rg as PromiseFulfilledResult<{ id?: string }>).value.id).toBe(made.id);
+    expect(rb.status).toBe("rejected");
+    expect(String((rb as PromiseRejectedResult).reason?.message)).toMatch(/authentication failed/i);
+    await h().delete(made.id, made.outs);
+  });
+
+  it.each([
+    { name: "ctlab6", backend: "iptables", listing: "iptables-nft-save -t raw 2>/dev/null", saved: "cat /etc/iptables/rules.v4 2>/dev/null || true" },
+    { name: "ctlab5", backend: "nftables", listing: "nft list table inet pulumi_conntrack 2>/dev/null || true", saved: "cat /etc/nftables.conf" },
+  ])("a create cut off while it waits for the host lock converges on the next run; destroy leaves $name as before", async (c) => {
+    const before = await snapshot(c.name);
+    const progs = Array.from({ length: 4 }, (_, i) => rule(c.name, 7200 + i, { backend: c.backend }));
+    const release = `/run/ctk-release-${c.name}`;
+    await hostSh(c.name, `rm -f ${release}`);
+    const holder = hostExec(c.name, ["sh", "-c", `exec flock /run/pulumi-conntrack.lock sh -c 'while [ ! -e ${release} ]; do sleep 0.2; done'`]);
+    // The apply is waiting for the lock once a `flock -w` runs on the host.
+    const first = Promise.allSettled(progs.map((p) => h().create(p)));
+    for (let i = 0; i < 200; i++) {
+      if ((await hostExec(c.name, ["sh", "-c", "pgrep -f 'flock -w 100 9' >/dev/null"])).code === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await closeAll();
+    const cut = await first;
+    expect(cut.every((r) => r.status === "rejected")).toBe(true);
+    await hostSh(c.name, `touch ${release}`);
+    await holder;
+    // The cut-off run goes on by itself once the lock is free; wait until it is done.
+    for (let i = 0; i < 100; i++) {
+      if ((await hostExec(c.name, ["sh", "-c", "pgrep -f 'flock -w 100 9' >/dev/null"])).code !== 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await hostSh(c.name, `rm -f ${release}`);
+
+    const again = await Promise.all(progs.map((p) => h().create(p)));
+    const live = await hostSh(c.name, c.listing);
+    const saved = await hostSh(c.name, c.saved);
+    for (const [i, m] of again.entries()) {
+      const port = 7200 + i;
+      expect(live.split("\n").filter((l) => l.includes(`dport ${port} `)), `live ${port}`).toHaveLength(1);
+      expect(saved.split("\n").filter((l) => l.includes(`dport ${port} `)), `saved ${port}`).toHaveLength(1);
+      expect(live).toContain(m.id);
+      expect(saved).toContain(m.id);
+    }
+    expect(await tempFiles(c.name)).toBe("0\n");
+    for (const m of again) await h().delete(m.id, m.outs);
+    expect(await snapshot(c.name)).toBe(before);
+  });
+
+  it("a big raw table next to legacy tables: no false drift, and every rule is read, updated and deleted", async () => {
+    const name = "ctlab3";
+    // iptables-nft-save warns on stderr once legacy tables exist.
+    await hostSh(name, "iptables-legacy -t raw -S >/dev/null 2>&1; iptables-legacy -t filter -S >/dev/null 2>&1; true");
+    const warn = await hostExec(name, ["iptables-nft-save", "-t", "raw"]);
+    expect(warn.stderr).toMatch(/legacy tables present/);
+    const progs = Array.from({ length: 45 }, (_, i) => rule(name, 7300 + i, { backend: "iptables", ruleName: `legacy-neighbour-rule-with-a-long-name-${i}` }));
+    const made = await Promise.all(progs.map((p) => h().create(p)));
+    expect(made.every((m) => m.outs.resolvedBackend === "iptables-nft")).toBe(true);
+    const read = await Promise.all(made.map((m) => h().read(m.id, m.outs)));
+    for (const r of read) {
+      expect(r.id).toBeDefined();
+      expect((r.props as Props).observedDrift).toBeUndefined();
+    }
+    // An update in place on the big table: iptables-nft-restore is fed no warning text.
+    const upd = await h().update(made[20].id, made[20].outs, { ...progs[20], destinationPort: 7399 });
+    expect((upd.outs as Props).actions).toEqual(expect.arrayContaining([expect.stringMatching(/^replaced in place/)]));
+    const live = await hostSh(name, "iptables-nft-save -t raw 2>/dev/null");
+    expect(live).toContain("--dport 7399");
+    expect(live).not.toContain("--dport 7320 ");
+    await Promise.all(made.map((m, i) => h().delete(m.id, i === 20 ? { ...m.outs, ...(upd.outs as Props) } : m.outs)));
+    expect(await hostSh(name, "iptables-nft-save -t raw 2>/dev/null | grep -c pulumi-conntrack || true")).toBe("0\n");
+  });
+
+  it("a read-only /etc: the persisted rule fails saying nothing was changed; a persist: false batch-mate is created", async () => {
+    const inv = requireLab();
+    const name = "ctlab6";
+    const pid = labHost(inv, name).sshdPid;
+    const before = await snapshot(name);
+    execFileSync("nsenter", ["-t", String(pid), "-m", "mount", "-o", "remount,bind,ro", "/etc"]);
+    try {
+      const [saved, unsaved] = await Promise.allSettled([h().create(rule(name, 7401)), h().create(rule(name, 7402, { persist: false }))]);
+      expect(unsaved.status).toBe("fulfilled");
+      expect(saved.status).toBe("rejected");
+      const msg = String((saved as PromiseRejectedResult).reason?.message);
+      expect(msg).toMatch(/nothing was changed for rule/);
+      expect(msg).toMatch(/rules\.v4 cannot be written/);
+      expect(msg).toMatch(/Read-only file system/i);
+      expect(msg).toContain(name === "ctlab6" ? labHost(inv, name).address : "");
+      expect(msg).toMatch(/next: .*persist: false/);
+      expect(msg).not.toMatch(/live rule is in place/);
+      const live = await hostSh(name, "iptables-nft-save -t raw 2>/dev/null");
+      expect(live).toContain("--dport 7402");
+      expect(live).not.toContain("--dport 7401");
+      const made = (unsaved as PromiseFulfilledResult<{ id: string; outs: Props }>).value;
+      await h().delete(made.id, made.outs);
+    } finally {
+      execFileSync("nsenter", ["-t", String(pid), "-m", "mount", "-o", "remount,bind,rw", "/etc"]);
+    }
+    expect(await snapshot(name)).toBe(before);
+  });
+});
