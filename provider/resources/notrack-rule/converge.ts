@@ -5,7 +5,7 @@
  */
 import { endpointKey, hostLabel, type Connection } from "../../connection/schema";
 import { poolKey } from "../../transport/pool";
-import { ConflictError, RemoteCommandError, UnsupportedError } from "../../errors";
+import { ConflictError, ConntrackError, RemoteCommandError, UnsupportedError } from "../../errors";
 import type { Family } from "./address";
 import { applyPlan, FILE_PREP_FAILED_EXIT, FILE_WRITE_FAILED_EXIT, LIVE_FAILED_EXIT } from "./apply";
 import { resolveBackend, variantOf, type ResolvedBackend } from "./backend";
@@ -132,7 +132,14 @@ async function convergeMembers(conn: Connection, members: readonly Member[]): Pr
   const same = members.flatMap((m, i) => (m.identity === identity ? [i] : []));
   members.forEach((m, i) => {
     if (m.identity !== identity) {
-      results[i] = { ok: false, error: new Error("internal error: a NotrackRule batch mixed connections with different credentials or host keys; nothing was done for this rule") };
+      results[i] = {
+        ok: false,
+        error: new ConntrackError("internal error: a NotrackRule batch mixed connections with different credentials or host keys; nothing was done for this rule", {
+          host: hostLabel(conn),
+          command: "apply NOTRACK rule change",
+          hint: "run `pulumi up` again, and report this as a bug of pulumi-conntrack",
+        }),
+      };
     }
   });
   const done = await convergeBatch(conn, same.map((i) => members[i].req));
