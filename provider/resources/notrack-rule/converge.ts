@@ -229,8 +229,8 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
   return results;
 }
 
-/** One member's share of a failed file write: what was and was not done for its rule. */
-function fileError(conn: Connection, req: Request, p: Plan, e: RemoteCommandError, stage: "prepare" | "replace"): RemoteCommandError {
+/** One member's share of a failed file write: what was and was not done for its rule (exported for tests). */
+export function fileError(conn: Connection, req: Request, p: Plan, e: RemoteCommandError, stage: "prepare" | "replace"): RemoteCommandError {
   const file = p.file?.path ?? "the saved ruleset";
   const why = e.stderr.trim() || "no message";
   const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : file;
