@@ -144,6 +144,18 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule faults on lab hosts", (
     expect(await snapshot(c.name)).toBe(before);
   });
 
+  it("temporary files a killed write left next to the saved ruleset are removed by the next apply; a fresh one of another writer is not", async () => {
+    const name = "ctlab6";
+    await hostSh(
+      name,
+      "mkdir -p /etc/iptables && touch /etc/iptables/.ctk-tmp.rules.v4.Ab12Cd /etc/iptables/.ctk-tmp.zz99Yy /etc/iptables/.ctk-tmp.fresh1 && touch -d '-20 minutes' /etc/iptables/.ctk-tmp.zz99Yy",
+    );
+    const m = await h().create(rule(name, 7501));
+    expect((await hostSh(name, "ls -a /etc/iptables | grep '^\\.ctk-tmp' || true")).split("\n").filter(Boolean)).toEqual([".ctk-tmp.fresh1"]);
+    await h().delete(m.id, m.outs);
+    await hostSh(name, "rm -f /etc/iptables/.ctk-tmp.fresh1");
+  });
+
   it("a big raw table next to legacy tables: no false drift, and every rule is read, updated and deleted", async () => {
     const name = "ctlab3";
     // iptables-nft-save warns on stderr once legacy tables exist.
