@@ -24,7 +24,8 @@
 #   CONNTRACK_VM_MIRROR  Debian mirror used at build time (default: the first Debian archive URI
 #                        of this machine's own apt configuration, /etc/apt/sources.list and
 #                        /etc/apt/sources.list.d/*.list / *.sources)
-#   CONNTRACK_VM_BOOT_TIMEOUT  seconds to wait for sshd after starting qemu (default 300)
+#   CONNTRACK_VM_BOOT_TIMEOUT  seconds to wait for sshd after starting qemu (default 600: a loaded
+#                        2-core machine has taken 220 s to boot the guest under TCG)
 #
 # The image is never written: `up` gives each run its own sparse copy of the disk (under
 # $CONNTRACK_VM_CACHE/runs/), so every `up` starts from the same pristine state while a reboot
@@ -49,7 +50,7 @@ CACHE="${CONNTRACK_VM_CACHE:-/var/cache/pulumi-conntrack/vm}"
 RUN="${CONNTRACK_VM_RUN:-/run/pulumi-conntrack-vm}"
 PORT="${CONNTRACK_VM_PORT:-2522}"
 MIRROR="${CONNTRACK_VM_MIRROR:-}"
-BOOT_TIMEOUT="${CONNTRACK_VM_BOOT_TIMEOUT:-300}"
+BOOT_TIMEOUT="${CONNTRACK_VM_BOOT_TIMEOUT:-600}"
 KEY="$CACHE/id_ed25519"
 IMAGE_DIR="$CACHE/image"
 LOG="$CACHE/build.log"

@@ -120,7 +120,9 @@ async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Pro
   const conn = inputs.connection;
   const host = hostLabel(conn);
   const path = managedPath(inputs.fileName);
-  const obs = await observe(conn, path, inputs.modules, { initramfs: inputs.initramfs !== "never", notrack: needsNotrackCheck(inputs.modules) });
+  // The initramfs is listed for "never" too: only then can the outputs say that early boot still
+  // loads a module inside it (effective: false), instead of claiming it is kept out.
+  const obs = await observe(conn, path, inputs.modules, { initramfs: true, notrack: needsNotrackCheck(inputs.modules) });
   const p = plan(obs, inputs, recorded);
   if (p.refusal) throw refusalError(conn, p.refusal);
 
