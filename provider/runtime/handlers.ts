@@ -4,6 +4,7 @@ import { checkWith, withoutUndefined, type CheckFailure } from "../common/check"
 import { UNKNOWN } from "../common/unknown";
 import { diffInputs } from "../common/diff";
 import type { BaseInputs, ResourceKind } from "../common/kind";
+import { logWarnings } from "./engine-log";
 
 /** Inputs that force a replacement on every resource: another host is another object. */
 const HOST_IDENTITY = ["connection.host", "connection.port"];
@@ -78,20 +79,25 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
       if (!d.changes && kind.repairPending?.(o)) return { ...d, changes: true };
       return d;
     },
+    // Every kind's `warnings` output goes to the engine log too (see engine-log.ts): an output alone
+    // is seen by nobody who does not export it.
     async create(props: Record<string, unknown>) {
       const inputs = strictInputs(kind, props);
       const { id, outs } = await kind.create(inputs);
+      await logWarnings(kind.type, id, (outs as { warnings?: unknown }).warnings);
       return { id, outs: stamp(inputs, outs) };
     },
     async read(id: string, props: Record<string, unknown>) {
       const olds = normalizeOlds(kind, props ?? {});
       const r = await kind.read(id, olds);
       if (!r) return {};
+      await logWarnings(kind.type, id, (r.outs as { warnings?: unknown }).warnings);
       return { id, props: stamp(r.inputs, r.outs), inputs: r.inputs as Record<string, unknown> };
     },
     async update(id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
       const inputs = strictInputs(kind, news);
       const outs = await kind.update(id, normalizeOlds(kind, olds), inputs);
+      await logWarnings(kind.type, id, (outs as { warnings?: unknown }).warnings);
       return { outs: stamp(inputs, outs) };
     },
     async delete(id: string, props: Record<string, unknown>) {

@@ -114,7 +114,8 @@ describe("ConntrackHelperSetting on Debian 5.10 (modular nf_conntrack, toggle pr
 
     const on = await program({ enabled: true });
     const { id, outs } = await handler(TYPE).create(on);
-    expect(outs).toMatchObject({ nfConntrack: "not-loaded", toggle: "present", liveValue: null, moduleParameter: null, previousLiveValue: null, persistence: "modprobe.d" });
+    // Previous: what the module would get at load without this resource (00-early.conf says 0).
+    expect(outs).toMatchObject({ nfConntrack: "not-loaded", toggle: "present", liveValue: null, moduleParameter: null, previousLiveValue: 0, previousModuleParameter: "N", persistence: "modprobe.d" });
     expect(outs.notes.join(" ")).toMatch(/not loaded.*takes effect when the module loads/);
     expect(outs.conflicts).toEqual([expect.objectContaining({ path: "/etc/modprobe.d/00-early.conf", value: 0, contradicts: true, overridesManagedFile: false })]);
     expect(outs.warnings.join(" ")).toMatch(/00-early\.conf:1 .*is read later and wins/);
@@ -134,9 +135,34 @@ describe("ConntrackHelperSetting on Debian 5.10 (modular nf_conntrack, toggle pr
     expect(loaded.props).toMatchObject({ nfConntrack: "loaded", liveValue: 1 });
     expect(loaded.inputs).toMatchObject({ enabled: true, persist: true });
 
-    // Nothing live was recorded before create (nothing was loaded): delete removes the file only.
+    // Delete puts back the value the host's own configuration gives the module (0), removes the file.
     await handler(TYPE).delete(id, loaded.props!);
     expect(await run(`test -e ${FILE} && echo present || echo absent`)).toBe("absent");
+    expect(await guest()).toEqual({ live: "0", param: "N", file: "-" });
     expect(await run("cat /etc/modprobe.d/00-early.conf")).toBe("options nf_conntrack nf_conntrack_helper=0");
+  });
+
+  it("issue 12, item 3: a drift value is never recorded as the previous one, so destroy does not switch assignment on", async () => {
+    requireVm();
+    expect(await run("test -d /sys/module/nf_conntrack && echo loaded || echo absent")).toBe("absent");
+    // Created while nf_conntrack is not loaded: the previous value is the 5.10 default at load, 0.
+    const off = await program();
+    const { id, outs } = await handler(TYPE).create(off);
+    expect(outs).toMatchObject({ nfConntrack: "not-loaded", liveValue: null, previousLiveValue: 0, previousModuleParameter: "N" });
+
+    // The module loads (our file gives it 0); someone sets 1 by hand.
+    await run(`modprobe nf_conntrack && echo 1 > ${SYSCTL}`);
+    const r = await handler(TYPE).read(id, outs);
+    expect(r.props).toMatchObject({ liveValue: 1, previousLiveValue: 0 });
+    expect(r.inputs).toMatchObject({ enabled: true });
+    // up repairs it, and still records 0 as what the host had.
+    const u = (await handler(TYPE).update(id, r.props!, off)).outs;
+    expect(u.actions).toEqual(["set net.netfilter.nf_conntrack_helper 1 -> 0"]);
+    expect(u).toMatchObject({ liveValue: 0, previousLiveValue: 0, previousModuleParameter: "N" });
+
+    // The drift again before destroy: destroy writes 0, never the hand-set 1.
+    await run(`echo 1 > ${SYSCTL}`);
+    await handler(TYPE).delete(id, u);
+    expect(await guest()).toEqual({ live: "0", param: "N", file: "-" });
   });
 });

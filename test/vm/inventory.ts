@@ -206,3 +206,35 @@ export function vmExec(
     child.stdin?.end(stdin ?? "");
   });
 }
+
+/** Timings of one `vm.sh reboot`, in seconds (wall clock of this machine). */
+export interface VmRebootTimes {
+  /** From `systemctl reboot` to qemu ending at the reset. */
+  shutdownSeconds: number;
+  /** From starting qemu again to sshd answering. */
+  bootSeconds: number;
+  totalSeconds: number;
+}
+
+/**
+ * Reboots the VM for real (`vm.sh reboot`): the guest's systemd shuts down, then the run disk boots
+ * again with the kernel and initrd now in the guest's /boot. Resolves when sshd answers again.
+ * Close pooled SSH connections to the guest first: they die with it.
+ */
+export function vmReboot(timeoutMs = 1_200_000): Promise<VmRebootTimes> {
+  const script = path.resolve(__dirname, "vm.sh");
+  return new Promise((resolve, reject) => {
+    execFile("bash", [script, "reboot"], { encoding: "utf8", timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, _stdout, stderr) => {
+      if (err) {
+        reject(new Error(`vm.sh reboot failed: ${err.message}\n${stderr}`));
+        return;
+      }
+      const m = /rebooted in (\d+) s \(shutdown (\d+) s, boot (\d+) s\)/.exec(stderr);
+      if (!m) {
+        reject(new Error(`vm.sh reboot printed no timings:\n${stderr}`));
+        return;
+      }
+      resolve({ totalSeconds: Number(m[1]), shutdownSeconds: Number(m[2]), bootSeconds: Number(m[3]) });
+    });
+  });
+}

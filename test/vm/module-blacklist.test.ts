@@ -28,7 +28,7 @@ afterEach(async () => {
   await vmExec([
     "sh",
     "-c",
-    `rm -f ${FILE} /etc/modprobe.d/other.conf; iptables-legacy -F; iptables-legacy -t nat -F; modprobe -r iptable_filter iptable_nat xt_conntrack nf_nat nf_conntrack 2>/dev/null; true`,
+    `rm -f ${FILE} /etc/modprobe.d/other.conf; iptables-legacy -F; iptables-legacy -t nat -F; modprobe -r iptable_filter iptable_nat xt_conntrack xt_MASQUERADE nft_chain_nat nf_nat nf_conntrack nf_tables 2>/dev/null; true`,
   ]);
 });
 
@@ -92,7 +92,12 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
     await run("modprobe nf_conntrack");
     expect(await loaded(["nf_conntrack"])).toEqual(["nf_conntrack"]);
     const refreshed = await h().read(id, weak.outs);
-    expect(refreshed.props.moduleStates).toEqual([{ name: "nf_conntrack", loaded: true, builtIn: false, blocked: true, effective: true }]);
+    // Honest (issue 12, item 7): blacklist mode does not keep it out, so it is not effective, and
+    // the warnings output says why.
+    expect(refreshed.props.moduleStates).toEqual([{ name: "nf_conntrack", loaded: true, builtIn: false, blocked: true, effective: false }]);
+    expect(refreshed.props.effective).toBe(false);
+    expect(weak.outs.effective).toBe(false);
+    expect(refreshed.props.warnings).toEqual([expect.stringMatching(/^mode "blacklist" is weak/)]);
     expect(refreshed.props).toMatchObject({ drift: ["nf_conntrack is loaded (unload is false, so it is left as it is)"], driftRepairable: false });
 
     await h().delete(id, refreshed.props);
@@ -128,9 +133,10 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
     expect(held.message).toContain("cannot unload nf_conntrack: in use");
     expect(held.message).toContain("nf_conntrack: held by nf_nat, xt_conntrack (refcnt 2)");
     expect(held.message).toMatch(/remove first, in this order, or add to modules: iptable_nat, nf_nat, xt_conntrack \(used by 1 rule/);
-    expect(held.message).toContain(`Nothing was unloaded; ${FILE} is written`);
+    // Issue 12, item 4: the refused create leaves nothing behind, the file included.
+    expect(held.message).toContain(`Nothing was changed: ${FILE} was not written and no module was unloaded.`);
     expect(await lsmod()).toBe(before);
-    expect(await run(`grep -v '^#' ${FILE}`)).toBe("install nf_conntrack /bin/false\nblacklist nf_conntrack\n");
+    expect((await vmExec(["test", "-e", FILE])).code).toBe(1);
 
     // With its holders listed too, the iptables rule still uses xt_conntrack.
     const all = await program({ modules: [...NAT, "xt_conntrack"], unload: true });
@@ -139,7 +145,9 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
     expect(used.message).toContain("xt_conntrack: 1 user that is not a module (rules, nft objects, sockets or a process) (refcnt 1)");
     expect(await lsmod()).toBe(before);
 
-    // The rule goes; the next create takes over its own file from the failed attempt and unloads.
+    expect((await vmExec(["test", "-e", FILE])).code).toBe(1);
+
+    // The rule goes; the next create unloads.
     await run("iptables-legacy -F INPUT");
     const { id, outs } = await h().create(all);
     expect(await loaded([...NAT, "xt_conntrack"])).toEqual([]);
@@ -147,6 +155,40 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
     expect(outs.replacedFile).toBeNull();
     await h().delete(id, outs);
     expect((await vmExec(["test", "-e", FILE])).code).toBe(1);
+  });
+
+  it("issue 12, item 10: unused holders (xt_MASQUERADE, nft_chain_nat) are removed first, and unloaded keeps the real order", async () => {
+    requireVm();
+    // Both hold nf_nat / nf_conntrack with refcnt 0: nothing uses them.
+    await run("modprobe xt_MASQUERADE && modprobe nft_chain_nat");
+    expect(await loaded(["xt_MASQUERADE", "nft_chain_nat", "nf_nat", "nf_conntrack"])).toEqual(["xt_MASQUERADE", "nft_chain_nat", "nf_nat", "nf_conntrack"]);
+    const { id, outs } = await h().create(await program({ modules: ["nf_conntrack"], unload: true }));
+    expect(await loaded(["xt_MASQUERADE", "nft_chain_nat", "nf_nat", "nf_conntrack"])).toEqual([]);
+    const u = outs.unloaded as string[];
+    expect(u).toEqual(expect.arrayContaining(["xt_MASQUERADE", "nft_chain_nat", "nf_nat", "nf_conntrack"]));
+    // Holders before what they hold: the order modprobe -r really took, not the alphabet.
+    expect(u.indexOf("xt_MASQUERADE")).toBeLessThan(u.indexOf("nf_nat"));
+    expect(u.indexOf("nft_chain_nat")).toBeLessThan(u.indexOf("nf_nat"));
+    expect(u.indexOf("nf_nat")).toBeLessThan(u.indexOf("nf_conntrack"));
+    expect(u).not.toEqual([...u].sort());
+    expect((outs.notes as string[]).join("\n")).toContain("unload also removes nft_chain_nat, xt_MASQUERADE first");
+    await h().delete(id, outs);
+    expect((await vmExec(["test", "-e", FILE])).code).toBe(1);
+  });
+
+  it("issue 12, item 4: an unload that fails on the host puts the file back (nothing outside state)", async () => {
+    requireVm();
+    // A `remove` line makes `modprobe -r nf_conntrack` run /bin/false: it fails after the plan said
+    // the module is free, i.e. after the file was written.
+    await run("printf 'remove nf_conntrack /bin/false\\n' > /etc/modprobe.d/other.conf && modprobe nf_conntrack");
+    const before = await modprobeDir();
+    const err = await h().create(await program({ modules: ["nf_conntrack"], unload: true })).catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(/unload incomplete: still loaded: nf_conntrack/);
+    expect(err.message).toContain(`${FILE} is put back as it was (removed)`);
+    expect((await vmExec(["test", "-e", FILE])).code).toBe(1);
+    expect(await modprobeDir()).toBe(before);
+    expect(await loaded(["nf_conntrack"])).toEqual(["nf_conntrack"]);
   });
 
   it("shows a hand edit and an insmod as drift, and the next update repairs both", async () => {

@@ -8,6 +8,9 @@
 #
 #   vm.sh build [--force]  build the guest image once (cached in $CONNTRACK_VM_CACHE)
 #   vm.sh up               boot it (builds first when needed); no-op when already up
+#   vm.sh reboot           reboot the guest for real (systemd shutdown, then a new boot of the
+#                          kernel and initrd now in the guest's /boot); also powers on a guest that
+#                          rebooted itself; prints the timings
 #   vm.sh down             stop it and clean the run dir; safe when nothing runs
 #   vm.sh status           print "up" or "down" (exit 0 / 3)
 #   vm.sh inventory        print the JSON inventory (also written to the run dir while up)
@@ -18,16 +21,25 @@
 #   CONNTRACK_VM_CACHE   image cache (default /var/cache/pulumi-conntrack/vm)
 #   CONNTRACK_VM_RUN     run dir: pid file, serial log, inventory.json (default /run/pulumi-conntrack-vm)
 #   CONNTRACK_VM_PORT    loopback TCP port forwarded to the guest's sshd (default 2522)
-#   CONNTRACK_VM_MIRROR  Debian mirror used at build time (default http://deb.debian.org/debian)
-#   CONNTRACK_VM_BOOT_TIMEOUT  seconds to wait for sshd after starting qemu (default 300)
+#   CONNTRACK_VM_MIRROR  Debian mirror used at build time (default: the first Debian archive URI
+#                        of this machine's own apt configuration, /etc/apt/sources.list and
+#                        /etc/apt/sources.list.d/*.list / *.sources)
+#   CONNTRACK_VM_BOOT_TIMEOUT  seconds to wait for sshd after starting qemu (default 600: a loaded
+#                        2-core machine has taken 220 s to boot the guest under TCG)
 #
-# The guest boots with -snapshot: the image is never written, every boot starts from the same
-# pristine state. Its network is qemu user-mode networking with restrict=on: the guest reaches
-# nothing; only the host's loopback port forward reaches the guest's sshd.
+# The image is never written: `up` gives each run its own sparse copy of the disk (under
+# $CONNTRACK_VM_CACHE/runs/), so every `up` starts from the same pristine state while a reboot
+# keeps what the guest wrote. Every boot, first or after a reboot, boots the guest's OWN kernel and
+# initrd: they are read from the run disk's /boot (debugfs) just before qemu starts, so an
+# `update-initramfs` inside the guest decides what the next boot runs, as a bootloader would.
+# qemu runs with -no-reboot: a guest reboot ends qemu after systemd's shutdown, and `vm.sh reboot`
+# (or the next `vm.sh reboot` after the guest rebooted itself) boots the disk again.
+# Its network is qemu user-mode networking with restrict=on: the guest reaches nothing; only the
+# host's loopback port forward reaches the guest's sshd.
 set -euo pipefail
 
 # Bump to force every cache to rebuild its image (e.g. after changing the package list or setup).
-readonly BUILD_VERSION=1
+readonly BUILD_VERSION=2
 readonly SUITE=bullseye
 readonly PACKAGES=(
   linux-image-amd64 initramfs-tools kmod systemd-sysv udev
@@ -37,8 +49,8 @@ readonly PACKAGES=(
 CACHE="${CONNTRACK_VM_CACHE:-/var/cache/pulumi-conntrack/vm}"
 RUN="${CONNTRACK_VM_RUN:-/run/pulumi-conntrack-vm}"
 PORT="${CONNTRACK_VM_PORT:-2522}"
-MIRROR="${CONNTRACK_VM_MIRROR:-http://deb.debian.org/debian}"
-BOOT_TIMEOUT="${CONNTRACK_VM_BOOT_TIMEOUT:-300}"
+MIRROR="${CONNTRACK_VM_MIRROR:-}"
+BOOT_TIMEOUT="${CONNTRACK_VM_BOOT_TIMEOUT:-600}"
 KEY="$CACHE/id_ed25519"
 IMAGE_DIR="$CACHE/image"
 LOG="$CACHE/build.log"
@@ -46,6 +58,9 @@ PIDFILE="$RUN/qemu.pid"
 SERIAL="$RUN/serial.log"
 KNOWN_HOSTS="$RUN/known_hosts"
 INVENTORY="$RUN/inventory.json"
+DISK_REF="$RUN/disk-dir"
+RUNS_DIR="$CACHE/runs"
+CMDLINE="root=/dev/vda rootfstype=ext4 rw console=ttyS0 acpi=off net.ifnames=0 panic=-1 mitigations=off"
 
 log() { printf '[vm %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -119,10 +134,44 @@ ensure_key() {
 # and authorizes the current client key.
 image_valid() {
   local meta="$IMAGE_DIR/image.json"
-  [[ -s "$meta" && -s "$IMAGE_DIR/disk.img" && -s "$IMAGE_DIR/vmlinuz" && -s "$IMAGE_DIR/initrd.img" ]] || return 1
+  [[ -s "$meta" && -s "$IMAGE_DIR/disk.img" ]] || return 1
   grep -q "\"buildVersion\": *${BUILD_VERSION}[,} ]" "$meta" || return 1
   [[ -s "$KEY" && -s "$KEY.pub" ]] || return 1
   [[ "$(json_field "$meta" clientKey)" == "$(cut -d' ' -f1,2 "$KEY.pub")" ]] || return 1
+}
+
+# The Debian archive this machine's apt already uses: the first `deb` source (one-line .list
+# format or deb822 .sources) whose URI path ends in /debian, i.e. the main archive, not
+# debian-security or a third-party repository. Prints nothing when there is none.
+apt_mirror() {
+  local f files=()
+  [[ -f /etc/apt/sources.list ]] && files+=(/etc/apt/sources.list)
+  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [[ -f "$f" ]] && files+=("$f")
+  done
+  ((${#files[@]} > 0)) || return 0
+  awk '
+    function consider(uri) {
+      sub(/\/+$/, "", uri)
+      if (found == "" && uri ~ /^https?:\/\/[^ ]+\/debian$/) found = uri
+    }
+    function flush(  n, i, u) {
+      if (types ~ / deb / && enabled != "no") { n = split(uris, u, " "); for (i = 1; i <= n; i++) consider(u[i]) }
+      types = ""; uris = ""; enabled = ""
+    }
+    FNR == 1 { flush(); deb822 = (FILENAME ~ /\.sources$/) }
+    deb822 && /^[ \t]*$/ { flush(); next }
+    deb822 && /^[ \t]*#/ { next }
+    deb822 && tolower($1) == "types:" { types = " "; for (i = 2; i <= NF; i++) types = types $i " " }
+    deb822 && tolower($1) == "uris:" { uris = ""; for (i = 2; i <= NF; i++) uris = uris " " $i }
+    deb822 && tolower($1) == "enabled:" { enabled = tolower($2) }
+    !deb822 && $1 == "deb" {
+      i = 2
+      if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+      consider($i)
+    }
+    END { flush(); if (found != "") print found }
+  ' "${files[@]}"
 }
 
 build() {
@@ -147,6 +196,12 @@ build() {
     [[ -e "$d" ]] && remove_tree "$d"
   done
   ensure_key
+
+  if [[ -z "$MIRROR" ]]; then
+    MIRROR=$(apt_mirror)
+    [[ -n "$MIRROR" ]] || die "no Debian archive in /etc/apt/sources.list(.d); set CONNTRACK_VM_MIRROR"
+    log "mirror from this machine's apt configuration: $MIRROR"
+  fi
 
   local started=$SECONDS tmp root out
   tmp=$(mktemp -d "$CACHE/.build.XXXXXX")
@@ -175,8 +230,8 @@ build() {
   [[ $(wc -w <<<"$krel") -eq 1 ]] || die "expected one kernel in the image, found: $krel"
   [[ -f "$root/lib/modules/$krel/kernel/net/netfilter/nf_conntrack.ko" ]] \
     || die "nf_conntrack is not a module in kernel $krel"
-  cp "$root/boot/vmlinuz-$krel" "$out/vmlinuz"
-  cp "$root/boot/initrd.img-$krel" "$out/initrd.img"
+  [[ -s "$root/boot/vmlinuz-$krel" && -s "$root/boot/initrd.img-$krel" ]] \
+    || die "no /boot/vmlinuz-$krel and initrd.img-$krel in the image"
   cut -d' ' -f1,2 "$root/etc/ssh/ssh_host_ed25519_key.pub" >"$out/ssh_host_ed25519_key.pub"
   local hostkey fp clientkey
   hostkey=$(cat "$out/ssh_host_ed25519_key.pub")
@@ -253,7 +308,7 @@ configure_rootfs() {
   local root=$1 unit
   echo ctvm >"$root/etc/hostname"
   printf '127.0.0.1\tlocalhost\n127.0.1.1\tctvm\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
-  # fsck pass 0: the image is pristine (booted with -snapshot) and bullseye's e2fsck is older than
+  # fsck pass 0: every run starts from a copy of the pristine image, and bullseye's e2fsck is older than
   # the mke2fs that made it.
   printf '/dev/vda\t/\text4\trw,errors=remount-ro\t0\t0\n' >"$root/etc/fstab"
   : >"$root/etc/resolv.conf"
@@ -306,7 +361,7 @@ clean_rootfs() {
     "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
     "$root"/usr/share/locale/* "$root"/var/cache/debconf/*-old "$root"/var/log/*.log \
     "$root"/var/log/apt/* "$root"/tmp/* "$root"/var/tmp/*
-  # One machine-id for every boot is fine: each boot is a fresh snapshot of the same image.
+  # One machine-id for every run is fine: each run starts from a fresh copy of the same image.
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +417,7 @@ lock_run() {
 
 up() {
   need_root
-  need_cmds qemu-system-x86_64 ssh ssh-keygen flock
+  need_cmds qemu-system-x86_64 ssh ssh-keygen flock debugfs
   check_paths
   lock_run
   local pid
@@ -373,31 +428,113 @@ up() {
     return 0
   fi
   image_valid || build
-  # Stale run state from a qemu that is gone.
+  # Stale run state from a qemu that is gone (its run disk included).
+  drop_run_disk
   rm -f "$PIDFILE" "$INVENTORY" "$KNOWN_HOSTS" "$SERIAL"
   if command -v ss >/dev/null && ss -Hltn "sport = :$PORT" | grep -q .; then
     die "port $PORT is already in use (set CONNTRACK_VM_PORT)"
   fi
   write_known_hosts
 
-  local started=$SECONDS
-  log "booting (TCG, port 127.0.0.1:$PORT, serial log $SERIAL)"
+  local started=$SECONDS disk
+  mkdir -p "$RUNS_DIR"
+  chmod 700 "$RUNS_DIR"
+  disk=$(mktemp -d "$RUNS_DIR/run.XXXXXX")
+  printf '%s\n' "$disk" >"$DISK_REF"
+  # Sparse copy (a reflink where the filesystem has them): the cached image stays pristine.
+  cp --sparse=always --reflink=auto "$IMAGE_DIR/disk.img" "$disk/disk.img"
+  log "run disk $disk/disk.img ready in $((SECONDS - started)) s"
+  boot_guest "$started"
+  write_inventory
+  log "up in $((SECONDS - started)) s (pid $(qemu_pid), kernel $(json_field "$IMAGE_DIR/image.json" kernelRelease))"
+}
+
+# The run disk of the current run (written by `up`), or nothing.
+run_disk_dir() {
+  local d
+  [[ -s "$DISK_REF" ]] || return 1
+  d=$(<"$DISK_REF")
+  case "$d" in "$RUNS_DIR"/run.*) ;; *) return 1 ;; esac
+  [[ -f "$d/disk.img" ]] || return 1
+  echo "$d"
+}
+
+drop_run_disk() {
+  local d
+  if d=$(run_disk_dir); then rm -rf --one-file-system "$d"; fi
+  rm -f "$DISK_REF"
+}
+
+# What a bootloader does: find the guest's kernel in its own /boot and the initrd that
+# update-initramfs wrote for it, then boot those. Exactly one kernel is installed in the image.
+extract_boot_files() {
+  local disk=$1 dest=$2 kernels krel
+  kernels=$(debugfs -R "ls -p /boot" "$disk" 2>/dev/null | awk -F/ '$6 ~ /^vmlinuz-/ { sub(/^vmlinuz-/, "", $6); print $6 }')
+  [[ $(wc -w <<<"$kernels") -eq 1 ]] || die "expected one /boot/vmlinuz-* on the guest disk, found: ${kernels:-none}"
+  krel=$kernels
+  rm -f "$dest/vmlinuz" "$dest/initrd.img"
+  debugfs -R "dump /boot/vmlinuz-$krel $dest/vmlinuz" "$disk" >/dev/null 2>&1
+  debugfs -R "dump /boot/initrd.img-$krel $dest/initrd.img" "$disk" >/dev/null 2>&1
+  [[ -s "$dest/vmlinuz" && -s "$dest/initrd.img" ]] \
+    || die "could not read /boot/vmlinuz-$krel and /boot/initrd.img-$krel from $disk"
+  BOOT_KREL=$krel
+}
+
+# Start qemu on the run disk with the kernel and initrd currently in its /boot; wait for sshd.
+boot_guest() {
+  local started=$1 disk pid
+  disk=$(run_disk_dir) || die "no run disk; run: vm.sh up"
+  extract_boot_files "$disk/disk.img" "$disk"
+  log "booting the guest's own /boot/vmlinuz-$BOOT_KREL + initrd ($(stat -c %s "$disk/initrd.img") bytes) (TCG, port 127.0.0.1:$PORT, serial log $SERIAL)"
   # restrict=on: the guest can reach nothing outside qemu's user-mode net; hostfwd still works.
+  # -no-reboot: a guest reboot ends qemu, so the next boot re-reads /boot (see vm.sh reboot).
+  # The serial log is appended to across boots of one run.
   # fds 8/9 are our flock fds: the daemonized qemu must not keep holding the locks.
   qemu-system-x86_64 \
     -name ctvm -machine pc,accel=tcg -m 1024 -smp 2 \
     -nodefaults -no-user-config -display none -vga none -no-reboot \
-    -kernel "$IMAGE_DIR/vmlinuz" -initrd "$IMAGE_DIR/initrd.img" \
-    -append "root=/dev/vda rootfstype=ext4 rw console=ttyS0 acpi=off net.ifnames=0 panic=-1 mitigations=off" \
-    -drive "file=$IMAGE_DIR/disk.img,if=virtio,format=raw,cache=unsafe" -snapshot \
+    -kernel "$disk/vmlinuz" -initrd "$disk/initrd.img" -append "$CMDLINE" \
+    -drive "file=$disk/disk.img,if=virtio,format=raw,cache=unsafe" \
     -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22" -device virtio-net-pci,netdev=n0 \
     -device virtio-rng-pci \
-    -serial "file:$SERIAL" -monitor none \
+    -chardev "file,id=s0,path=$SERIAL,append=on" -serial chardev:s0 -monitor none \
     -daemonize -pidfile "$PIDFILE" 8>&- 9>&-
   pid=$(qemu_pid) || die "qemu did not start"
   wait_ssh "$pid" "$BOOT_TIMEOUT" "$started"
+}
+
+# A real reboot: the guest's systemd shuts down (services stopped, filesystems unmounted), qemu
+# ends at the reset (-no-reboot), and the run disk boots again with whatever kernel and initrd
+# are now in its /boot. When the guest already rebooted itself (qemu gone, run disk still
+# there), only the boot half runs.
+reboot_vm() {
+  need_root
+  need_cmds qemu-system-x86_64 ssh flock debugfs
+  check_paths
+  lock_run
+  run_disk_dir >/dev/null || die "VM not up; run: vm.sh up"
+  local started=$SECONDS pid i down_s
+  if pid=$(qemu_pid); then
+    ssh_opts
+    log "rebooting the guest (systemctl reboot)"
+    ssh "${SSH_OPTS[@]}" -n root@127.0.0.1 systemctl reboot >/dev/null 2>&1 || true
+    for ((i = 0; i < 1200; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "guest did not reach the reset within 120 s; serial log tail:"
+      tail -n 40 "$SERIAL" >&2 || true
+      die "reboot did not complete (qemu pid $pid still running)"
+    fi
+  else
+    log "qemu is gone (the guest rebooted or powered off itself); booting the run disk again"
+  fi
+  down_s=$((SECONDS - started))
+  rm -f "$PIDFILE"
+  boot_guest $SECONDS
   write_inventory
-  log "up in $((SECONDS - started)) s (pid $pid, kernel $(json_field "$IMAGE_DIR/image.json" kernelRelease))"
+  log "rebooted in $((SECONDS - started)) s (shutdown $down_s s, boot $((SECONDS - started - down_s)) s)"
 }
 
 wait_ssh() {
@@ -442,6 +579,7 @@ down() {
     log "not running"
   fi
   if [[ -s "$SERIAL" && -d "$CACHE" ]]; then cp -f "$SERIAL" "$CACHE/last-serial.log" || true; fi
+  drop_run_disk
   rm -f "$PIDFILE" "$SERIAL" "$INVENTORY" "$INVENTORY.tmp" "$KNOWN_HOSTS" "$KNOWN_HOSTS.tmp"
   rm -f "$RUN/.lock"
   rmdir "$RUN" 2>/dev/null || true
@@ -479,6 +617,7 @@ main() {
   case "$cmd" in
     build) build "$@" ;;
     up) up ;;
+    reboot) reboot_vm ;;
     down) down ;;
     status) status ;;
     inventory) inventory ;;

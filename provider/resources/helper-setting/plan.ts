@@ -16,7 +16,10 @@ export type ConntrackModule = "loaded" | "builtin" | "not-loaded" | "absent";
 
 /**
  * How the value survives a module reload or reboot:
- * - `modprobe.d`: the managed file holds the option, read whenever `nf_conntrack` loads;
+ * - `modprobe.d`: the managed file holds the option, read whenever `nf_conntrack` loads, and no
+ *   other modprobe.d file read after it sets another value;
+ * - `overridden-modprobe.d`: the managed file is written, but a modprobe.d file read after it sets
+ *   another value, and modprobe applies the last one: the value does NOT survive a reload or reboot;
  * - `kernel-command-line`: `nf_conntrack` is built in and the kernel command line sets the value;
  * - `sysctl.d`: `nf_conntrack` is built in and sysctl.d entries (found, not written by this resource) set it;
  * - `not-persisted`: `persist` is false;
@@ -24,7 +27,7 @@ export type ConntrackModule = "loaded" | "builtin" | "not-loaded" | "absent";
  *   kernel command line does not set the wanted value;
  * - `not-applicable`: the kernel has no toggle.
  */
-export type Persistence = "modprobe.d" | "kernel-command-line" | "sysctl.d" | "not-persisted" | "impossible-builtin" | "not-applicable";
+export type Persistence = "modprobe.d" | "overridden-modprobe.d" | "kernel-command-line" | "sysctl.d" | "not-persisted" | "impossible-builtin" | "not-applicable";
 
 /** One change to make on the host. */
 export type Change =
@@ -34,11 +37,20 @@ export type Change =
   | { kind: "write-file"; path: string; content: string; why: string; mode?: string }
   | { kind: "remove-file"; path: string; why: string };
 
-/** The host's values before this resource changed them; delete puts them back. */
+/**
+ * The host's values before this resource changed them; delete puts them back. They are fixed at
+ * create and never taken from a later observation: a value seen after create is this resource's
+ * own or someone's drift, never what the host had before.
+ */
 export interface Recorded {
-  /** Live `nf_conntrack_helper` before this resource first changed it; null: never read or changed. */
+  /**
+   * Live `nf_conntrack_helper` before this resource first changed it. When `nf_conntrack` was not
+   * loaded at create, the value it would have got at its next load without this resource (see
+   * {@link loadValueWithoutManagedFile}). Null: unknown (no toggle, or state written before this
+   * rule): delete then leaves the live value alone.
+   */
   previousLiveValue: ToggleValue | null;
-  /** The module parameter before this resource first changed it; null: never read or changed. */
+  /** The module parameter before this resource first changed it, by the same rule as {@link Recorded.previousLiveValue}. */
   previousModuleParameter: "Y" | "N" | null;
   /** The managed file's content before create; null: there was no file. */
   previousFileContent: string | null;
@@ -114,11 +126,32 @@ export function toggleOf(o: HelperObservation): Toggle {
   return before(6, 0) ? "present" : "removed";
 }
 
-/** The values recorded at create: what the host had before this resource changed anything. */
+/**
+ * The value `nf_conntrack` gets when it loads, from the host's own configuration without the file
+ * named `fileName`: the last modprobe.d option of the other files (modprobe applies the last), else
+ * the kernel command line, else the kernel's default (1 before Linux 4.7, 0 since; domain.md §1).
+ * Null when the kernel has no toggle or its version is unknown.
+ */
+export function loadValueWithoutManagedFile(o: HelperObservation): ToggleValue | null {
+  const fromModprobe = o.outside.filter((s) => s.source === "modprobe" && s.value !== null).at(-1);
+  if (fromModprobe) return fromModprobe.value;
+  const fromCmdline = o.outside.filter((s) => s.source === "cmdline" && s.value !== null).at(-1);
+  if (fromCmdline) return fromCmdline.value;
+  const { major, minor } = o.facts.kernel;
+  if (major === 0) return null;
+  return major < 4 || (major === 4 && minor < 7) ? 1 : 0;
+}
+
+/**
+ * The values recorded at create: what the host had before this resource changed anything. Where
+ * `nf_conntrack` is not loaded there is no live value yet; the one it would get at its next load
+ * without this resource is what the host "had", and what delete puts back once it is loaded.
+ */
 export function recordAtCreate(o: HelperObservation): Recorded {
+  const atLoad = o.live === null && o.moduleParameter === null && toggleOf(o) === "present" ? loadValueWithoutManagedFile(o) : null;
   return {
-    previousLiveValue: o.live,
-    previousModuleParameter: o.moduleParameter,
+    previousLiveValue: o.live ?? atLoad,
+    previousModuleParameter: o.moduleParameter ?? (atLoad === null ? null : yn(atLoad)),
     previousFileContent: o.file.kind === "file" ? o.file.content : null,
     previousFileMode: o.file.kind === "file" ? (o.file.mode ?? null) : null,
   };
@@ -225,10 +258,8 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
   }
 
   if (o.live !== null) {
-    if (o.live !== want) {
-      changes.push({ kind: "set-live", from: o.live, to: want });
-      if (record.previousLiveValue === null) record.previousLiveValue = o.live;
-    }
+    // Never record o.live here: at create recordAtCreate already has it, later it is drift.
+    if (o.live !== want) changes.push({ kind: "set-live", from: o.live, to: want });
   } else if (module === "loaded" || module === "builtin") {
     warnings.push(`${HELPER_SYSCTL_PATH} cannot be read although nf_conntrack is in the kernel (a read-only /proc, or a session outside the initial network namespace?): the live value was not set`);
   } else {
@@ -242,7 +273,6 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
   // in step so that they do not come up with the other value.
   if (o.moduleParameter !== null && o.moduleParameter !== yn(want)) {
     changes.push({ kind: "set-module-parameter", from: o.moduleParameter, to: yn(want) });
-    if (record.previousModuleParameter === null) record.previousModuleParameter = o.moduleParameter;
   }
 
   let wanted: string | null = null;
@@ -269,7 +299,8 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
       );
     }
   } else {
-    persistence = "modprobe.d";
+    // A later file's contradicting option wins at load: saying "modprobe.d" would be a lie.
+    persistence = base.conflicts.some((c) => c.overridesManagedFile) ? "overridden-modprobe.d" : "modprobe.d";
     wanted = managedFileContent(want);
   }
 
@@ -288,7 +319,7 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
     }
   }
 
-  const ctx = { ours: desired.fileName, want, persisting: persistence === "modprobe.d", builtin: module === "builtin" };
+  const ctx = { ours: desired.fileName, want, persisting: persistence === "modprobe.d" || persistence === "overridden-modprobe.d", builtin: module === "builtin" };
   for (const c of base.conflicts) if (c.contradicts) warnings.push(describeConflict(c, ctx));
   return { ...base, changes, persistence, warnings, notes };
 }

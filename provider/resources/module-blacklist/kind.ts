@@ -6,7 +6,6 @@ import type { ReplacedFile } from "./managed-file";
 import { notrackDependenciesIn } from "./notrack-guard";
 import { managedPath, observe, type Observation } from "./observe";
 import {
-  describeBlockedUnload,
   detectDrift,
   INITRAMFS_NOTE_PREFIX,
   liveModules,
@@ -14,10 +13,12 @@ import {
   overrideNotes,
   plan,
   planDelete,
+  warningsOf,
   type Drift,
   type ModuleStatus,
   type Recorded,
   type Refusal,
+  type Regeneration,
 } from "./plan";
 import { MODULE_BLACKLIST_TYPE, ModuleBlacklistSchema, type ModuleBlacklistInputs } from "./schema";
 
@@ -43,6 +44,11 @@ export interface ModuleBlacklistOutputs {
   driftRepairable: boolean;
   /** What the operator should know: built-in modules, weak mode, overrides, modules left loaded. */
   notes: string[];
+  /**
+   * The notes that say a module is NOT kept out (built in, overridden, `blacklist` mode, inside an
+   * initramfs left without the file): logged as warnings to the engine by the runtime.
+   */
+  warnings: string[];
 }
 
 type Stored = ModuleBlacklistInputs & Partial<ModuleBlacklistOutputs>;
@@ -79,7 +85,30 @@ function outputsFrom(obs: Observation, inputs: ModuleBlacklistInputs, recorded: 
     drift: extra.drift?.findings ?? [],
     driftRepairable: extra.drift?.repairable ?? false,
     notes,
+    warnings: warningsOf(notes),
   };
+}
+
+/** Where a module leaves the kernel: the planned sequence (holders first), then any other, sorted. */
+function unloadedInOrder(sequence: readonly string[], gone: readonly string[]): string[] {
+  return [...sequence.filter((m) => gone.includes(m)), ...gone.filter((m) => !sequence.includes(m)).sort()];
+}
+
+/**
+ * Puts the managed path back as `obs` found it (and regenerates the initramfs again when the
+ * failed attempt did), after a create or update failed half-way. Returns what it did, for the error.
+ */
+async function rollback(conn: Connection, path: string, obs: Observation, regenerated: Regeneration | null, modules: readonly string[]): Promise<string> {
+  const file: FileAction =
+    obs.file.kind === "file" ? { kind: "write", bytes: Buffer.from(obs.file.base64, "base64"), mode: obs.file.mode } : obs.file.kind === "absent" ? { kind: "remove" } : { kind: "keep" };
+  try {
+    const r = await apply(conn, { path, file, regenerate: regenerated?.tool ?? null, guardNotrack: false, unload: [], modules });
+    if (r.fileError) return `putting ${path} back failed too (${r.fileError}): it holds the new content; remove or restore it by hand`;
+    if (r.initramfs && r.initramfs.exitCode !== 0) return `${path} is put back as it was, but regenerating the initramfs again failed (exit ${r.initramfs.exitCode}): run ${regenerated?.tool === "dracut" ? "dracut -f" : "update-initramfs -u"} by hand`;
+    return `${path} is put back as it was${obs.file.kind === "absent" ? " (removed)" : ""}${regenerated ? " and the initramfs regenerated again" : ""}`;
+  } catch (e) {
+    return `putting ${path} back failed (${(e as Error).message}): it holds the new content; remove or restore it by hand`;
+  }
 }
 
 /**
@@ -91,13 +120,17 @@ async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Pro
   const conn = inputs.connection;
   const host = hostLabel(conn);
   const path = managedPath(inputs.fileName);
-  const obs = await observe(conn, path, inputs.modules, { initramfs: inputs.initramfs !== "never", notrack: needsNotrackCheck(inputs.modules) });
+  // The initramfs is listed for "never" too: only then can the outputs say that early boot still
+  // loads a module inside it (effective: false), instead of claiming it is kept out.
+  const obs = await observe(conn, path, inputs.modules, { initramfs: true, notrack: needsNotrackCheck(inputs.modules) });
   const p = plan(obs, inputs, recorded);
   if (p.refusal) throw refusalError(conn, p.refusal);
 
-  const unloadOrder = p.unload && p.unload.blocked.length === 0 ? p.unload.order : [];
+  const unloadOrder = p.unload ? p.unload.order : [];
   let after = obs;
   let result: ApplyResult | undefined;
+  // A failure after the file step puts the file back: the host as it was, nothing outside state.
+  const undo = () => (p.write !== null ? rollback(conn, path, obs, p.regenerate, inputs.modules) : Promise.resolve(`${path} was not changed`));
   if (p.write !== null || p.regenerate || unloadOrder.length > 0) {
     const file: FileAction = p.write !== null ? { kind: "write", bytes: Buffer.from(p.write, "utf8"), mode: "0644" } : { kind: "keep" };
     result = await apply(conn, { path, file, regenerate: p.regenerate?.tool ?? null, guardNotrack: p.guardNotrack && p.write !== null, unload: unloadOrder, modules: inputs.modules });
@@ -114,24 +147,17 @@ async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Pro
     }
     if (result.initramfs && result.initramfs.exitCode !== 0) {
       const cmd = p.regenerate?.tool === "dracut" ? "dracut -f --kver $(uname -r)" : "update-initramfs -u -k $(uname -r)";
+      const undone = p.write !== null ? await rollback(conn, path, obs, null, inputs.modules) : `${path} was not changed`;
       throw new RemoteCommandError(
-        `regenerating the initramfs failed (exit ${result.initramfs.exitCode}); ${path} is written, nothing was unloaded:\n    ${result.initramfs.output.split("\n").join("\n    ")}`,
+        `regenerating the initramfs failed (exit ${result.initramfs.exitCode}); nothing was unloaded; ${undone}:\n    ${result.initramfs.output.split("\n").join("\n    ")}`,
         { exitCode: result.initramfs.exitCode, stdout: result.initramfs.output, stderr: "" },
-        { host, command: cmd, hint: "fix the cause shown, then run pulumi up again: it regenerates while the image is older than the file" },
+        { host, command: cmd, hint: "fix the cause shown, then run pulumi up again" },
       );
     }
   }
 
-  if (p.unload && p.unload.blocked.length > 0) {
-    const d = describeBlockedUnload(p.unload, obs.loaded);
-    throw new ConflictError(`${d.message}\n  Nothing was unloaded; ${path} is written, so they stay out once unloaded and after a reboot.`, {
-      host,
-      command: `modprobe -r ${p.unload.blocked.map((b) => b.module).join(" ")}`,
-      hint: d.hint,
-    });
-  }
-
-  const unloaded = result ? result.loadedBefore.filter((m) => !after.loaded.has(m)).sort() : [];
+  const gone = result ? result.loadedBefore.filter((m) => !after.loaded.has(m)) : [];
+  const unloaded = unloadedInOrder(p.unload?.sequence ?? [], gone);
   if (inputs.unload) {
     const still = inputs.modules.filter((m) => after.modules.get(m)?.loaded);
     if (still.length > 0) {
@@ -140,8 +166,9 @@ async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Pro
         const l = after.loaded.get(m);
         return `${m} (holders: ${l?.holders.join(", ") || "none"}; refcnt ${l?.refcnt ?? "unknown"})`;
       });
+      const undone = await undo();
       throw new RemoteCommandError(
-        `unload incomplete: still loaded: ${holders.join("; ")}${unloaded.length ? `; unloaded: ${unloaded.join(", ")}` : "; nothing was unloaded"}${failed ? `\n    modprobe -r ${failed.module}: ${failed.message}` : ""}\n  ${path} is written.`,
+        `unload incomplete: still loaded: ${holders.join("; ")}${unloaded.length ? `; unloaded before the failure (they stay unloaded): ${unloaded.join(", ")}` : "; nothing was unloaded"}${failed ? `\n    modprobe -r ${failed.module}: ${failed.message}` : ""}\n  ${undone}.`,
         { exitCode: failed ? 1 : null, stdout: "", stderr: failed?.message ?? "" },
         { host, command: `modprobe -r ${(failed ? [failed.module] : still).join(" ")}`, hint: "remove what holds them (see holders), then run pulumi up again" },
       );
@@ -173,9 +200,14 @@ export const moduleBlacklistKind: ResourceKind<ModuleBlacklistInputs, ModuleBlac
     const stored = olds as Stored;
     const inputs = inputsOf(stored);
     const recorded = recordedFrom(stored);
-    const obs = await observe(inputs.connection, managedPath(inputs.fileName), inputs.modules, { initramfs: false, notrack: needsNotrackCheck(inputs.modules) });
+    // Listing the initramfs costs seconds; only `never` needs it on every read, since only then does
+    // what is inside decide whether the modules stay out at boot (effective). Otherwise the
+    // initramfs notes of the last create/update are carried over.
+    const early = inputs.initramfs === "never";
+    const obs = await observe(inputs.connection, managedPath(inputs.fileName), inputs.modules, { initramfs: early, notrack: needsNotrackCheck(inputs.modules) });
     const drift = detectDrift(obs, inputs, recorded);
-    const notes = [...plan(obs, inputs, recorded).notes, ...(stored.notes ?? []).filter((n) => n.startsWith(INITRAMFS_NOTE_PREFIX))];
+    const carried = early ? [] : (stored.notes ?? []).filter((n) => n.startsWith(INITRAMFS_NOTE_PREFIX));
+    const notes = [...plan(obs, inputs, recorded).notes, ...carried];
     const needed = notrackDependenciesIn(inputs.modules);
     if (needed.length > 0 && obs.notrackRules && obs.notrackRules.length > 0) {
       notes.push(`NotrackRules of pulumi-conntrack now manage rules on this host and need ${needed.join(", ")}, which this resource keeps out; the next update refuses until one of them goes.`);

@@ -79,6 +79,20 @@ export function plan(obs: Observation, desired: Desired, recorded?: Recorded): P
   const refusal = refuse(obs, desired, path, parsed, recorded);
   if (refusal) return { ...base, refusal };
 
+  // A blocked unload refuses the whole change: writing the file and then failing would leave a
+  // file that no state refers to (issue 12, item 4).
+  if (unload && unload.blocked.length > 0) {
+    const d = describeBlockedUnload(unload, obs.loaded);
+    return {
+      ...base,
+      refusal: { error: "conflict", message: `${d.message}\n  Nothing was changed: ${path} was not written and no module was unloaded.`, hint: d.hint, command: `modprobe -r ${unload.blocked.map((b) => b.module).join(" ")}` },
+    };
+  }
+  if (unload && unload.holdersRemoved.length > 0) {
+    const held = desired.modules.filter((m) => unload.order.includes(m));
+    notes.push(`unload also removes ${unload.holdersRemoved.join(", ")} first: ${unload.holdersRemoved.length === 1 ? "it holds" : "they hold"} ${held.join(", ")} and nothing uses ${unload.holdersRemoved.length === 1 ? "it" : "them"} (refcnt 0); the kernel loads ${unload.holdersRemoved.length === 1 ? "it" : "them"} again when a rule needs ${unload.holdersRemoved.length === 1 ? "it" : "them"}.`);
+  }
+
   const regen = initramfsDecision(obs, desired, path, write !== null);
   if ("refusal" in regen) return { ...base, refusal: regen.refusal };
   if (regen.note) notes.push(regen.note);
@@ -181,7 +195,7 @@ function hostNotes(obs: Observation, desired: Desired): string[] {
     if (unknown.length > 0) notes.push(`${unknown.join(", ")}: no such module in kernel ${obs.facts.kernelRelease} (modules.dep); check the spelling. The file keeps ${unknown.length === 1 ? "it" : "them"} out should a later kernel have ${unknown.length === 1 ? "it" : "them"}.`);
   }
   if (desired.mode === "blacklist") {
-    notes.push("mode \"blacklist\" is weak: it only ignores the modules' aliases; `modprobe <m>`, a module that depends on them and kernel requests (iptables -t nat -L loads iptable_nat, nf_nat, nf_conntrack) still load them. Use mode \"disable\" to keep them out.");
+    notes.push(WEAK_MODE_NOTE_PREFIX + ": it only ignores the modules' aliases; `modprobe <m>`, a module that depends on them and kernel requests (iptables -t nat -L loads iptable_nat, nf_nat, nf_conntrack) still load them. Use mode \"disable\" to keep them out.");
   }
   if (!desired.unload) {
     const loaded = desired.modules.filter((m) => obs.modules.get(m)?.loaded);
@@ -215,17 +229,46 @@ export interface ModuleStatus {
   effective: boolean;
 }
 
-/** Per-module status from an observation. */
-export function moduleStatuses(obs: Observation, desired: Pick<Desired, "modules" | "mode">): ModuleStatus[] {
+/**
+ * Per-module status from an observation. `effective` is true only where the module really stays
+ * out: never in `blacklist` mode (modprobe by name, dependencies and kernel requests still load
+ * it), and never for a module inside an initramfs that `initramfs: "never"` leaves without the file
+ * (early boot loads it before /etc/modprobe.d is read).
+ */
+export function moduleStatuses(obs: Observation, desired: Pick<Desired, "modules" | "mode"> & Partial<Pick<Desired, "initramfs">>): ModuleStatus[] {
   const parsed = obs.file.kind === "file" ? parseManagedFile(obs.file.content) : null;
+  const early = earlyBootModules(obs, desired);
   return desired.modules.map((name) => {
     const f = obs.modules.get(name);
     const loaded = f?.loaded ?? false;
     const builtIn = f?.builtIn ?? false;
     const blocked = parsed ? blocksModule(parsed, name, desired.mode) : false;
     const honoured = obs.config ? blocksModule(obs.config, name, desired.mode) : true;
-    return { name, loaded, builtIn, blocked, effective: blocked && honoured && obs.modulesSupported && !builtIn };
+    const strong = desired.mode === "disable" && !early.includes(name);
+    return { name, loaded, builtIn, blocked, effective: blocked && honoured && strong && obs.modulesSupported && !builtIn };
   });
+}
+
+/** Listed modules inside the initramfs that `initramfs: "never"` leaves without the managed file. */
+export function earlyBootModules(obs: Observation, desired: Partial<Pick<Desired, "initramfs">>): string[] {
+  if (desired.initramfs !== "never" || !obs.initramfs) return [];
+  return obs.initramfs.contains;
+}
+
+/** First words of the note that says `blacklist` mode is weak. */
+export const WEAK_MODE_NOTE_PREFIX = 'mode "blacklist" is weak';
+
+/**
+ * The notes that say the modules are NOT kept out (built in, overridden, weak mode, early boot,
+ * no tool to regenerate): these are the resource's `warnings`, logged to the engine.
+ */
+export function warningsOf(notes: readonly string[]): string[] {
+  return notes.filter(
+    (n) =>
+      n.startsWith("NOT EFFECTIVE") ||
+      n.startsWith(WEAK_MODE_NOTE_PREFIX) ||
+      (n.startsWith(INITRAMFS_NOTE_PREFIX) && /early boot may still load|neither update-initramfs nor dracut is installed/.test(n)),
+  );
 }
 
 /** Notes about modules whose block another modprobe.d file overrides. */

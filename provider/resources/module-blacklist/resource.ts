@@ -52,8 +52,9 @@ export interface ModuleBlacklistArgs {
  * out `nf_conntrack` and what NOTRACK needs while NotrackRules of this package are on the host.
  *
  * Delete removes the file (or restores the file it replaced, byte for byte) and regenerates the
- * initramfs when create did; it leaves loaded and unloaded modules as they are. Notes are logged
- * as warnings on the resource.
+ * initramfs when create did; it leaves loaded and unloaded modules as they are. `warnings` (the
+ * notes that say a module is not kept out) are logged to the engine at warning level by the
+ * provider on create, refresh and update.
  */
 export class ModuleBlacklist extends pulumi.dynamic.Resource {
   /** The modules, canonical (`_`) and sorted. */
@@ -86,6 +87,8 @@ export class ModuleBlacklist extends pulumi.dynamic.Resource {
   declare readonly driftRepairable: pulumi.Output<boolean>;
   /** What the operator should know. */
   declare readonly notes: pulumi.Output<string[]>;
+  /** The notes that say a module is NOT kept out; the provider also logs them as engine warnings. */
+  declare readonly warnings: pulumi.Output<string[]>;
 
   constructor(name: string, args: ModuleBlacklistArgs, opts?: pulumi.CustomResourceOptions) {
     const props = {
@@ -101,6 +104,7 @@ export class ModuleBlacklist extends pulumi.dynamic.Resource {
       drift: undefined,
       driftRepairable: undefined,
       notes: undefined,
+      warnings: undefined,
     };
     super(
       thinProvider(MODULE_BLACKLIST_TYPE),
@@ -110,10 +114,5 @@ export class ModuleBlacklist extends pulumi.dynamic.Resource {
       TYPE_MODULE,
       MODULE_BLACKLIST_TYPE,
     );
-    // Built-in modules and overrides make the resource succeed without keeping anything out: say it
-    // where the operator looks, not only in an output nobody exports.
-    this.notes.apply((notes) => {
-      for (const n of notes ?? []) if (n.startsWith("NOT EFFECTIVE")) pulumi.log.warn(n, this);
-    });
   }
 }

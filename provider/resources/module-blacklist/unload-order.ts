@@ -19,15 +19,27 @@ export interface UnloadBlocker {
   otherUsers: number;
 }
 
+/** Modules that hold a netfilter table and its rules (`iptable_nat`, `ip6table_raw`, `ebtable_filter`, ...). */
+export const TABLE_MODULE = /^(iptable|ip6table|arptable|ebtable)_/;
+
 /** What `modprobe -r`, run on the listed modules in {@link UnloadPlan.order}, would do. */
 export interface UnloadPlan {
   /**
-   * The listed loaded modules in the order they leave the kernel: a module only after every module
-   * holding it. `modprobe -r` is run on each that is still loaded when its turn comes.
+   * The `modprobe -r` calls in the order they run: a module only after every module holding it.
+   * Holds the listed loaded modules and, before them, the unused holders of {@link UnloadPlan.holdersRemoved}.
+   * `modprobe -r` is run on each that is still loaded when its turn comes.
    */
   order: string[];
+  /**
+   * Modules not listed that hold a listed one but are used by nothing (refcnt 0 apart from their
+   * own unused holders, e.g. `xt_MASQUERADE` or `nft_chain_nat` with no rule using them): they
+   * must go first, so they are in {@link UnloadPlan.order}, holders before what they hold.
+   */
+  holdersRemoved: string[];
   /** Modules not listed that leave as now-unused dependencies (modprobe -r removes those). */
   dependencies: string[];
+  /** Every module that leaves, in the order it leaves the kernel (explicit and dependencies). */
+  sequence: string[];
   /** Listed modules that would stay loaded; empty when the whole set can go. */
   blocked: UnloadBlocker[];
   /**
@@ -40,8 +52,9 @@ export interface UnloadPlan {
 /**
  * Simulates `modprobe -r` on `requested` over the live holder graph: a module goes when no module
  * holds it and nothing else references it (`refcnt` equals its number of holders); after it goes,
- * its dependencies that are left unused go too, as modprobe -r does. Pure, so the dependency order
- * and every refusal are tested without a host.
+ * its dependencies that are left unused go too, as modprobe -r does. A listed module whose holders
+ * are all unused (themselves held only by unused modules) is unloaded after them, holders first.
+ * Pure, so the dependency order and every refusal are tested without a host.
  */
 export function planUnload(loaded: ReadonlyMap<string, LoadedModule>, requested: readonly string[]): UnloadPlan {
   const holders = new Map<string, Set<string>>();
@@ -55,26 +68,51 @@ export function planUnload(loaded: ReadonlyMap<string, LoadedModule>, requested:
   const wanted = new Set(requested.filter((m) => loaded.has(m)));
   const gone = new Set<string>();
   const order: string[] = [];
+  const holdersRemoved: string[] = [];
   const dependencies: string[] = [];
+  const sequence: string[] = [];
 
   const free = (m: string) => holders.get(m)!.size === 0 && other.get(m)! === 0;
-  const remove = (m: string) => {
+  // Could go once its holders go: nothing but modules uses it, and they can go too. A kernel
+  // without refcnt (null) counts as unused, as before; the module graph has no cycles. A table
+  // module outside the list never counts as unused: its refcnt stays 0 while the table holds rules,
+  // and unloading it would drop them.
+  const removable = (m: string, path = new Set<string>()): boolean => {
+    if (gone.has(m)) return true;
+    if (path.has(m) || other.get(m)! > 0) return false;
+    if (!wanted.has(m) && TABLE_MODULE.test(m)) return false;
+    path.add(m);
+    const ok = [...holders.get(m)!].every((h) => removable(h, path));
+    path.delete(m);
+    return ok;
+  };
+  const cascade = (m: string) => {
     gone.add(m);
-    if (wanted.has(m)) order.push(m);
-    else dependencies.push(m);
+    sequence.push(m);
     // Sorted so that the order is the same on every run.
     for (const d of [...holders.keys()].sort()) {
       const hs = holders.get(d)!;
       if (!hs.delete(m) || gone.has(d)) continue;
-      if (free(d)) remove(d);
+      if (free(d)) {
+        if (wanted.has(d)) order.push(d);
+        else dependencies.push(d);
+        cascade(d);
+      }
     }
+  };
+  const removeWithHolders = (m: string) => {
+    for (const h of [...holders.get(m)!].sort()) if (!gone.has(h)) removeWithHolders(h);
+    if (gone.has(m)) return;
+    order.push(m);
+    if (!wanted.has(m)) holdersRemoved.push(m);
+    cascade(m);
   };
 
   for (let progress = true; progress; ) {
     progress = false;
     for (const m of [...wanted].sort()) {
-      if (gone.has(m) || !free(m)) continue;
-      remove(m);
+      if (gone.has(m) || !removable(m)) continue;
+      removeWithHolders(m);
       progress = true;
     }
   }
@@ -84,7 +122,7 @@ export function planUnload(loaded: ReadonlyMap<string, LoadedModule>, requested:
     if (gone.has(m)) continue;
     blocked.push({ module: m, holders: [...holders.get(m)!].sort(), refcnt: loaded.get(m)!.refcnt, otherUsers: other.get(m)! });
   }
-  return { order, dependencies, blocked, removeFirst: outsideHolders(blocked, holders, wanted, gone) };
+  return { order, holdersRemoved, dependencies, sequence, blocked, removeFirst: outsideHolders(blocked, holders, wanted, gone) };
 }
 
 /** Modules outside the list that (transitively) hold a blocked one, holders first. */

@@ -152,7 +152,7 @@ function dirOf(path: string | undefined): string {
 /** Hints for the ways a live batch fails that the kernel explains badly. */
 function liveHint(stderr: string): string {
   if (/Couldn't load target|No chain\/target\/match|Could not process rule: (No such file or directory|Operation not supported)|unknown option "--notrack"/i.test(stderr)) {
-    return "the kernel cannot load the conntrack parts of the rule (nf_conntrack, xt_CT or nft_ct): check /etc/modprobe.d for an `install nf_conntrack /bin/false` line (a ModuleBlacklist) and that the modules exist for this kernel";
+    return "the kernel cannot load the conntrack parts of the rule (nf_conntrack, xt_CT or nft_ct): check /etc/modprobe.d for an `install <module> /bin/false` line of nf_conntrack, nf_defrag_ipv4/6, xt_CT or nft_ct (a ModuleBlacklist) and that the modules exist for this kernel";
   }
   if (/Another app is currently holding the xtables lock/.test(stderr)) return "another program held the xtables lock for over 60 s; retry when it is done";
   return "the batch was applied atomically, so nothing changed; the text above is the tool's own reason";

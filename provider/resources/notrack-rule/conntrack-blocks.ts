@@ -1,3 +1,4 @@
+import { parseCoreBlocks } from "../module-blacklist/notrack-guard";
 /**
  * Whether the host is configured to keep `nf_conntrack` out. A NOTRACK rule needs conntrack (the
  * CT target and nft's `notrack` are part of it): the kernel's own answer to a rule on such a host
@@ -20,19 +21,6 @@ export interface ConntrackBlock {
  * aliases), so it is not reported.
  */
 export function parseConntrackBlocks(grepOutput: string, cmdline: string): ConntrackBlock[] {
-  const out: ConntrackBlock[] = [];
-  for (const row of grepOutput.split("\n")) {
-    const m = /^(.+?):(\d+):(.*)$/.exec(row);
-    if (!m) continue;
-    const words = m[3].trim().split(/\s+/);
-    if (words[0] !== "install" || (words[1] ?? "").replace(/-/g, "_") !== "nf_conntrack") continue;
-    const command = words.slice(2).join(" ");
-    if (/\b(modprobe|insmod)\b/.test(command)) continue;
-    out.push({ where: `${m[1]}:${m[2]}`, text: m[3].trim() });
-  }
-  for (const word of cmdline.trim().split(/\s+/)) {
-    const m = /^module_blacklist=(.*)$/.exec(word);
-    if (m && m[1].split(",").some((x) => x.replace(/-/g, "_") === "nf_conntrack")) out.push({ where: "kernel command line", text: word });
-  }
-  return out;
+  // One parser with the ModuleBlacklist guard: any conntrack-core module (nf_defrag_ipv4 too).
+  return parseCoreBlocks(grepOutput, cmdline).map(({ where, text }) => ({ where, text }));
 }

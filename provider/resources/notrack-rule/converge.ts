@@ -17,6 +17,7 @@ import { observe, type Observed } from "./observe";
 import { describeChanges, plan, type Plan } from "./plan";
 import type { BackendChoice } from "./schema";
 import type { RuleSpec } from "./spec";
+import { describeCoreBlock } from "../module-blacklist/notrack-guard";
 
 /** Attempts of one batch when other programs keep changing the host's rules under it. */
 const MAX_ATTEMPTS = 20;
@@ -81,7 +82,7 @@ function guard(conn: Connection, req: Request, o: Observed, spec: RuleSpec): voi
   if (o.conntrackBlocks.length > 0) {
     const b = o.conntrackBlocks[0];
     const builtin = o.facts.nfConntrack === "builtin" ? " (nf_conntrack is built into this kernel, so the line has no effect today, but it states that this host must not track connections)" : "";
-    throw new ConflictError(`nf_conntrack is disabled on this host by \`${b.text}\` in ${b.where}${builtin}; a NOTRACK rule needs connection tracking, and the kernel would only say "Couldn't load target"`, {
+    throw new ConflictError(`${describeCoreBlock(b)}${builtin}; a NOTRACK rule needs connection tracking, and the kernel would only say "Couldn't load target"`, {
       host: hostLabel(conn),
       command: "apply NOTRACK rule change",
       hint: `remove that line (or the ModuleBlacklist resource that manages ${b.where.replace(/:\d+$/, "")}) before adding NOTRACK rules, or remove this NotrackRule`,

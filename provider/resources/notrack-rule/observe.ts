@@ -5,6 +5,8 @@ import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts"
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import type { Family } from "./address";
 import { parseConntrackBlocks, type ConntrackBlock } from "./conntrack-blocks";
+import { CORE_INSTALL_ERE } from "../module-blacklist/notrack-guard";
+import { shQuote } from "../../transport/quote";
 import { parseSshConnection, type SshSession } from "./lockout";
 import { SHELL_FUNCTIONS } from "./shell";
 
@@ -101,7 +103,7 @@ printf '%s\\n' "$s"
 ${sectionStart("modprobe")}
 for d in /etc/modprobe.d /run/modprobe.d /usr/local/lib/modprobe.d /usr/lib/modprobe.d /lib/modprobe.d; do
   for f in "$d"/*.conf; do
-    [ -f "$f" ] && grep -n -E '^[[:space:]]*install[[:space:]]+nf[-_]conntrack[[:space:]]' "$f" 2>/dev/null | sed "s|^|$f:|"
+    [ -f "$f" ] && grep -n -E ${shQuote(CORE_INSTALL_ERE)} "$f" 2>/dev/null | sed "s|^|$f:|"
   done
 done
 ${sectionStart("cmdline")}

@@ -65,7 +65,8 @@ describe("outputs", () => {
       moduleParameter: "N",
       persistedFile: `/etc/modprobe.d/${DEFAULT_HELPER_FILE_NAME}`,
       persistedContent: C0,
-      persistence: "modprobe.d",
+      // zz.conf is read after the managed file and sets 1: the managed file does not persist 0.
+      persistence: "overridden-modprobe.d",
       previousLiveValue: 0,
       previousModuleParameter: "N",
       previousFileContent: null,

@@ -4,6 +4,7 @@ import {
   EXISTING_FLOWS_NOTE,
   REMOVED_NOTE,
   describeChange,
+  loadValueWithoutManagedFile,
   plan,
   planDelete,
   recordAtCreate,
@@ -233,8 +234,22 @@ describe("plan: what it says", () => {
 describe("plan: what it records for delete", () => {
   it("at create: the live value, module parameter and file content found", () => {
     expect(plan(host({ ...HOSTS.k510loaded1, file: { kind: "file", content: ADOPTABLE, mode: "640" } }), off).record).toEqual({ previousLiveValue: 1, previousModuleParameter: "Y", previousFileContent: ADOPTABLE, previousFileMode: "640" });
-    expect(plan(host(HOSTS.k510notLoaded), off).record).toEqual(NOTHING);
     expect(plan(host(HOSTS.k618builtin), off).record).toEqual(NOTHING);
+  });
+
+  it("at create with nf_conntrack not loaded: the value its next load would get without this resource", () => {
+    // 5.10: the kernel default is 0 since 4.7; 4.4: 1 (domain.md §1).
+    expect(plan(host(HOSTS.k510notLoaded), off).record).toEqual({ ...NOTHING, previousLiveValue: 0, previousModuleParameter: "N" });
+    expect(plan(host(HOSTS.k44notLoaded), off).record).toEqual({ ...NOTHING, previousLiveValue: 1, previousModuleParameter: "Y" });
+    // Another modprobe.d file (the last one wins), else the kernel command line, decides first.
+    const other = host({ ...HOSTS.k510notLoaded, outside: [modprobeLine("/etc/modprobe.d/a.conf", 0), modprobeLine("/etc/modprobe.d/z.conf", 1)] });
+    expect(loadValueWithoutManagedFile(other)).toBe(1);
+    expect(plan(other, off).record).toEqual({ ...NOTHING, previousLiveValue: 1, previousModuleParameter: "Y" });
+    const cmdline = host({ ...HOSTS.k44notLoaded, outside: [{ source: "cmdline", path: "/proc/cmdline", line: 0, text: "nf_conntrack.nf_conntrack_helper=0", value: 0 }] });
+    expect(plan(cmdline, on).record).toEqual({ ...NOTHING, previousLiveValue: 0, previousModuleParameter: "N" });
+    // No toggle or no version: nothing to record.
+    expect(plan(host(HOSTS.k61notLoaded), off).record).toEqual(NOTHING);
+    expect(loadValueWithoutManagedFile(host(HOSTS.weird))).toBeNull();
   });
 
   it("afterwards: carried unchanged, never overwritten by a later value", () => {
@@ -243,9 +258,25 @@ describe("plan: what it records for delete", () => {
     expect(plan(host(HOSTS.k510loaded1), off, rec).record).toEqual(rec);
   });
 
-  it("filled in by the first live change when nothing was loaded at create", () => {
-    const p = plan(host({ ...HOSTS.k510loaded0, file: file(C0) }), on, NOTHING);
-    expect(p.record).toEqual({ previousLiveValue: 0, previousModuleParameter: "N", previousFileContent: null, previousFileMode: null });
+  it("never filled in by a later change: a value seen after create is ours or drift (issue 12, item 3)", () => {
+    // Created while nf_conntrack was not loaded: the record is the load-time value, 0 on 5.10.
+    const created = plan(host(HOSTS.k510notLoaded), off);
+    expect(created.record.previousLiveValue).toBe(0);
+    // The module loads (our file gives it 0), then someone sets 1 by hand; up repairs it.
+    const drifted = host({ ...HOSTS.k510loaded1, file: file(C0) });
+    const repair = plan(drifted, off, created.record);
+    expect(kinds(repair.changes)).toEqual(["set-live", "set-module-parameter"]);
+    expect(repair.record).toEqual(created.record);
+    // Destroy after the repair writes back 0, never the drift value 1.
+    const afterRepair = simulate(drifted, repair.changes);
+    expect(planDelete(afterRepair, DEFAULT_HELPER_FILE_NAME, repair.record).changes).toEqual([{ kind: "remove-file", path: PATH, why: "delete: there was no file before create" }]);
+    // Destroy without the repair (drift still live) puts 0 back too.
+    expect(kinds(planDelete(drifted, DEFAULT_HELPER_FILE_NAME, repair.record).changes)).toEqual(["set-live", "set-module-parameter", "remove-file"]);
+    expect(planDelete(drifted, DEFAULT_HELPER_FILE_NAME, repair.record).changes[0]).toEqual({ kind: "set-live", from: 1, to: 0 });
+    // State from before this rule (nothing recorded): the repair records nothing, delete leaves the live value alone.
+    const old = plan(drifted, off, NOTHING);
+    expect(old.record).toEqual(NOTHING);
+    expect(kinds(planDelete(simulate(drifted, old.changes), DEFAULT_HELPER_FILE_NAME, old.record).changes)).toEqual(["remove-file"]);
   });
 });
 
@@ -255,12 +286,15 @@ describe("plan: settings of the toggle elsewhere", () => {
     expect(p.conflicts).toEqual([expect.objectContaining({ path: "/etc/modprobe.d/zz-local.conf", line: 4, value: 1, contradicts: true, overridesManagedFile: true })]);
     expect(p.warnings.join(" ")).toMatch(/zz-local\.conf:4.*read after pulumi-conntrack-helper\.conf.*not 0/);
     expect(p.changes).toEqual([]);
+    // The managed file does not decide what the module gets at load: persistence says so (item 8).
+    expect(p.persistence).toBe("overridden-modprobe.d");
   });
 
   it("an earlier file with another value: warned, but ours wins", () => {
     const p = plan(host({ ...HOSTS.k510loaded0, file: file(C0), outside: [modprobeLine("/lib/modprobe.d/00-old.conf", 1)] }), off);
     expect(p.conflicts[0]).toMatchObject({ contradicts: true, overridesManagedFile: false });
     expect(p.warnings.join(" ")).toMatch(/is read later and wins/);
+    expect(p.persistence).toBe("modprobe.d");
   });
 
   it("the same value elsewhere: reported, not warned", () => {

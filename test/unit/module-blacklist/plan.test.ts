@@ -9,6 +9,7 @@ import {
   overrideNotes,
   plan,
   planDelete,
+  warningsOf,
   type Desired,
 } from "../../../provider/resources/module-blacklist/plan";
 import { NAT_LOADED, available, fileObs, observation } from "./fixtures";
@@ -144,11 +145,12 @@ describe("plan: unload", () => {
     expect(p.write).not.toBeNull();
   });
 
-  it("keeps the file write when the unload is blocked, and words the refusal with holders and refcnt", () => {
+  it("refuses the whole change when the unload is blocked (no file left behind: issue 12, item 4), and words it with holders and refcnt", () => {
     const obs = observation({ loadedList: NAT_LOADED, moduleFacts: available("nf_conntrack") });
     const p = plan(obs, desired({ unload: true }));
-    expect(p.refusal).toBeUndefined();
-    expect(p.write).not.toBeNull();
+    expect(p.refusal).toMatchObject({ error: "conflict", command: "modprobe -r nf_conntrack", hint: "remove first, in this order, or add to modules: iptable_nat, nf_nat" });
+    expect(p.refusal!.message).toContain("cannot unload nf_conntrack: in use\n    nf_conntrack: held by nf_nat (refcnt 1)");
+    expect(p.refusal!.message).toContain("Nothing was changed: /etc/modprobe.d/pulumi-conntrack-blacklist.conf was not written and no module was unloaded.");
     expect(p.unload!.blocked).toHaveLength(1);
     const d = describeBlockedUnload(p.unload!, obs.loaded);
     expect(d.message).toBe("cannot unload nf_conntrack: in use\n    nf_conntrack: held by nf_nat (refcnt 1)");
@@ -222,5 +224,50 @@ describe("planDelete", () => {
     // A retried delete: the file is gone but the image still holds it.
     expect(planDelete(observation({ initramfs: initramfs({ hasFile: true }) }), stored, { replaced: null, initramfsRegenerated: true })).toMatchObject({ file: { kind: "keep" }, regenerate: { tool: "update-initramfs" } });
     expect(planDelete(observation({ initramfs: ir }), stored, { replaced: null, initramfsRegenerated: true }).regenerate).toBeNull();
+  });
+});
+
+describe("honest outputs (issue 12, item 7) and warnings (item 8)", () => {
+  it("blacklist mode is never effective (modprobe by name still loads the module), and says so as a warning", () => {
+    const obs = observation({ moduleFacts: available("nf_conntrack"), file: fileObs(renderManagedFile(["nf_conntrack"], "blacklist", null)) });
+    expect(moduleStatuses(obs, desired({ mode: "blacklist" }))).toEqual([{ name: "nf_conntrack", loaded: false, builtIn: false, blocked: true, effective: false }]);
+    const w = warningsOf(plan(obs, desired({ mode: "blacklist" }), noRecord).notes);
+    expect(w).toHaveLength(1);
+    expect(w[0]).toMatch(/^mode "blacklist" is weak/);
+    // disable mode on the same host: effective, no warning.
+    const strong = observation({ moduleFacts: available("nf_conntrack"), file: fileObs(renderManagedFile(["nf_conntrack"], "disable", null)), config: null });
+    expect(moduleStatuses(strong, desired())[0].effective).toBe(true);
+    expect(warningsOf(plan(strong, desired(), noRecord).notes)).toEqual([]);
+  });
+
+  it('initramfs "never" with the module inside the initramfs: not effective, and a warning', () => {
+    const obs = observation({ moduleFacts: available("nf_conntrack", "crc16"), initramfs: initramfs({ contains: ["nf_conntrack"] }), file: fileObs(renderManagedFile(["crc16", "nf_conntrack"], "disable", null)), config: null });
+    const d = desired({ modules: ["crc16", "nf_conntrack"], initramfs: "never" });
+    expect(moduleStatuses(obs, d).map((s) => [s.name, s.effective])).toEqual([["crc16", true], ["nf_conntrack", false]]);
+    const w = warningsOf(plan(obs, d, noRecord).notes);
+    expect(w).toEqual([expect.stringMatching(/^initramfs: nf_conntrack is inside .* "never": early boot may still load it/)]);
+    // With "auto", the file goes into the initramfs: effective.
+    expect(moduleStatuses(obs, { ...d, initramfs: "auto" }).every((s) => s.effective)).toBe(true);
+  });
+
+  it("built-in modules are warned about; informational notes are not warnings", () => {
+    const obs = observation({ moduleFacts: [{ name: "nf_conntrack", builtIn: true, loaded: false }] });
+    const notes = plan(obs, desired({ unload: false }), noRecord).notes;
+    expect(warningsOf(notes)).toEqual([expect.stringMatching(/^NOT EFFECTIVE for nf_conntrack: built into kernel/)]);
+    const info = plan(observation({ moduleFacts: available("nf_conntrack") }), desired({ unload: true }), noRecord).notes;
+    expect(info.length).toBeGreaterThan(0);
+    expect(warningsOf(info)).toEqual([]);
+  });
+
+  it("names the unused holders an unload removes first (issue 12, item 10)", () => {
+    const loaded = [
+      { name: "xt_MASQUERADE", state: "live", refcnt: 0, holders: [] },
+      { name: "nf_nat", state: "live", refcnt: 1, holders: ["xt_MASQUERADE"] },
+      { name: "nf_conntrack", state: "live", refcnt: 2, holders: ["nf_nat", "xt_MASQUERADE"] },
+    ];
+    const p = plan(observation({ loadedList: loaded, moduleFacts: available("nf_conntrack") }), desired({ unload: true }));
+    expect(p.refusal).toBeUndefined();
+    expect(p.unload!.order).toEqual(["xt_MASQUERADE", "nf_conntrack"]);
+    expect(p.notes.join("\n")).toContain("unload also removes xt_MASQUERADE first: it holds nf_conntrack and nothing uses it (refcnt 0)");
   });
 });

@@ -51,7 +51,7 @@ describe("planUnload (modprobe -r over the live holder graph)", () => {
   });
 
   it("ignores modules that are not loaded, and a kernel without unload support (no refcnt)", () => {
-    expect(planUnload(loadedMap(NAT_LOADED), ["nf_conntrack_ftp"])).toEqual({ order: [], dependencies: [], blocked: [], removeFirst: [] });
+    expect(planUnload(loadedMap(NAT_LOADED), ["nf_conntrack_ftp"])).toEqual({ order: [], holdersRemoved: [], dependencies: [], sequence: [], blocked: [], removeFirst: [] });
     const p = planUnload(loadedMap([{ name: "a", state: "live", refcnt: null, holders: [] }]), ["a"]);
     expect(p.order).toEqual(["a"]);
   });
@@ -60,5 +60,40 @@ describe("planUnload (modprobe -r over the live holder graph)", () => {
     const p = planUnload(loadedMap(NAT_LOADED), ["iptable_nat"]);
     expect(p.dependencies).not.toContain("ext4");
     expect(p.order).toEqual(["iptable_nat"]);
+  });
+
+  // issue 12, item 10: unused holders (refcnt 0: no rule, chain or socket uses them) are removed
+  // first, in order, instead of blocking the unload.
+  const MASQ_LOADED = [
+    { name: "xt_MASQUERADE", state: "live", refcnt: 0, holders: [] },
+    { name: "nft_chain_nat", state: "live", refcnt: 0, holders: [] },
+    { name: "nf_nat", state: "live", refcnt: 2, holders: ["nft_chain_nat", "xt_MASQUERADE"] },
+    { name: "nf_conntrack", state: "live", refcnt: 2, holders: ["nf_nat", "xt_MASQUERADE"] },
+    { name: "nf_defrag_ipv4", state: "live", refcnt: 1, holders: ["nf_conntrack"] },
+    { name: "nf_defrag_ipv6", state: "live", refcnt: 1, holders: ["nf_conntrack"] },
+    { name: "nf_tables", state: "live", refcnt: 1, holders: ["nft_chain_nat"] },
+  ];
+
+  it("removes unused holders first, holders before what they hold, and keeps the real order", () => {
+    const p = planUnload(loadedMap(MASQ_LOADED), ["nf_conntrack"]);
+    expect(p.blocked).toEqual([]);
+    expect(p.holdersRemoved).toEqual(["nft_chain_nat", "xt_MASQUERADE"]);
+    expect(p.order).toEqual(["nft_chain_nat", "xt_MASQUERADE", "nf_conntrack"]);
+    // nf_nat and then nf_conntrack leave as unused dependencies of xt_MASQUERADE; nf_conntrack is
+    // listed, so it is in order too (its own modprobe -r then finds it gone).
+    expect(p.sequence).toEqual(["nft_chain_nat", "nf_tables", "xt_MASQUERADE", "nf_nat", "nf_conntrack", "nf_defrag_ipv4", "nf_defrag_ipv6"]);
+    expect(p.sequence.indexOf("xt_MASQUERADE")).toBeLessThan(p.sequence.indexOf("nf_nat"));
+    expect(p.sequence.indexOf("nf_nat")).toBeLessThan(p.sequence.indexOf("nf_conntrack"));
+  });
+
+  it("never removes an unused holder that is used by a rule, or a table module (its rules would go)", () => {
+    const used = loadedMap(MASQ_LOADED.map((m) => (m.name === "xt_MASQUERADE" ? { ...m, refcnt: 1 } : m)));
+    const p = planUnload(used, ["nf_conntrack"]);
+    expect(p.order).toEqual([]);
+    expect(p.holdersRemoved).toEqual([]);
+    expect(p.blocked.map((b) => b.module)).toEqual(["nf_conntrack"]);
+    expect(p.removeFirst).toEqual(["nft_chain_nat", "xt_MASQUERADE", "nf_nat"]);
+    // iptable_nat has refcnt 0 whatever rules its table holds: never removed unless listed.
+    expect(planUnload(loadedMap(NAT_LOADED), ["nf_conntrack"]).holdersRemoved).toEqual([]);
   });
 });
