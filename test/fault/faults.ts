@@ -254,8 +254,27 @@ export async function quiesce(host: string, timeoutMs = 60_000): Promise<void> {
   if (left.length > 0) throw new Error(`${host}: still running after ${timeoutMs} ms: ${left.map((p) => `${p.pid}/${p.comm}`).join(", ")}`);
 }
 
+/**
+ * Throws unless the host's /etc (in its sshd's mount namespace) is its private copy under the lab
+ * state dir: a test that changes /etc must never reach the machine's own.
+ */
+export function assertPrivateEtc(host: string): void {
+  const lab = loadLab();
+  if (!lab) throw new Error("lab not up");
+  const pid = labHost(lab, host).sshdPid;
+  const top = readFileSync(`/proc/${pid}/mountinfo`, "utf8")
+    .split("\n")
+    .filter((l) => l.split(" ")[4] === "/etc")
+    .pop();
+  const root = top?.split(" ")[3] ?? "";
+  if (!root.endsWith(`/hosts/${host}/etc`)) {
+    throw new Error(`${host}: /etc is not the host's private copy (mount root ${JSON.stringify(root)}); stop and run: lab.sh down && lab.sh up 14`);
+  }
+}
+
 /** Returns a fault host to pristine: no shims, no control files, rulesets flushed, files restored. */
 export async function resetFaultHost(host: string): Promise<void> {
+  assertPrivateEtc(host);
   clearFaults(host);
   await resetHost(host);
 }
