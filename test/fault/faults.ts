@@ -75,9 +75,11 @@ ctk_hold() {
   while [ ! -e "$c/release.${tool}" ]; do sleep 0.05; done
 }
 ctk_hold before "$*"
-if [ -e "$c/block.${tool}" ] && [ "$(sed -n 1p "$c/block.${tool}")" = after ]; then
+if [ -e "$c/trace" ] || { [ -e "$c/block.${tool}" ] && [ "$(sed -n 1p "$c/block.${tool}")" = after ]; }; then
+  [ ! -e "$c/trace" ] || echo "begin ${tool} $$" >> "$c/trace.log"
   ${real} "$@"
   rc=$?
+  [ ! -e "$c/trace" ] || echo "end ${tool} $$" >> "$c/trace.log"
   ctk_hold after "$*"
   exit $rc
 fi
@@ -128,6 +130,19 @@ export function setNoise(host: string, on: boolean): void {
   const f = path.join(ctlDir(host), "noise");
   if (on) writeFileSync(f, "");
   else rmSync(f, { force: true });
+}
+
+/** Turns tracing on (every shimmed run appends `begin TOOL PID` / `end TOOL PID`) and clears the log. */
+export function startTrace(host: string): void {
+  mkdirSync(ctlDir(host), { recursive: true });
+  rmSync(path.join(ctlDir(host), "trace.log"), { force: true });
+  writeFileSync(path.join(ctlDir(host), "trace"), "");
+}
+
+/** The trace log's lines so far. */
+export function traceLog(host: string): string[] {
+  const f = path.join(ctlDir(host), "trace.log");
+  return existsSync(f) ? readFileSync(f, "utf8").split("\n").filter(Boolean) : [];
 }
 
 /** Where a blocked tool stops: before the real binary runs, or after it returned. */
