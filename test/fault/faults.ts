@@ -310,14 +310,31 @@ export async function snapshot(host: string): Promise<string> {
 
 /** Lines of the live raw table / nft table and the saved files that carry a rule name's tag. */
 export async function tagCount(host: string, ruleName: string): Promise<{ live: number; saved: number }> {
-  const tag = `pulumi-conntrack:${ruleName}:`;
+  return (await tagCounts(host, [ruleName]))[ruleName];
+}
+
+/** {@link tagCount} for several rule names, with one look at the host. */
+export async function tagCounts(host: string, ruleNames: readonly string[]): Promise<Record<string, { live: number; saved: number }>> {
   const out = await hostSh(
     host,
     "{ iptables-nft-save -t raw; ip6tables-nft-save -t raw; iptables-legacy-save -t raw; ip6tables-legacy-save -t raw; nft list table inet pulumi_conntrack; } 2>/dev/null; echo '==== saved'; cat /etc/iptables/rules.v4 /etc/iptables/rules.v6 /etc/nftables.conf 2>/dev/null; true",
   );
   const [live, saved] = out.split("==== saved\n");
-  const count = (s: string) => s.split("\n").filter((l) => l.includes(tag)).length;
-  return { live: count(live), saved: count(saved ?? "") };
+  const result: Record<string, { live: number; saved: number }> = {};
+  for (const name of ruleNames) {
+    const tag = `pulumi-conntrack:${name}:`;
+    const count = (s: string) => s.split("\n").filter((l) => l.includes(tag)).length;
+    result[name] = { live: count(live), saved: count(saved ?? "") };
+  }
+  return result;
+}
+
+/** Every rule name of a list with exactly `want` live and saved copies (for one assertion over a batch). */
+export async function expectEachTagged(host: string, ruleNames: readonly string[], want: { live: number; saved: number }): Promise<Record<string, { live: number; saved: number }>> {
+  const counts = await tagCounts(host, ruleNames);
+  const wrong: Record<string, { live: number; saved: number }> = {};
+  for (const n of ruleNames) if (counts[n].live !== want.live || counts[n].saved !== want.saved) wrong[n] = counts[n];
+  return wrong;
 }
 
 /** A lab host's `connection` input (root with the lab key, host key pinned). */

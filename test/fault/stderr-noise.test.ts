@@ -9,7 +9,7 @@
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { closeAll } from "../../provider/transport/pool";
 import { isRoot, labRunning, loadLab, requireLab } from "../lab/inventory";
-import { ALL_TOOLS, connectionOf, hostSh, installShims, resetFaultHost, setNoise, snapshot, tagCount } from "./faults";
+import { ALL_TOOLS, connectionOf, hostSh, installShims, resetFaultHost, expectEachTagged, setNoise, snapshot } from "./faults";
 import { LAB_MODULES, create, destroy, h, notrackPrograms, refresh, type Kind, type Props } from "./programs";
 
 const HOST = "ctlab14";
@@ -47,7 +47,8 @@ describe.skipIf(!isRoot() || !labRunning())("stderr noise from every tool", () =
     const progs = notrackPrograms(HOST, backend, rules, 7500, `noise-${backend}`);
     const checked = await Promise.all(progs.map(async (p) => (await h("NotrackRule").check({}, p)).inputs));
     const made = await Promise.all(checked.map((c) => h("NotrackRule").create(c)));
-    for (let i = 0; i < rules; i++) expect(await tagCount(HOST, `noise-${backend}-${i}`), `rule ${i}`).toEqual({ live: 1, saved: 1 });
+    const names = progs.map((p) => String(p.ruleName));
+    expect(await expectEachTagged(HOST, names, { live: 1, saved: 1 }), "rules without exactly one live and one saved copy").toEqual({});
     if (legacy) expect(await hostSh(HOST, "iptables-legacy-save -t raw 2>/dev/null | grep -c unmanaged-legacy"), "the legacy rule is untouched").toBe("1\n");
 
     await Promise.all(made.map((m, i) => expectNoDrift("NotrackRule", { id: m.id, outs: m.outs as Props }, checked[i])));
@@ -55,7 +56,8 @@ describe.skipIf(!isRoot() || !labRunning())("stderr noise from every tool", () =
     // Destroy in two waves, so that a later batch parses what the earlier one left.
     const half = Math.floor(rules / 2);
     await Promise.all(made.slice(0, half).map((m) => destroy("NotrackRule", { id: m.id, outs: m.outs as Props })));
-    for (let i = half; i < rules; i++) expect(await tagCount(HOST, `noise-${backend}-${i}`), `rule ${i} after the first wave`).toEqual({ live: 1, saved: 1 });
+    expect(await expectEachTagged(HOST, names.slice(half), { live: 1, saved: 1 }), "the second half after the first wave").toEqual({});
+    expect(await expectEachTagged(HOST, names.slice(0, half), { live: 0, saved: 0 }), "the first half after its destroy").toEqual({});
     await Promise.all(made.slice(half).map((m) => destroy("NotrackRule", { id: m.id, outs: m.outs as Props })));
     expect(await snapshot(HOST)).toBe(before);
   });
