@@ -131,14 +131,15 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
     // The next `pulumi up` creates again every resource the state does not hold.
     const made = await Promise.all(checked.map((p) => h("NotrackRule").create(p)));
     const names = progs.map((p) => String(p.ruleName));
-    expect(await expectEachTagged(c.host, names, { live: 1, saved: 1 }), "rules without exactly one live and one saved copy after the retry").toEqual({});
-    expect(await hostSh(c.host, "find /etc -name '.ctk-tmp.*'"), "no temp file left").toBe("");
+    // Soft: a duplicate and a leftover temp file are both reported, and destroy still runs.
+    expect.soft(await expectEachTagged(c.host, names, { live: 1, saved: 1 }), "rules without exactly one live and one saved copy after the retry").toEqual({});
+    expect.soft(await hostSh(c.host, "find /etc -name '.ctk-tmp.*'"), "no temp file left").toBe("");
 
     // The state is true to the host: refresh sees no drift.
     for (const m of made) {
       const r = await refresh("NotrackRule", { id: m.id, outs: m.outs as Props });
       expect(r.id).toBe(m.id);
-      expect((r.props as Props).observedDrift ?? []).toEqual([]);
+      expect.soft((r.props as Props).observedDrift ?? [], `${m.id}: refresh`).toEqual([]);
     }
 
     await Promise.all(made.map((m) => destroy("NotrackRule", { id: m.id, outs: m.outs as Props })));
@@ -197,7 +198,7 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
     const file = await hostSh(host, `cat ${BLACKLIST_FILE}`);
     expect(file.split("\n")[0]).toBe(MANAGED_FILE_HEADER);
     for (const m of LAB_MODULES) expect(file).toContain(`blacklist ${m}`);
-    expect(await hostSh(host, "find /etc -name '.ctk-tmp.*'")).toBe("");
+    expect.soft(await hostSh(host, "find /etc -name '.ctk-tmp.*'"), "no temp file left").toBe("");
     const r = await refresh("ModuleBlacklist" as Kind, { id: made.id, outs: made.outs as Props });
     expect((await h("ModuleBlacklist").diff(made.id, r.props as Props, news)).changes).toBe(false);
 

@@ -4,7 +4,7 @@
  * - Not root: logs that the tier is skipped and does nothing (tests then skip themselves
  *   through `requireLab`).
  * - A lab with 14 hosts already running: reused, and left running afterwards.
- * - Otherwise: `lab.sh up 8`, and `lab.sh down` at the end unless `CONNTRACK_LAB_KEEP=1`.
+ * - Otherwise: `lab.sh up 14`, and `lab.sh down` at the end unless `CONNTRACK_LAB_KEEP=1`.
  */
 import { isRoot, labCommand, labRunning } from "./inventory";
 
