@@ -1,15 +1,15 @@
 /**
- * vitest globalSetup for the `lab` project: makes sure a 10-host lab is running.
+ * vitest globalSetup for the `lab` project: makes sure a 14-host lab is running.
  *
  * - Not root: logs that the tier is skipped and does nothing (tests then skip themselves
  *   through `requireLab`).
- * - A lab with 10 hosts already running: reused, and left running afterwards.
- * - Otherwise: `lab.sh up 8`, and `lab.sh down` at the end unless `CONNTRACK_LAB_KEEP=1`.
+ * - A lab with 14 hosts already running: reused, and left running afterwards.
+ * - Otherwise: `lab.sh up 14`, and `lab.sh down` at the end unless `CONNTRACK_LAB_KEEP=1`.
  */
 import { isRoot, labCommand, labRunning } from "./inventory";
 
 /** Number of hosts the lab tier runs with. */
-const LAB_HOSTS = 10;
+const LAB_HOSTS = 14;
 
 /**
  * Brings the lab up (or reuses a running one).

@@ -37,6 +37,9 @@ readonly BIND_MOUNTS=(
   "dpkg-alternatives:/var/lib/dpkg/alternatives"
   "root:/root"
   "ctlab-home:/home/${LAB_USER}"
+  # Empty unless a test puts fault-injection shims there: first on root's and the provider's
+  # PATH, so a shim shadows the real tool inside this host only.
+  "usr-local-sbin:/usr/local/sbin"
 )
 
 # Paths (under hosts/ctlabI/) that `reset` restores from hosts/ctlabI/pristine/: what the
@@ -57,6 +60,7 @@ readonly RESET_PATHS=(
   dpkg-alternatives
   root
   ctlab-home
+  usr-local-sbin
 )
 
 log() { printf 'lab: %s\n' "$*" >&2; }
@@ -163,7 +167,7 @@ ensure_lab_user() {
 # Bind mounts need existing mountpoints on the machine (all standard ones; /home/ctlab comes
 # with the user). sshd needs its privilege-separation dir.
 ensure_mountpoints() {
-  mkdir -p /run/sshd "/home/${LAB_USER}" /var/lib/dpkg/alternatives
+  mkdir -p /run/sshd "/home/${LAB_USER}" /var/lib/dpkg/alternatives /usr/local/sbin
   chmod 0755 /run/sshd
 }
 
@@ -242,6 +246,7 @@ make_pristine() {
   cp -a /var/lib/dpkg/alternatives "${p}/dpkg-alternatives"
   make_home "${p}/root" root 0700
   make_home "${p}/ctlab-home" "${LAB_USER}" 0750
+  mkdir -m 0755 "${p}/usr-local-sbin"
 }
 
 # Stock Debian sshd_config plus only what a second sshd on the machine needs: its own host

@@ -1,0 +1,208 @@
+/**
+ * Fault class: the SSH connection is cut at each step of every apply (waiting for the lock, in the
+ * middle of `nft -f` / `iptables-restore`, right after it, at the rename that completes a file
+ * write), for NotrackRule on iptables-nft, iptables-legacy and native nftables, for
+ * ConntrackHelperSetting and for ModuleBlacklist. The remote script then either finishes on its own
+ * (a vanished client does not stop it) or dies at that point (killed with the session).
+ *
+ * Each case ends with: an error naming the host that says the connection was lost; a retry (the
+ * next `pulumi up`, which creates again what was not recorded) that converges to exactly what the
+ * program asks (one live and one saved rule per resource, no temp file); refresh agreeing with the
+ * host; and destroy leaving the host byte for byte as before the first attempt.
+ *
+ * Hosts: ctlab11 (iptables-nft, helper, blacklist), ctlab12 (iptables-legacy), ctlab13 (nftables).
+ */
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { closeAll } from "../../provider/transport/pool";
+import { isRoot, labRunning, loadLab, requireLab } from "../lab/inventory";
+import { MANAGED_FILE_HEADER } from "../../provider/common/markers";
+import {
+  armBlock,
+  connectionOf,
+  cutConnection,
+  hostSh,
+  installShims,
+  killRemote,
+  labelOf,
+  quiesce,
+  release,
+  resetFaultHost,
+  setBackend,
+  snapshot,
+  expectEachTagged,
+  waitBlocked,
+  type Phase,
+} from "./faults";
+import { BACKENDS, LAB_MODULES, create, destroy, expectErrorSaying, h, notrackPrograms, refresh, type Kind, type Props } from "./programs";
+
+const HOSTS = ["ctlab11", "ctlab12", "ctlab13"];
+const RULES = 3;
+/** What an interrupted operation's error must say. */
+const LOST = /connection|channel|session|killed|closed|lost|cut/i;
+
+afterAll(async () => {
+  await closeAll();
+  if (isRoot() && loadLab()) for (const n of HOSTS) await resetFaultHost(n);
+});
+
+/** A cut point: the tool whose invocation is held, before or after it runs, and which invocations. */
+interface CutPoint {
+  step: string;
+  tool: string;
+  phase: Phase;
+  pattern: string;
+}
+
+/** How the connection goes: the host's sshd session killed, or the client closing its pool. */
+type CutHow = "server" | "client";
+/** What becomes of the remote script: it finishes on its own, or it dies at the cut point. */
+type Fate = "finishes" | "killed";
+
+/**
+ * Holds the apply at the cut point, cuts the connection, lets the script finish or kills it, and
+ * waits for the host to be quiet. Returns the settled results of `start`.
+ */
+async function interrupted<T>(host: string, cut: CutPoint, how: CutHow, fate: Fate, start: () => Promise<T>[]): Promise<PromiseSettledResult<T>[]> {
+  installShims(host, [cut.tool]);
+  armBlock(host, cut.tool, cut.phase, cut.pattern);
+  const ops = start();
+  const settled = Promise.allSettled(ops);
+  let pid: number;
+  try {
+    pid = await waitBlocked(host, cut.tool);
+  } catch (e) {
+    release(host, cut.tool);
+    const r = await settled;
+    throw new Error(`${(e as Error).message}; the operations ended: ${JSON.stringify(r.map((x) => (x.status === "rejected" ? String(x.reason) : "ok")))}`);
+  }
+  if (how === "server") cutConnection(host);
+  else await closeAll();
+  const results = await settled;
+  if (fate === "killed") killRemote(pid);
+  release(host, cut.tool);
+  await quiesce(host);
+  return results;
+}
+
+function notrackCuts(restore: string, backend: string): CutPoint[] {
+  // iptables-restore is also run with --help (to learn whether it knows --wait): hold only the real batch.
+  const batch = backend === "nftables" ? "-f *" : "*--noflush*";
+  return [
+    { step: "waiting for the lock", tool: "flock", phase: "before", pattern: "*" },
+    { step: `in ${restore} (before it commits)`, tool: restore, phase: "before", pattern: batch },
+    { step: `right after ${restore} committed`, tool: restore, phase: "after", pattern: batch },
+    { step: "at the rename that writes the saved ruleset", tool: "mv", phase: "before", pattern: "*" },
+  ];
+}
+
+const NOTRACK_CASES = BACKENDS.flatMap((b, bi) => {
+  const host = HOSTS[bi];
+  return notrackCuts(b.restore, b.backend).flatMap((cut, ci) => {
+    const fates: Array<{ how: CutHow; fate: Fate }> = [{ how: "server", fate: "finishes" }];
+    // The client side of a cut and a script that dies with it, once per backend, at different steps.
+    if (ci === bi) fates.push({ how: "client", fate: "finishes" });
+    if (ci === 3 - bi) fates.push({ how: "server", fate: "killed" });
+    return fates.map((f) => ({ ...b, host, cut, ...f, base: 7100 + bi * 100 + ci * 10 }));
+  });
+});
+
+describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an apply", () => {
+  beforeEach(async (ctx) => {
+    requireLab(ctx);
+  });
+
+  /** Resets the one host a case uses, on the backend it runs. */
+  async function fresh(host: string, alternative: "nft" | "legacy" = "nft"): Promise<void> {
+    await resetFaultHost(host);
+    if (alternative === "legacy") await setBackend(host, "legacy");
+  }
+
+  it.each(NOTRACK_CASES)("NotrackRule on $name: cut ($how side) $cut.step, script $fate; the retry converges and destroy restores", async (c) => {
+    await fresh(c.host, c.alternative);
+    const before = await snapshot(c.host);
+    const progs = notrackPrograms(c.host, c.backend, RULES, c.base, `cut${c.base}`);
+    const checked = await Promise.all(progs.map(async (p) => (await h("NotrackRule").check({}, p)).inputs));
+
+    const first = await interrupted(c.host, c.cut, c.how, c.fate, () => checked.map((p) => h("NotrackRule").create(p)));
+    const failed = first.map((r, i) => ({ r, i })).filter((x) => x.r.status === "rejected");
+    expect(failed.length, "a create whose connection was cut must not report success").toBe(RULES);
+    for (const f of failed) expectErrorSaying((f.r as PromiseRejectedResult).reason, labelOf(c.host), LOST);
+
+    // The next `pulumi up` creates again every resource the state does not hold.
+    const made = await Promise.all(checked.map((p) => h("NotrackRule").create(p)));
+    const names = progs.map((p) => String(p.ruleName));
+    // Soft: a duplicate and a leftover temp file are both reported, and destroy still runs.
+    expect.soft(await expectEachTagged(c.host, names, { live: 1, saved: 1 }), "rules without exactly one live and one saved copy after the retry").toEqual({});
+    expect.soft(await hostSh(c.host, "find /etc -name '.ctk-tmp.*'"), "no temp file left").toBe("");
+
+    // The state is true to the host: refresh sees no drift.
+    for (const m of made) {
+      const r = await refresh("NotrackRule", { id: m.id, outs: m.outs as Props });
+      expect(r.id).toBe(m.id);
+      expect.soft((r.props as Props).observedDrift ?? [], `${m.id}: refresh`).toEqual([]);
+    }
+
+    await Promise.all(made.map((m) => destroy("NotrackRule", { id: m.id, outs: m.outs as Props })));
+    expect(await snapshot(c.host), "destroy leaves the host byte for byte as before the first attempt").toBe(before);
+  });
+
+  const HELPER_FILE = "/etc/modprobe.d/no_conntrack_helper.conf";
+  const HAND_MADE = "# no helpers, see OPS-1\noptions nf_conntrack nf_conntrack_helper=0\n";
+  const HELPER_CUTS: Array<CutPoint & { fate: Fate }> = [
+    { step: "waiting for the lock", tool: "flock", phase: "before", pattern: "*", fate: "finishes" },
+    { step: "at the removal of the stale file", tool: "rm", phase: "before", pattern: `*${HELPER_FILE}`, fate: "finishes" },
+    { step: "right after the stale file was removed", tool: "rm", phase: "after", pattern: `*${HELPER_FILE}`, fate: "killed" },
+  ];
+
+  it.each(HELPER_CUTS)("ConntrackHelperSetting: cut $step, script $fate; the retry converges and the state says what it did", async (cut) => {
+    const host = "ctlab11";
+    await fresh(host);
+    await hostSh(host, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE} && chmod 0640 ${HELPER_FILE}`);
+    const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(host), fileName: "no_conntrack_helper.conf" })).inputs;
+
+    const [first] = await interrupted(host, cut, "server", cut.fate, () => [h("ConntrackHelperSetting").create(news)]);
+    expect(first.status).toBe("rejected");
+    expectErrorSaying((first as PromiseRejectedResult).reason, labelOf(host), LOST);
+
+    const made = await h("ConntrackHelperSetting").create(news);
+    expect(await hostSh(host, `test -e ${HELPER_FILE} && echo present || echo absent`), "as the program asks: the stale option is gone").toBe("absent\n");
+    expect(await hostSh(host, "find /etc -name '.ctk-tmp.*'")).toBe("");
+    // The state says what the host had before: the hand-made file when the retry removed it, nothing
+    // when the interrupted attempt already had (never anything else), and destroy does exactly that.
+    const previous = made.outs.previousFileContent;
+    expect([HAND_MADE, null]).toContainEqual(previous);
+    const r = await refresh("ConntrackHelperSetting", { id: made.id, outs: made.outs as Props });
+    expect((await h("ConntrackHelperSetting").diff(made.id, r.props as Props, news)).changes).toBe(false);
+    await destroy("ConntrackHelperSetting", { id: made.id, outs: r.props as Props });
+    expect(await hostSh(host, `cat ${HELPER_FILE} 2>/dev/null || echo absent`)).toBe(previous === null ? "absent\n" : HAND_MADE);
+  });
+
+  const BLACKLIST_FILE = "/etc/modprobe.d/pulumi-conntrack-blacklist.conf";
+  const BLACKLIST_CUTS: Array<CutPoint & { fate: Fate }> = [
+    { step: "waiting for the lock", tool: "flock", phase: "before", pattern: "*", fate: "finishes" },
+    { step: "at the rename that writes the file", tool: "mv", phase: "before", pattern: `*${BLACKLIST_FILE}`, fate: "finishes" },
+    { step: "at the rename that writes the file", tool: "mv", phase: "before", pattern: `*${BLACKLIST_FILE}`, fate: "killed" },
+  ];
+
+  it.each(BLACKLIST_CUTS)("ModuleBlacklist: cut $step, script $fate; the retry converges and destroy restores", async (cut) => {
+    const host = "ctlab11";
+    await fresh(host);
+    const before = await snapshot(host);
+    const news = (await h("ModuleBlacklist").check({}, { connection: connectionOf(host), modules: LAB_MODULES, initramfs: "never" })).inputs;
+
+    const [first] = await interrupted(host, cut, "server", cut.fate, () => [h("ModuleBlacklist").create(news)]);
+    expect(first.status).toBe("rejected");
+    expectErrorSaying((first as PromiseRejectedResult).reason, labelOf(host), LOST);
+
+    const made = await h("ModuleBlacklist").create(news);
+    const file = await hostSh(host, `cat ${BLACKLIST_FILE}`);
+    expect(file.split("\n")[0]).toBe(MANAGED_FILE_HEADER);
+    for (const m of LAB_MODULES) expect(file).toContain(`blacklist ${m}`);
+    expect.soft(await hostSh(host, "find /etc -name '.ctk-tmp.*'"), "no temp file left").toBe("");
+    const r = await refresh("ModuleBlacklist" as Kind, { id: made.id, outs: made.outs as Props });
+    expect((await h("ModuleBlacklist").diff(made.id, r.props as Props, news)).changes).toBe(false);
+
+    await destroy("ModuleBlacklist", { id: made.id, outs: r.props as Props });
+    expect(await snapshot(host), "destroy leaves the host byte for byte as before the first attempt").toBe(before);
+  });
+});
