@@ -29,9 +29,6 @@ function outputsOf(tag: string, backend: ResolvedBackend, p: Plan, spec: RuleSpe
   return { tag, resolvedBackend: backend, ruleText: p.ruleText ?? ruleTextFor(backend, spec, tag), persistence: p.persistence, actions: describeChanges(p.changes) };
 }
 
-// Re-exported where it always was: tests and callers import it from the kind.
-export { assertReadable };
-
 function requestOf(op: Request["op"], inputs: NotrackRuleInputs, tag: string, recorded?: ResolvedBackend): Request {
   return {
     op,
