@@ -170,12 +170,12 @@ function parseOutside(text: string): OutsideSetting[] {
     if (colon < 0) continue;
     const line = Number(rest.slice(0, colon));
     const text = rest.slice(colon + 1);
-    out.push({ source, path, line, text, value: valueOf(source, text) });
+    out.push({ source, path, line, text, value: settingValue(source, text) });
   }
   return out;
 }
 
-function valueOf(source: OutsideSetting["source"], text: string): ToggleValue | null {
+function settingValue(source: OutsideSetting["source"], text: string): ToggleValue | null {
   if (source === "modprobe") return helperOptionLines(text)[0]?.value ?? null;
   const m = /=\s*(\S*)/.exec(text);
   if (!m) return null;
