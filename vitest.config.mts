@@ -15,7 +15,7 @@ export default defineConfig({
       {
         test: {
           name: "lab",
-          include: ["test/lab/**/*.test.ts", "test/engine/**/*.test.ts", "test/fault/**/*.test.ts"],
+          include: ["test/lab/**/*.test.ts", "test/engine/**/*.test.ts", "test/fault/**/*.test.ts", "test/consumer/**/*.test.ts"],
           globalSetup: ["test/lab/global-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 300_000,

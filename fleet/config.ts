@@ -1,4 +1,4 @@
-import { readFileSync } from "fs";
+import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 
 /** One host of the fleet, as listed in stack config `hosts`. */

@@ -1,5 +1,20 @@
-export * from "./connection";
-export * from "./errors";
-export * from "./transport";
-export * from "./common";
+/**
+ * The package root: the resources, their argument and output types, and the errors a program can
+ * catch. Nothing else: the transport, the planners and the runtime are internal (the package's own
+ * tests reach them by relative path; the serialized provider reaches `pulumi-conntrack/runtime`).
+ * `test/unit/exports.test.ts` pins this list; adding a name is a decision, not an accident.
+ */
 export * from "./resources";
+export type { ConnectionArgs, SshEndpointArgs as ProxyConnectionArgs } from "./common/resource-options";
+export {
+  AuthenticationError,
+  ConflictError,
+  ConntrackError,
+  type ConntrackErrorDetails,
+  DialTimeoutError,
+  HostKeyMismatchError,
+  RemoteCommandError,
+  TransportError,
+  UnreachableError,
+  UnsupportedError,
+} from "./errors";

@@ -9,7 +9,7 @@
  *   its answers, and the queries it sends upstream as a recursive resolver and their answers
  *   (`role: "both"`: eight rules per address family).
  */
-import { readFileSync } from "fs";
+import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { ConntrackHelperSetting, NotrackServicePort } from "pulumi-conntrack";
 

@@ -9,7 +9,7 @@
  * now, in dependency order, and the update fails, naming the holders, while one is in use). A
  * module built into the kernel cannot be kept out this way: the outputs say NOT EFFECTIVE.
  */
-import { readFileSync } from "fs";
+import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { ModuleBlacklist } from "pulumi-conntrack";
 

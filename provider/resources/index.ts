@@ -1,6 +1,19 @@
-export * from "./helper-setting";
-export * from "./notrack-rule";
-export * from "./module-blacklist";
-// Each kind's folder exports its own `plan`; at this level the name would be ambiguous, so it stays
-// the helper setting's, as before, and the others are reachable under their prefixed names.
-export { plan } from "./helper-setting";
+// The public part of each resource folder: the resource classes, their arguments and outputs, and
+// the value types those name. Planners, schemas and kinds stay internal.
+export { ConntrackHelperSetting, type ConntrackHelperSettingArgs, type HelperSettingOutputs } from "./helper-setting";
+export {
+  NotrackRule,
+  type NotrackRuleArgs,
+  type NotrackRuleOutputs,
+  NotrackServicePort,
+  notrackServicePort,
+  type NotrackServicePortArgs,
+  type ServiceRole,
+  type NotrackChain,
+  type NotrackProtocol,
+  type NotrackBackendChoice,
+  type NotrackResolvedBackend,
+  type NotrackPersistence,
+  type PortSpec,
+} from "./notrack-rule";
+export { ModuleBlacklist, type ModuleBlacklistArgs, type ModuleBlacklistOutputs, type BlacklistMode, type InitramfsPolicy } from "./module-blacklist";

@@ -1,14 +1,11 @@
-import type { BaseInputs, ResourceKind } from "../common/kind";
 import { helperSettingKind } from "../resources/helper-setting/kind";
 import { moduleBlacklistKind } from "../resources/module-blacklist/kind";
 import { notrackRuleKind } from "../resources/notrack-rule/kind";
 import { registerKind } from "./registry";
 
-type AnyKind = ResourceKind<BaseInputs, object>;
-
 // Registered by type name: the serialized provider in state names only the type, so this table is
 // the contract between every release's state and the code installed now. Static imports keep the
 // kinds loadable from sources (tests) as well as from dist/.
-registerKind("ConntrackHelperSetting", () => helperSettingKind as unknown as AnyKind);
-registerKind("NotrackRule", () => notrackRuleKind as unknown as AnyKind);
-registerKind("ModuleBlacklist", () => moduleBlacklistKind as unknown as AnyKind);
+registerKind("ConntrackHelperSetting", () => helperSettingKind);
+registerKind("NotrackRule", () => notrackRuleKind);
+registerKind("ModuleBlacklist", () => moduleBlacklistKind);

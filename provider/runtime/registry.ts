@@ -1,12 +1,14 @@
 import type { BaseInputs, ResourceKind } from "../common/kind";
 import { handlersFor, type DynamicHandlers } from "./handlers";
 
-const kinds = new Map<string, () => ResourceKind<BaseInputs, object>>();
+// Each entry turns its own kind into handlers, so the table holds one non-generic type and every
+// kind keeps its own input and output types up to `handlersFor`: no cast between kinds.
+const loaders = new Map<string, () => DynamicHandlers>();
 const cache = new Map<string, DynamicHandlers>();
 
 /** Makes a kind reachable by type name from the serialized provider. Loaded lazily on first use. */
-export function registerKind(type: string, load: () => ResourceKind<BaseInputs, object>): void {
-  kinds.set(type, load);
+export function registerKind<In extends BaseInputs, Out extends object>(type: string, load: () => ResourceKind<In, Out>): void {
+  loaders.set(type, () => handlersFor(load()));
 }
 
 /**
@@ -17,9 +19,9 @@ export function registerKind(type: string, load: () => ResourceKind<BaseInputs, 
 export function handler(type: string): DynamicHandlers {
   let h = cache.get(type);
   if (!h) {
-    const load = kinds.get(type);
+    const load = loaders.get(type);
     if (!load) throw new Error(`pulumi-conntrack: unknown resource type ${type}; is the installed package older than the state?`);
-    h = handlersFor(load());
+    h = load();
     cache.set(type, h);
   }
   return h;
@@ -27,5 +29,5 @@ export function handler(type: string): DynamicHandlers {
 
 /** Registered type names. */
 export function registeredTypes(): string[] {
-  return [...kinds.keys()];
+  return [...loaders.keys()];
 }

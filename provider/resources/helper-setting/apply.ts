@@ -3,7 +3,7 @@ import { ConntrackError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
 import { WRITE_FILE_SCRIPT } from "../../transport/files";
 import { describeChange, type Change } from "./plan";
-import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, OBSERVE_SCRIPT_BODY, parseObservation, type HelperObservation } from "./observe";
+import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, OBSERVE_BODY, parseObservation, type HelperObservation } from "./observe";
 
 /** Lock shared by every resource of this package that rewrites files under /etc on a host. */
 export const HOST_LOCK = "/run/pulumi-conntrack.lock";
@@ -40,7 +40,7 @@ fi
 if [ -n "$mp" ]; then
   printf '%s' "$mp" > ${HELPER_PARAM_PATH} || fail "cannot write $mp to ${HELPER_PARAM_PATH}"
 fi
-${OBSERVE_SCRIPT_BODY}`;
+${OBSERVE_BODY}`;
 
 /** The positional arguments and standard input of {@link APPLY_SCRIPT} for a list of changes. */
 export function applyArgs(path: string, changes: readonly Change[]): { args: string[]; stdin: string } {

@@ -1,4 +1,4 @@
-export { ConntrackHelperSetting, type ConntrackHelperSettingArgs, type ConntrackHelperSettingEndpointArgs } from "./resource";
+export { ConntrackHelperSetting, type ConntrackHelperSettingArgs} from "./resource";
 export { HelperSettingSchema, HELPER_SETTING_TYPE, DEFAULT_HELPER_FILE_NAME, type HelperSettingInputs, type HelperSettingDesired } from "./schema";
 export {
   plan,

@@ -53,10 +53,14 @@ export interface HelperObservation {
   outside: OutsideSetting[];
 }
 
+/**
+ * Shell text that prints an observation of the managed file `$m` (set by the caller) and the host.
+ * Also the tail of the apply script, so that what apply reports is read back, not assumed.
+ */
 // Reads files modprobe and systemd-sysctl would read, in their precedence order: a file name seen
 // in an earlier directory hides files of that name in later ones, as both tools do. The managed
 // file is reported in its own section, not here.
-const OBSERVE_BODY = `${sectionStart("facts")}
+export const OBSERVE_BODY = `${sectionStart("facts")}
 ${FACTS_SCRIPT}
 ${sectionStart("toggle")}
 [ -e ${HELPER_SYSCTL_PATH} ] && echo sysctl_present=1
@@ -101,12 +105,6 @@ if [ -f /etc/sysctl.conf ]; then
   grep -nE '^[[:space:]]*-?net[./]netfilter[./]nf_conntrack_helper[[:space:]]*=' /etc/sysctl.conf 2>/dev/null | while IFS= read -r l; do printf 'sysctl\\t/etc/sysctl.conf\\t%s\\n' "$l"; done
 fi
 true`;
-
-/**
- * Shell text that prints an observation of the managed file `$m` (set by the caller) and the host.
- * Also the tail of the apply script, so that what apply reports is read back, not assumed.
- */
-export const OBSERVE_SCRIPT_BODY = OBSERVE_BODY;
 
 /** The observe script: `$1` is the managed file's path. */
 export const OBSERVE_SCRIPT = `m=$1\n${OBSERVE_BODY}`;
@@ -172,12 +170,12 @@ function parseOutside(text: string): OutsideSetting[] {
     if (colon < 0) continue;
     const line = Number(rest.slice(0, colon));
     const text = rest.slice(colon + 1);
-    out.push({ source, path, line, text, value: valueOf(source, text) });
+    out.push({ source, path, line, text, value: settingValue(source, text) });
   }
   return out;
 }
 
-function valueOf(source: OutsideSetting["source"], text: string): ToggleValue | null {
+function settingValue(source: OutsideSetting["source"], text: string): ToggleValue | null {
   if (source === "modprobe") return helperOptionLines(text)[0]?.value ?? null;
   const m = /=\s*(\S*)/.exec(text);
   if (!m) return null;

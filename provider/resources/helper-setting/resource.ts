@@ -1,12 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
-import { secretConnection, withSecretConnection, type ConnectionArgs, type SshEndpointArgs } from "../../common/resource-options";
+import { secretConnection, withSecretConnection, type ConnectionArgs } from "../../common/resource-options";
 import type { ToggleValue } from "./managed-file";
 import type { Conflict, ConntrackModule, Persistence, Toggle } from "./plan";
 import { HELPER_SETTING_TYPE } from "./schema";
-
-/** The fields of an SSH endpoint (shared by every resource). */
-export type ConntrackHelperSettingEndpointArgs = SshEndpointArgs;
 
 /** Arguments of {@link ConntrackHelperSetting}. */
 export interface ConntrackHelperSettingArgs {

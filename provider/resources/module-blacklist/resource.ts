@@ -1,12 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import { secretConnection, withSecretConnection, type ConnectionArgs, type SshEndpointArgs } from "../../common/resource-options";
+import { secretConnection, withSecretConnection, type ConnectionArgs } from "../../common/resource-options";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
 import type { ReplacedFile } from "./managed-file";
 import type { ModuleStatus } from "./plan";
 import { MODULE_BLACKLIST_TYPE, type BlacklistMode, type InitramfsPolicy } from "./schema";
-
-/** The fields of an SSH endpoint (shared by every resource). */
-export type ModuleBlacklistEndpointArgs = SshEndpointArgs;
 
 /** Arguments of {@link ModuleBlacklist}. */
 export interface ModuleBlacklistArgs {

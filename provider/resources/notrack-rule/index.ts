@@ -1,4 +1,4 @@
-export { NotrackRule, ruleNameFor, type NotrackRuleArgs, type NotrackRuleConnectionArgs, type NotrackRuleEndpointArgs } from "./resource";
+export { NotrackRule, ruleNameFor, type NotrackRuleArgs} from "./resource";
 export { NotrackServicePort, notrackServicePort, expandServicePort, type NotrackServicePortArgs, type ServicePortRule, type ServicePortSpec, type ServiceRole } from "./service-port";
 export {
   NotrackRuleSchema,

@@ -41,9 +41,6 @@ function outputsOf(tag: string, backend: ResolvedBackend, p: Plan, spec: RuleSpe
   };
 }
 
-// Re-exported where it always was: tests and callers import it from the kind.
-export { assertReadable };
-
 /** The tag prefix a create of `inputs` recognises as its own (see {@link adoptPrefix}). */
 export function adoptPrefixOf(inputs: NotrackRuleInputs & { owner: string }): string {
   const c = inputs.connection;

@@ -1,20 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
-import { secretConnection, withSecretConnection, type ConnectionArgs, type SshEndpointArgs } from "../../common/resource-options";
+import { secretConnection, withSecretConnection, type ConnectionArgs } from "../../common/resource-options";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
 import type { Persistence, ResolvedBackend } from "./backend";
 import type { PortSpec } from "./ports";
 import { NOTRACK_RULE_TYPE, RULE_NAME, type BackendChoice, type Chain, type Protocol } from "./schema";
 
-/** The fields of an SSH endpoint (shared by every resource). */
-export type NotrackRuleEndpointArgs = SshEndpointArgs;
-
-/** How to reach the host: `@pulumi/command`'s `remote.ConnectionArgs` shape, plus `sudo`. */
-export type NotrackRuleConnectionArgs = ConnectionArgs;
-
 /** Arguments of {@link NotrackRule}. */
 export interface NotrackRuleArgs {
   /** How to reach the host. Stored as a secret. */
-  connection: pulumi.Input<NotrackRuleConnectionArgs>;
+  connection: pulumi.Input<ConnectionArgs>;
   /** `PREROUTING` (arriving packets) or `OUTPUT` (packets the host sends). */
   chain: pulumi.Input<Chain>;
   /** `tcp`, `udp`, `sctp`, `icmp` (ipv4), `icmpv6` (ipv6) or `all`. */

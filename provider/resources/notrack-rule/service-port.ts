@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { secretConnection } from "../../common/resource-options";
-import { NotrackRule, type NotrackRuleArgs, type NotrackRuleConnectionArgs } from "./resource";
+import { secretConnection, type ConnectionArgs } from "../../common/resource-options";
+import { NotrackRule, type NotrackRuleArgs } from "./resource";
 import type { BackendChoice, Chain } from "./schema";
 
 /** Which side of a service the host is. */
@@ -58,7 +58,7 @@ export function expandServicePort(s: ServicePortSpec): ServicePortRule[] {
 /** Arguments of {@link NotrackServicePort}. */
 export interface NotrackServicePortArgs {
   /** How to reach the host (shared by every rule). */
-  connection: pulumi.Input<NotrackRuleConnectionArgs>;
+  connection: pulumi.Input<ConnectionArgs>;
   /** The service port or range (`53`). */
   port: number | string;
   /** Default `["tcp", "udp"]`. */
