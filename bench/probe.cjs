@@ -1,7 +1,7 @@
 /**
  * Preloaded into the dynamic-provider server by the benchmark (`NODE_OPTIONS=--require`), never by
  * the package: on SIGUSR2 it writes the package's own counters (connections dialled, remote commands
- * run) and the process's peak RSS to the file named by CONNTRACK_BENCH_PROBE. The counters are the
+ * run, SSH channels they took) and the process's peak RSS to the file named by CONNTRACK_BENCH_PROBE. The counters are the
  * ones the package keeps in `dist/provider/transport` (the same module instance the provider loads:
  * Node caches modules by real path, and the package's self-link resolves to this repository).
  */
@@ -20,7 +20,7 @@ if (out) {
     // Only read the counters when the provider has loaded the package: requiring it here would
     // count its memory in a phase that never needed it.
     const loaded = (name) => require.cache[path.join(dist, name)]?.exports;
-    const report = { pid: process.pid, commands: loaded("exec.js")?.execStats.commands ?? 0, dials: loaded("dial.js")?.dialStats.dials ?? 0, peakRssKb: peakRssKb() };
+    const report = { pid: process.pid, commands: loaded("exec.js")?.execStats.commands ?? 0, channels: loaded("exec.js")?.execStats.channels ?? loaded("exec.js")?.execStats.commands ?? 0, dials: loaded("dial.js")?.dialStats.dials ?? 0, peakRssKb: peakRssKb() };
     fs.writeFileSync(`${out}.tmp`, JSON.stringify(report));
     fs.renameSync(`${out}.tmp`, out);
   };

@@ -54,11 +54,11 @@ const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "-");
 
 function print(title: string, rs: readonly Row[], resourcesPerHost: number): void {
   console.log(`\n${title}`);
-  console.log("| hosts | parallel | phase | wall s | x ssh2 floor | x OpenSSH floor | conns/host | cmds/host | provider peak RSS MB | failed |");
-  console.log("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| hosts | parallel | phase | wall s | x ssh2 floor | x OpenSSH floor | conns/host | cmds/host | channels/host | provider peak RSS MB | failed |");
+  console.log("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const x of rs) {
     console.log(
-      `| ${x.hosts} | ${x.parallel} | ${x.phase} | ${fmt(x.r.ms / 1000, 2)} | ${fmt(x.r.ms / x.floor)} | ${fmt(x.r.ms / x.openssh)} | ${fmt(x.r.dials / x.hosts)} | ${fmt(x.r.commands / x.hosts)} | ${fmt(x.r.peakRssMb, 0)} | ${x.r.failed}${x.r.firstError ? ` (${x.r.firstError.split("\n")[0].slice(0, 120)})` : ""} |`,
+      `| ${x.hosts} | ${x.parallel} | ${x.phase} | ${fmt(x.r.ms / 1000, 2)} | ${fmt(x.r.ms / x.floor)} | ${fmt(x.r.ms / x.openssh)} | ${fmt(x.r.dials / x.hosts)} | ${fmt(x.r.commands / x.hosts)} | ${fmt(x.r.channels / x.hosts)} | ${fmt(x.r.peakRssMb, 0)} | ${x.r.failed}${x.r.firstError ? ` (${x.r.firstError.split("\n")[0].slice(0, 120)})` : ""} |`,
     );
   }
   void resourcesPerHost;
@@ -94,8 +94,8 @@ async function main(): Promise<void> {
       push("no-op up", await noopUp(up.stored, providers, limit));
       push("refresh", await refresh(up.stored, providers, limit));
       push("destroy", await destroy(up.stored, providers, limit));
-      push("floor ssh2 (connect + true)", { ms: f.ssh2, dials: n, commands: n, peakRssMb: NaN, failed: 0 });
-      push("floor OpenSSH (connect + true)", { ms: f.openssh, dials: n, commands: n, peakRssMb: NaN, failed: 0 });
+      push("floor ssh2 (connect + true)", { ms: f.ssh2, dials: n, commands: n, channels: n, peakRssMb: NaN, failed: 0 });
+      push("floor OpenSSH (connect + true)", { ms: f.openssh, dials: n, commands: n, channels: n, peakRssMb: NaN, failed: 0 });
       print(`${n} hosts, parallel ${label}`, rows.filter((x) => x.hosts === n && x.parallel === label), 10);
     }
     if (ANSIBLE) {
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
         const a = { apply: await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("present")) };
         const again = await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("present"));
         const remove = await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("absent"));
-        const r = (ms: number): PhaseResult => ({ ms, dials: NaN, commands: NaN, peakRssMb: NaN, failed: 0 });
+        const r = (ms: number): PhaseResult => ({ ms, dials: NaN, commands: NaN, channels: NaN, peakRssMb: NaN, failed: 0 });
         const ar: Row[] = [
           { hosts: n, parallel: `${n} forks`, phase: "ansible: apply 8 rules", r: r(a.apply), floor: f.ssh2, openssh: f.openssh },
           { hosts: n, parallel: `${n} forks`, phase: "ansible: re-run, no change", r: r(again), floor: f.ssh2, openssh: f.openssh },
