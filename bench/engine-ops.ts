@@ -29,6 +29,8 @@ export interface PhaseResult {
   commands: number;
   /** SSH channels (remote shells) those commands took. */
   channels: number;
+  /** CPU time the provider process used (user + system), in seconds, start-up included. */
+  cpuSeconds: number;
   /** Peak RSS of the provider process, in MiB. */
   peakRssMb: number;
   /** Steps that failed, and the first error. */
@@ -48,7 +50,7 @@ async function bounded<T>(items: readonly T[], limit: number, fn: (x: T) => Prom
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-async function probe(file: string, pid: number): Promise<{ commands: number; channels: number; dials: number; peakRssKb: number }> {
+async function probe(file: string, pid: number): Promise<{ commands: number; channels: number; dials: number; peakRssKb: number; cpuSeconds: number }> {
   const before = existsSync(file) ? statSync(file).mtimeMs : 0;
   const seen = () => existsSync(file) && statSync(file).mtimeMs !== before;
   process.kill(pid, "SIGUSR2");
@@ -88,7 +90,7 @@ async function withProvider(body: (p: ProviderServer, fail: (e: unknown) => void
   await server.stop();
   await monitor.stop();
   rmSync(dir, { recursive: true, force: true });
-  return { ms, dials: p.dials, commands: p.commands, channels: p.channels, peakRssMb: p.peakRssKb / 1024, failed, firstError };
+  return { ms, dials: p.dials, commands: p.commands, channels: p.channels, cpuSeconds: p.cpuSeconds, peakRssMb: p.peakRssKb / 1024, failed, firstError };
 }
 
 function restore(name: string, v: string | undefined): void {

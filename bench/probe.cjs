@@ -16,11 +16,16 @@ if (out) {
     const m = /VmHWM:\s+(\d+)/.exec(fs.readFileSync("/proc/self/status", "utf8"));
     return m ? Number(m[1]) : null;
   };
+  // utime + stime of this process, in seconds (fields 14 and 15 of /proc/self/stat, in clock ticks of 1/100 s).
+  const cpuSeconds = () => {
+    const f = fs.readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  };
   const write = () => {
     // Only read the counters when the provider has loaded the package: requiring it here would
     // count its memory in a phase that never needed it.
     const loaded = (name) => require.cache[path.join(dist, name)]?.exports;
-    const report = { pid: process.pid, commands: loaded("exec.js")?.execStats.commands ?? 0, channels: loaded("exec.js")?.execStats.channels ?? loaded("exec.js")?.execStats.commands ?? 0, dials: loaded("dial.js")?.dialStats.dials ?? 0, peakRssKb: peakRssKb() };
+    const report = { pid: process.pid, commands: loaded("exec.js")?.execStats.commands ?? 0, channels: loaded("exec.js")?.execStats.channels ?? loaded("exec.js")?.execStats.commands ?? 0, dials: loaded("dial.js")?.dialStats.dials ?? 0, peakRssKb: peakRssKb(), cpuSeconds: cpuSeconds() };
     fs.writeFileSync(`${out}.tmp`, JSON.stringify(report));
     fs.renameSync(`${out}.tmp`, out);
   };

@@ -9,7 +9,7 @@
  * the same eight rules is the peer baseline (when installed). Never pass/fail: the machine is shared.
  *
  *   npm run lab -- up 50 && npm run build && npm run bench
- *   npm run bench -- --hosts 10,50 --parallel 8,16,0 --floor-rounds 3 [--no-ansible] [--memory 100]
+ *   npm run bench -- --hosts 10,50 --parallel 8,16,0 --floor-rounds 3 [--ansible-hosts 10 | --no-ansible] [--memory 100]
  *
  * `--parallel 0` is unbounded. `--memory N` adds a run of 50 hosts x (N + 2) resources (N NOTRACK
  * rules per host) at parallelism 16: cold up and destroy, for the provider's memory.
@@ -33,7 +33,7 @@ const HOST_COUNTS = list(arg("hosts"), [10, 50]);
 const PARALLEL = list(arg("parallel"), [4 * cpus().length, 16, 0]);
 const FLOOR_ROUNDS = Number(arg("floor-rounds") ?? 3);
 const MEMORY_RULES = Number(arg("memory") ?? 0);
-const ANSIBLE = !process.argv.includes("--no-ansible");
+const ANSIBLE_HOSTS = process.argv.includes("--no-ansible") ? [] : list(arg("ansible-hosts"), [10]);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -54,11 +54,11 @@ const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "-");
 
 function print(title: string, rs: readonly Row[], resourcesPerHost: number): void {
   console.log(`\n${title}`);
-  console.log("| hosts | parallel | phase | wall s | x ssh2 floor | x OpenSSH floor | conns/host | cmds/host | channels/host | provider peak RSS MB | failed |");
-  console.log("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| hosts | parallel | phase | wall s | x ssh2 floor | x OpenSSH floor | conns/host | cmds/host | channels/host | provider CPU s | provider peak RSS MB | failed |");
+  console.log("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const x of rs) {
     console.log(
-      `| ${x.hosts} | ${x.parallel} | ${x.phase} | ${fmt(x.r.ms / 1000, 2)} | ${fmt(x.r.ms / x.floor)} | ${fmt(x.r.ms / x.openssh)} | ${fmt(x.r.dials / x.hosts)} | ${fmt(x.r.commands / x.hosts)} | ${fmt(x.r.channels / x.hosts)} | ${fmt(x.r.peakRssMb, 0)} | ${x.r.failed}${x.r.firstError ? ` (${x.r.firstError.split("\n")[0].slice(0, 120)})` : ""} |`,
+      `| ${x.hosts} | ${x.parallel} | ${x.phase} | ${fmt(x.r.ms / 1000, 2)} | ${fmt(x.r.ms / x.floor)} | ${fmt(x.r.ms / x.openssh)} | ${fmt(x.r.dials / x.hosts)} | ${fmt(x.r.commands / x.hosts)} | ${fmt(x.r.channels / x.hosts)} | ${fmt(x.r.cpuSeconds)} | ${fmt(x.r.peakRssMb, 0)} | ${x.r.failed}${x.r.firstError ? ` (${x.r.firstError.split("\n")[0].slice(0, 120)})` : ""} |`,
     );
   }
   void resourcesPerHost;
@@ -94,11 +94,11 @@ async function main(): Promise<void> {
       push("no-op up", await noopUp(up.stored, providers, limit));
       push("refresh", await refresh(up.stored, providers, limit));
       push("destroy", await destroy(up.stored, providers, limit));
-      push("floor ssh2 (connect + true)", { ms: f.ssh2, dials: n, commands: n, channels: n, peakRssMb: NaN, failed: 0 });
-      push("floor OpenSSH (connect + true)", { ms: f.openssh, dials: n, commands: n, channels: n, peakRssMb: NaN, failed: 0 });
+      push("floor ssh2 (connect + true)", { ms: f.ssh2, dials: n, commands: n, channels: n, cpuSeconds: NaN, peakRssMb: NaN, failed: 0 });
+      push("floor OpenSSH (connect + true)", { ms: f.openssh, dials: n, commands: n, channels: n, cpuSeconds: NaN, peakRssMb: NaN, failed: 0 });
       print(`${n} hosts, parallel ${label}`, rows.filter((x) => x.hosts === n && x.parallel === label), 10);
     }
-    if (ANSIBLE) {
+    if (ANSIBLE_HOSTS.includes(n)) {
       const version = await ansibleVersion();
       if (!version) console.log("\nansible: not installed (apt-get install ansible): no peer baseline");
       else {
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
         const a = { apply: await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("present")) };
         const again = await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("present"));
         const remove = await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("absent"));
-        const r = (ms: number): PhaseResult => ({ ms, dials: NaN, commands: NaN, channels: NaN, peakRssMb: NaN, failed: 0 });
+        const r = (ms: number): PhaseResult => ({ ms, dials: NaN, commands: NaN, channels: NaN, cpuSeconds: NaN, peakRssMb: NaN, failed: 0 });
         const ar: Row[] = [
           { hosts: n, parallel: `${n} forks`, phase: "ansible: apply 8 rules", r: r(a.apply), floor: f.ssh2, openssh: f.openssh },
           { hosts: n, parallel: `${n} forks`, phase: "ansible: re-run, no change", r: r(again), floor: f.ssh2, openssh: f.openssh },

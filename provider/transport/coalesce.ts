@@ -17,15 +17,24 @@
 export const coalesceSettings = {
   /** Off with CONNTRACK_SSH_COALESCE=0: every command gets its own channel, as before. */
   enabled: process.env.CONNTRACK_SSH_COALESCE !== "0",
-  /** A group is sent when no command joined it for this long... */
-  quietMs: 3,
+  /**
+   * A group is sent when no command joined it for this long... Longer than the per-host batcher's
+   * window (`common/batcher.ts`), so that a batch's command, issued when the batcher's window
+   * closes, still meets the commands other resources of the host issued when it opened.
+   */
+  quietMs: envMs("CONNTRACK_SSH_COALESCE_QUIET_MS", 8),
   /** ...or this long after its first command, whichever comes first. */
-  maxWaitMs: 15,
+  maxWaitMs: envMs("CONNTRACK_SSH_COALESCE_MAX_WAIT_MS", 40),
   /** Most commands in one group. */
   maxMembers: 32,
   /** Most bytes (command lines and stdin) in one group; a larger command goes alone. */
   maxBytes: 4 * 1024 * 1024,
 };
+
+function envMs(name: string, dflt: number): number {
+  const v = Number(process.env[name]);
+  return process.env[name] !== undefined && Number.isFinite(v) && v >= 0 ? v : dflt;
+}
 
 /** Exit code of the driver when it cannot make its temporary directory: the group runs command by command instead. */
 export const DRIVER_SETUP_FAILED = 97;
