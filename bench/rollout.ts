@@ -1,107 +1,137 @@
 /**
- * Fleet rollout benchmark: the seed's DNS case (eight NOTRACK rules + helper assignment off) on N lab
- * hosts at once, through the same handlers the serialized provider calls, against two baselines
- * measured in the same run: the raw SSH floor (one fresh connection and one command per host) and
- * Ansible applying the same eight rules. Prints medians and ratios, never pass/fail: the machines
- * are shared and noisy.
+ * Fleet benchmark under the engine's own parallelism (issue #10). The program shape per host: the
+ * helper setting off, the seed's eight DNS NOTRACK rules, one ModuleBlacklist (10 resources). Each
+ * operation runs as the engine runs it: a fresh SDK dynamic-provider server, one gRPC call per step,
+ * at most `--parallel` steps in flight (4 x CPUs, 16, unbounded), on 10 and on 50 lab hosts. Per
+ * operation it prints wall time, the ratio to the ssh2 floor and to the OpenSSH floor (one fresh
+ * connection + `true` per host, all hosts at once) measured in the same run, SSH connections and
+ * remote commands per host as the provider process counted them, and its peak RSS. Ansible applying
+ * the same eight rules is the peer baseline (when installed). Never pass/fail: the machine is shared.
  *
- *   npm run lab -- up 10 && npm run bench [-- --hosts 8 --rounds 3]
+ *   npm run lab -- up 50 && npm run build && npm run bench
+ *   npm run bench -- --hosts 10,50 --parallel 8,16,0 --floor-rounds 3 [--ansible-hosts 10 | --no-ansible] [--memory 100]
+ *
+ * `--parallel 0` is unbounded. `--memory N` adds a run of 50 hosts x (N + 2) resources (N NOTRACK
+ * rules per host) at parallelism 16: cold up and destroy, for the provider's memory.
  */
-import { handler } from "../provider/runtime";
-import { closeAll, dialStats, execStats } from "../provider/transport";
+import { cpus } from "node:os";
 import { ansibleVersion, playbook, runPlaybook } from "./ansible";
 import { DNS_RULES } from "./dns-rules";
+import { coldUp, destroy, noopUp, refresh, type PhaseResult } from "./engine-ops";
 import { opensshFloor, ssh2Floor } from "./floor";
 import { labForBench } from "./hosts";
+import { fleetProgram, typeToken } from "./program";
+import { serializedProviders } from "./providers";
 
-function arg(name: string, dflt: number): number {
+function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+  return i > 0 ? process.argv[i + 1] : undefined;
 }
+const list = (s: string | undefined, d: number[]) => (s ? s.split(",").map(Number) : d);
 
-const HOSTS = arg("hosts", 8);
-const ROUNDS = arg("rounds", 3);
-
-interface Sample {
-  ms: number;
-  commands: number;
-  dials: number;
-}
-
-async function measured(fn: () => Promise<unknown>): Promise<Sample> {
-  const c0 = execStats.commands;
-  const d0 = dialStats.dials;
-  const t0 = performance.now();
-  await fn();
-  return { ms: performance.now() - t0, commands: execStats.commands - c0, dials: dialStats.dials - d0 };
-}
+const HOST_COUNTS = list(arg("hosts"), [10, 50]);
+const PARALLEL = list(arg("parallel"), [4 * cpus().length, 16, 0]);
+const FLOOR_ROUNDS = Number(arg("floor-rounds") ?? 3);
+const MEMORY_RULES = Number(arg("memory") ?? 0);
+const ANSIBLE_HOSTS = process.argv.includes("--no-ansible") ? [] : list(arg("ansible-hosts"), [10]);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
+interface Row {
+  hosts: number;
+  parallel: string;
+  phase: string;
+  r: PhaseResult;
+  floor: number;
+  openssh: number;
+}
+
+const rows: Row[] = [];
+const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "-");
+
+function print(title: string, rs: readonly Row[], resourcesPerHost: number): void {
+  console.log(`\n${title}`);
+  console.log("| hosts | parallel | phase | wall s | x ssh2 floor | x OpenSSH floor | conns/host | cmds/host | channels/host | provider CPU s | provider peak RSS MB | failed |");
+  console.log("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const x of rs) {
+    console.log(
+      `| ${x.hosts} | ${x.parallel} | ${x.phase} | ${fmt(x.r.ms / 1000, 2)} | ${fmt(x.r.ms / x.floor)} | ${fmt(x.r.ms / x.openssh)} | ${fmt(x.r.dials / x.hosts)} | ${fmt(x.r.commands / x.hosts)} | ${fmt(x.r.channels / x.hosts)} | ${fmt(x.r.cpuSeconds)} | ${fmt(x.r.peakRssMb, 0)} | ${x.r.failed}${x.r.firstError ? ` (${x.r.firstError.split("\n")[0].slice(0, 120)})` : ""} |`,
+    );
+  }
+  void resourcesPerHost;
+}
+
+async function floors(n: number): Promise<{ ssh2: number; openssh: number }> {
+  const lab = labForBench(n);
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < FLOOR_ROUNDS; i++) {
+    a.push(await ssh2Floor(lab.hosts, lab.privateKey));
+    b.push(await opensshFloor(lab.hosts, lab.keyPath, lab.knownHosts));
+  }
+  return { ssh2: median(a), openssh: median(b) };
+}
+
 async function main(): Promise<void> {
-  const lab = labForBench(HOSTS);
-  const rule = handler("NotrackRule");
-  const helper = handler("ConntrackHelperSetting");
-  const conn = (h: (typeof lab.hosts)[number]) => ({ host: h.address, user: "root", privateKey: lab.privateKey, hostKey: h.hostKey });
+  const providers = await serializedProviders(["ConntrackHelperSetting", "NotrackRule", "ModuleBlacklist"].map(typeToken));
+  const started = new Date();
+  console.log(`fleet benchmark, ${started.toISOString()}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), load ${(await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  console.log(`program: per host 1 ConntrackHelperSetting (off) + ${DNS_RULES.length} NotrackRule (DNS) + 1 ModuleBlacklist; a fresh provider server per operation`);
 
-  type Created = { kind: typeof rule; id: string; outs: Record<string, unknown> };
-  let created: Created[] = [];
-  const checked = async (kind: typeof rule, news: Record<string, unknown>) => {
-    const r = await kind.check({}, news);
-    if (r.failures?.length) throw new Error(`check failed: ${JSON.stringify(r.failures)}`);
-    return r.inputs as Record<string, unknown>;
-  };
-  const inputs = await Promise.all(
-    lab.hosts.flatMap((h) => [
-      ...DNS_RULES.map(async (r) => ({ kind: rule, news: await checked(rule, { connection: conn(h), ruleName: `bench-${r.name}`, chain: r.chain, protocol: r.protocol, sourcePort: r.sourcePort, destinationPort: r.destinationPort, family: "ipv4", backend: "auto", persist: true }) })),
-      checked(helper, { connection: conn(h), enabled: false }).then((news) => ({ kind: helper, news })),
-    ]),
-  );
-
-  const samples: Record<string, Sample[]> = {};
-  const add = (k: string, s: Sample) => (samples[k] ??= []).push(s);
-  const ansible = await ansibleVersion();
-
-  for (let round = 0; round < ROUNDS; round++) {
-    // The floors bypass the package's transport, so its counters cannot see them: by construction
-    // they make one connection and run one command per host.
-    const byConstruction = (ms: number): Sample => ({ ms, commands: HOSTS, dials: HOSTS });
-    add("floor: ssh2, 1 connection + 1 command per host", byConstruction(await ssh2Floor(lab.hosts, lab.privateKey)));
-    add("floor: OpenSSH client, same", byConstruction(await opensshFloor(lab.hosts, lab.keyPath, lab.knownHosts)));
-
-    await closeAll();
-    add("pulumi-conntrack: up (create 9 resources/host)", await measured(async () => {
-      created = await Promise.all(inputs.map(async ({ kind, news }) => ({ kind, ...(await kind.create(news)) }) as Created));
-    }));
-    add("pulumi-conntrack: preview, no change (diff)", await measured(() => Promise.all(created.map((c, i) => c.kind.diff(c.id, c.outs, inputs[i].news)))));
-    add("pulumi-conntrack: refresh (read)", await measured(() => Promise.all(created.map((c) => c.kind.read(c.id, c.outs)))));
-    add("pulumi-conntrack: destroy (delete)", await measured(() => Promise.all(created.map((c) => c.kind.delete(c.id, c.outs)))));
-    await closeAll();
-
-    if (ansible) {
-      add("ansible: apply 8 rules/host", { ms: await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, playbook(DNS_RULES, "present")), commands: NaN, dials: NaN });
-      add("ansible: re-run, no change", { ms: await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, playbook(DNS_RULES, "present")), commands: NaN, dials: NaN });
-      add("ansible: remove 8 rules/host", { ms: await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, playbook(DNS_RULES, "absent")), commands: NaN, dials: NaN });
+  for (const n of HOST_COUNTS) {
+    const lab = labForBench(n);
+    const program = fleetProgram(lab.hosts, lab.privateKey);
+    for (const p of PARALLEL) {
+      const f = await floors(n);
+      const label = p === 0 ? "unbounded" : String(p);
+      const limit = p === 0 ? Infinity : p;
+      const up = await coldUp(program, providers, limit);
+      const push = (phase: string, r: PhaseResult) => rows.push({ hosts: n, parallel: label, phase, r, floor: f.ssh2, openssh: f.openssh });
+      push("cold up", up.result);
+      push("no-op up", await noopUp(up.stored, providers, limit));
+      push("refresh", await refresh(up.stored, providers, limit));
+      push("destroy", await destroy(up.stored, providers, limit));
+      push("floor ssh2 (connect + true)", { ms: f.ssh2, dials: n, commands: n, channels: n, cpuSeconds: NaN, peakRssMb: NaN, failed: 0 });
+      push("floor OpenSSH (connect + true)", { ms: f.openssh, dials: n, commands: n, channels: n, cpuSeconds: NaN, peakRssMb: NaN, failed: 0 });
+      print(`${n} hosts, parallel ${label}`, rows.filter((x) => x.hosts === n && x.parallel === label), 10);
+    }
+    if (ANSIBLE_HOSTS.includes(n)) {
+      const version = await ansibleVersion();
+      if (!version) console.log("\nansible: not installed (apt-get install ansible): no peer baseline");
+      else {
+        const f = await floors(n);
+        const yaml = (s: "present" | "absent") => playbook(DNS_RULES, s);
+        const a = { apply: await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("present")) };
+        const again = await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("present"));
+        const remove = await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("absent"));
+        const r = (ms: number): PhaseResult => ({ ms, dials: NaN, commands: NaN, channels: NaN, cpuSeconds: NaN, peakRssMb: NaN, failed: 0 });
+        const ar: Row[] = [
+          { hosts: n, parallel: `${n} forks`, phase: "ansible: apply 8 rules", r: r(a.apply), floor: f.ssh2, openssh: f.openssh },
+          { hosts: n, parallel: `${n} forks`, phase: "ansible: re-run, no change", r: r(again), floor: f.ssh2, openssh: f.openssh },
+          { hosts: n, parallel: `${n} forks`, phase: "ansible: remove 8 rules", r: r(remove), floor: f.ssh2, openssh: f.openssh },
+        ];
+        rows.push(...ar);
+        print(`${version}, ${n} hosts`, ar, 8);
+      }
     }
   }
 
-  const floor = median(samples["floor: ssh2, 1 connection + 1 command per host"].map((s) => s.ms));
-  const ansibleApply = samples["ansible: apply 8 rules/host"] ? median(samples["ansible: apply 8 rules/host"].map((s) => s.ms)) : NaN;
-  console.log(`\nfleet rollout: ${HOSTS} hosts x (8 NOTRACK rules + 1 helper setting), ${ROUNDS} rounds, medians`);
-  console.log(ansible ? `ansible: ${ansible}` : "ansible: not installed (apt-get install ansible) — its rows are missing");
-  console.log(`${"step".padEnd(52)} ${"ms".padStart(8)} ${"x floor".padStart(8)} ${"x ansible".padStart(9)} ${"cmds/host".padStart(9)} ${"dials".padStart(6)}`);
-  for (const [k, xs] of Object.entries(samples)) {
-    const ms = median(xs.map((s) => s.ms));
-    const cmds = median(xs.map((s) => s.commands)) / HOSTS;
-    const dials = median(xs.map((s) => s.dials));
-    console.log(
-      `${k.padEnd(52)} ${ms.toFixed(0).padStart(8)} ${(ms / floor).toFixed(2).padStart(8)} ${(ms / ansibleApply).toFixed(2).padStart(9)} ${(Number.isNaN(cmds) ? "-" : cmds.toFixed(1)).padStart(9)} ${(Number.isNaN(dials) ? "-" : String(dials)).padStart(6)}`,
-    );
+  if (MEMORY_RULES > 0) {
+    const lab = labForBench(50);
+    const program = fleetProgram(lab.hosts, lab.privateKey, MEMORY_RULES - DNS_RULES.length);
+    const f = await floors(50);
+    const up = await coldUp(program, providers, 16);
+    const mem: Row[] = [{ hosts: 50, parallel: "16", phase: `cold up, ${program.length} resources`, r: up.result, floor: f.ssh2, openssh: f.openssh }];
+    mem.push({ hosts: 50, parallel: "16", phase: `refresh, ${program.length} resources`, r: await refresh(up.stored, providers, 16), floor: f.ssh2, openssh: f.openssh });
+    mem.push({ hosts: 50, parallel: "16", phase: `destroy, ${program.length} resources`, r: await destroy(up.stored, providers, 16), floor: f.ssh2, openssh: f.openssh });
+    rows.push(...mem);
+    print(`memory: 50 hosts x ${program.length / 50} resources`, mem, program.length / 50);
   }
-  await closeAll();
+
+  print(`all rows (${started.toISOString()})`, rows, 10);
 }
 
 main().catch((e) => {

@@ -1,7 +1,8 @@
 import type { Client, ClientChannel } from "ssh2";
 import { hostLabel, type Connection } from "../connection/schema";
 import { RemoteCommandError, TransportError } from "../errors";
-import { ChannelOpenError, withChannel } from "./pool";
+import { Coalescer, coalesceSettings, DRIVER, DRIVER_SETUP_FAILED, groupInput, parseGroupOutput, type GroupMember, type MemberResult } from "./coalesce";
+import { ChannelOpenError, poolKey, withChannel } from "./pool";
 import { shJoin } from "./quote";
 
 /** What a remote command did. Success is `exitCode === 0`, nothing else. */
@@ -28,9 +29,11 @@ export interface ExecOptions {
 
 /**
  * Counters of remote work done by this process: benchmarks and tests read them to prove, for
- * instance, that a preview touched no host. Reset by assigning 0.
+ * instance, that a preview touched no host. `commands` counts commands run, `channels` the SSH
+ * channels (remote shells) they took: commands issued together share one (see `coalesce.ts`).
+ * Reset by assigning 0.
  */
-export const execStats = { commands: 0 };
+export const execStats = { commands: 0, channels: 0 };
 
 /** Fixed environment: a C locale for parseable output, and sbin on PATH for non-root logins. */
 const ENV_PREFIX = ["env", "LC_ALL=C", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
@@ -58,7 +61,59 @@ export async function exec(conn: Connection, argv: readonly string[], opts: Exec
   execStats.commands++;
   const line = remoteCommandLine(conn, argv);
   const label = opts.label ?? shJoin(argv);
-  return withChannel(conn, (client) => runOnChannel(client, line, opts, hostLabel(conn), label));
+  if (!coalesceSettings.enabled) return alone(conn, line, opts, label);
+  return coalescer.submit(poolKey(conn), { conn, line, stdin: opts.stdin, opts, label });
+}
+
+/** One command on its own channel. */
+function alone(conn: Connection, line: string, opts: ExecOptions, label: string): Promise<ExecResult> {
+  execStats.channels++;
+  return withChannel(conn, (client) => runOnChannel(client, line, opts, hostLabel(conn), label)).then(asText);
+}
+
+interface Member extends GroupMember {
+  conn: Connection;
+  opts: ExecOptions;
+  label: string;
+}
+
+const coalescer = new Coalescer<Member, ExecResult>(sendGroup);
+
+const settled = (p: Promise<ExecResult>): Promise<MemberResult<ExecResult>> =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (error) => ({ ok: false as const, error }),
+  );
+
+/**
+ * Runs a group of commands for one connection: a lone command on its own channel, several through
+ * the driver on one channel, each answered with its own result.
+ */
+async function sendGroup(members: Member[]): Promise<MemberResult<ExecResult>[]> {
+  if (members.length === 1) return [await settled(alone(members[0].conn, members[0].line, members[0].opts, members[0].label))];
+  const conn = members[0].conn;
+  const host = hostLabel(conn);
+  const label = `${members.length} commands: ${members.map((m) => m.label.split("\n")[0].slice(0, 60)).join("; ")}`;
+  // No command of the group gets less time than it would alone.
+  const timeoutMs = members.reduce((t, m) => t + (m.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), 0);
+  execStats.channels++;
+  let raw: RawResult;
+  try {
+    raw = await withChannel(conn, (client) => runOnChannel(client, remoteCommandLine({ sudo: false }, ["sh", "-c", DRIVER]), { stdin: groupInput(members), timeoutMs }, host, label));
+  } catch (error) {
+    return members.map(() => ({ ok: false as const, error }));
+  }
+  const outcomes = parseGroupOutput(raw.stdout, members.length);
+  if (outcomes.length === 0 && raw.exitCode === DRIVER_SETUP_FAILED) {
+    // No temporary directory on the host (full or read-only /tmp): one channel per command.
+    return Promise.all(members.map((m) => settled(alone(m.conn, m.line, m.opts, m.label))));
+  }
+  return members.map((m, i) => {
+    const o = outcomes[i];
+    if (o) return { ok: true as const, value: { exitCode: o.exitCode, stdout: o.stdout.toString("utf8"), stderr: o.stderr.toString("utf8"), durationMs: raw.durationMs } };
+    // The channel ended before this command reported: as a command whose channel closed.
+    return { ok: true as const, value: { exitCode: null, signal: raw.signal ?? "channel closed", stdout: "", stderr: "", durationMs: raw.durationMs } };
+  });
 }
 
 /** Like {@link exec}, but a non-zero exit throws {@link RemoteCommandError} naming host, command and stderr. */
@@ -83,9 +138,21 @@ function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n)}…` : s;
 }
 
-function runOnChannel(client: Client, line: string, opts: ExecOptions, host: string, label: string): Promise<ExecResult> {
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+/** {@link ExecResult} with the outputs as bytes. */
+interface RawResult extends Omit<ExecResult, "stdout" | "stderr"> {
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+function asText(r: RawResult): ExecResult {
+  return { ...r, stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8") };
+}
+
+function runOnChannel(client: Client, line: string, opts: Pick<ExecOptions, "stdin" | "timeoutMs">, host: string, label: string): Promise<RawResult> {
   const started = performance.now();
-  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     let opened = false;
     try {
@@ -114,11 +181,11 @@ function runOnChannel(client: Client, line: string, opts: ExecOptions, host: str
         });
         stream.on("close", () => {
           clearTimeout(timer);
-          const result: ExecResult = {
+          const result: RawResult = {
             exitCode,
             signal,
-            stdout: Buffer.concat(out).toString("utf8"),
-            stderr: Buffer.concat(errs).toString("utf8"),
+            stdout: Buffer.concat(out),
+            stderr: Buffer.concat(errs),
             durationMs: performance.now() - started,
           };
           if (timedOut) {

@@ -9,8 +9,13 @@ import { dial, type Dialed } from "./dial";
  * leaves room for an operator's own session multiplexed on the same account.
  */
 export const DEFAULT_MAX_CHANNELS = 8;
-/** A connection with no channel open for this long is closed. */
-export const DEFAULT_IDLE_MS = 10_000;
+/**
+ * A connection with no channel open for this long is closed; 0 (the default) keeps it for the life
+ * of the process. The provider process lives for one `pulumi` command, and the engine's steps on one
+ * host can be seconds apart (`--parallel` lets only a few run at once), so an idle timeout in the
+ * middle of an `up` only costs a second handshake. Idle connections never keep the process alive.
+ */
+export const DEFAULT_IDLE_MS = 0;
 
 /** Pool tuning; tests and benchmarks may change it. */
 export const poolSettings = {
@@ -79,6 +84,7 @@ class Pooled {
   private markIdle(): void {
     // An idle connection must never keep the provider or a test process alive.
     for (const s of this.sockets()) s.unref?.();
+    if (poolSettings.idleMs <= 0) return;
     this.idleTimer = setTimeout(() => this.close(), poolSettings.idleMs);
     this.idleTimer.unref();
   }

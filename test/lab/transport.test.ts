@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConnectionSchema, type Connection, type ConnectionInput } from "../../provider/connection/schema";
 import { AuthenticationError, DialTimeoutError, HostKeyMismatchError, RemoteCommandError } from "../../provider/errors";
-import { closeAll, exec, hostFingerprint, poolSize, probeFacts, readRemoteFile, removeRemoteFile, run, script, writeRemoteFileAtomic } from "../../provider/transport";
+import { closeAll, dialStats, exec, execStats, hostFingerprint, poolSize, probeFacts, readRemoteFile, removeRemoteFile, run, script, writeRemoteFileAtomic } from "../../provider/transport";
+import { coalesceSettings } from "../../provider/transport/coalesce";
 import { requireLab, type LabHost, type LabInventory } from "./inventory";
 
 // Transport tests run against ctlab8 (and ctlab1 as a tunnel target): a real sshd with stock settings.
@@ -199,7 +200,54 @@ describe("sudo, files, facts, bastion", () => {
     });
     expect(out.out.trim()).toBe("ran");
     expect(out.code).toBe(0);
-    // The idle timeout is 10 s: exiting well before it proves the socket does not hold the loop.
+    // Connections are kept for the process's life (no idle timeout): exiting at once proves that
+    // an idle connection's socket does not hold the event loop.
     expect(Date.now() - started).toBeLessThan(8_000);
+  });
+});
+
+describe("commands issued together, and the connection's life", () => {
+  it("sends commands issued together over one channel, each with its own exit code, output and stdin", async () => {
+    const { conn } = setup();
+    await run(conn(), ["true"]);
+    const before = { ...execStats };
+    const rs = await Promise.all([
+      exec(conn(), script('echo out; echo err >&2; exit "$1"', ["4"])),
+      exec(conn(), ["cat"], { stdin: "a\0b\nc" }),
+      exec(conn(), script('id -u; printf "%s" "$SSH_CONNECTION" | wc -w')),
+      run(conn(), ["false"]).catch((e) => e),
+    ]);
+    expect(execStats.commands - before.commands).toBe(4);
+    expect(execStats.channels - before.channels).toBe(1);
+    expect(rs[0]).toMatchObject({ exitCode: 4, stdout: "out\n", stderr: "err\n" });
+    expect(rs[1]).toMatchObject({ exitCode: 0, stdout: "a\0b\nc", stderr: "" });
+    // Same user and session environment as a channel of its own.
+    expect(rs[2]).toMatchObject({ exitCode: 0, stdout: "0\n4\n" });
+    expect(rs[3]).toBeInstanceOf(RemoteCommandError);
+    expect(rs[3].exitCode).toBe(1);
+  });
+
+  it("runs each command on its own channel when coalescing is off", async () => {
+    const { conn } = setup();
+    coalesceSettings.enabled = false;
+    try {
+      const before = execStats.channels;
+      const rs = await Promise.all([run(conn(), ["echo", "1"]), run(conn(), ["echo", "2"])]);
+      expect(rs.map((r) => r.stdout)).toEqual(["1\n", "2\n"]);
+      expect(execStats.channels - before).toBe(2);
+    } finally {
+      coalesceSettings.enabled = true;
+    }
+  });
+
+  it("keeps the connection between commands however far apart (one connection per host for the process's life)", async () => {
+    const { conn } = setup();
+    await closeAll();
+    const d0 = dialStats.dials;
+    await run(conn(), ["true"]);
+    await new Promise((r) => setTimeout(r, 1500));
+    await run(conn(), ["true"]);
+    expect(dialStats.dials - d0).toBe(1);
+    expect(poolSize()).toBe(1);
   });
 });

@@ -1,0 +1,165 @@
+/**
+ * The four engine operations of the benchmark, driven as the engine drives a dynamic provider: a
+ * fresh SDK dynamic-provider server per operation (the engine starts the plugin for one `pulumi`
+ * command), one gRPC call per step, at most `parallel` steps in flight (`pulumi up --parallel`).
+ * The server and its gRPC client are the engine harness's (test/engine/provider-server.ts).
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { MockMonitor } from "../test/engine/monitor";
+import { ProviderServer, type Target } from "../test/engine/provider-server";
+import type { Props } from "../test/engine/wire";
+import type { BenchResource } from "./program";
+
+/** What the engine keeps of a created resource. */
+export interface Stored {
+  res: BenchResource;
+  id: string;
+  inputs: Props;
+  outputs: Props;
+}
+
+/** What one operation cost, as the provider process itself counted it. */
+export interface PhaseResult {
+  ms: number;
+  /** SSH connections dialled by the provider process. */
+  dials: number;
+  /** Remote commands the provider process ran. */
+  commands: number;
+  /** SSH channels (remote shells) those commands took. */
+  channels: number;
+  /** CPU time the provider process used (user + system), in seconds, start-up included. */
+  cpuSeconds: number;
+  /** Peak RSS of the provider process, in MiB. */
+  peakRssMb: number;
+  /** Steps that failed, and the first error. */
+  failed: number;
+  firstError?: string;
+}
+
+const REPO = path.resolve(__dirname, "..");
+const PROBE = path.join(__dirname, "probe.cjs");
+
+/** Runs `fn` over `items` with at most `limit` in flight, in order of `items`. */
+async function bounded<T>(items: readonly T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+async function probe(file: string, pid: number): Promise<{ commands: number; channels: number; dials: number; peakRssKb: number; cpuSeconds: number }> {
+  const before = existsSync(file) ? statSync(file).mtimeMs : 0;
+  const seen = () => existsSync(file) && statSync(file).mtimeMs !== before;
+  process.kill(pid, "SIGUSR2");
+  for (let i = 0; i < 200 && !seen(); i++) await new Promise((r) => setTimeout(r, 10));
+  return JSON.parse(readFileSync(file, "utf8"));
+}
+
+/**
+ * Starts a provider server with the probe preloaded, runs `body` (timed), reads the probe and stops
+ * the server. Server start-up is outside the timing: the engine starts the plugin before its steps.
+ */
+async function withProvider(body: (p: ProviderServer, fail: (e: unknown) => void) => Promise<void>): Promise<PhaseResult> {
+  const dir = mkdtempSync(path.join(tmpdir(), "ctk-bench-"));
+  const file = path.join(dir, "probe.json");
+  const monitor = await MockMonitor.start({ register: async () => ({ urn: "", id: "", outputs: {} }), registerOutputs: () => undefined, log: () => undefined });
+  const saved = { opts: process.env.NODE_OPTIONS, probe: process.env.CONNTRACK_BENCH_PROBE };
+  process.env.NODE_OPTIONS = `${saved.opts ?? ""} --require ${PROBE}`.trim();
+  process.env.CONNTRACK_BENCH_PROBE = file;
+  let server: ProviderServer;
+  try {
+    server = await ProviderServer.start({ cwd: REPO, engineAddress: monitor.address, config: {}, onLog: () => undefined });
+  } finally {
+    restore("NODE_OPTIONS", saved.opts);
+    restore("CONNTRACK_BENCH_PROBE", saved.probe);
+  }
+  const pid = JSON.parse(readFileSync(file, "utf8")).pid as number;
+  let failed = 0;
+  let firstError: string | undefined;
+  const fail = (e: unknown) => {
+    failed++;
+    firstError ??= (e as Error).message ?? String(e);
+  };
+  const t0 = performance.now();
+  await body(server, fail);
+  const ms = performance.now() - t0;
+  const p = await probe(file, pid);
+  await server.stop();
+  await monitor.stop();
+  rmSync(dir, { recursive: true, force: true });
+  return { ms, dials: p.dials, commands: p.commands, channels: p.channels, cpuSeconds: p.cpuSeconds, peakRssMb: p.peakRssKb / 1024, failed, firstError };
+}
+
+function restore(name: string, v: string | undefined): void {
+  if (v === undefined) delete process.env[name];
+  else process.env[name] = v;
+}
+
+const target = (r: BenchResource): Target => ({ urn: r.urn, type: r.type, name: r.name });
+
+/** `pulumi up` of a new stack: Check then Create per resource. */
+export async function coldUp(program: readonly BenchResource[], providers: Record<string, string>, parallel: number): Promise<{ result: PhaseResult; stored: Stored[] }> {
+  const stored: Stored[] = [];
+  const result = await withProvider((server, fail) =>
+    bounded(program, parallel, async (res) => {
+      try {
+        const news = { ...res.inputs, __provider: providers[res.type] } as Props;
+        const c = await server.check(target(res), {}, news);
+        if (c.failures.length) throw new Error(`check failed: ${JSON.stringify(c.failures)}`);
+        const { id, outputs } = await server.create(target(res), c.inputs);
+        stored.push({ res, id, inputs: c.inputs, outputs });
+      } catch (e) {
+        fail(e);
+      }
+    }),
+  );
+  return { result, stored };
+}
+
+/** `pulumi up` with nothing changed: Check and Diff per resource (the preview's calls, too). */
+export function noopUp(stored: readonly Stored[], providers: Record<string, string>, parallel: number): Promise<PhaseResult> {
+  return withProvider((server, fail) =>
+    bounded(stored, parallel, async (s) => {
+      try {
+        const news = { ...s.res.inputs, __provider: providers[s.res.type] } as Props;
+        const c = await server.check(target(s.res), s.inputs, news);
+        const d = await server.diff(target(s.res), s.id, s.outputs, c.inputs, s.inputs);
+        if (d.changes !== "none") throw new Error(`diff of ${s.res.name} reports changes (${d.changes})`);
+      } catch (e) {
+        fail(e);
+      }
+    }),
+  );
+}
+
+/** `pulumi refresh`: Read per resource; the answers replace the stored outputs. */
+export function refresh(stored: Stored[], providers: Record<string, string>, parallel: number): Promise<PhaseResult> {
+  return withProvider((server, fail) =>
+    bounded(stored, parallel, async (s) => {
+      try {
+        const r = await server.read(target(s.res), s.id, s.outputs, s.inputs);
+        if (r.id === "") throw new Error(`refresh of ${s.res.name}: gone from the host`);
+        s.outputs = r.outputs;
+        if (r.inputs) s.inputs = r.inputs;
+      } catch (e) {
+        fail(e);
+      }
+    }),
+  );
+}
+
+/** `pulumi destroy`: Delete per resource (none depends on another, so all may run at once). */
+export function destroy(stored: readonly Stored[], providers: Record<string, string>, parallel: number): Promise<PhaseResult> {
+  return withProvider((server, fail) =>
+    bounded(stored, parallel, async (s) => {
+      try {
+        await server.delete(target(s.res), s.id, s.outputs, s.inputs);
+      } catch (e) {
+        fail(e);
+      }
+    }),
+  );
+}

@@ -1,0 +1,178 @@
+/**
+ * Commands for one host that are issued together go to it as one remote command. Every `exec` costs
+ * a new SSH channel and a new login shell on the host (sshd forks a session for each), which on a
+ * fleet is most of the cost of a small command. The engine's steps for the resources of one host
+ * arrive a few milliseconds apart, so their observations (and later their applies) are issued
+ * together; this sends such a group over ONE channel: a fixed driver script on the host reads the
+ * group from stdin, runs each command in turn with its own stdin, and reports each command's exit
+ * code, stdout and stderr separately (framed by byte counts, never parsed from the output itself).
+ *
+ * What stays as it was: each command is the same command line with the same stdin, so every script
+ * still takes the host lock and applies atomically on its own; each caller gets its own result. What
+ * changes: the commands of one group run one after another instead of side by side, and a command
+ * killed by a signal reports exit code 128+n (as a shell does) instead of a signal name.
+ */
+
+/** Coalescing tuning; tests and benchmarks may change it. */
+export const coalesceSettings = {
+  /** Off with CONNTRACK_SSH_COALESCE=0: every command gets its own channel, as before. */
+  enabled: process.env.CONNTRACK_SSH_COALESCE !== "0",
+  /**
+   * A group is sent when no command joined it for this long... Longer than the per-host batcher's
+   * window (`common/batcher.ts`), so that a batch's command, issued when the batcher's window
+   * closes, still meets the commands other resources of the host issued when it opened.
+   */
+  quietMs: envMs("CONNTRACK_SSH_COALESCE_QUIET_MS", 8),
+  /** ...or this long after its first command, whichever comes first. */
+  maxWaitMs: envMs("CONNTRACK_SSH_COALESCE_MAX_WAIT_MS", 40),
+  /** Most commands in one group. */
+  maxMembers: 32,
+  /** Most bytes (command lines and stdin) in one group; a larger command goes alone. */
+  maxBytes: 4 * 1024 * 1024,
+};
+
+function envMs(name: string, dflt: number): number {
+  const v = Number(process.env[name]);
+  return process.env[name] !== undefined && Number.isFinite(v) && v >= 0 ? v : dflt;
+}
+
+/** Exit code of the driver when it cannot make its temporary directory: the group runs command by command instead. */
+export const DRIVER_SETUP_FAILED = 97;
+
+/**
+ * The driver, run as `sh -c DRIVER` on one channel. Its stdin: a first line with two byte counts per
+ * command (command line, stdin), then those bytes. It copies stdin to a private temporary directory
+ * (mktemp -d: mode 700, removed on exit), cuts each command and its stdin out by byte counts, runs
+ * the command line with `sh` (what sshd's login shell would run it with: every argument is quoted),
+ * and writes, per command, a line `<index> <exit code> <stdout bytes> <stderr bytes>` followed by its
+ * stdout and its stderr.
+ */
+export const DRIVER = [
+  `t=$(mktemp -d 2>/dev/null) || exit ${DRIVER_SETUP_FAILED}`,
+  `trap 'rm -rf "$t"' EXIT`,
+  `trap 'exit 143' HUP INT TERM`,
+  `cat > "$t/all" || exit ${DRIVER_SETUP_FAILED}`,
+  `head -n 1 "$t/all" > "$t/h" || exit ${DRIVER_SETUP_FAILED}`,
+  `off=$(( $(wc -c < "$t/h") + 1 ))`,
+  `set -- $(cat "$t/h")`,
+  `i=0`,
+  `while [ $# -ge 2 ]; do`,
+  `  tail -c +"$off" "$t/all" | head -c "$1" > "$t/c"; off=$((off + $1))`,
+  `  tail -c +"$off" "$t/all" | head -c "$2" > "$t/i"; off=$((off + $2))`,
+  `  shift 2`,
+  `  sh "$t/c" < "$t/i" > "$t/o" 2> "$t/e"`,
+  `  rc=$?`,
+  `  printf '%s %s %s %s\\n' "$i" "$rc" $(( $(wc -c < "$t/o") )) $(( $(wc -c < "$t/e") ))`,
+  `  cat "$t/o" "$t/e"`,
+  `  i=$((i + 1))`,
+  `done`,
+].join("\n");
+
+/** One command of a group: its command line and stdin. */
+export interface GroupMember {
+  line: string;
+  stdin?: string | Buffer;
+}
+
+/** What one command of a group did, as the driver reported it. */
+export interface MemberOutcome {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+const bytesOf = (x: string | Buffer | undefined) => (x === undefined ? Buffer.alloc(0) : typeof x === "string" ? Buffer.from(x, "utf8") : x);
+
+/** The driver's stdin for a group. */
+export function groupInput(members: readonly GroupMember[]): Buffer {
+  const parts = members.map((m) => [Buffer.from(m.line, "utf8"), bytesOf(m.stdin)]);
+  const header = parts.map(([l, i]) => `${l.length} ${i.length}`).join(" ");
+  return Buffer.concat([Buffer.from(`${header}\n`), ...parts.flat()]);
+}
+
+/** Bytes a member adds to a group. */
+export function memberBytes(m: GroupMember): number {
+  return Buffer.byteLength(m.line) + bytesOf(m.stdin).length + 24;
+}
+
+/**
+ * Splits the driver's stdout into outcomes, in order. A command that did not report (the driver
+ * was killed, or the channel closed) is missing from the end of the list.
+ */
+export function parseGroupOutput(out: Buffer, count: number): MemberOutcome[] {
+  const outcomes: MemberOutcome[] = [];
+  let pos = 0;
+  while (outcomes.length < count) {
+    const nl = out.indexOf(0x0a, pos);
+    if (nl < 0) break;
+    const m = /^(\d+) (\d+) (\d+) (\d+)$/.exec(out.subarray(pos, nl).toString("latin1"));
+    if (!m || Number(m[1]) !== outcomes.length) break;
+    const [o, e] = [Number(m[3]), Number(m[4])];
+    const start = nl + 1;
+    if (start + o + e > out.length) break;
+    outcomes.push({ exitCode: Number(m[2]), stdout: out.subarray(start, start + o), stderr: out.subarray(start + o, start + o + e) });
+    pos = start + o + e;
+  }
+  return outcomes;
+}
+
+/** What one member of a group ended with. */
+export type MemberResult<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+interface Pending<M, T> {
+  members: { m: M; resolve(v: T): void; reject(e: unknown): void }[];
+  bytes: number;
+  started: number;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * Groups commands per key (the connection's complete identity: the pool's key) over a short
+ * bounded window and hands each group to `send`, which answers for every member in order. Groups
+ * of one key are sent as soon as they close, side by side with earlier groups still running.
+ */
+export class Coalescer<M extends GroupMember, T> {
+  private pending = new Map<string, Pending<M, T>>();
+
+  constructor(private readonly send: (members: M[]) => Promise<MemberResult<T>[]>) {}
+
+  submit(key: string, m: M): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const size = memberBytes(m);
+      let p = this.pending.get(key);
+      if (p && p.bytes + size > coalesceSettings.maxBytes) {
+        this.flush(key, p);
+        p = undefined;
+      }
+      if (!p) {
+        p = { members: [], bytes: 0, started: performance.now() };
+        this.pending.set(key, p);
+      }
+      p.members.push({ m, resolve, reject });
+      p.bytes += size;
+      if (p.members.length >= coalesceSettings.maxMembers) this.flush(key, p);
+      else this.arm(key, p);
+    });
+  }
+
+  private arm(key: string, p: Pending<M, T>): void {
+    if (p.timer) clearTimeout(p.timer);
+    const left = p.started + coalesceSettings.maxWaitMs - performance.now();
+    p.timer = setTimeout(() => this.flush(key, p), Math.max(0, Math.min(coalesceSettings.quietMs, left)));
+  }
+
+  private flush(key: string, p: Pending<M, T>): void {
+    if (p.timer) clearTimeout(p.timer);
+    if (this.pending.get(key) === p) this.pending.delete(key);
+    const members = p.members;
+    this.send(members.map((x) => x.m)).then(
+      (results) =>
+        members.forEach((x, i) => {
+          const r = results[i] ?? { ok: false as const, error: new Error("internal error: a command group gave no result for one of its commands") };
+          if (r.ok) x.resolve(r.value);
+          else x.reject(r.error);
+        }),
+      (error) => members.forEach((x) => x.reject(error)),
+    );
+  }
+}

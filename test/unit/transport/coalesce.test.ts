@@ -1,0 +1,89 @@
+/** Commands issued together for one host: grouping, framing, and the driver run by a local sh. */
+import { spawnSync } from "node:child_process";
+import { afterEach, describe, expect, it } from "vitest";
+import { Coalescer, coalesceSettings, DRIVER, groupInput, parseGroupOutput, type GroupMember, type MemberResult } from "../../../provider/transport/coalesce";
+import { remoteCommandLine, script } from "../../../provider/transport/exec";
+
+const saved = { ...coalesceSettings };
+afterEach(() => Object.assign(coalesceSettings, saved));
+
+/** Runs the driver with the machine's own sh, as sshd would run it on a host. */
+function runDriver(members: GroupMember[]) {
+  const r = spawnSync("sh", ["-c", DRIVER], { input: groupInput(members) });
+  return { status: r.status, outcomes: parseGroupOutput(r.stdout, members.length) };
+}
+
+const member = (argv: string[], stdin?: string | Buffer): GroupMember => ({ line: remoteCommandLine({ sudo: false }, argv), stdin });
+
+describe("the group driver", () => {
+  it("runs each command with its own stdin and reports exit code, stdout and stderr apart", () => {
+    const { status, outcomes } = runDriver([
+      member(script('echo out; echo err >&2; exit "$1"', ["3"])),
+      member(["cat"], "a\0b\nc"),
+      member(script('printf "%s|" "$@"', ["it's", "$(id)", "line1\nline2", ""])),
+      member(["true"]),
+      member(["sh", "-c", "kill -TERM $$"]),
+    ]);
+    expect(status).toBe(0);
+    expect(outcomes.map((o) => o.exitCode)).toEqual([3, 0, 0, 0, 143]);
+    expect(outcomes[0].stdout.toString()).toBe("out\n");
+    expect(outcomes[0].stderr.toString()).toBe("err\n");
+    expect(outcomes[1].stdout.toString()).toBe("a\0b\nc");
+    expect(outcomes[2].stdout.toString()).toBe("it's|$(id)|line1\nline2||");
+    expect(outcomes[3].stdout.length + outcomes[3].stderr.length).toBe(0);
+  });
+
+  it("carries outputs that look like its own frames, and large binary stdin, byte for byte", () => {
+    const big = Buffer.alloc(300_000, 7);
+    big[5] = 0x0a;
+    const { outcomes } = runDriver([member(["printf", "%s\\n", "1 0 5 5", "0 0 0 0"]), member(["cat"], big), member(["wc", "-c"])]);
+    expect(outcomes[0].stdout.toString()).toBe("1 0 5 5\n0 0 0 0\n");
+    expect(Buffer.compare(outcomes[1].stdout, big)).toBe(0);
+    expect(outcomes[2].stdout.toString().trim()).toBe("0");
+  });
+});
+
+describe("parseGroupOutput", () => {
+  it("stops at a command that did not report", () => {
+    const out = Buffer.from("0 0 2 0\nhi1 1 0 0\n2 0 5 0\nabc");
+    expect(parseGroupOutput(out, 3).map((o) => [o.exitCode, o.stdout.toString()])).toEqual([
+      [0, "hi"],
+      [1, ""],
+    ]);
+  });
+});
+
+describe("Coalescer", () => {
+  function recorder() {
+    const groups: string[][] = [];
+    const c = new Coalescer<GroupMember, string>(async (ms): Promise<MemberResult<string>[]> => {
+      groups.push(ms.map((m) => m.line));
+      return ms.map((m) => (m.line.startsWith("bad") ? { ok: false, error: new Error(m.line) } : { ok: true, value: m.line.toUpperCase() }));
+    });
+    return { groups, c };
+  }
+
+  it("groups what one key issues within the window, keeps keys apart, answers each member", async () => {
+    coalesceSettings.quietMs = 200;
+    coalesceSettings.maxWaitMs = 5000;
+    const { groups, c } = recorder();
+    const ps = [c.submit("k1", { line: "a" }), c.submit("k2", { line: "z" })];
+    await new Promise((r) => setImmediate(r));
+    ps.push(c.submit("k1", { line: "bad-b" }), c.submit("k1", { line: "c" }));
+    const r = await Promise.allSettled(ps);
+    expect(r.map((x) => (x.status === "fulfilled" ? x.value : (x.reason as Error).message))).toEqual(["A", "Z", "bad-b", "C"]);
+    expect(groups).toContainEqual(["a", "bad-b", "c"]);
+    expect(groups).toContainEqual(["z"]);
+  });
+
+  it("closes a group at its size limits", async () => {
+    Object.assign(coalesceSettings, { quietMs: 200, maxWaitMs: 5000, maxMembers: 2 });
+    const { groups, c } = recorder();
+    await Promise.all(["a", "b", "c"].map((line) => c.submit("k", { line })));
+    expect(groups).toEqual([["a", "b"], ["c"]]);
+    Object.assign(coalesceSettings, { maxMembers: 32, maxBytes: 100 });
+    groups.length = 0;
+    await Promise.all([c.submit("k", { line: "x".repeat(60) }), c.submit("k", { line: "y".repeat(60) })]);
+    expect(groups.map((g) => g.length)).toEqual([1, 1]);
+  });
+});
