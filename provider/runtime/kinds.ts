@@ -2,6 +2,7 @@ import type { BaseInputs, ResourceKind } from "../common/kind";
 import { helperSettingKind } from "../resources/helper-setting/kind";
 import { moduleBlacklistKind } from "../resources/module-blacklist/kind";
 import { notrackRuleKind } from "../resources/notrack-rule/kind";
+import { tableSizeKind } from "../resources/table-size/kind";
 import { registerKind } from "./registry";
 
 type AnyKind = ResourceKind<BaseInputs, object>;
@@ -12,3 +13,4 @@ type AnyKind = ResourceKind<BaseInputs, object>;
 registerKind("ConntrackHelperSetting", () => helperSettingKind as unknown as AnyKind);
 registerKind("NotrackRule", () => notrackRuleKind as unknown as AnyKind);
 registerKind("ModuleBlacklist", () => moduleBlacklistKind as unknown as AnyKind);
+registerKind("ConntrackTableSize", () => tableSizeKind as unknown as AnyKind);
