@@ -3,3 +3,4 @@ export * from "./errors";
 export * from "./transport";
 export * from "./common";
 export * from "./resources";
+export * from "./status";
