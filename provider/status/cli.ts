@@ -60,6 +60,8 @@ function expandHome(p: string): string {
 
 class UsageError extends Error {}
 
+const VALUE_OPTIONS = new Set(["--hosts", "--inventory", "--user", "--key", "--port", "--known-hosts", "--parallel", "--connect-timeout", "--warn-at"]);
+
 /** Parses `status` arguments (after the word `status`). Throws {@link UsageError} with what is wrong. */
 export function parseArgs(argv: readonly string[]): StatusOptions {
   const o: Partial<StatusOptions> & { inventory?: string; hostsArg?: string } = {};
@@ -79,6 +81,7 @@ export function parseArgs(argv: readonly string[]): StatusOptions {
       if (name === "--json") o.json = true;
       continue;
     }
+    if (!VALUE_OPTIONS.has(name)) throw new UsageError(`unknown option ${a}`);
     if (value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new UsageError(`${name} needs a value`);
