@@ -146,8 +146,13 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
   // The table size is one value for the whole host: from a container or another network namespace
   // the kernel shows it read-only (since 5.13 and backports), and older kernels let a namespace
   // change the host's value, which is worse. Refused before anything is written.
-  if (global && (o.namespace === "other" || (o.max !== null && !o.max.writable))) {
-    const why = o.namespace === "other" ? "the session runs in a network namespace other than the host's initial one (a container or `ip netns`)" : "net.netfilter.nf_conntrack_max is read-only here (mode 0444: a network namespace other than the initial one)";
+  if (global && (o.namespace !== "initial" || (o.max !== null && !o.max.writable))) {
+    const why =
+      o.namespace === "other"
+        ? "the session runs in a network namespace other than the host's initial one (a container or `ip netns`)"
+        : o.max !== null && !o.max.writable
+          ? "net.netfilter.nf_conntrack_max is read-only here (mode 0444: a network namespace other than the host's initial one)"
+          : "cannot tell whether the session runs in the host's initial network namespace (/proc/1/ns/net is unreadable: a container, or not root)";
     return refuse({
       error: "unsupported",
       command: "set net.netfilter.nf_conntrack_max / hashsize",
@@ -261,7 +266,8 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
     if (target.max !== null && effective.max !== null) entries.push(["nf_conntrack_max", effective.max]);
     // A built-in nf_conntrack reads no modprobe.d option; the buckets sysctl is the only persisted
     // hash size there, where the kernel lets it be written.
-    const persistBuckets = wantBuckets !== null && effective.buckets !== null;
+    // A derived hash size the host already exceeds is left to the host, not pinned.
+    const persistBuckets = wantBuckets !== null && effective.buckets !== null && (d.buckets !== undefined || effective.buckets === wantBuckets);
     if (persistBuckets && !modular && o.bucketsSysctl?.writable) entries.push(["nf_conntrack_buckets", effective.buckets!]);
     for (const key of Object.keys(target.timeouts)) entries.push([key, effective.timeouts[key]]);
     if (entries.length) wanted.sysctl = sysctlFileContent(entries);
