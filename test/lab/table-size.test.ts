@@ -28,6 +28,9 @@ afterAll(async () => {
 beforeEach(async () => {
   requireLab();
   await resetHost(H);
+  // `lab.sh reset` restores the /etc paths it knows; a test that failed half-way may have left one
+  // of this resource's paths (e.g. the directory the rollback test puts at the udev rule's path).
+  await hostSh(H, `rm -rf ${Object.values(MANAGED_PATHS).join(" ")}`);
 });
 
 async function check(news: Record<string, unknown>) {
