@@ -4,15 +4,16 @@
  * read over SSH with the same transport as the resources: one connection and one command per host,
  * hosts in parallel with a bound, unreachable hosts reported while the rest are printed. Host keys
  * are checked against known_hosts as OpenSSH does (hashed entries, patterns, `@revoked`); an unknown
- * key is refused unless `--accept-new` (trust on first use: the key is then appended).
+ * key is refused unless `--accept-new` (trust on first use: the key is appended and the session
+ * pinned to it).
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import * as path from "node:path";
 import type { Connection } from "../connection/schema";
 import { HostKeyMismatchError } from "../errors";
-import { parseHostKey } from "../transport/hostkey";
-import { closeAll, hostFingerprint } from "../transport/pool";
+import { closeAll } from "../transport/pool";
+import { probeHostKey } from "./probe";
 import { parseConnection, readHostStatus } from "./collect";
 import { parseHostArg, parseInventory, type InventoryHost } from "./inventory";
 import { byPreference, knownHostsLine, lookupHost, parseKnownHosts, type KnownHostEntry } from "./known-hosts";
@@ -136,9 +137,6 @@ export function parseArgs(argv: readonly string[]): StatusOptions {
   };
 }
 
-/** A key that no host presents: dialing with it ends at key exchange and reports the key presented. */
-const PROBE_KEY = `SHA256:${"A".repeat(43)}`;
-
 /** Refusals about host keys: said like OpenSSH says them, with what to do. */
 class HostKeyRefusal extends Error {}
 
@@ -150,16 +148,6 @@ interface Trust {
 
 function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
-}
-
-async function presentedKey(conn: Connection): Promise<string> {
-  try {
-    await hostFingerprint({ ...conn, hostKey: PROBE_KEY });
-  } catch (e) {
-    if (e instanceof HostKeyMismatchError) return e.observed;
-    throw e;
-  }
-  return "(unknown)";
 }
 
 /** Reads one host with its key checked against known_hosts. */
@@ -184,31 +172,19 @@ async function readTrusted(base: Connection, trust: Trust, acceptedNotes: string
   }
   if (known.keys.length > 0) throw new HostKeyRefusal(`every key known for ${label} in ${trust.file} is @revoked: refused`);
   if (known.certAuthorities.length > 0) throw new HostKeyRefusal(`${trust.file} trusts ${label} only through @cert-authority; host certificates are not supported by this command: add the host's key`);
+  const presented = await probeHostKey(base.host, base.port, base.perDialTimeout || 10);
+  if (revoked.has(presented.fingerprint)) throw new HostKeyRefusal(`the host key ${presented.fingerprint} of ${label} is marked @revoked in ${trust.file}: refused`);
   if (!trust.acceptNew) {
-    const fp = await presentedKey(base);
-    throw new HostKeyRefusal(`${label} is not in ${trust.file} (it presents ${fp}); verify the key, then add it (ssh-keyscan) or run again with --accept-new to trust it on first use`);
+    throw new HostKeyRefusal(`${label} is not in ${trust.file} (it presents ${presented.fingerprint}); verify the key, then add it (ssh-keyscan) or run again with --accept-new to trust it on first use`);
   }
   // Trust on first use, as OpenSSH's StrictHostKeyChecking=accept-new: the key presented now is
-  // accepted and recorded; later runs check against it.
-  const fp = await hostFingerprint(base);
-  if (revoked.has(fp)) throw new HostKeyRefusal(`the host key ${fp} of ${label} is marked @revoked in ${trust.file}: refused`);
-  const status = await readHostStatus(base);
-  const line = status.hostKeys.find((k) => {
-    try {
-      return parseHostKey(k).fingerprint === fp;
-    } catch {
-      return false;
-    }
-  });
-  if (line) {
-    mkdirSync(path.dirname(trust.file), { recursive: true, mode: 0o700 });
-    appendFileSync(trust.file, knownHostsLine(base.host, base.port, line), { mode: 0o600 });
-    trust.entries.push(...parseKnownHosts(knownHostsLine(base.host, base.port, line)));
-    acceptedNotes.push(`${label}: accepted new host key ${fp} and added it to ${trust.file}`);
-  } else {
-    acceptedNotes.push(`${label}: accepted host key ${fp} for this run, but none of the host's /etc/ssh/ssh_host_*_key.pub matches it, so it was not recorded`);
-  }
-  return status;
+  // recorded, and the session is pinned to it (a different key on the real connection is refused).
+  const line = knownHostsLine(base.host, base.port, presented.key);
+  mkdirSync(path.dirname(trust.file), { recursive: true, mode: 0o700 });
+  appendFileSync(trust.file, line, { mode: 0o600 });
+  trust.entries.push(...parseKnownHosts(line));
+  acceptedNotes.push(`${label}: accepted new host key ${presented.fingerprint} and added it to ${trust.file}`);
+  return readHostStatus({ ...base, hostKey: presented.fingerprint });
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */

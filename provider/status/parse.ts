@@ -50,8 +50,6 @@ export interface HostStatus {
   notrack: NotrackCounter[];
   /** What could not be read, said plainly. */
   missing: string[];
-  /** The host's public host keys (for trust on first use). */
-  hostKeys: string[];
 }
 
 /** Sums per-CPU `conntrack -S` lines (`cpu=0 found=0 invalid=3 ...`). Pure. */
@@ -216,6 +214,5 @@ export function parseStatus(stdout: string): HostStatus {
     helperRules: [...new Set(helperRules)],
     notrack,
     missing,
-    hostKeys: (s.get("hostkeys") ?? "").split("\n").map((l) => l.trim()).filter((l) => /^(ssh-|ecdsa-|sk-)/.test(l)),
   };
 }

@@ -100,13 +100,8 @@ export function renderTable(rows: readonly StatusRow[], warnAt = DEFAULT_WARN_AT
 export function renderJson(rows: readonly StatusRow[], warnAt = DEFAULT_WARN_AT): string {
   const hosts = rows.map((r) =>
     r.ok
-      ? { host: r.host, ok: true, aboveWarnAt: aboveThreshold(r.status, warnAt), ...withoutHostKeys(r.status) }
+      ? { host: r.host, ok: true, aboveWarnAt: aboveThreshold(r.status, warnAt), ...r.status }
       : { host: r.host, ok: false, error: r.error },
   );
   return JSON.stringify({ warnAt, exitCode: exitCodeOf(rows, warnAt), hosts }, null, 2) + "\n";
-}
-
-function withoutHostKeys(s: HostStatus): Omit<HostStatus, "hostKeys"> {
-  const { hostKeys: _k, ...rest } = s;
-  return rest;
 }

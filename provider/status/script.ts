@@ -15,8 +15,7 @@ export const HELPER_MODULES = ["ftp", "tftp", "sip", "irc", "h323", "pptp", "snm
  * - `helpers`: loaded helper modules (`/sys/module/nf_conntrack_<name>` and its refcnt);
  * - `ipt.<variant>.<family>`: `iptables-save -c -t raw` of each variant whose raw table exists
  *   (never makes the kernel create a table);
- * - `nft`: `nft -j list table inet pulumi_conntrack` (empty when absent);
- * - `hostkeys`: the host's public host keys (only used to record a key accepted on first use).
+ * - `nft`: `nft -j list table inet pulumi_conntrack` (empty when absent).
  */
 export const STATUS_SCRIPT = `${sectionStart("table")}
 echo "kernel=$(uname -r)"
@@ -63,6 +62,4 @@ for v in nft legacy; do
 done
 ${sectionStart("nft")}
 if command -v nft >/dev/null 2>&1 && nft_ok; then nft -j list table inet ${NFT_TABLE} 2>/dev/null; fi
-${sectionStart("hostkeys")}
-cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null
 true`;

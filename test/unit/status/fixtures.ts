@@ -41,13 +41,12 @@ export const NFT_JSON = JSON.stringify({
 });
 
 /** A whole status script output from a 6.x host (lab-like) with conntrack -S working. */
-export function statusOutput(parts: { table?: string; ctstats?: string; procfs?: string; ipt?: Record<string, string>; nft?: string; helpers?: string; hostkeys?: string }): string {
+export function statusOutput(parts: { table?: string; ctstats?: string; procfs?: string; ipt?: Record<string, string>; nft?: string; helpers?: string }): string {
   const out = ["@@ctk table", parts.table ?? "kernel=6.18.44\nuid=0\ncount=1500\nmax=2000\nbuckets=512\nconntrack_tool=/usr/sbin/conntrack\nprocfs=1"];
   out.push("@@ctk ctstats", parts.ctstats ?? `${CT_S_NEW}rc=0`);
   out.push("@@ctk procfs", parts.procfs ?? PROCFS_NEW);
   out.push("@@ctk helpers", parts.helpers ?? "ftp=2\nsip=0");
   for (const [k, v] of Object.entries(parts.ipt ?? { "nft.4": IPT_SAVE, "nft.6": "rc=0" })) out.push(`@@ctk ipt.${k}`, v);
   out.push("@@ctk nft", parts.nft ?? "");
-  out.push("@@ctk hostkeys", parts.hostkeys ?? "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICRHdnOQ0eWdKJQigBPleqEbzOqK8cN2Pex7f9nn5y5E root@vm");
   return out.join("\n") + "\n";
 }

@@ -65,7 +65,6 @@ describe("parseStatus", () => {
     expect(s.helperRules).toEqual(["ftp"]);
     expect(s.notrack).toHaveLength(2);
     expect(s.missing).toEqual([]);
-    expect(s.hostKeys).toHaveLength(1);
   });
   it("falls back to procfs without the conntrack tool and says so", () => {
     const s = parseStatus(statusOutput({ table: "kernel=4.19.0\ncount=1\nmax=65536\nbuckets=16384\nprocfs=1", ctstats: "", procfs: PROCFS_OLD }));
