@@ -3,10 +3,14 @@
  * namespace of this machine's 6.x kernel (nf_conntrack built in), where nf_conntrack_max is 0444
  * and the hash size is the whole machine's. Covered: the refusal of max/buckets with its way out
  * (timeouts, which each namespace has its own of), read with drift, repair, delete restoring the
- * previous values, and an apply that fails half-way leaving the host as it was. Driven through the
- * dynamic-provider handlers; host state asserted with `lab.sh exec`. Uses ctlab15 only.
+ * previous values, and an apply that fails half-way leaving the host as it was, driven through the
+ * dynamic-provider handlers on ctlab15; then examples/table-size through the engine harness on
+ * ctlab15 and ctlab16. Host state asserted with `lab.sh exec`.
  */
+import * as path from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { engineFor, REPO, stackDir } from "../engine/harness";
+import { engineOnResetHosts } from "../engine/lifecycle";
 import { handler } from "../../provider/runtime";
 import { apply } from "../../provider/resources/table-size/apply";
 import { MANAGED_PATHS } from "../../provider/resources/table-size/managed-files";
@@ -138,5 +142,49 @@ describe("ConntrackTableSize in a network namespace (the container case)", () =>
     expect(await read(UDP)).toBe(udp0);
     expect(await hostSh(H, `cat ${MANAGED_PATHS.sysctl}`)).toBe("old\n");
     await hostSh(H, `rmdir ${MANAGED_PATHS.udev}; rm -f ${MANAGED_PATHS.sysctl}`);
+  });
+});
+
+describe.skipIf(!isRoot() || !loadLab())("examples/table-size through the engine (lab)", () => {
+  const HOSTS = ["ctlab15", "ctlab16"] as const;
+  const config = (extra: Record<string, unknown> = {}) => {
+    const lab = loadLab()!;
+    return {
+      privateKeyFile: lab.privateKeyPath,
+      knownHostsFile: lab.knownHostsPath,
+      hosts: HOSTS.map((h) => ({ name: h, address: lab.hosts.find((x) => x.name === h)!.address })),
+      ...extra,
+    };
+  };
+  const engine = engineOnResetHosts(HOSTS, () => engineFor(path.join(REPO, "examples", "table-size"), stackDir("table-size"), config({ timeoutsOnly: true }), "lab"));
+
+  it("kube-proxy sizing on a namespace host: the refusal, with its way out named", async () => {
+    const e = engine();
+    e.setConfig(config({ timeoutsOnly: false }));
+    const r = await e.up();
+    expect(r.ok).toBe(false);
+    expect(r.errors.join("\n")).toMatch(/global to the host and cannot be set from it[\s\S]*keep only timeouts/);
+    expect((await hostSh("ctlab15", "cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established")).trim()).not.toBe("86400");
+  });
+
+  it("timeoutsOnly (the lab stack): up sets the timeouts and prints status before and after; destroy puts them back", async () => {
+    const e = engine();
+    const est0 = (await hostSh("ctlab16", "cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established")).trim();
+    e.setConfig(config({ timeoutsOnly: true }));
+    const r = await e.up();
+    expect(r.errors).toEqual([]);
+    expect(r.ok).toBe(true);
+    const outs = JSON.stringify(r.outputs);
+    for (const h of HOSTS) {
+      expect(outs).toMatch(new RegExp(`"${h}":"\\d+/\\d+ \\(\\d+\\.\\d%\\), buckets \\d+, drop \\d+, early_drop \\d+, insert_failed \\d+ \\[conntrack -S\\]"`));
+      expect((await hostSh(h, "cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established")).trim()).toBe("86400");
+      expect((await hostSh(h, "cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait")).trim()).toBe("3600");
+    }
+    expect(outs).toContain('"before"');
+    expect(outs).toContain('"after"');
+    const d = await e.destroy();
+    expect(d.ok).toBe(true);
+    expect((await hostSh("ctlab16", "cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established")).trim()).toBe(est0);
+    expect((await hostSh("ctlab16", `[ -e ${MANAGED_PATHS.sysctl} ] && echo yes || echo no`)).trim()).toBe("no");
   });
 });
