@@ -95,7 +95,7 @@ describe.skipIf(!isRoot() || !labRunning())("conntrack status on lab hosts", () 
   });
 
   it("getConntrackStatus returns an Output of the same status", async () => {
-    const out = getConntrackStatus({ connection: labConnection("ctlab16") });
+    const out = getConntrackStatus({ connection: labConnection("ctlab16") as never });
     const s = await new Promise<HostStatus>((resolve) => out.apply((v) => resolve(v)));
     expect(s.source).toBe("conntrack -S");
     expect(s.max).toBeGreaterThan(0);

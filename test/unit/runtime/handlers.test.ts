@@ -4,7 +4,7 @@ import { UNKNOWN } from "../../../provider/common/unknown";
 
 describe("runtime handlers", () => {
   it("registers every resource type the serialized providers name", () => {
-    expect(registeredTypes().sort()).toEqual(["ConntrackHelperSetting", "ModuleBlacklist", "NotrackRule"]);
+    expect(registeredTypes().sort()).toEqual(["ConntrackHelperSetting", "ConntrackTableSize", "ModuleBlacklist", "NotrackRule"]);
     expect(() => handler("NoSuchType")).toThrow(/unknown resource type NoSuchType/);
   });
 
