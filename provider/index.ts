@@ -18,3 +18,4 @@ export {
   UnreachableError,
   UnsupportedError,
 } from "./errors";
+export { getConntrackStatus, type GetConntrackStatusArgs, type HostStatus, type NotrackCounter, type StatName, type StatsSource } from "./status";

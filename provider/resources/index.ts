@@ -17,3 +17,4 @@ export {
   type PortSpec,
 } from "./notrack-rule";
 export { ModuleBlacklist, type ModuleBlacklistArgs, type ModuleBlacklistOutputs, type BlacklistMode, type InitramfsPolicy } from "./module-blacklist";
+export { ConntrackTableSize, type ConntrackTableSizeArgs, type ConntrackTimeoutsArgs, type TableSizeOutputs } from "./table-size";

@@ -1,6 +1,7 @@
 import { helperSettingKind } from "../resources/helper-setting/kind";
 import { moduleBlacklistKind } from "../resources/module-blacklist/kind";
 import { notrackRuleKind } from "../resources/notrack-rule/kind";
+import { tableSizeKind } from "../resources/table-size/kind";
 import { registerKind } from "./registry";
 
 // Registered by type name: the serialized provider in state names only the type, so this table is
@@ -9,3 +10,4 @@ import { registerKind } from "./registry";
 registerKind("ConntrackHelperSetting", () => helperSettingKind);
 registerKind("NotrackRule", () => notrackRuleKind);
 registerKind("ModuleBlacklist", () => moduleBlacklistKind);
+registerKind("ConntrackTableSize", () => tableSizeKind);

@@ -9,7 +9,7 @@
 import { isRoot, labCommand, labRunning } from "./inventory";
 
 /** Number of hosts the lab tier runs with. */
-const LAB_HOSTS = 14;
+const LAB_HOSTS = 16;
 
 /**
  * Brings the lab up (or reuses a running one).

@@ -1,0 +1,81 @@
+import type { ResourceKind } from "../../common/kind";
+import { hostLabel, type Connection } from "../../connection/schema";
+import { ConflictError, UnsupportedError } from "../../errors";
+import { apply } from "./apply";
+import { observe, type TableObservation } from "./observe";
+import { outputsOf, recordedOf, reflectedDesired, type TableSizeOutputs } from "./outputs";
+import { describeChange, plan, planDelete, type Plan, type Recorded } from "./plan";
+import { TABLE_SIZE_TYPE, TableSizeSchema, combinationFailures, type TableSizeDesired, type TableSizeInputs } from "./schema";
+
+/** The resource's id: the table is one per host (`nf_conntrack_table@10.0.0.5:22`). */
+export function tableSizeId(c: Pick<Connection, "host" | "port">): string {
+  const h = c.host.includes(":") ? `[${c.host}]` : c.host;
+  return `nf_conntrack_table@${h}:${c.port}`;
+}
+
+function desiredOf(i: TableSizeInputs): TableSizeDesired {
+  const { connection: _c, ...rest } = i;
+  return { ...rest, timeouts: { ...(rest.timeouts ?? {}) } };
+}
+
+function refuse(conn: Connection, p: Plan): never {
+  const r = p.refusal!;
+  const Err = r.error === "conflict" ? ConflictError : UnsupportedError;
+  throw new Err(r.message, { host: hostLabel(conn), command: r.command, hint: r.hint });
+}
+
+/** Observe, plan, apply (all or nothing), then outputs from what the host shows afterwards. */
+async function converge(inputs: TableSizeInputs, recorded: Recorded | undefined): Promise<TableSizeOutputs> {
+  const conn = inputs.connection;
+  const desired = desiredOf(inputs);
+  const before = await observe(conn);
+  const first = plan(before, desired, recorded);
+  if (first.refusal) refuse(conn, first);
+  let after: TableObservation = before;
+  if (first.changes.length > 0) after = await apply(conn, first.changes);
+  const final = plan(after, desired, first.record);
+  // The count when the operation ran: the one read before the change.
+  const outs = outputsOf(after, final, first.record, first.changes.map(describeChange));
+  return { ...outs, countAtOperation: before.count ?? outs.countAtOperation };
+}
+
+/**
+ * `ConntrackTableSize`: a host's conntrack table size (`nf_conntrack_max`, the hash size) and
+ * timeouts, set live and persisted (sysctl.d, a modprobe.d `hashsize` option, and a udev rule that
+ * re-applies the sysctls when a modular nf_conntrack loads after boot), refused where they cannot
+ * be set honestly, with the host's earlier values put back on delete.
+ */
+export const tableSizeKind: ResourceKind<TableSizeInputs, TableSizeOutputs> = {
+  type: TABLE_SIZE_TYPE,
+  schema: TableSizeSchema,
+  replaceOn: [],
+  stateVersion: 1,
+
+  validate(inputs) {
+    return combinationFailures(inputs);
+  },
+
+  async create(inputs) {
+    const outs = await converge(inputs, undefined);
+    return { id: tableSizeId(inputs.connection), outs };
+  },
+
+  async read(_id, olds) {
+    const desired = desiredOf(olds);
+    const recorded = recordedOf(olds as unknown as Record<string, unknown>);
+    const o = await observe(olds.connection);
+    const p = plan(o, desired, recorded);
+    const actions = Array.isArray(olds.actions) ? olds.actions : [];
+    return { outs: outputsOf(o, p, recorded, actions), inputs: { connection: olds.connection, ...reflectedDesired(p, desired) } };
+  },
+
+  async update(_id, olds, news) {
+    return converge(news, recordedOf(olds as unknown as Record<string, unknown>));
+  },
+
+  async delete(_id, olds) {
+    const o = await observe(olds.connection);
+    const { changes } = planDelete(o, recordedOf(olds as unknown as Record<string, unknown>));
+    if (changes.length > 0) await apply(olds.connection, changes);
+  },
+};
