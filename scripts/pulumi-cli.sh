@@ -50,8 +50,8 @@ if cached; then
 fi
 
 log "pulumi-cli: building the Pulumi CLI $PULUMI_VERSION with $("$GO" version | cut -d' ' -f3) into $DIR"
-log "pulumi-cli: once per machine; about 15-20 min on 2 cores with empty Go caches (downloads ~250 modules),"
-log "pulumi-cli: about 1-2 min when Go's module and build caches are warm."
+log "pulumi-cli: once per machine; about 30 min on 2 busy cores with empty Go caches (~250 modules downloaded),"
+log "pulumi-cli: about 1 min when Go's module and build caches are warm."
 start=$(date +%s)
 # GOTOOLCHAIN=local: never download another Go; -mod=readonly: go.sum must already hold every hash.
 if ! (cd "$MOD" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly "$GO" build -o "$BIN.tmp" \

@@ -58,6 +58,8 @@ export function offlineEnv(state: string, cli: string): Record<string, string> {
 
 /** The workspace directory of a project in a state directory (see pulumi-inline.ts). */
 export function workDirOf(state: string, project: string): string {
+  // The file backend does not create its directory.
+  for (const d of ["backend", "home"]) mkdirSync(path.join(state, d), { recursive: true });
   const m = /^name:\s*(\S+)/m.exec(readFileSync(path.join(project, "Pulumi.yaml"), "utf8"));
   if (!m) throw new Error(`${project}/Pulumi.yaml has no name`);
   const work = path.join(state, "work", m[1]);
@@ -89,12 +91,21 @@ export interface CliRun {
   ms: number;
 }
 
-/** `name: op` of each resource with a step (the stack itself and the provider left out), sorted. */
+/**
+ * `name: op` of each resource with a step (the stack itself and the provider left out), sorted. A
+ * replacement's steps (`create-replacement`, `replace`, `delete-replaced`, in either order) count as
+ * one `replace`; the exact sequence is in `events`.
+ */
 export function opsByName(r: CliRun, phase: StepEvent["phase"] = "pre"): Record<string, string> {
-  const rows = r.events
-    .filter((e) => e.phase === phase && e.type !== "pulumi:pulumi:Stack" && !e.type.startsWith("pulumi:providers:"))
-    .map((e) => [e.urn.split("::").pop() ?? e.urn, e.op] as const);
-  return Object.fromEntries(rows.sort());
+  const ops = new Map<string, string[]>();
+  for (const e of r.events) {
+    if (e.phase !== phase || e.type === "pulumi:pulumi:Stack" || e.type.startsWith("pulumi:providers:")) continue;
+    const name = e.urn.split("::").pop() ?? e.urn;
+    ops.set(name, [...(ops.get(name) ?? []), e.op]);
+  }
+  const REPLACE = ["replace", "create-replacement", "delete-replaced"];
+  const rows = [...ops].map(([n, list]) => [n, list.some((o) => REPLACE.includes(o)) ? "replace" : list[list.length - 1]] as const);
+  return Object.fromEntries(rows.sort((a, b) => (a[0] < b[0] ? -1 : 1)));
 }
 
 /** A stack of a project directory on the real CLI, with its own state directory. */

@@ -9,9 +9,14 @@ export interface RealLifecycleSpec {
   stack: () => RealStack;
   hosts: readonly string[];
   run: HostExec;
-  /** Independent checks of the hosts after the first up (and after the repair). */
+  /** Independent checks of the hosts after the first up. */
   afterCreate?: () => Promise<void>;
-  /** A change made by hand on a host, behind the program's back. */
+  /** Config for the changed-input stage, and the op expected per resource (others: same). */
+  changedConfig: () => Record<string, unknown>;
+  changeOps: Record<string, "update" | "replace" | "create" | "delete">;
+  /** Independent checks after the changed input was applied (and after the repair). */
+  afterChange?: () => Promise<void>;
+  /** A change made by hand on a host, behind the program's back (after the changed input). */
   drift: () => Promise<void>;
   /** Resources whose refresh must show the drift. */
   drifted: readonly string[];
@@ -34,7 +39,8 @@ export function changed(r: CliRun): string[] {
 
 /**
  * The lifecycle of a program on the real Pulumi CLI, as `it` blocks in order: `pulumi up`;
- * `pulumi preview --expect-no-changes` (exit 0, no host contacted); a change by hand that
+ * `pulumi preview --expect-no-changes` (exit 0, no host contacted); `preview` and `up` of a changed
+ * input (the expected update/replace per resource, no host contacted by the preview); a change by hand that
  * `pulumi refresh` reports; `pulumi up` repairs it; `pulumi destroy` leaves every host byte for
  * byte as before the first up. After every operation: `pulumi stack export` and the CLI's output
  * hold no credential in plain text, and every resource's `connection` is an encrypted secret.
@@ -43,6 +49,7 @@ export function realLifecycle(spec: RealLifecycleSpec): { runs: CliRun[] } {
   const out = { runs: [] as CliRun[] };
   let before: Record<string, string> = {};
   let afterUp: Record<string, string> = {};
+  let afterChange: Record<string, string> = {};
   let names: string[] = [];
   const leaks: string[] = [];
   const notSecret: string[] = [];
@@ -68,7 +75,7 @@ export function realLifecycle(spec: RealLifecycleSpec): { runs: CliRun[] } {
     names = Object.keys(ops);
     expect(names.length).toBeGreaterThan(0);
     expect(new Set(Object.values(ops))).toEqual(new Set(["create"]));
-    expect(r.stdout).toMatch(new RegExp(`${names.length} created`));
+    expect(r.stdout).toMatch(new RegExp(`\\+ ${names.length + 1} created`));
     await spec.afterCreate?.();
     afterUp = await snapshotHosts(spec.hosts, spec.run);
   });
@@ -83,10 +90,26 @@ export function realLifecycle(spec: RealLifecycleSpec): { runs: CliRun[] } {
     expect(await snapshotHosts(spec.hosts, spec.run)).toEqual(afterUp);
   });
 
+  it("pulumi preview of a changed input shows it without touching a host, and pulumi up applies it", async () => {
+    spec.stack().setConfig(spec.changedConfig());
+    const o = await opens();
+    const pv = await op("preview");
+    expectExit(pv);
+    const expected = Object.fromEntries(names.map((n) => [n, spec.changeOps[n] ?? "same"]).sort());
+    expect(opsByName(pv)).toEqual(expected);
+    expect(await opens()).toEqual(o);
+    expect(await snapshotHosts(spec.hosts, spec.run)).toEqual(afterUp);
+    const r = await op("up");
+    expectExit(r);
+    expect(Object.fromEntries(Object.entries(opsByName(r)).filter(([n]) => names.includes(n)))).toEqual(expected);
+    await spec.afterChange?.();
+    afterChange = await snapshotHosts(spec.hosts, spec.run);
+  });
+
   it("a change by hand shows in pulumi refresh, which changes nothing on the host", async () => {
     await spec.drift();
     const drifted = await snapshotHosts(spec.hosts, spec.run);
-    expect(drifted).not.toEqual(afterUp);
+    expect(drifted).not.toEqual(afterChange);
     const r = await op("refresh");
     expectExit(r);
     expect(changed(r)).toEqual([...spec.drifted].sort());
@@ -99,22 +122,22 @@ export function realLifecycle(spec: RealLifecycleSpec): { runs: CliRun[] } {
     expectExit(r);
     expect(changed(r)).toEqual([...spec.drifted].sort());
     // A rule put back is appended to its chain: the same lines, maybe in another order.
-    expect(linesOf(await snapshotHosts(spec.hosts, spec.run))).toEqual(linesOf(afterUp));
-    await spec.afterCreate?.();
+    expect(linesOf(await snapshotHosts(spec.hosts, spec.run))).toEqual(linesOf(afterChange));
+    await spec.afterChange?.();
   });
 
   it("pulumi destroy leaves every host byte for byte as before the first up", async () => {
     const r = await op("destroy");
     expectExit(r);
     expect(new Set(Object.values(opsByName(r)))).toEqual(new Set(["delete"]));
-    expect(r.stdout).toMatch(new RegExp(`${names.length + 1} deleted`));
+    expect(r.stdout).toMatch(new RegExp(`- ${names.length + 1} deleted`));
     expect(spec.stack().resources().filter((x) => x.custom)).toEqual([]);
     const after = await snapshotHosts(spec.hosts, spec.run);
     for (const h of spec.hosts) expect(after[h], `host ${h}`).toBe(before[h]);
   });
 
   it("no credential in plain text in stack export or the CLI's output; connection always an encrypted secret", () => {
-    expect(out.runs.length).toBe(5);
+    expect(out.runs.length).toBe(7);
     expect(leaks).toEqual([]);
     expect(notSecret).toEqual([]);
   });

@@ -43,7 +43,12 @@ export function stackOnResetHosts(hosts: readonly string[], make: () => RealStac
   });
   afterAll(async () => {
     if (stack) {
-      const left = stack.resources().filter((r) => r.custom);
+      let left: ReturnType<RealStack["resources"]> = [];
+      try {
+        left = stack.resources().filter((r) => r.custom);
+      } catch {
+        /* no stack was made */
+      }
       for (const r of left.filter((x) => x.protect)) stack.pulumi(["state", "unprotect", "--stack", stack.stack, "--yes", r.urn]);
       if (left.length) await stack.run("destroy");
       stack.remove();
