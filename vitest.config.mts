@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
 // Three tiers: unit (no root, no network), lab (network-namespace hosts with real sshd on this
-// machine, root only), vm (a modular Debian kernel under qemu, root only, slow to boot).
+// machine, root only; programs on the real Pulumi CLI and on the engine stand-in), vm (a modular
+// Debian kernel under qemu, root only, slow to boot).
 export default defineConfig({
   test: {
     projects: [
@@ -15,8 +16,15 @@ export default defineConfig({
       {
         test: {
           name: "lab",
-          include: ["test/lab/**/*.test.ts", "test/engine/**/*.test.ts", "test/fault/**/*.test.ts", "test/consumer/**/*.test.ts"],
-          globalSetup: ["test/lab/global-setup.ts"],
+          include: [
+            "test/lab/**/*.test.ts",
+            "test/engine/**/*.test.ts",
+            "test/engine-real/**/*.test.ts",
+            "test/fault/**/*.test.ts",
+            "test/consumer/**/*.test.ts",
+          ],
+          // The lab, then the pinned Pulumi CLI the real-engine tests run (built once per machine).
+          globalSetup: ["test/lab/global-setup.ts", "test/engine-real/global-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 300_000,
           // One lab for the whole tier: files share it and each uses its own hosts.

@@ -1,46 +1,32 @@
 /**
- * `npm run demo` (as root): the product at work on a small local lab, in about a minute.
+ * `npm run demo` (as root): the product at work on a small local lab, with the real Pulumi CLI.
  *
  * 1. Starts a lab of 3 network-namespace hosts (`test/lab/lab.sh up 3`), or, when a lab is already
  *    running, borrows its ctlab9 and ctlab10 (or its last two hosts), reset before and after.
- * 2. Rolls the `examples/dns-servers` program out to two hosts: automatic helper assignment off and
- *    port 53 untracked over TCP and UDP in both directions.
- * 3. Shows a preview of a change (IPv6 too), a rule deleted by hand that `refresh` reports and the
- *    next `up` puts back, and a destroy that leaves the hosts as they were.
+ * 2. `pulumi up` of the `examples/dns-servers` program on two hosts: automatic helper assignment off
+ *    and port 53 untracked over TCP and UDP in both directions.
+ * 3. `pulumi preview` of a change (IPv6 too), a rule deleted by hand that `pulumi refresh` reports
+ *    and the next `pulumi up` puts back, and a `pulumi destroy` that leaves the hosts as they were.
  *
- * With the Pulumi CLI installed (`pulumi` on PATH) it runs `pulumi up`/`preview`/`refresh`/`destroy`
- * through the Automation API with a local file backend. Without it, the program runs under the
- * SDK's own launcher against this repository's engine stand-in (test/engine), which drives the SDK's
- * dynamic-provider server exactly as the engine would. It says which path it took.
+ * The CLI is the pinned one built from its Go module (`scripts/pulumi-cli.sh`, built here when this
+ * machine has none), with a local file backend in a temporary directory and no network use. The
+ * program runs through the Automation API's inline-program path (`scripts/pulumi-inline.ts`: no
+ * Node.js language host can be built here); what is printed is the CLI's own output.
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { Engine, type OperationResult } from "../test/engine/engine";
-import { labExec, snapshotHosts, type LabHostInfo } from "../test/engine/lab-hosts";
-import { diagnostics, formatSteps, summarize } from "../test/engine/report";
+import { labExec, snapshotHosts, type LabHostInfo } from "./lab-hosts";
+import { pulumiCli, RealStack, versionOf, type CliRun } from "./real-engine";
 
 const REPO = path.resolve(__dirname, "..");
 const EXAMPLE = path.join(REPO, "examples", "dns-servers");
 const LAB = path.join(REPO, "test", "lab", "lab.sh");
-const PROJECT = "dns-servers";
 
 interface Lab {
   privateKeyPath: string;
   knownHostsPath: string;
   hosts: (LabHostInfo & { sshdPid: number })[];
-}
-
-/** The same operations on either path; each returns what to print, and throws on failure. */
-interface Runner {
-  label: string;
-  detail: string;
-  up(): Promise<string[]>;
-  previewWith(extra: Record<string, unknown>): Promise<string[]>;
-  refresh(): Promise<string[]>;
-  destroy(): Promise<string[]>;
-  close(): Promise<void>;
 }
 
 const t0 = Date.now();
@@ -80,90 +66,19 @@ function ensureBuilt(): void {
   if (r.status !== 0) throw new Error("npm run build failed");
 }
 
-function formatResult(r: OperationResult): string[] {
-  if (!r.ok) throw new Error(`${r.kind} failed:\n${diagnostics(r).join("\n")}`);
-  return [...formatSteps(r), ...diagnostics(r), summarize(r)];
-}
-
-/** Without the CLI: the program under @pulumi/pulumi/cmd/run, the engine stand-in, the SDK's dynamic-provider server. */
-function harnessRunner(config: Record<string, unknown>): Runner {
-  const dir = mkdtempSync(path.join(tmpdir(), "ctk-demo-"));
-  const engine = new Engine({ projectDir: EXAMPLE, stack: "lab", stateFile: path.join(dir, "lab.json"), config });
-  return {
-    label: "SDK dynamic-provider path (no Pulumi CLI on PATH)",
-    detail:
-      "The program runs under the SDK's own launcher (@pulumi/pulumi/cmd/run) and registers its resources with a\n" +
-      "   stand-in for the Pulumi engine (test/engine), which drives the SDK's dynamic-provider server\n" +
-      "   (@pulumi/pulumi/cmd/dynamic-provider) over gRPC as the engine does and keeps the stack's state in\n" +
-      `   ${dir}. The stand-in replaces only the CLI's engine; everything else is the real code path.`,
-    up: async () => formatResult(await engine.up()),
-    async previewWith(extra) {
-      engine.setConfig({ ...config, ...extra });
-      try {
-        return formatResult(await engine.preview());
-      } finally {
-        engine.setConfig(config);
-      }
-    },
-    refresh: async () => formatResult(await engine.refresh()),
-    destroy: async () => formatResult(await engine.destroy()),
-    async close() {
-      if (engine.current().resources.length) await engine.destroy();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** With the CLI: `pulumi` through the Automation API, on a copy of the example, with a file backend. */
-async function cliRunner(config: Record<string, unknown>): Promise<Runner> {
-  const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
-  const work = mkdtempSync(path.join(tmpdir(), "ctk-demo-project-"));
-  const backend = mkdtempSync(path.join(tmpdir(), "ctk-demo-backend-"));
-  // A copy, so that `pulumi config set` does not write into the repository; node_modules is the
-  // repository's, where `pulumi-conntrack` resolves to this checkout.
-  for (const f of ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts"]) copyFileSync(path.join(EXAMPLE, f), path.join(work, f));
-  symlinkSync(path.join(REPO, "node_modules"), path.join(work, "node_modules"), "dir");
-  const stack = await LocalWorkspace.createOrSelectStack(
-    { stackName: "demo", workDir: work },
-    { envVars: { PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "pulumi-conntrack demo" } },
-  );
-  const asConfig = (c: Record<string, unknown>) =>
-    Object.fromEntries(Object.entries(c).map(([k, v]) => [`${PROJECT}:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v) }]));
-  await stack.setAllConfig(asConfig(config));
-  const lines: string[] = [];
-  const onOutput = (s: string) => lines.push(...s.replace(/\n$/, "").split("\n"));
-  const take = () => lines.splice(0);
-  return {
-    label: "Pulumi CLI through the Automation API (local file backend)",
-    detail: `pulumi ${execFileSync("pulumi", ["version"], { encoding: "utf8" }).trim()}, project copy ${work}, backend file://${backend}`,
-    async up() {
-      await stack.up({ onOutput });
-      return take();
-    },
-    async previewWith(extra) {
-      await stack.setAllConfig(asConfig(extra));
-      try {
-        await stack.preview({ onOutput });
-        return take();
-      } finally {
-        for (const k of Object.keys(extra)) await stack.removeConfig(`${PROJECT}:${k}`);
-      }
-    },
-    async refresh() {
-      await stack.refresh({ onOutput });
-      return take();
-    },
-    async destroy() {
-      await stack.destroy({ onOutput });
-      return take();
-    },
-    async close() {
-      await stack.destroy({ onOutput: () => undefined }).catch(() => undefined);
-      await stack.workspace.removeStack("demo").catch(() => undefined);
-      rmSync(work, { recursive: true, force: true });
-      rmSync(backend, { recursive: true, force: true });
-    },
-  };
+/** Runs one CLI operation, printing the CLI's output as it comes; throws when the CLI fails. */
+async function pulumi(stack: RealStack, op: string, flags: string[] = []): Promise<CliRun> {
+  out(`   $ pulumi ${op}${flags.length ? ` ${flags.join(" ")}` : ""}`);
+  let partial = "";
+  const r = await stack.run(op, flags, (chunk) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop() ?? "";
+    indent(lines.map((l) => `  ${l}`));
+  });
+  if (partial) indent([`  ${partial}`]);
+  if (r.exitCode !== 0) throw new Error(`pulumi ${op} exited with ${r.exitCode}:\n${r.stderr}`);
+  out(`   (exit 0, ${(r.ms / 1000).toFixed(1)} s)`);
+  return r;
 }
 
 async function sh(host: string, command: string): Promise<string> {
@@ -208,42 +123,53 @@ async function main(): Promise<number> {
     hosts: l.hosts.map((h) => ({ name: h.name, address: h.address })),
   };
 
-  const cli = spawnSync("bash", ["-c", "command -v pulumi"], { encoding: "utf8" }).status === 0;
-  const runner = cli ? await cliRunner(config) : harnessRunner(config);
-  out(`\nPath: ${runner.label}`);
-  out(`   ${runner.detail}`);
+  const cli = pulumiCli();
+  const stack = new RealStack(EXAMPLE, "demo", config);
+  const label = `the real Pulumi CLI ${versionOf(cli)}`;
+  out(`\nPath: ${label} (${cli})`);
+  out(`   local file backend ${stack.env.PULUMI_BACKEND_URL}, PULUMI_CONFIG_PASSPHRASE for secrets, no network use;`);
+  out("   the program runs through the Automation API's inline-program path (scripts/pulumi-inline.ts), the");
+  out("   dynamic-provider plugin pulumi-resource-pulumi-nodejs comes from @pulumi/pulumi.");
 
   let failed = false;
+  let created = false;
   try {
     const before = await snapshotHosts(hosts, labExec);
 
-    step(1, `up: ${hosts.join(", ")}: helpers off, NOTRACK for port 53 (TCP and UDP, both directions)`);
-    indent(await runner.up());
+    step(1, `pulumi up: ${hosts.join(", ")}: helpers off, NOTRACK for port 53 (TCP and UDP, both directions)`);
+    created = true;
+    await pulumi(stack, "up");
     for (const h of hosts) {
       const rules = await rulesOn(h);
       out(`   on ${h} (read with nft/iptables, not through the provider): ${rules.length} NOTRACK rules`);
       indent(rules.slice(0, 8).map((r) => `  ${r}`));
     }
 
-    step(2, "preview of a change: IPv6 as well (nothing is changed)");
-    indent(await runner.previewWith({ families: ["ipv4", "ipv6"] }));
+    step(2, "pulumi preview of a change: IPv6 as well (nothing is changed)");
+    stack.setConfig({ ...config, families: ["ipv4", "ipv6"] });
+    try {
+      await pulumi(stack, "preview");
+    } finally {
+      stack.setConfig(config);
+    }
 
     const victim = `${hosts[0]}-dns-ipv4-udp-in-dport`;
-    step(3, `a change by hand: the rule ${victim} deleted on ${hosts[0]}, then refresh`);
+    step(3, `a change by hand: the rule ${victim} deleted on ${hosts[0]}, then pulumi refresh`);
     const del =
       `h=$(nft -a list chain inet pulumi_conntrack prerouting 2>/dev/null | awk '/pulumi-conntrack:${victim}:/ {print $NF}'); ` +
       `if [ -n "$h" ]; then nft delete rule inet pulumi_conntrack prerouting handle "$h"; ` +
       `else r=$(iptables -t raw -S | grep 'pulumi-conntrack:${victim}:'); eval "iptables -t raw \${r/-A /-D }"; fi`;
     await sh(hosts[0], del);
     out(`   ${hosts[0]} now has ${(await rulesOn(hosts[0])).length} rules`);
-    indent(await runner.refresh());
+    await pulumi(stack, "refresh");
 
-    step(4, "up: puts the rule back");
-    indent(await runner.up());
+    step(4, "pulumi up: puts the rule back");
+    await pulumi(stack, "up");
     out(`   ${hosts[0]} has ${(await rulesOn(hosts[0])).length} rules again`);
 
-    step(5, "destroy");
-    indent(await runner.destroy());
+    step(5, "pulumi destroy");
+    await pulumi(stack, "destroy");
+    created = false;
     const after = await snapshotHosts(hosts, labExec);
     for (const h of hosts) {
       const same = after[h] === before[h];
@@ -254,13 +180,14 @@ async function main(): Promise<number> {
     failed = true;
     out(`\nFAILED: ${(e as Error).message}`);
   } finally {
-    await runner.close().catch((e) => out(`cleanup: ${(e as Error).message}`));
+    if (created) await stack.run("destroy").catch((e) => out(`cleanup: ${(e as Error).message}`));
+    stack.remove();
     if (started) {
       out("\nstopping the lab (test/lab/lab.sh down)");
       lab(["down"], true);
     } else for (const h of hosts) lab(["reset", h]);
   }
-  out(`\n${failed ? "FAILED" : "Done"} in ${((Date.now() - t0) / 1000).toFixed(0)} s. Path: ${runner.label}.`);
+  out(`\n${failed ? "FAILED" : "Done"} in ${((Date.now() - t0) / 1000).toFixed(0)} s. Path: ${label}.`);
   return failed ? 1 : 0;
 }
 
