@@ -78,6 +78,16 @@ export class RemoteCommandError extends ConntrackError {
 /** The connection broke, or a channel could not be opened, while a command was in flight. */
 export class TransportError extends ConntrackError {}
 
+/** Inputs that cannot be acted on (e.g. a `getConntrackStatus` connection that does not validate). */
+export class InputError extends ConntrackError {
+  /** The offending input property, dotted (`connection.port`). */
+  readonly property: string;
+  constructor(property: string, reason: string, details: ConntrackErrorDetails = {}) {
+    super(`${property}: ${reason}`, details);
+    this.property = property;
+  }
+}
+
 /** The host cannot do what the inputs ask (kernel too old, toggle removed, module built in...). */
 export class UnsupportedError extends ConntrackError {}
 

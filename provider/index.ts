@@ -13,6 +13,7 @@ export {
   type ConntrackErrorDetails,
   DialTimeoutError,
   HostKeyMismatchError,
+  InputError,
   RemoteCommandError,
   TransportError,
   UnreachableError,

@@ -13,8 +13,10 @@ const ROOT_VALUES = [
   "ConflictError",
   "ConntrackError",
   "ConntrackHelperSetting",
+  "ConntrackTableSize",
   "DialTimeoutError",
   "HostKeyMismatchError",
+  "InputError",
   "ModuleBlacklist",
   "NotrackRule",
   "NotrackServicePort",
@@ -22,6 +24,7 @@ const ROOT_VALUES = [
   "TransportError",
   "UnreachableError",
   "UnsupportedError",
+  "getConntrackStatus",
   "notrackServicePort",
 ];
 
@@ -30,12 +33,17 @@ const ROOT_TYPES = [
   "ConnectionArgs",
   "ConntrackErrorDetails",
   "ConntrackHelperSettingArgs",
+  "ConntrackTableSizeArgs",
+  "ConntrackTimeoutsArgs",
+  "GetConntrackStatusArgs",
   "HelperSettingOutputs",
+  "HostStatus",
   "InitramfsPolicy",
   "ModuleBlacklistArgs",
   "ModuleBlacklistOutputs",
   "NotrackBackendChoice",
   "NotrackChain",
+  "NotrackCounter",
   "NotrackPersistence",
   "NotrackProtocol",
   "NotrackResolvedBackend",
@@ -45,6 +53,9 @@ const ROOT_TYPES = [
   "PortSpec",
   "ProxyConnectionArgs",
   "ServiceRole",
+  "StatName",
+  "StatsSource",
+  "TableSizeOutputs",
 ];
 
 /**
@@ -90,6 +101,6 @@ describe("public surface", () => {
 
   it("pulumi-conntrack/runtime is what the serialized provider needs and nothing more", () => {
     expect(Object.keys(runtime).sort()).toEqual(["closeAll", "handler", "registeredTypes"]);
-    expect(runtime.registeredTypes().sort()).toEqual(["ConntrackHelperSetting", "ModuleBlacklist", "NotrackRule"]);
+    expect(runtime.registeredTypes().sort()).toEqual(["ConntrackHelperSetting", "ConntrackTableSize", "ModuleBlacklist", "NotrackRule"]);
   });
 });
