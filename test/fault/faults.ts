@@ -21,9 +21,8 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { labStateDir, loadLab, labHost, labConnection, resetHost, setBackend, hostSh } from "../lab/inventory";
 import { snapshotHost } from "../engine/lab-hosts";
-import { hostExec } from "../lab/inventory";
+import { hostExec, hostSh, labConnection, labHost, labStateDir, loadLab, resetHost, setBackend } from "../lab/inventory";
 
 /** The only hosts the fault tier uses (ctlab1..10 belong to other tests). */
 export const FAULT_HOSTS = ["ctlab11", "ctlab12", "ctlab13", "ctlab14"] as const;
