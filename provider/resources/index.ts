@@ -16,4 +16,10 @@ export {
   type NotrackPersistence,
   type PortSpec,
 } from "./notrack-rule";
-export { ModuleBlacklist, type ModuleBlacklistArgs, type ModuleBlacklistOutputs, type BlacklistMode, type InitramfsPolicy } from "./module-blacklist";
+export {
+  ModuleBlacklist,
+  type ModuleBlacklistArgs,
+  type ModuleBlacklistOutputs,
+  type BlacklistMode,
+  type InitramfsPolicy,
+} from "./module-blacklist";
