@@ -82,7 +82,8 @@ export function loadFleet(): Fleet {
   for (const h of hosts) {
     if (names.has(h.name)) throw new Error(`config hosts: ${h.name} is listed twice`);
     names.add(h.name);
-    if (!profiles[h.profile]) throw new Error(`config hosts: ${h.name} follows profile "${h.profile}", which config profiles does not define`);
+    if (!profiles[h.profile])
+      throw new Error(`config hosts: ${h.name} follows profile "${h.profile}", which config profiles does not define`);
   }
 
   return {

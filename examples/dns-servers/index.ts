@@ -50,7 +50,8 @@ export const rules: Record<string, pulumi.Output<string[]>> = {};
 for (const h of hosts) {
   const name = h.name ?? h.address.replace(/[^A-Za-z0-9.-]/g, "-");
   const hostKey = h.hostKey ?? known.get(h.address);
-  if (!hostKey) throw new Error(`${name}: give hostKey or a knownHostsFile listing ${h.address}: the host's key is checked on every connection`);
+  if (!hostKey)
+    throw new Error(`${name}: give hostKey or a knownHostsFile listing ${h.address}: the host's key is checked on every connection`);
   const connection = { host: h.address, port: h.port, user, privateKey, hostKey };
 
   new ConntrackHelperSetting(`${name}-helpers-off`, { connection, enabled: false });

@@ -16,5 +16,11 @@ export {
   type NotrackPersistence,
   type PortSpec,
 } from "./notrack-rule";
-export { ModuleBlacklist, type ModuleBlacklistArgs, type ModuleBlacklistOutputs, type BlacklistMode, type InitramfsPolicy } from "./module-blacklist";
+export {
+  ModuleBlacklist,
+  type ModuleBlacklistArgs,
+  type ModuleBlacklistOutputs,
+  type BlacklistMode,
+  type InitramfsPolicy,
+} from "./module-blacklist";
 export { ConntrackTableSize, type ConntrackTableSizeArgs, type ConntrackTimeoutsArgs, type TableSizeOutputs } from "./table-size";

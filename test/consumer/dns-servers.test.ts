@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -47,11 +48,14 @@ for (const sdk of CONSUMER_SDK_VERSIONS) {
       expect(installedVersion(dir(), "@pulumi/pulumi")).toBe(sdk);
       // A peer dependency: no second SDK nested under the package (two SDKs split the resource registry).
       expect(existsSync(path.join(nm, "pulumi-conntrack", "node_modules", "@pulumi", "pulumi"))).toBe(false);
-      // Installed from the tarball, not linked to the repository.
-      for (const entry of ["pulumi-conntrack", "pulumi-conntrack/runtime"]) {
-        const resolved = require.resolve(entry, { paths: [dir()] });
-        expect(resolved.startsWith(path.join(nm, "pulumi-conntrack", "dist", "provider") + path.sep), entry).toBe(true);
-        expect(resolved.startsWith(REPO + path.sep)).toBe(false);
+      // Installed from the tarball, not linked to the repository. Resolved by a process started in
+      // the project, as the program and the provider server resolve them (in this process, inside
+      // the repository, Node would resolve the package's own name to the repository itself).
+      const probe = 'process.stdout.write(JSON.stringify(["pulumi-conntrack", "pulumi-conntrack/runtime"].map((e) => require.resolve(e))))';
+      const resolved = JSON.parse(execFileSync(process.execPath, ["-e", probe], { cwd: dir(), encoding: "utf8" })) as string[];
+      for (const r of resolved) {
+        expect(r.startsWith(path.join(nm, "pulumi-conntrack", "dist", "provider") + path.sep), r).toBe(true);
+        expect(r.startsWith(REPO + path.sep), r).toBe(false);
       }
       // What the tarball holds: the build, the README, the manifest; no sources or tests.
       expect(readdirSync(path.join(nm, "pulumi-conntrack")).sort()).toEqual(["README.md", "dist", "package.json"]);
@@ -89,7 +93,11 @@ for (const sdk of CONSUMER_SDK_VERSIONS) {
         }
       },
       drift: async () => {
-        await onHost("ctlab10", `r=$(iptables -t raw -S | grep 'ctlab10-dns-ipv4-udp-in-dport'); eval "iptables -t raw \${r/-A /-D }"`, hostExec);
+        await onHost(
+          "ctlab10",
+          `r=$(iptables -t raw -S | grep 'ctlab10-dns-ipv4-udp-in-dport'); eval "iptables -t raw \${r/-A /-D }"`,
+          hostExec,
+        );
       },
       drifted: ["ctlab10-dns-ipv4-udp-in-dport"],
       credentials: lab ? credentialNeedles(lab.privateKeyPath) : [],

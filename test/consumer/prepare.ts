@@ -81,7 +81,9 @@ function hashOf(...parts: (string | Buffer)[]): string {
 function exampleFiles(example: string): string[] {
   const src = path.join(REPO, "examples", example);
   if (!existsSync(path.join(src, "Pulumi.yaml"))) throw new Error(`examples/${example} is not a Pulumi project`);
-  return readdirSync(src).filter((f) => f !== "node_modules" && f !== "package-lock.json").sort();
+  return readdirSync(src)
+    .filter((f) => f !== "node_modules" && f !== "package-lock.json")
+    .sort();
 }
 
 /**
