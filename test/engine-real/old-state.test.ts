@@ -6,7 +6,7 @@ import { hostExec } from "../lab/inventory";
 import { credentialNeedles, leaksIn } from "../engine/credentials";
 import { hostsConfig, snapshotHosts } from "../engine/lab-hosts";
 import { placeholders, restoreArtifacts, substitute, type OldStateFixture } from "../engine/old-state";
-import { expectExit, isEncryptedSecret, lab, REPO, SKIP, stackOnResetHosts } from "./real";
+import { expectExit, isEncryptedSecret, lab, REPO, SKIP, stackOnResetHosts, REAL_TIMEOUT } from "./real";
 
 // The state release 0.1.0 wrote (test/engine/fixtures/state-v1.json, the stand-in's checkpoint form),
 // turned into a Pulumi deployment, imported into the real backend with `pulumi stack import`, then
@@ -59,7 +59,7 @@ function deployment(state: OldStateFixture["state"]): unknown {
   };
 }
 
-describe.skipIf(SKIP)("state of release 0.1.0 imported into the real backend, refreshed and destroyed (lab)", () => {
+describe.skipIf(SKIP)("state of release 0.1.0 imported into the real backend, refreshed and destroyed (lab)", { timeout: REAL_TIMEOUT }, () => {
   let pristine: Record<string, string> = {};
   let ids: [string, string | undefined][] = [];
   const stack = stackOnResetHosts(FIXTURE.hosts, () => new RealStack(path.join(REPO, "test", "engine", "programs", "lab-resources"), FIXTURE.state.stack, {}));
