@@ -23,8 +23,8 @@
  * Prints the CLI's own output; exits with the CLI's exit code. `--result` receives a JSON record:
  * exit code, summary, and one entry per engine step event (op, urn, type, diffs).
  *
- * SIGINT is not handled here: sent to the process group (Ctrl-C), it reaches the CLI, which cancels
- * the update gracefully while this process keeps serving the program until the CLI exits.
+ * SIGINT (Ctrl-C reaches the whole process group) is only noted here: the CLI gets it too and
+ * cancels the update gracefully, and this process keeps serving the program until the CLI exits.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -79,6 +79,7 @@ function projectName(dir: string): string {
 }
 
 async function main(): Promise<number> {
+  process.on("SIGINT", () => process.stderr.write("pulumi-inline: SIGINT: the CLI cancels the update; waiting for it to finish\n"));
   const a = parse(process.argv.slice(2));
   const cli = pulumiCli();
   const env = offlineEnv(a.state, cli);

@@ -163,7 +163,6 @@ describe.skipIf(SKIP)("a host address that is another resource's output; connect
     const r = await stack().run("up");
     expectExit(r);
     const seq = r.events.filter((e) => e.phase === "pre" && nameOf(e.urn) === "dep").map((e) => e.op);
-    expect(seq).toEqual(["replace", "delete-replaced", "create-replacement"].filter((op) => seq.includes(op)));
     expect(seq.indexOf("delete-replaced")).toBeGreaterThanOrEqual(0);
     expect(seq.indexOf("delete-replaced")).toBeLessThan(seq.indexOf("create-replacement"));
     expect(await fileNames("ctlab10")).toEqual([]);
