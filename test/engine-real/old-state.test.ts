@@ -28,7 +28,7 @@ function plaintextSecrets(v: unknown): unknown {
 }
 
 /** The fixture's state as `pulumi stack import` takes it (deployment version 3), with its default dynamic provider. */
-function deployment(state: OldStateFixture["state"]): unknown {
+function deployment(state: OldStateFixture["state"], salt: string): unknown {
   const prov = `urn:pulumi:${state.stack}::${state.project}::pulumi:providers:pulumi-nodejs::default`;
   const provId = "9b6a1f4e-0c1d-4e55-9a57-3f0c2a51d001";
   const stackUrn = state.resources.find((r) => r.type === "pulumi:pulumi:Stack")!.urn;
@@ -37,6 +37,9 @@ function deployment(state: OldStateFixture["state"]): unknown {
     deployment: {
       // The CLI checks the magic: the SHA-256 of the manifest's version.
       manifest: { time: new Date().toISOString(), magic: createHash("sha256").update("v3.274.1").digest("hex"), version: "v3.274.1" },
+      // The stack's own passphrase provider (its salt from `pulumi stack init`): the CLI encrypts
+      // the plaintext secrets with it on import.
+      secrets_providers: { type: "passphrase", state: { salt } },
       resources: [
         ...state.resources
           .filter((r) => !r.custom)
@@ -73,7 +76,9 @@ describe.skipIf(SKIP)("state of release 0.1.0 imported into the real backend, re
     for (const h of FIXTURE.hosts) await restoreArtifacts(h, substitute(FIXTURE.artifacts[h], pairs), hostExec);
     s.init();
     const file = path.join(s.state, "state-v1.deployment.json");
-    writeFileSync(file, JSON.stringify(deployment(substitute(FIXTURE.state, pairs))));
+    const salt = /^encryptionsalt:\s*(\S+)/m.exec(readFileSync(path.join(s.work, `Pulumi.${s.stack}.yaml`), "utf8"))?.[1];
+    expect(salt).toBeTruthy();
+    writeFileSync(file, JSON.stringify(deployment(substitute(FIXTURE.state, pairs), salt!)));
     const r = s.pulumi(["stack", "import", "--stack", s.stack, "--file", file]);
     expect(r.code, r.stderr).toBe(0);
     const text = s.exportText();
