@@ -16,7 +16,7 @@
  *
  * DIR holds `Pulumi.yaml` and `index.ts` (the program, loaded with require: run this under tsx).
  * The state directory holds the local file backend (`backend/`), `PULUMI_HOME` (`home/`) and the
- * workspace (`work/<project>`: Pulumi.yaml, Pulumi.<stack>.yaml with the config from
+ * workspace (`work/<project>`: Pulumi.yaml, Pulumi.<stack>.yaml holding exactly the config of
  * `--config`, `node_modules` linked to this repository's). Nothing is written to DIR and nothing
  * goes over the network (see `offlineEnv`).
  *
@@ -97,6 +97,9 @@ async function main(): Promise<number> {
   );
   if (a.config) {
     const cfg = JSON.parse(readFileSync(a.config, "utf8")) as Record<string, unknown>;
+    // The stack's config becomes exactly this: keys left from an earlier run are removed.
+    const stale = Object.keys(await stack.getAllConfig()).filter((k) => k.startsWith(`${name}:`) && !(k.slice(name.length + 1) in cfg));
+    if (stale.length) await stack.removeAllConfig(stale);
     await stack.setAllConfig(Object.fromEntries(Object.entries(cfg).map(([k, v]) => [`${name}:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v) }])));
   }
 
