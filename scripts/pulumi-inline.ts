@@ -16,15 +16,15 @@
  *
  * DIR holds `Pulumi.yaml` and `index.ts` (the program, loaded with require: run this under tsx).
  * The state directory holds the local file backend (`backend/`), `PULUMI_HOME` (`home/`) and the
- * workspace (`work/<project>`: Pulumi.yaml, Pulumi.<stack>.yaml with the config from
+ * workspace (`work/<project>`: Pulumi.yaml, Pulumi.<stack>.yaml holding exactly the config of
  * `--config`, `node_modules` linked to this repository's). Nothing is written to DIR and nothing
  * goes over the network (see `offlineEnv`).
  *
  * Prints the CLI's own output; exits with the CLI's exit code. `--result` receives a JSON record:
  * exit code, summary, and one entry per engine step event (op, urn, type, diffs).
  *
- * SIGINT is not handled here: sent to the process group (Ctrl-C), it reaches the CLI, which cancels
- * the update gracefully while this process keeps serving the program until the CLI exits.
+ * SIGINT (Ctrl-C reaches the whole process group) is only noted here: the CLI gets it too and
+ * cancels the update gracefully, and this process keeps serving the program until the CLI exits.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -79,6 +79,7 @@ function projectName(dir: string): string {
 }
 
 async function main(): Promise<number> {
+  process.on("SIGINT", () => process.stderr.write("pulumi-inline: SIGINT: the CLI cancels the update; waiting for it to finish\n"));
   const a = parse(process.argv.slice(2));
   const cli = pulumiCli();
   const env = offlineEnv(a.state, cli);
@@ -96,6 +97,9 @@ async function main(): Promise<number> {
   );
   if (a.config) {
     const cfg = JSON.parse(readFileSync(a.config, "utf8")) as Record<string, unknown>;
+    // The stack's config becomes exactly this: keys left from an earlier run are removed.
+    const stale = Object.keys(await stack.getAllConfig()).filter((k) => k.startsWith(`${name}:`) && !(k.slice(name.length + 1) in cfg));
+    if (stale.length) await stack.removeAllConfig(stale);
     await stack.setAllConfig(Object.fromEntries(Object.entries(cfg).map(([k, v]) => [`${name}:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v) }])));
   }
 

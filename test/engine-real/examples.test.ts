@@ -5,13 +5,13 @@ import { hostExec } from "../lab/inventory";
 import { credentialNeedles } from "../engine/credentials";
 import { onHost } from "../engine/lab-hosts";
 import { realLifecycle } from "./lifecycle";
-import { EXAMPLES, lab, SKIP, stackOnResetHosts } from "./real";
+import { EXAMPLES, lab, SKIP, stackOnResetHosts, REAL_TIMEOUT } from "./real";
 
 // The examples as a user runs them, on the real Pulumi CLI (local file backend), hosts pointed at
 // this tier's lab hosts.
 const RULES = ["tcp", "udp"].flatMap((p) => ["in-dport", "out-sport", "out-dport", "in-sport"].map((d) => `ipv4-${p}-${d}`));
 
-describe.skipIf(SKIP)("examples/dns-servers on the real Pulumi CLI (lab)", () => {
+describe.skipIf(SKIP)("examples/dns-servers on the real Pulumi CLI (lab)", { timeout: REAL_TIMEOUT }, () => {
   const HOSTS = ["ctlab9", "ctlab10"] as const;
   const config = (extra: Record<string, unknown> = {}) => ({
     privateKeyFile: lab!.privateKeyPath,
@@ -48,7 +48,7 @@ describe.skipIf(SKIP)("examples/dns-servers on the real Pulumi CLI (lab)", () =>
   });
 });
 
-describe.skipIf(SKIP)("examples/nat-free-host on the real Pulumi CLI (lab)", () => {
+describe.skipIf(SKIP)("examples/nat-free-host on the real Pulumi CLI (lab)", { timeout: REAL_TIMEOUT }, () => {
   const HOSTS = ["ctlab10"] as const;
   const FILE = "/etc/modprobe.d/pulumi-conntrack-blacklist.conf";
   const config = (extra: Record<string, unknown> = {}) => ({

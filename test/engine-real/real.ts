@@ -69,3 +69,9 @@ export function isEncryptedSecret(v: unknown): boolean {
 
 /** Resource name from a URN. */
 export const nameOf = (urn: string) => urn.split("::").pop() ?? urn;
+
+/**
+ * Per-test timeout of this tier: one CLI operation is 10-60 s on the shared 2-core machine (the
+ * CLI and the plugins start for each), and a test runs up to three.
+ */
+export const REAL_TIMEOUT = 600_000;
