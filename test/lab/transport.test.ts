@@ -2,7 +2,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConnectionSchema, type Connection, type ConnectionInput } from "../../provider/connection/schema";
 import { AuthenticationError, DialTimeoutError, HostKeyMismatchError, RemoteCommandError } from "../../provider/errors";
 import { closeAll, dialStats, exec, execStats, hostFingerprint, poolSize, probeFacts, readRemoteFile, removeRemoteFile, run, script, writeRemoteFileAtomic } from "../../provider/transport";
@@ -207,6 +207,14 @@ describe("sudo, files, facts, bastion", () => {
 });
 
 describe("commands issued together, and the connection's life", () => {
+  // Grouping is opt-in (CONNTRACK_SSH_COALESCE=1); these tests turn it on for themselves.
+  beforeEach(() => {
+    coalesceSettings.enabled = true;
+  });
+  afterEach(() => {
+    coalesceSettings.enabled = process.env.CONNTRACK_SSH_COALESCE === "1";
+  });
+
   it("sends commands issued together over one channel, each with its own exit code, output and stdin", async () => {
     const { conn } = setup();
     await run(conn(), ["true"]);
