@@ -88,6 +88,8 @@ describe("ModuleBlacklist on a kernel with everything built in", () => {
     expect(notes).toMatch(/NOT EFFECTIVE for nf_conntrack: built into kernel/);
     expect(notes).toContain("module_blacklist=nf_conntrack");
     expect(notes).toMatch(/loads no modules at all/);
+    // The notes that mean "not kept out" are also the warnings output, which the runtime logs.
+    expect(outs.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^NOT EFFECTIVE for nf_conntrack: built into kernel/), expect.stringMatching(/^NOT EFFECTIVE: kernel .* loads no modules at all/)]));
 
     expect(await fileOnHost()).toBe(
       [
@@ -126,6 +128,7 @@ describe("ModuleBlacklist on a kernel with everything built in", () => {
     expect((await h().read(id, outs)).props).toEqual(outs);
     expect(await sh(`stat -c '%a %U:%G' ${FILE}; grep -v '^#' ${FILE}`)).toBe("644 root:root\nblacklist nf_conntrack\n");
     expect((outs.notes as string[]).some((n) => n.startsWith('mode "blacklist" is weak'))).toBe(true);
+    expect(outs.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^mode "blacklist" is weak/)]));
     await h().delete(id, outs);
     expect(await fileOnHost()).toBeNull();
   });

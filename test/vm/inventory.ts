@@ -161,7 +161,8 @@ export function vmCommand(argv: readonly string[], vm: VmInventory | undefined =
     "-p", String(vm.port),
     "-o", "IdentitiesOnly=yes",
     "-o", "BatchMode=yes",
-    "-o", "ConnectTimeout=10",
+    // Generous: under TCG on a loaded machine the guest can take tens of seconds to answer.
+    "-o", "ConnectTimeout=60",
     "-o", "StrictHostKeyChecking=yes",
     "-o", `UserKnownHostsFile=${vmKnownHostsFile(vm)}`,
     "-o", "GlobalKnownHostsFile=/dev/null",

@@ -134,7 +134,9 @@ async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Pro
   if (p.write !== null || p.regenerate || unloadOrder.length > 0) {
     const file: FileAction = p.write !== null ? { kind: "write", bytes: Buffer.from(p.write, "utf8"), mode: "0644" } : { kind: "keep" };
     result = await apply(conn, { path, file, regenerate: p.regenerate?.tool ?? null, guardNotrack: p.guardNotrack && p.write !== null, unload: unloadOrder, modules: inputs.modules });
-    after = result.after;
+    // The apply script's closing observation does not list the initramfs again (seconds); the one
+    // listed before still holds when nothing regenerated it, and "never" needs it for effective.
+    after = { ...result.after, initramfs: result.after.initramfs ?? (p.regenerate ? null : obs.initramfs) };
     if (result.conflict && result.conflict.length > 0) {
       throw new ConflictError(`a NotrackRule of pulumi-conntrack appeared on this host while planning, and it needs ${notrackDependenciesIn(inputs.modules).join(", ")}; nothing was changed`, {
         host,
