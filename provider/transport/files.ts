@@ -24,26 +24,69 @@ export async function readRemoteFile(conn: Connection, path: string): Promise<Re
 }
 
 /**
- * Shell text that atomically replaces `$1` with standard input: a temporary file in the same
- * directory, then rename, so readers never see half a file. An existing file keeps its mode and
- * owner; a new one gets mode `$2`.
+ * The host-side convention for writing a file atomically, in one place: shell functions every apply
+ * script of this package includes (ModuleBlacklist, ConntrackHelperSetting, ConntrackTableSize and
+ * NotrackRule's saved ruleset).
+ *
+ * - `ctk_tmp_new FILE`: creates FILE's directory and an empty temporary file next to FILE, named
+ *   `.ctk-tmp.<basename>.XXXXXX`, and prints its path. The name is deterministic up to the random
+ *   suffix, so a later run recognises a temporary file of FILE that a killed run left behind.
+ * - `ctk_tmp_sweep FILE`: removes those leftovers of FILE (exactly `.ctk-tmp.<basename>.` and six
+ *   characters: another file's temporary files never match), and temporary files of the unnamed
+ *   kind releases before 0.2 wrote (`.ctk-tmp.XXXXXX`) once they are older than 10 minutes (a live
+ *   writer's would be seconds old). Callers run it under the host lock, where no other run of this
+ *   package is writing FILE.
+ * - `ctk_tmp_commit TMP FILE MODE`: gives TMP the mode and owner of an existing FILE (or MODE for a
+ *   new one) and renames it over FILE: readers never see half a file.
+ * - `ctk_write_file FILE MODE`: all of it for standard input (sweep, new, write, sync, commit), in
+ *   a subshell that removes its temporary file on any failure or INT/TERM; exits non-zero on failure.
+ * - `ctk_remove_file FILE`: sweeps FILE's leftovers, then removes FILE (absent is success).
+ *
+ * A run killed with SIGKILL (or whose host loses power) between `ctk_tmp_new` and the rename leaves
+ * its temporary file; the next write or removal of the same file removes it.
  */
-export const WRITE_FILE_SCRIPT = `set -e
-f=$1
-d=$(dirname -- "$f")
-mkdir -p -- "$d"
-tmp=$(mktemp -- "$d/.ctk-tmp.XXXXXX")
-trap 'rm -f -- "$tmp"' EXIT
-cat > "$tmp"
-if [ -e "$f" ]; then
-  chmod --reference="$f" -- "$tmp"
-  chown --reference="$f" -- "$tmp" 2>/dev/null || true
-else
-  chmod -- "$2" "$tmp"
-fi
-sync -- "$tmp" 2>/dev/null || true
-mv -f -- "$tmp" "$f"
-trap - EXIT`;
+export const ATOMIC_WRITE_FUNCTIONS = `ctk_tmp_sweep() {
+  _ctkd=$(dirname -- "$1"); _ctkb=$(basename -- "$1")
+  for _ctkt in "$_ctkd"/.ctk-tmp.*; do
+    # Quoted parts of a case pattern are literal: a file name with * or ? in it matches only itself.
+    case "$_ctkt" in "$_ctkd/.ctk-tmp.$_ctkb".??????) rm -f -- "$_ctkt" ;; esac
+  done
+  find "$_ctkd" -maxdepth 1 -name '.ctk-tmp.??????' -type f -mmin +10 -exec rm -f -- {} + 2>/dev/null
+  return 0
+}
+ctk_tmp_new() {
+  _ctkd=$(dirname -- "$1"); _ctkb=$(basename -- "$1")
+  mkdir -p -- "$_ctkd" && mktemp -- "$_ctkd/.ctk-tmp.$_ctkb.XXXXXX"
+}
+ctk_tmp_commit() {
+  if [ -e "$2" ]; then
+    chmod --reference="$2" -- "$1" && { chown --reference="$2" -- "$1" 2>/dev/null || true; }
+  else
+    chmod -- "$3" "$1"
+  fi && mv -f -- "$1" "$2"
+}
+ctk_write_file() (
+  ctk_tmp_sweep "$1"
+  tmp=$(ctk_tmp_new "$1") || exit 1
+  trap 'rm -f -- "$tmp"' EXIT
+  trap 'rm -f -- "$tmp"; exit 1' INT TERM
+  cat > "$tmp" || exit 1
+  sync -- "$tmp" 2>/dev/null || true
+  ctk_tmp_commit "$tmp" "$1" "$2" || exit 1
+  trap - EXIT
+)
+ctk_remove_file() {
+  ctk_tmp_sweep "$1"
+  rm -f -- "$1"
+}`;
+
+/**
+ * Shell text that atomically replaces `$1` with standard input (see {@link ATOMIC_WRITE_FUNCTIONS}):
+ * a temporary file in the same directory, then rename. An existing file keeps its mode and owner; a
+ * new one gets mode `$2`.
+ */
+export const WRITE_FILE_SCRIPT = `${ATOMIC_WRITE_FUNCTIONS}
+ctk_write_file "$1" "$2"`;
 
 /** Atomically writes `content` to `path` (see {@link WRITE_FILE_SCRIPT}). */
 export async function writeRemoteFileAtomic(conn: Connection, path: string, content: string, opts: { mode?: string } = {}): Promise<void> {

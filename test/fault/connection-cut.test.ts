@@ -177,6 +177,32 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
     expect(await hostSh(host, `cat ${HELPER_FILE} 2>/dev/null || echo absent`)).toBe(previous === null ? "absent\n" : HAND_MADE);
   });
 
+  // Issue 12 #3's rule for files: "previous" is what the host had before this resource first
+  // changed it. A create whose script removed the hand-made file and was then cut must not make the
+  // retry record "no file": destroy would never put the operator's file back.
+  const HELPER_REMOVED_CUTS: Array<CutPoint & { fate: Fate }> = [
+    { step: "at the removal of the hand-made file", tool: "rm", phase: "before", pattern: `*${HELPER_FILE}`, fate: "finishes" },
+    { step: "right after the hand-made file was removed", tool: "rm", phase: "after", pattern: `*${HELPER_FILE}`, fate: "killed" },
+  ];
+
+  it.each(HELPER_REMOVED_CUTS)("ConntrackHelperSetting: cut $step, script $fate; the retry still records the hand-made file and destroy puts it back", async (cut) => {
+    const host = "ctlab11";
+    await fresh(host);
+    await hostSh(host, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE} && chmod 0640 ${HELPER_FILE}`);
+    const before = await snapshot(host);
+    const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(host), fileName: "no_conntrack_helper.conf" })).inputs;
+
+    const [first] = await interrupted(host, cut, "server", cut.fate, () => [h("ConntrackHelperSetting").create(news)]);
+    expect(first.status).toBe("rejected");
+    expectErrorSaying((first as PromiseRejectedResult).reason, labelOf(host), LOST);
+    expect(await hostSh(host, `test -e ${HELPER_FILE} && echo present || echo absent`), "precondition: the interrupted attempt removed the file").toBe("absent\n");
+
+    const made = await h("ConntrackHelperSetting").create(news);
+    expect.soft(made.outs.previousFileContent, "previous: what the host had before this resource first changed it").toBe(HAND_MADE);
+    await destroy("ConntrackHelperSetting", { id: made.id, outs: made.outs as Props });
+    expect(await snapshot(host), "destroy leaves the host byte for byte as before the first attempt").toBe(before);
+  });
+
   const BLACKLIST_FILE = "/etc/modprobe.d/pulumi-conntrack-blacklist.conf";
   const BLACKLIST_CUTS: Array<CutPoint & { fate: Fate }> = [
     { step: "waiting for the lock", tool: "flock", phase: "before", pattern: "*", fate: "finishes" },

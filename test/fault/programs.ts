@@ -35,11 +35,16 @@ export async function refresh(kind: Kind, made: { id: string; outs: Props }) {
   return h(kind).read(made.id, made.outs);
 }
 
-/** NotrackRule programs: `n` rules on ports `base..base+n-1`, arriving (PREROUTING) udp. */
+/**
+ * NotrackRule programs: `n` rules on ports `base..base+n-1`, arriving (PREROUTING) udp. Each carries
+ * the `owner` input the `NotrackRule` class sends (`project/stack/parent/name`, see `ownerOf`), as a
+ * program's resources do: the handlers are driven as the engine drives them for a real program.
+ */
 export function notrackPrograms(host: string, backend: "iptables" | "nftables", n: number, base: number, prefix: string): Props[] {
   return Array.from({ length: n }, (_, i) => ({
     connection: connectionOf(host),
     ruleName: `${prefix}-${i}`,
+    owner: `fault-tier/test//${prefix}-${i}`,
     chain: "PREROUTING",
     protocol: "udp",
     destinationPort: base + i,

@@ -1,7 +1,7 @@
 import { hostLabel, type Connection } from "../../connection/schema";
 import { ConntrackError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
-import { WRITE_FILE_SCRIPT } from "../../transport/files";
+import { ATOMIC_WRITE_FUNCTIONS } from "../../transport/files";
 import { describeChange, type Change } from "./plan";
 import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, OBSERVE_BODY, parseObservation, type HelperObservation } from "./observe";
 
@@ -17,9 +17,7 @@ export const HOST_LOCK = "/run/pulumi-conntrack.lock";
  */
 export const APPLY_SCRIPT = `m=$1; fa=$2; lv=$3; mp=$4; fm=$5
 fail() { printf 'pulumi-conntrack: %s\\n' "$*" >&2; exit 1; }
-write_file() (
-${WRITE_FILE_SCRIPT}
-)
+${ATOMIC_WRITE_FUNCTIONS}
 if [ "$fa" != keep ]; then
   # Other resources of this package rewrite files in /etc/modprobe.d on the same host in parallel.
   if command -v flock >/dev/null 2>&1; then
@@ -27,9 +25,8 @@ if [ "$fa" != keep ]; then
     flock -w 60 9 || fail "waited 60 s for ${HOST_LOCK} (another pulumi-conntrack change on this host holds it)"
   fi
   case "$fa" in
-    # Not in an || list: that would switch off the set -e the write relies on.
-    write) write_file "$m" "$fm"; [ $? -eq 0 ] || fail "cannot write $m" ;;
-    remove) rm -f -- "$m" || fail "cannot remove $m" ;;
+    write) ctk_write_file "$m" "$fm" || fail "cannot write $m" ;;
+    remove) ctk_remove_file "$m" || fail "cannot remove $m" ;;
     *) fail "unknown file action $fa" ;;
   esac
   exec 9>&-

@@ -1,6 +1,6 @@
 import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
-import { WRITE_FILE_SCRIPT } from "../../transport/files";
+import { ATOMIC_WRITE_FUNCTIONS } from "../../transport/files";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { OBSERVE_FUNCTION, observationFromSections, type Observation } from "./observe";
 import { parseNotrackScan, type ManagedNotrackRule } from "./notrack-guard";
@@ -57,9 +57,7 @@ export interface ApplyResult {
 // modules. The file's bytes arrive on standard input. Every step reports in its own section; the
 // script ends with an observation, so outputs are read back rather than assumed.
 const APPLY_SCRIPT = `${OBSERVE_FUNCTION}
-ctk_write() (
-${WRITE_FILE_SCRIPT}
-)
+${ATOMIC_WRITE_FUNCTIONS}
 ctk_loaded() {
   for d in /sys/module/*; do [ -e "$d/initstate" ] && printf '%s\\n' "\${d##*/}"; done
   return 0
@@ -82,8 +80,8 @@ ${sectionStart("apply.conflict")}
 fi
 ${sectionStart("apply.file")}
 case $action in
-  write) err=$(ctk_write "$f" "$fmode" 2>&1) || { echo "error=$(printf '%s' "$err" | tr '\\n' ' ')"; ctk_observe "$f" 0 0 "$@"; exit 0; } ;;
-  remove) err=$(rm -f -- "$f" 2>&1) || { echo "error=$(printf '%s' "$err" | tr '\\n' ' ')"; ctk_observe "$f" 0 0 "$@"; exit 0; } ;;
+  write) err=$(ctk_write_file "$f" "$fmode" 2>&1) || { echo "error=$(printf '%s' "$err" | tr '\\n' ' ')"; ctk_observe "$f" 0 0 "$@"; exit 0; } ;;
+  remove) err=$(ctk_remove_file "$f" 2>&1) || { echo "error=$(printf '%s' "$err" | tr '\\n' ' ')"; ctk_observe "$f" 0 0 "$@"; exit 0; } ;;
 esac
 echo ok=1
 # The lock guards the check-then-write against a NotrackRule being added; the slow steps run without it.

@@ -2,6 +2,7 @@ import type { Connection } from "../../connection/schema";
 import { hostLabel } from "../../connection/schema";
 import { ConntrackError, RemoteCommandError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
+import { ATOMIC_WRITE_FUNCTIONS } from "../../transport/files";
 import { variantOf } from "./backend";
 import type { Family } from "./address";
 import type { Plan } from "./plan";
@@ -43,6 +44,7 @@ export const FILE_WRITE_FAILED_EXIT = 13;
  */
 export const APPLY_SCRIPT = `${SHELL_FUNCTIONS}
 ${RAW_TABLE_SHELL_FUNCTIONS}
+${ATOMIC_WRITE_FUNCTIONS}
 fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10} emptied=\${11}
 trap '' HUP PIPE
 if command -v flock >/dev/null 2>&1; then
@@ -51,15 +53,11 @@ if command -v flock >/dev/null 2>&1; then
 fi
 if [ -n "$file" ]; then
   d=$(dirname -- "$file")
-  b=$(basename -- "$file")
   # Under the lock no other run of this script is writing: a temporary file of this file is a
-  # leftover of a run that was killed (releases before 0.2 named them .ctk-tmp.XXXXXX; another
-  # writer's would be seconds old, not minutes).
-  rm -f -- "$d/.ctk-tmp.$b."* 2>/dev/null
-  find "$d" -maxdepth 1 -name '.ctk-tmp.??????' -type f -mmin +10 -exec rm -f -- {} + 2>/dev/null
+  # leftover of a run that was killed.
+  ctk_tmp_sweep "$file"
   if [ "$fmode" != remove ]; then
-    mkdir -p -- "$d" || exit ${FILE_PREP_FAILED_EXIT}
-    tmp=$(mktemp -- "$d/.ctk-tmp.$b.XXXXXX") || exit ${FILE_PREP_FAILED_EXIT}
+    tmp=$(ctk_tmp_new "$file") || exit ${FILE_PREP_FAILED_EXIT}
     trap 'rm -f -- "$tmp"' EXIT
     trap 'rm -f -- "$tmp"; exit 1' INT TERM
     cat > "$tmp" || exit ${FILE_PREP_FAILED_EXIT}
@@ -111,12 +109,7 @@ fi
 if [ -n "$file" ] && [ "$fmode" = remove ]; then
   rm -f -- "$file" || exit ${FILE_WRITE_FAILED_EXIT}
 elif [ -n "$file" ]; then
-  if [ -e "$file" ]; then
-    chmod --reference="$file" -- "$tmp" && { chown --reference="$file" -- "$tmp" 2>/dev/null || true; }
-  else
-    chmod -- "$fmode" "$tmp"
-  fi || exit ${FILE_WRITE_FAILED_EXIT}
-  mv -f -- "$tmp" "$file" || exit ${FILE_WRITE_FAILED_EXIT}
+  ctk_tmp_commit "$tmp" "$file" "$fmode" || exit ${FILE_WRITE_FAILED_EXIT}
   trap - EXIT
 fi
 exit 0`;

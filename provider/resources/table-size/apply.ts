@@ -1,7 +1,7 @@
 import { hostLabel, type Connection } from "../../connection/schema";
 import { ConntrackError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
-import { WRITE_FILE_SCRIPT } from "../../transport/files";
+import { ATOMIC_WRITE_FUNCTIONS } from "../../transport/files";
 import { HOST_LOCK } from "../helper-setting/apply";
 import { FILE_ROLES, MANAGED_PATHS } from "./managed-files";
 import { HASHSIZE_PATH, NETFILTER_PROC, OBSERVE_SCRIPT_BODY, parseObservation, type TableObservation } from "./observe";
@@ -19,9 +19,7 @@ import { describeChange, liveBuckets, type Change } from "./plan";
 export const APPLY_SCRIPT = `s1=$1; s2=$2; s3=$3; a1=$4; a2=$5; a3=$6; c1=$7; c2=$8; c3=$9
 shift 9
 fail() { printf 'pulumi-conntrack: %s\\n' "$*" >&2; exit 1; }
-write_file() (
-${WRITE_FILE_SCRIPT}
-)
+${ATOMIC_WRITE_FUNCTIONS}
 bk=$(mktemp -d /tmp/.ctk-table.XXXXXX) || fail "cannot create a temporary directory"
 : > "$bk/live"; : > "$bk/files"
 rollback() {
@@ -52,8 +50,8 @@ for f in "$s1" "$s2" "$s3"; do
   if [ -e "$f" ]; then cp -p -- "$f" "$bk/f$i" || die "cannot copy $f"; fi
   printf '%s %s\\n' "$i" "$f" >> "$bk/files"
   case "$a" in
-    write) printf '%s' "$c" | write_file "$f" 0644; [ $? -eq 0 ] || die "cannot write $f" ;;
-    remove) rm -f -- "$f" || die "cannot remove $f" ;;
+    write) printf '%s' "$c" | ctk_write_file "$f" 0644 || die "cannot write $f" ;;
+    remove) ctk_remove_file "$f" || die "cannot remove $f" ;;
     *) die "unknown file action $a" ;;
   esac
   case "$f" in *.rules) udevadm control --reload >/dev/null 2>&1 || true ;; esac

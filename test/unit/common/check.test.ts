@@ -35,6 +35,24 @@ describe("checkWith", () => {
     if (!r2.ok) expect(r2.failures.map((f) => f.property)).toEqual(["connection.port"]);
   });
 
+  it("refuses unrecognised keys inside connection (and its proxy) even when a value there is unknown", () => {
+    const cases: Array<[Record<string, unknown>, string[]]> = [
+      [{ host: UNKNOWN, bogus: 1 }, ["connection.bogus"]],
+      [{ host: "h", bogus: 1, privateKey: UNKNOWN }, ["connection.bogus"]],
+      [{ host: "h", bogus: UNKNOWN }, ["connection.bogus"]],
+      [{ host: "h", bogus: { nested: UNKNOWN } }, ["connection.bogus"]],
+      [{ host: "h", bogus: 1, proxy: UNKNOWN }, ["connection.bogus"]],
+      [{ host: "h", proxy: { host: UNKNOWN, zzz: 1 } }, ["connection.proxy.zzz"]],
+      [{ host: "h", proxy: { host: "b", zzz: 1, password: UNKNOWN } }, ["connection.proxy.zzz"]],
+      [{ host: UNKNOWN, port: 0, bogus: 1, proxy: { host: "b", zzz: 1 } }, ["connection.bogus", "connection.port", "connection.proxy.zzz"]],
+    ];
+    for (const [connection, want] of cases) {
+      const r = checkWith(Schema, { connection, enabled: UNKNOWN });
+      expect(r.ok, JSON.stringify(connection)).toBe(false);
+      if (!r.ok) expect(r.failures.map((f) => f.property).sort(), JSON.stringify(connection)).toEqual(want);
+    }
+  });
+
   it("formats paths", () => {
     expect(propertyPath(["a", 2, "b"])).toBe("a[2].b");
     expect(propertyPath([])).toBe("(inputs)");

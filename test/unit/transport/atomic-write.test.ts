@@ -1,0 +1,94 @@
+/**
+ * The one atomic-write fragment (provider/transport/files.ts): its text, every apply script that
+ * writes a file including it, and its behaviour run by this machine's /bin/sh in a temporary
+ * directory (no host, no root): a write or removal sweeps the temporary files a killed earlier
+ * write of the same file left, and only those.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { ATOMIC_WRITE_FUNCTIONS, WRITE_FILE_SCRIPT } from "../../../provider/transport/files";
+import { APPLY_SCRIPT as HELPER_APPLY } from "../../../provider/resources/helper-setting/apply";
+import { APPLY_SCRIPT as NOTRACK_APPLY } from "../../../provider/resources/notrack-rule/apply";
+import { APPLY_SCRIPT as TABLE_APPLY } from "../../../provider/resources/table-size/apply";
+
+let dir = "";
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = "";
+});
+
+/** Runs `body` after the fragment under /bin/sh with positional parameters; returns stdout. */
+function sh(body: string, args: string[], input = ""): string {
+  return execFileSync("/bin/sh", ["-c", `${ATOMIC_WRITE_FUNCTIONS}\n${body}`, "sh", ...args], { input, encoding: "utf8" });
+}
+
+const dotfiles = (d: string) => readdirSync(d).filter((f) => f.startsWith(".")).sort();
+
+describe("atomic-write fragment", () => {
+  it("is the one convention: every apply script that writes a file includes it, and none names its own temporary file", () => {
+    for (const s of [HELPER_APPLY, NOTRACK_APPLY, TABLE_APPLY, WRITE_FILE_SCRIPT]) {
+      expect(s).toContain(ATOMIC_WRITE_FUNCTIONS);
+      expect(s.replace(ATOMIC_WRITE_FUNCTIONS, "")).not.toContain(".ctk-tmp");
+    }
+    // The module-blacklist script is not exported; its module imports the fragment (see apply.ts).
+    expect(readFileSync(path.join(__dirname, "../../../provider/resources/module-blacklist/apply.ts"), "utf8")).toContain("${ATOMIC_WRITE_FUNCTIONS}");
+  });
+
+  it("parses under sh -n, alone and inside each apply script", () => {
+    for (const s of [ATOMIC_WRITE_FUNCTIONS, WRITE_FILE_SCRIPT, HELPER_APPLY, NOTRACK_APPLY, TABLE_APPLY]) {
+      execFileSync("/bin/sh", ["-n", "-c", s]);
+    }
+  });
+
+  it("writes atomically, keeps an existing file's mode, gives a new one the mode asked, and leaves no temporary file", () => {
+    dir = mkdtempSync(path.join(tmpdir(), "ctk-aw-"));
+    const f = path.join(dir, "sub", "a.conf");
+    sh('ctk_write_file "$1" "$2"', [f, "0640"], "one $(x) 'q'\n");
+    expect(readFileSync(f, "utf8")).toBe("one $(x) 'q'\n");
+    expect((statSync(f).mode & 0o777).toString(8)).toBe("640");
+    sh('ctk_write_file "$1" "$2"', [f, "0600"], "two\n");
+    expect(readFileSync(f, "utf8")).toBe("two\n");
+    expect((statSync(f).mode & 0o777).toString(8)).toBe("640");
+    expect(dotfiles(path.join(dir, "sub"))).toEqual([]);
+  });
+
+  it("a write or a removal sweeps its own file's leftovers, old unnamed ones after 10 minutes, and nothing else", () => {
+    dir = mkdtempSync(path.join(tmpdir(), "ctk-aw-"));
+    const f = path.join(dir, "a.conf");
+    const leftovers = [".ctk-tmp.a.conf.Ab12Cd", ".ctk-tmp.a.conf.zz99Yy"];
+    // Not ours to remove: another file's temporary files (one whose name starts like ours), a
+    // fresh unnamed one (a writer of an older release may be running), and unrelated dotfiles.
+    const others = [".ctk-tmp.a.conf.x.Ab12Cd", ".ctk-tmp.a.confx.Ab12Cd", ".ctk-tmp.b.conf.Ab12Cd", ".ctk-tmp.fresh1", ".keep"];
+    const oldUnnamed = ".ctk-tmp.old123";
+    const touch = () => {
+      for (const n of [...leftovers, ...others, oldUnnamed]) writeFileSync(path.join(dir, n), "x");
+      const past = new Date(Date.now() - 20 * 60_000);
+      utimesSync(path.join(dir, oldUnnamed), past, past);
+    };
+    touch();
+    sh('ctk_write_file "$1" 0644', [f], "v\n");
+    expect(dotfiles(dir)).toEqual([...others].sort());
+    touch();
+    sh('ctk_remove_file "$1"', [f]);
+    expect(readdirSync(dir).includes("a.conf")).toBe(false);
+    expect(dotfiles(dir)).toEqual([...others].sort());
+  });
+
+  it("a file name with glob characters sweeps only its own leftovers", () => {
+    dir = mkdtempSync(path.join(tmpdir(), "ctk-aw-"));
+    for (const n of [".ctk-tmp.x.conf.Ab12Cd", ".ctk-tmp.*.Ab12Cd"]) writeFileSync(path.join(dir, n), "x");
+    sh('ctk_remove_file "$1"', [path.join(dir, "*")]);
+    expect(dotfiles(dir)).toEqual([".ctk-tmp.x.conf.Ab12Cd"]);
+  });
+
+  it("a failed write removes its temporary file and reports failure", () => {
+    dir = mkdtempSync(path.join(tmpdir(), "ctk-aw-"));
+    const f = path.join(dir, "a.conf");
+    // A mode chmod refuses: the commit fails after the temporary file was written.
+    expect(() => sh('ctk_write_file "$1" 0999', [f], "v\n")).toThrow();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
