@@ -44,7 +44,12 @@ export async function runPlaybook(hosts: readonly BenchHost[], keyPath: string, 
   writeFileSync(
     inv,
     "[lab]\n" +
-      hosts.map((h) => `${h.name} ansible_host=${h.address} ansible_user=root ansible_ssh_private_key_file=${keyPath} ansible_python_interpreter=/usr/bin/python3`).join("\n") +
+      hosts
+        .map(
+          (h) =>
+            `${h.name} ansible_host=${h.address} ansible_user=root ansible_ssh_private_key_file=${keyPath} ansible_python_interpreter=/usr/bin/python3`,
+        )
+        .join("\n") +
       "\n",
   );
   const pb = join(dir, "playbook.yml");

@@ -50,7 +50,10 @@ async function bounded<T>(items: readonly T[], limit: number, fn: (x: T) => Prom
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-async function probe(file: string, pid: number): Promise<{ commands: number; channels: number; dials: number; peakRssKb: number; cpuSeconds: number }> {
+async function probe(
+  file: string,
+  pid: number,
+): Promise<{ commands: number; channels: number; dials: number; peakRssKb: number; cpuSeconds: number }> {
   const before = existsSync(file) ? statSync(file).mtimeMs : 0;
   const seen = () => existsSync(file) && statSync(file).mtimeMs !== before;
   process.kill(pid, "SIGUSR2");
@@ -65,7 +68,11 @@ async function probe(file: string, pid: number): Promise<{ commands: number; cha
 async function withProvider(body: (p: ProviderServer, fail: (e: unknown) => void) => Promise<void>): Promise<PhaseResult> {
   const dir = mkdtempSync(path.join(tmpdir(), "ctk-bench-"));
   const file = path.join(dir, "probe.json");
-  const monitor = await MockMonitor.start({ register: async () => ({ urn: "", id: "", outputs: {} }), registerOutputs: () => undefined, log: () => undefined });
+  const monitor = await MockMonitor.start({
+    register: async () => ({ urn: "", id: "", outputs: {} }),
+    registerOutputs: () => undefined,
+    log: () => undefined,
+  });
   const saved = { opts: process.env.NODE_OPTIONS, probe: process.env.CONNTRACK_BENCH_PROBE };
   process.env.NODE_OPTIONS = `${saved.opts ?? ""} --require ${PROBE}`.trim();
   process.env.CONNTRACK_BENCH_PROBE = file;
@@ -90,7 +97,16 @@ async function withProvider(body: (p: ProviderServer, fail: (e: unknown) => void
   await server.stop();
   await monitor.stop();
   rmSync(dir, { recursive: true, force: true });
-  return { ms, dials: p.dials, commands: p.commands, channels: p.channels, cpuSeconds: p.cpuSeconds, peakRssMb: p.peakRssKb / 1024, failed, firstError };
+  return {
+    ms,
+    dials: p.dials,
+    commands: p.commands,
+    channels: p.channels,
+    cpuSeconds: p.cpuSeconds,
+    peakRssMb: p.peakRssKb / 1024,
+    failed,
+    firstError,
+  };
 }
 
 function restore(name: string, v: string | undefined): void {
@@ -101,7 +117,11 @@ function restore(name: string, v: string | undefined): void {
 const target = (r: BenchResource): Target => ({ urn: r.urn, type: r.type, name: r.name });
 
 /** `pulumi up` of a new stack: Check then Create per resource. */
-export async function coldUp(program: readonly BenchResource[], providers: Record<string, string>, parallel: number): Promise<{ result: PhaseResult; stored: Stored[] }> {
+export async function coldUp(
+  program: readonly BenchResource[],
+  providers: Record<string, string>,
+  parallel: number,
+): Promise<{ result: PhaseResult; stored: Stored[] }> {
   const stored: Stored[] = [];
   const result = await withProvider((server, fail) =>
     bounded(program, parallel, async (res) => {

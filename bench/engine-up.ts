@@ -36,10 +36,18 @@ async function timed(f: () => Promise<unknown>): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const inv = JSON.parse(lab(["inventory"])) as { privateKeyPath: string; knownHostsPath: string; hosts: { name: string; address: string }[] };
+  const inv = JSON.parse(lab(["inventory"])) as {
+    privateKeyPath: string;
+    knownHostsPath: string;
+    hosts: { name: string; address: string }[];
+  };
   const hosts = inv.hosts.slice(0, HOSTS);
   if (hosts.length < HOSTS) throw new Error(`the lab has ${inv.hosts.length} hosts, ${HOSTS} asked`);
-  const config = { privateKeyFile: inv.privateKeyPath, knownHostsFile: inv.knownHostsPath, hosts: hosts.map((h) => ({ name: h.name, address: h.address })) };
+  const config = {
+    privateKeyFile: inv.privateKeyPath,
+    knownHostsFile: inv.knownHostsPath,
+    hosts: hosts.map((h) => ({ name: h.name, address: h.address })),
+  };
   const reset = () => hosts.forEach((h) => lab(["reset", h.name]));
   const rows: Record<string, number[]> = {};
   const add = (k: string, s: number) => (rows[k] ??= []).push(s);
@@ -67,7 +75,9 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   reset();
-  console.log(`examples/dns-servers on ${HOSTS} lab hosts (${HOSTS * 9} resources), ${ROUNDS} rounds; Pulumi CLI ${versionOf(pulumiCli())}`);
+  console.log(
+    `examples/dns-servers on ${HOSTS} lab hosts (${HOSTS * 9} resources), ${ROUNDS} rounds; Pulumi CLI ${versionOf(pulumiCli())}`,
+  );
   for (const [k, v] of Object.entries(rows)) console.log(`${k.padEnd(32)} ${v.map((s) => s.toFixed(1)).join(" s, ")} s`);
 }
 

@@ -38,7 +38,11 @@ export async function opensshFloor(hosts: readonly BenchHost[], keyPath: string,
     hosts.map(
       (h) =>
         new Promise<void>((resolve, reject) =>
-          execFile("ssh", ["-i", keyPath, "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "BatchMode=yes", `root@${h.address}`, "true"], (err) => (err ? reject(err) : resolve())),
+          execFile(
+            "ssh",
+            ["-i", keyPath, "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "BatchMode=yes", `root@${h.address}`, "true"],
+            (err) => (err ? reject(err) : resolve()),
+          ),
         ),
     ),
   );

@@ -17,5 +17,10 @@ export function labForBench(count: number): { hosts: BenchHost[]; privateKey: st
     throw new Error("the benchmark needs the lab: run `npm run lab -- up 10` first (as root)");
   }
   if (inv.hosts.length < count) throw new Error(`the lab has ${inv.hosts.length} hosts, the benchmark wants ${count}`);
-  return { hosts: inv.hosts.slice(0, count), privateKey: readFileSync(inv.privateKeyPath, "utf8"), keyPath: inv.privateKeyPath, knownHosts: inv.knownHostsPath };
+  return {
+    hosts: inv.hosts.slice(0, count),
+    privateKey: readFileSync(inv.privateKeyPath, "utf8"),
+    keyPath: inv.privateKeyPath,
+    knownHosts: inv.knownHostsPath,
+  };
 }

@@ -40,9 +40,23 @@ export function fleetProgram(hosts: readonly BenchHost[], privateKey: string, ex
       });
     }
     for (let i = 0; i < extraRules; i++) {
-      add("NotrackRule", `${h.name}-extra-${i}`, { connection, ruleName: `bench-x${i}`, chain: "PREROUTING", protocol: "udp", destinationPort: 20000 + i, family: "ipv4", backend: "auto", persist: true });
+      add("NotrackRule", `${h.name}-extra-${i}`, {
+        connection,
+        ruleName: `bench-x${i}`,
+        chain: "PREROUTING",
+        protocol: "udp",
+        destinationPort: 20000 + i,
+        family: "ipv4",
+        backend: "auto",
+        persist: true,
+      });
     }
-    add("ModuleBlacklist", `${h.name}-keep-out`, { connection, modules: ["nf_conntrack_ftp", "nf_nat_ftp"], mode: "disable", initramfs: "never" });
+    add("ModuleBlacklist", `${h.name}-keep-out`, {
+      connection,
+      modules: ["nf_conntrack_ftp", "nf_nat_ftp"],
+      mode: "disable",
+      initramfs: "never",
+    });
   }
   return out;
 }

@@ -54,7 +54,9 @@ const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "-");
 
 function print(title: string, rs: readonly Row[], resourcesPerHost: number): void {
   console.log(`\n${title}`);
-  console.log("| hosts | parallel | phase | wall s | x ssh2 floor | x OpenSSH floor | conns/host | cmds/host | channels/host | provider CPU s | provider peak RSS MB | failed |");
+  console.log(
+    "| hosts | parallel | phase | wall s | x ssh2 floor | x OpenSSH floor | conns/host | cmds/host | channels/host | provider CPU s | provider peak RSS MB | failed |",
+  );
   console.log("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const x of rs) {
     console.log(
@@ -78,8 +80,15 @@ async function floors(n: number): Promise<{ ssh2: number; openssh: number }> {
 async function main(): Promise<void> {
   const providers = await serializedProviders(["ConntrackHelperSetting", "NotrackRule", "ModuleBlacklist"].map(typeToken));
   const started = new Date();
-  console.log(`fleet benchmark, ${started.toISOString()}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), load ${(await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(" ")}`);
-  console.log(`program: per host 1 ConntrackHelperSetting (off) + ${DNS_RULES.length} NotrackRule (DNS) + 1 ModuleBlacklist; a fresh provider server per operation`);
+  console.log(
+    `fleet benchmark, ${started.toISOString()}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), load ${(await import("node:os"))
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
+  console.log(
+    `program: per host 1 ConntrackHelperSetting (off) + ${DNS_RULES.length} NotrackRule (DNS) + 1 ModuleBlacklist; a fresh provider server per operation`,
+  );
 
   for (const n of HOST_COUNTS) {
     const lab = labForBench(n);
@@ -95,8 +104,20 @@ async function main(): Promise<void> {
       push("refresh", await refresh(up.stored, providers, limit));
       push("destroy", await destroy(up.stored, providers, limit));
       push("floor ssh2 (connect + true)", { ms: f.ssh2, dials: n, commands: n, channels: n, cpuSeconds: NaN, peakRssMb: NaN, failed: 0 });
-      push("floor OpenSSH (connect + true)", { ms: f.openssh, dials: n, commands: n, channels: n, cpuSeconds: NaN, peakRssMb: NaN, failed: 0 });
-      print(`${n} hosts, parallel ${label}`, rows.filter((x) => x.hosts === n && x.parallel === label), 10);
+      push("floor OpenSSH (connect + true)", {
+        ms: f.openssh,
+        dials: n,
+        commands: n,
+        channels: n,
+        cpuSeconds: NaN,
+        peakRssMb: NaN,
+        failed: 0,
+      });
+      print(
+        `${n} hosts, parallel ${label}`,
+        rows.filter((x) => x.hosts === n && x.parallel === label),
+        10,
+      );
     }
     if (ANSIBLE_HOSTS.includes(n)) {
       const version = await ansibleVersion();
@@ -107,7 +128,15 @@ async function main(): Promise<void> {
         const a = { apply: await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("present")) };
         const again = await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("present"));
         const remove = await runPlaybook(lab.hosts, lab.keyPath, lab.knownHosts, yaml("absent"));
-        const r = (ms: number): PhaseResult => ({ ms, dials: NaN, commands: NaN, channels: NaN, cpuSeconds: NaN, peakRssMb: NaN, failed: 0 });
+        const r = (ms: number): PhaseResult => ({
+          ms,
+          dials: NaN,
+          commands: NaN,
+          channels: NaN,
+          cpuSeconds: NaN,
+          peakRssMb: NaN,
+          failed: 0,
+        });
         const ar: Row[] = [
           { hosts: n, parallel: `${n} forks`, phase: "ansible: apply 8 rules", r: r(a.apply), floor: f.ssh2, openssh: f.openssh },
           { hosts: n, parallel: `${n} forks`, phase: "ansible: re-run, no change", r: r(again), floor: f.ssh2, openssh: f.openssh },
@@ -124,9 +153,25 @@ async function main(): Promise<void> {
     const program = fleetProgram(lab.hosts, lab.privateKey, MEMORY_RULES - DNS_RULES.length);
     const f = await floors(50);
     const up = await coldUp(program, providers, 16);
-    const mem: Row[] = [{ hosts: 50, parallel: "16", phase: `cold up, ${program.length} resources`, r: up.result, floor: f.ssh2, openssh: f.openssh }];
-    mem.push({ hosts: 50, parallel: "16", phase: `refresh, ${program.length} resources`, r: await refresh(up.stored, providers, 16), floor: f.ssh2, openssh: f.openssh });
-    mem.push({ hosts: 50, parallel: "16", phase: `destroy, ${program.length} resources`, r: await destroy(up.stored, providers, 16), floor: f.ssh2, openssh: f.openssh });
+    const mem: Row[] = [
+      { hosts: 50, parallel: "16", phase: `cold up, ${program.length} resources`, r: up.result, floor: f.ssh2, openssh: f.openssh },
+    ];
+    mem.push({
+      hosts: 50,
+      parallel: "16",
+      phase: `refresh, ${program.length} resources`,
+      r: await refresh(up.stored, providers, 16),
+      floor: f.ssh2,
+      openssh: f.openssh,
+    });
+    mem.push({
+      hosts: 50,
+      parallel: "16",
+      phase: `destroy, ${program.length} resources`,
+      r: await destroy(up.stored, providers, 16),
+      floor: f.ssh2,
+      openssh: f.openssh,
+    });
     rows.push(...mem);
     print(`memory: 50 hosts x ${program.length / 50} resources`, mem, program.length / 50);
   }

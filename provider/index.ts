@@ -19,4 +19,11 @@ export {
   UnreachableError,
   UnsupportedError,
 } from "./errors";
-export { getConntrackStatus, type GetConntrackStatusArgs, type HostStatus, type NotrackCounter, type StatName, type StatsSource } from "./status";
+export {
+  getConntrackStatus,
+  type GetConntrackStatusArgs,
+  type HostStatus,
+  type NotrackCounter,
+  type StatName,
+  type StatsSource,
+} from "./status";

@@ -90,7 +90,14 @@ async function sh(host: string, command: string): Promise<string> {
 /** The NOTRACK rules of this package on a host, whichever backend holds them. */
 async function rulesOn(host: string): Promise<string[]> {
   const text = await sh(host, "nft list ruleset 2>/dev/null; iptables-save -t raw 2>/dev/null; ip6tables-save -t raw 2>/dev/null");
-  return [...new Set(text.split("\n").filter((l) => l.includes("pulumi-conntrack:") && /notrack|NOTRACK/.test(l)).map((l) => l.trim()))];
+  return [
+    ...new Set(
+      text
+        .split("\n")
+        .filter((l) => l.includes("pulumi-conntrack:") && /notrack|NOTRACK/.test(l))
+        .map((l) => l.trim()),
+    ),
+  ];
 }
 
 async function main(): Promise<number> {
@@ -173,7 +180,9 @@ async function main(): Promise<number> {
     const after = await snapshotHosts(hosts, labExec);
     for (const h of hosts) {
       const same = after[h] === before[h];
-      out(`   ${h}: raw tables, nftables ruleset, /etc/modprobe.d, /etc/iptables, /etc/nftables.conf ${same ? "byte for byte as before step 1" : "DIFFER from before step 1"}`);
+      out(
+        `   ${h}: raw tables, nftables ruleset, /etc/modprobe.d, /etc/iptables, /etc/nftables.conf ${same ? "byte for byte as before step 1" : "DIFFER from before step 1"}`,
+      );
       if (!same) failed = true;
     }
   } catch (e) {

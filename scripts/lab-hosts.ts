@@ -17,8 +17,11 @@ export interface LabHostInfo {
  */
 export const labExec: HostExec = (name, argv, stdin) =>
   new Promise((resolve) => {
-    const child = execFile("bash", [path.join(__dirname, "..", "test", "lab", "lab.sh"), "exec", name, ...argv], { encoding: "utf8", maxBuffer: 64 << 20 }, (e, stdout, stderr) =>
-      resolve({ code: e ? (typeof e.code === "number" ? e.code : -1) : 0, stdout, stderr }),
+    const child = execFile(
+      "bash",
+      [path.join(__dirname, "..", "test", "lab", "lab.sh"), "exec", name, ...argv],
+      { encoding: "utf8", maxBuffer: 64 << 20 },
+      (e, stdout, stderr) => resolve({ code: e ? (typeof e.code === "number" ? e.code : -1) : 0, stdout, stderr }),
     );
     child.stdin?.end(stdin ?? "");
   });

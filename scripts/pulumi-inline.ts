@@ -57,7 +57,14 @@ function parse(argv: string[]): Args {
 
 /** The CLI flags this runner passes on, as Automation API options. */
 function options(rest: string[]) {
-  const o: { target?: string[]; targetDependents?: boolean; parallel?: number; refresh?: boolean; expectNoChanges?: boolean; diff?: boolean } = {};
+  const o: {
+    target?: string[];
+    targetDependents?: boolean;
+    parallel?: number;
+    refresh?: boolean;
+    expectNoChanges?: boolean;
+    diff?: boolean;
+  } = {};
   for (let i = 0; i < rest.length; i++) {
     const f = rest[i];
     if (f === "--target") (o.target ??= []).push(rest[++i]);
@@ -100,7 +107,9 @@ async function main(): Promise<number> {
     // The stack's config becomes exactly this: keys left from an earlier run are removed.
     const stale = Object.keys(await stack.getAllConfig()).filter((k) => k.startsWith(`${name}:`) && !(k.slice(name.length + 1) in cfg));
     if (stale.length) await stack.removeAllConfig(stale);
-    await stack.setAllConfig(Object.fromEntries(Object.entries(cfg).map(([k, v]) => [`${name}:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v) }])));
+    await stack.setAllConfig(
+      Object.fromEntries(Object.entries(cfg).map(([k, v]) => [`${name}:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v) }])),
+    );
   }
 
   const events: { op: string; urn: string; type: string; diffs?: string[]; phase: "pre" | "outputs" | "failed" }[] = [];

@@ -140,9 +140,31 @@ export class RealStack {
     const cfg = path.join(tmp, "config.json");
     const result = path.join(tmp, "result.json");
     writeFileSync(cfg, JSON.stringify(this.config));
-    const args = ["--import", "tsx", RUNNER, "--project", this.project, "--stack", this.stack, "--state", this.state, "--config", cfg, "--result", result, "--", op, ...flags];
+    const args = [
+      "--import",
+      "tsx",
+      RUNNER,
+      "--project",
+      this.project,
+      "--stack",
+      this.stack,
+      "--state",
+      this.state,
+      "--config",
+      cfg,
+      "--result",
+      result,
+      "--",
+      op,
+      ...flags,
+    ];
     // Its own process group: a test can Ctrl-C it (SIGINT to the group) as a terminal would.
-    const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, PULUMI_CONNTRACK_CLI: this.cli }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, {
+      cwd: REPO,
+      env: { ...process.env, PULUMI_CONNTRACK_CLI: this.cli },
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d: Buffer) => {
@@ -159,7 +181,16 @@ export class RealStack {
           /* the runner died before writing it: exitCode and stderr say why */
         }
         rmSync(tmp, { recursive: true, force: true });
-        resolve({ op, args: flags, exitCode: code ?? (signal ? 128 : 1), stdout, stderr, summary: rec.summary, events: rec.events ?? [], ms: Date.now() - t0 });
+        resolve({
+          op,
+          args: flags,
+          exitCode: code ?? (signal ? 128 : 1),
+          stdout,
+          stderr,
+          summary: rec.summary,
+          events: rec.events ?? [],
+          ms: Date.now() - t0,
+        });
       });
     });
     return { child, done };
@@ -172,7 +203,13 @@ export class RealStack {
 
   /** A plain `pulumi ARGS` in the workspace (stack commands, no program): exit code and output. */
   pulumi(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-    const r = spawnSync(this.cli, args, { cwd: this.work, env: { ...process.env, ...this.env }, encoding: "utf8", input, maxBuffer: 256 << 20 });
+    const r = spawnSync(this.cli, args, {
+      cwd: this.work,
+      env: { ...process.env, ...this.env },
+      encoding: "utf8",
+      input,
+      maxBuffer: 256 << 20,
+    });
     return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
   }
 
@@ -184,7 +221,15 @@ export class RealStack {
   }
 
   /** The stack's resources as `pulumi stack export` lists them. */
-  resources(): { urn: string; type: string; custom?: boolean; id?: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown>; protect?: boolean }[] {
+  resources(): {
+    urn: string;
+    type: string;
+    custom?: boolean;
+    id?: string;
+    inputs?: Record<string, unknown>;
+    outputs?: Record<string, unknown>;
+    protect?: boolean;
+  }[] {
     return (JSON.parse(this.exportText()) as { deployment: { resources?: [] } }).deployment.resources ?? [];
   }
 

@@ -8,9 +8,13 @@ const path = require("path");
 
 const results = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ctk-vitest-")), "results.json");
 const vitest = path.join(__dirname, "..", "node_modules", "vitest", "vitest.mjs");
-const r = spawnSync(process.execPath, [vitest, "run", "--reporter=default", "--reporter=json", `--outputFile.json=${results}`, ...process.argv.slice(2)], {
-  stdio: "inherit",
-});
+const r = spawnSync(
+  process.execPath,
+  [vitest, "run", "--reporter=default", "--reporter=json", `--outputFile.json=${results}`, ...process.argv.slice(2)],
+  {
+    stdio: "inherit",
+  },
+);
 let summary = "tests: no results file (vitest did not finish)";
 try {
   const j = JSON.parse(fs.readFileSync(results, "utf8"));

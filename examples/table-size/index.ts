@@ -57,7 +57,8 @@ export const sizes: Record<string, pulumi.Output<{ max: number | null; buckets: 
 for (const h of hosts) {
   const name = h.name ?? h.address.replace(/[^A-Za-z0-9.-]/g, "-");
   const hostKey = h.hostKey ?? known.get(h.address);
-  if (!hostKey) throw new Error(`${name}: give hostKey or a knownHostsFile listing ${h.address}: the host's key is checked on every connection`);
+  if (!hostKey)
+    throw new Error(`${name}: give hostKey or a knownHostsFile listing ${h.address}: the host's key is checked on every connection`);
   const connection = { host: h.address, port: h.port, user, privateKey, hostKey };
 
   before[name] = getConntrackStatus({ connection }).apply(summary);
@@ -68,6 +69,8 @@ for (const h of hosts) {
   });
   // Read again once the resource has changed the host.
   after[name] = getConntrackStatus({ connection, after: table.effectiveMax }).apply(summary);
-  sizes[name] = pulumi.all([table.effectiveMax, table.effectiveBuckets, table.memoryEstimateBytes]).apply(([max, buckets, memory]) => ({ max, buckets, memory }));
+  sizes[name] = pulumi
+    .all([table.effectiveMax, table.effectiveBuckets, table.memoryEstimateBytes])
+    .apply(([max, buckets, memory]) => ({ max, buckets, memory }));
   table.warnings.apply((ws) => ws.forEach((w) => pulumi.log.warn(`${name}: ${w}`)));
 }

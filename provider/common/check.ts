@@ -94,8 +94,12 @@ function partialParse(schema: z.ZodType, value: unknown, path: PropertyKey[], ro
       if (v !== undefined) out[k] = v;
     }
     // Strict objects refuse properties they do not know; others drop them, as zod would.
-    const strict = (inner as unknown as { _zod: { def: { catchall?: { _zod?: { def?: { type?: string } } } } } })._zod.def.catchall?._zod?.def?.type === "never";
-    if (strict) for (const k of Object.keys(obj)) if (!(k in shape) && obj[k] !== undefined) failures.push({ property: propertyPath([...path, k]), reason: "unknown property" });
+    const strict =
+      (inner as unknown as { _zod: { def: { catchall?: { _zod?: { def?: { type?: string } } } } } })._zod.def.catchall?._zod?.def?.type ===
+      "never";
+    if (strict)
+      for (const k of Object.keys(obj))
+        if (!(k in shape) && obj[k] !== undefined) failures.push({ property: propertyPath([...path, k]), reason: "unknown property" });
     return out;
   }
   if (containsUnknown(value) && inner instanceof z.ZodArray && Array.isArray(value)) {

@@ -32,7 +32,12 @@ const endpointFields = {
   agentSocketPath: z.string().optional(),
   dialErrorLimit: z.number().int().min(-1).default(DEFAULT_DIAL_ERROR_LIMIT),
   // Node's timers hold at most 2^31-1 ms: a longer timeout would silently become 1 ms.
-  perDialTimeout: z.number().int().min(0).max(MAX_PER_DIAL_TIMEOUT, `must be at most ${MAX_PER_DIAL_TIMEOUT} seconds (about 24 days)`).default(DEFAULT_PER_DIAL_TIMEOUT),
+  perDialTimeout: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_PER_DIAL_TIMEOUT, `must be at most ${MAX_PER_DIAL_TIMEOUT} seconds (about 24 days)`)
+    .default(DEFAULT_PER_DIAL_TIMEOUT),
   // Refused here rather than at the first dial: a key that cannot be parsed can never match.
   hostKey: z
     .string()

@@ -28,7 +28,10 @@ export function setWarningSink(sink: WarningSink | undefined): void {
  * The engine's address when this process is the dynamic-provider plugin (`node .../cmd/dynamic-provider
  * <engine address>`), else undefined.
  */
-export function providerEngineAddress(mainFile: string | undefined = require.main?.filename, argv: readonly string[] = process.argv): string | undefined {
+export function providerEngineAddress(
+  mainFile: string | undefined = require.main?.filename,
+  argv: readonly string[] = process.argv,
+): string | undefined {
   if (!mainFile || !/[\\/]cmd[\\/]dynamic-provider([\\/]index\.js)?$/.test(mainFile)) return undefined;
   const addr = argv[2];
   return addr && /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(addr) ? addr : undefined;

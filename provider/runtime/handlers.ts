@@ -64,9 +64,12 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
         .filter((k) => !known.has(k) && !k.startsWith("__") && news[k] !== undefined)
         .map((k) => ({ property: k, reason: "unknown property" }));
       // Whatever is returned goes back to the engine, which cannot serialize an undefined value.
-      if (!r.ok || unknown.length) return { inputs: withoutUndefined(news ?? {}), failures: naming(news, [...(r.ok ? [] : r.failures), ...unknown]) };
+      if (!r.ok || unknown.length)
+        return { inputs: withoutUndefined(news ?? {}), failures: naming(news, [...(r.ok ? [] : r.failures), ...unknown]) };
       const extra = kind.validate ? safeValidate(kind, r.inputs) : [];
-      return extra.length ? { inputs: withoutUndefined(news), failures: naming(news, extra) } : { inputs: withoutUndefined(r.inputs) as Record<string, unknown> };
+      return extra.length
+        ? { inputs: withoutUndefined(news), failures: naming(news, extra) }
+        : { inputs: withoutUndefined(r.inputs) as Record<string, unknown> };
     },
     async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
       const o = normalizeOlds(kind, olds) as unknown as Record<string, unknown>;
@@ -112,7 +115,11 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
  * replacement alike) and nothing for a new one. A stored state without such an input keeps not
  * having it, so state written before the input existed shows no change.
  */
-function keepFixed(kind: ResourceKind<BaseInputs, object>, olds: Record<string, unknown> | undefined, news: Record<string, unknown>): Record<string, unknown> {
+function keepFixed(
+  kind: ResourceKind<BaseInputs, object>,
+  olds: Record<string, unknown> | undefined,
+  news: Record<string, unknown>,
+): Record<string, unknown> {
   const fixed = kind.fixedOnceCreated ?? [];
   if (fixed.length === 0 || !olds || olds.connection === undefined) return news;
   const out = { ...news };

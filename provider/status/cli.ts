@@ -61,7 +61,17 @@ function expandHome(p: string): string {
 
 class UsageError extends Error {}
 
-const VALUE_OPTIONS = new Set(["--hosts", "--inventory", "--user", "--key", "--port", "--known-hosts", "--parallel", "--connect-timeout", "--warn-at"]);
+const VALUE_OPTIONS = new Set([
+  "--hosts",
+  "--inventory",
+  "--user",
+  "--key",
+  "--port",
+  "--known-hosts",
+  "--parallel",
+  "--connect-timeout",
+  "--warn-at",
+]);
 
 /** Parses `status` arguments (after the word `status`). Throws {@link UsageError} with what is wrong. */
 export function parseArgs(argv: readonly string[]): StatusOptions {
@@ -93,14 +103,30 @@ export function parseArgs(argv: readonly string[]): StatusOptions {
       return n;
     };
     switch (name) {
-      case "--hosts": o.hostsArg = value; break;
-      case "--inventory": o.inventory = value; break;
-      case "--user": o.user = value; break;
-      case "--key": o.key = value; break;
-      case "--port": o.port = int(1); break;
-      case "--known-hosts": o.knownHosts = value; break;
-      case "--parallel": o.parallel = int(1); break;
-      case "--connect-timeout": o.connectTimeout = int(1); break;
+      case "--hosts":
+        o.hostsArg = value;
+        break;
+      case "--inventory":
+        o.inventory = value;
+        break;
+      case "--user":
+        o.user = value;
+        break;
+      case "--key":
+        o.key = value;
+        break;
+      case "--port":
+        o.port = int(1);
+        break;
+      case "--known-hosts":
+        o.knownHosts = value;
+        break;
+      case "--parallel":
+        o.parallel = int(1);
+        break;
+      case "--connect-timeout":
+        o.connectTimeout = int(1);
+        break;
       case "--warn-at": {
         const n = Number(value.replace(/%$/, ""));
         if (!Number.isFinite(n) || n < 0 || n > 100) throw new UsageError(`--warn-at must be a percentage from 0 to 100, got ${value}`);
@@ -119,7 +145,11 @@ export function parseArgs(argv: readonly string[]): StatusOptions {
     hosts = inv.hosts;
     defaults = { user: inv.user, key: inv.key, port: inv.port, sudo: inv.sudo };
   } else {
-    hosts = o.hostsArg!.split(",").map((s) => s.trim()).filter(Boolean).map(parseHostArg);
+    hosts = o
+      .hostsArg!.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map(parseHostArg);
     if (hosts.length === 0) throw new UsageError("--hosts lists no host");
   }
   return {
@@ -161,7 +191,8 @@ async function readTrusted(base: Connection, trust: Trust, acceptedNotes: string
       return await readHostStatus({ ...base, hostKey: candidates[0].fingerprint });
     } catch (e) {
       if (!(e instanceof HostKeyMismatchError)) throw e;
-      if (revoked.has(e.observed)) throw new HostKeyRefusal(`the host key ${e.observed} of ${label} is marked @revoked in ${trust.file}: refused`);
+      if (revoked.has(e.observed))
+        throw new HostKeyRefusal(`the host key ${e.observed} of ${label} is marked @revoked in ${trust.file}: refused`);
       // The host has several keys and negotiated another known one: that one is trusted too.
       if (candidates.some((c) => c.fingerprint === e.observed)) return readHostStatus({ ...base, hostKey: e.observed });
       const lines = known.keys.map((k) => `${k.key.split(" ")[0]} ${k.fingerprint} (line ${k.line})`).join(", ");
@@ -171,11 +202,17 @@ async function readTrusted(base: Connection, trust: Trust, acceptedNotes: string
     }
   }
   if (known.keys.length > 0) throw new HostKeyRefusal(`every key known for ${label} in ${trust.file} is @revoked: refused`);
-  if (known.certAuthorities.length > 0) throw new HostKeyRefusal(`${trust.file} trusts ${label} only through @cert-authority; host certificates are not supported by this command: add the host's key`);
+  if (known.certAuthorities.length > 0)
+    throw new HostKeyRefusal(
+      `${trust.file} trusts ${label} only through @cert-authority; host certificates are not supported by this command: add the host's key`,
+    );
   const presented = await probeHostKey(base.host, base.port, base.perDialTimeout || 10);
-  if (revoked.has(presented.fingerprint)) throw new HostKeyRefusal(`the host key ${presented.fingerprint} of ${label} is marked @revoked in ${trust.file}: refused`);
+  if (revoked.has(presented.fingerprint))
+    throw new HostKeyRefusal(`the host key ${presented.fingerprint} of ${label} is marked @revoked in ${trust.file}: refused`);
   if (!trust.acceptNew) {
-    throw new HostKeyRefusal(`${label} is not in ${trust.file} (it presents ${presented.fingerprint}); verify the key, then add it (ssh-keyscan) or run again with --accept-new to trust it on first use`);
+    throw new HostKeyRefusal(
+      `${label} is not in ${trust.file} (it presents ${presented.fingerprint}); verify the key, then add it (ssh-keyscan) or run again with --accept-new to trust it on first use`,
+    );
   }
   // Trust on first use, as OpenSSH's StrictHostKeyChecking=accept-new: the key presented now is
   // recorded, and the session is pinned to it (a different key on the real connection is refused).
@@ -203,7 +240,11 @@ export async function boundedMap<T, R>(items: readonly T[], limit: number, fn: (
 
 /** Reads every host and returns the rows (never throws for a host's failure) and notes about keys accepted. */
 export async function collectRows(o: StatusOptions): Promise<{ rows: StatusRow[]; notes: string[] }> {
-  const trust: Trust = { entries: existsSync(o.knownHosts) ? parseKnownHosts(readFileSync(o.knownHosts, "utf8")) : [], file: o.knownHosts, acceptNew: o.acceptNew };
+  const trust: Trust = {
+    entries: existsSync(o.knownHosts) ? parseKnownHosts(readFileSync(o.knownHosts, "utf8")) : [],
+    file: o.knownHosts,
+    acceptNew: o.acceptNew,
+  };
   const keys = new Map<string, string>();
   const notes: string[] = [];
   const rows = await boundedMap(o.hosts, o.parallel, async (h): Promise<StatusRow> => {
@@ -217,7 +258,15 @@ export async function collectRows(o: StatusOptions): Promise<{ rows: StatusRow[]
         if (!keys.has(p)) keys.set(p, readFileSync(p, "utf8"));
         privateKey = keys.get(p);
       }
-      const conn = parseConnection({ host: h.host, port, user: h.user ?? o.user, sudo: h.sudo ?? o.sudo, dialErrorLimit: 2, perDialTimeout: o.connectTimeout, ...(privateKey ? { privateKey } : {}) });
+      const conn = parseConnection({
+        host: h.host,
+        port,
+        user: h.user ?? o.user,
+        sudo: h.sudo ?? o.sudo,
+        dialErrorLimit: 2,
+        perDialTimeout: o.connectTimeout,
+        ...(privateKey ? { privateKey } : {}),
+      });
       return { host: name, ok: true, status: await readTrusted(conn, trust, notes) };
     } catch (e) {
       return { host: name, ok: false, error: firstLine(e) };
@@ -227,7 +276,11 @@ export async function collectRows(o: StatusOptions): Promise<{ rows: StatusRow[]
 }
 
 /** The command: prints and returns the exit code. */
-export async function main(argv: readonly string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  out: (s: string) => void = (s) => process.stdout.write(s),
+  err: (s: string) => void = (s) => process.stderr.write(s),
+): Promise<number> {
   if (argv[0] === "--help" || argv[0] === "-h" || argv.length === 0) {
     out(USAGE);
     return argv.length === 0 ? EXIT_USAGE : 0;

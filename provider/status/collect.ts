@@ -9,7 +9,8 @@ export async function readHostStatus(conn: Connection): Promise<HostStatus> {
   const argv = script(STATUS_SCRIPT);
   const label = "read conntrack status (count/max, conntrack -S or /proc/net/stat/nf_conntrack, NOTRACK counters)";
   const r = await exec(conn, argv, { label, timeoutMs: 60_000 });
-  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
+  if (r.exitCode !== 0)
+    throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseStatus(r.stdout);
 }
 

@@ -51,7 +51,13 @@ export function knownHostName(host: string, port: number): string {
 
 /** OpenSSH's `match_pattern`: `*` any run of characters, `?` one character; case-insensitive for host names. */
 function globMatches(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "i");
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+    "i",
+  );
   return re.test(name);
 }
 
@@ -108,7 +114,15 @@ export function knownHostsLine(host: string, port: number, key: string): string 
 }
 
 /** Key types in the order ssh2 offers them to the server, so that the first known key tried is the one most likely presented. */
-const PREFERENCE = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+const PREFERENCE = [
+  "ssh-ed25519",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  "rsa-sha2-512",
+  "rsa-sha2-256",
+  "ssh-rsa",
+];
 
 /** Known keys sorted by that preference (unknown types last). Pure. */
 export function byPreference(keys: readonly KnownHostEntry[]): KnownHostEntry[] {

@@ -2,7 +2,18 @@ import { RULE_TAG_PREFIX } from "../common/markers";
 import { parseKeyValues, parseSections } from "../transport/sections";
 
 /** Counters `conntrack -S` prints per CPU, summed over CPUs (the procfs file's names are mapped to these). */
-export const STAT_NAMES = ["found", "invalid", "insert", "insert_failed", "drop", "early_drop", "error", "search_restart", "clash_resolve", "chaintoolong"] as const;
+export const STAT_NAMES = [
+  "found",
+  "invalid",
+  "insert",
+  "insert_failed",
+  "drop",
+  "early_drop",
+  "error",
+  "search_restart",
+  "clash_resolve",
+  "chaintoolong",
+] as const;
 /** A counter name. */
 export type StatName = (typeof STAT_NAMES)[number];
 /** Counters that only newer kernels have: their absence is reported, not shown as 0. */
@@ -93,7 +104,11 @@ export function parseProcfsStat(text: string): { cpus: number; stats: Partial<Re
 }
 
 /** NOTRACK counters of this package's rules in `iptables-save -c` lines (`[pkts:bytes] -A CHAIN ...`). Pure. */
-export function parseIptablesCounters(text: string, backend: "iptables-nft" | "iptables-legacy", family: "ipv4" | "ipv6"): { counters: NotrackCounter[]; helpers: string[] } {
+export function parseIptablesCounters(
+  text: string,
+  backend: "iptables-nft" | "iptables-legacy",
+  family: "ipv4" | "ipv6",
+): { counters: NotrackCounter[]; helpers: string[] } {
   const counters: NotrackCounter[] = [];
   const helpers: string[] = [];
   for (const line of text.split("\n")) {
@@ -136,7 +151,14 @@ export function parseNftCounters(json: string): { counters: NotrackCounter[]; he
     const expr = r.expr ?? [];
     if (!expr.some((e) => "notrack" in e)) continue;
     const c = expr.find((e) => "counter" in e)?.counter as { packets?: number; bytes?: number } | undefined;
-    counters.push({ tag: r.comment, backend: "nftables", family: "inet", chain: String(r.chain), packets: c?.packets ?? null, bytes: c?.bytes ?? null });
+    counters.push({
+      tag: r.comment,
+      backend: "nftables",
+      family: "inet",
+      chain: String(r.chain),
+      packets: c?.packets ?? null,
+      bytes: c?.bytes ?? null,
+    });
   }
   return { counters, helpers };
 }
@@ -199,7 +221,8 @@ export function parseStatus(stdout: string): HostStatus {
   const nft = parseNftCounters(s.get("nft") ?? "");
   notrack.push(...nft.counters);
   helperRules.push(...nft.helpers);
-  if (nft.counters.some((c) => c.packets === null)) missing.push("nftables NOTRACK rules of this package carry no counter statement: no packet counts for them");
+  if (nft.counters.some((c) => c.packets === null))
+    missing.push("nftables NOTRACK rules of this package carry no counter statement: no packet counts for them");
 
   return {
     kernelRelease: t.get("kernel") ?? "",

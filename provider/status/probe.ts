@@ -28,7 +28,9 @@ export function probeHostKey(host: string, port: number, timeoutSec: number): Pr
       if (presented) resolve(presented);
       else reject(err ?? new Error("no host key received"));
     };
-    client.on("error", (e) => finish(presented ? undefined : new UnreachableError(e.message, { host: `${host}:${port}`, command: "ssh key exchange" })));
+    client.on("error", (e) =>
+      finish(presented ? undefined : new UnreachableError(e.message, { host: `${host}:${port}`, command: "ssh key exchange" })),
+    );
     client.on("close", () => finish());
     client.connect({
       host,

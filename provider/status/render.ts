@@ -90,7 +90,11 @@ export function renderTable(rows: readonly StatusRow[], warnAt = DEFAULT_WARN_AT
     if (aboveThreshold(s, warnAt)) notes.push(`${r.host}: table ${pct} full, above --warn-at ${(warnAt * 100).toFixed(0)}%`);
   }
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd();
   const out = [line(head), ...body.map(line)];
   if (notes.length) out.push("", ...notes);
   return out.join("\n") + "\n";

@@ -86,7 +86,8 @@ export interface MemberOutcome {
   stderr: Buffer;
 }
 
-const bytesOf = (x: string | Buffer | undefined) => (x === undefined ? Buffer.alloc(0) : typeof x === "string" ? Buffer.from(x, "utf8") : x);
+const bytesOf = (x: string | Buffer | undefined) =>
+  x === undefined ? Buffer.alloc(0) : typeof x === "string" ? Buffer.from(x, "utf8") : x;
 
 /** The driver's stdin for a group. */
 export function groupInput(members: readonly GroupMember[]): Buffer {
@@ -173,7 +174,10 @@ export class Coalescer<M extends GroupMember, T> {
     this.send(members.map((x) => x.m)).then(
       (results) =>
         members.forEach((x, i) => {
-          const r = results[i] ?? { ok: false as const, error: new Error("internal error: a command group gave no result for one of its commands") };
+          const r = results[i] ?? {
+            ok: false as const,
+            error: new Error("internal error: a command group gave no result for one of its commands"),
+          };
           if (r.ok) x.resolve(r.value);
           else x.reject(r.error);
         }),

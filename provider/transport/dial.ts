@@ -1,12 +1,6 @@
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import { hostLabel, type Connection, type ProxyEndpoint } from "../connection/schema";
-import {
-  AuthenticationError,
-  ConntrackError,
-  DialTimeoutError,
-  HostKeyMismatchError,
-  UnreachableError,
-} from "../errors";
+import { AuthenticationError, ConntrackError, DialTimeoutError, HostKeyMismatchError, UnreachableError } from "../errors";
 import { fingerprintOf, parseHostKey } from "./hostkey";
 
 /** An open SSH session, with the bastion it runs through when there is one. */
@@ -149,15 +143,11 @@ function attempt(ep: Endpoint, sock?: ClientChannel): Promise<Dialed> {
       hostVerifier: (key: Buffer) => {
         fingerprint = fingerprintOf(key);
         if (expected && expected !== fingerprint) {
-          mismatch = new HostKeyMismatchError(
-            `host key mismatch: expected ${expected}, the host presented ${fingerprint}`,
-            fingerprint,
-            {
-              host: label,
-              command: "ssh connect",
-              hint: "if the host was reinstalled on purpose, update the hostKey input; otherwise treat it as a possible man-in-the-middle and do not connect",
-            },
-          );
+          mismatch = new HostKeyMismatchError(`host key mismatch: expected ${expected}, the host presented ${fingerprint}`, fingerprint, {
+            host: label,
+            command: "ssh connect",
+            hint: "if the host was reinstalled on purpose, update the hostKey input; otherwise treat it as a possible man-in-the-middle and do not connect",
+          });
           return false;
         }
         return true;

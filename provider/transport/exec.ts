@@ -1,7 +1,16 @@
 import type { Client, ClientChannel } from "ssh2";
 import { hostLabel, type Connection } from "../connection/schema";
 import { RemoteCommandError, TransportError } from "../errors";
-import { Coalescer, coalesceSettings, DRIVER, DRIVER_SETUP_FAILED, groupInput, parseGroupOutput, type GroupMember, type MemberResult } from "./coalesce";
+import {
+  Coalescer,
+  coalesceSettings,
+  DRIVER,
+  DRIVER_SETUP_FAILED,
+  groupInput,
+  parseGroupOutput,
+  type GroupMember,
+  type MemberResult,
+} from "./coalesce";
 import { ChannelOpenError, poolKey, withChannel } from "./pool";
 import { shJoin } from "./quote";
 
@@ -99,7 +108,15 @@ async function sendGroup(members: Member[]): Promise<MemberResult<ExecResult>[]>
   execStats.channels++;
   let raw: RawResult;
   try {
-    raw = await withChannel(conn, (client) => runOnChannel(client, remoteCommandLine({ sudo: false }, ["sh", "-c", DRIVER]), { stdin: groupInput(members), timeoutMs }, host, label));
+    raw = await withChannel(conn, (client) =>
+      runOnChannel(
+        client,
+        remoteCommandLine({ sudo: false }, ["sh", "-c", DRIVER]),
+        { stdin: groupInput(members), timeoutMs },
+        host,
+        label,
+      ),
+    );
   } catch (error) {
     return members.map(() => ({ ok: false as const, error }));
   }
@@ -110,9 +127,16 @@ async function sendGroup(members: Member[]): Promise<MemberResult<ExecResult>[]>
   }
   return members.map((m, i) => {
     const o = outcomes[i];
-    if (o) return { ok: true as const, value: { exitCode: o.exitCode, stdout: o.stdout.toString("utf8"), stderr: o.stderr.toString("utf8"), durationMs: raw.durationMs } };
+    if (o)
+      return {
+        ok: true as const,
+        value: { exitCode: o.exitCode, stdout: o.stdout.toString("utf8"), stderr: o.stderr.toString("utf8"), durationMs: raw.durationMs },
+      };
     // The channel ended before this command reported: as a command whose channel closed.
-    return { ok: true as const, value: { exitCode: null, signal: raw.signal ?? "channel closed", stdout: "", stderr: "", durationMs: raw.durationMs } };
+    return {
+      ok: true as const,
+      value: { exitCode: null, signal: raw.signal ?? "channel closed", stdout: "", stderr: "", durationMs: raw.durationMs },
+    };
   });
 }
 
@@ -124,7 +148,12 @@ export async function run(conn: Connection, argv: readonly string[], opts: ExecO
 }
 
 /** The error for a command that exited non-zero. */
-export function commandFailed(conn: Connection, argv: readonly string[], r: ExecResult, opts: { label?: string; hint?: string } = {}): RemoteCommandError {
+export function commandFailed(
+  conn: Connection,
+  argv: readonly string[],
+  r: ExecResult,
+  opts: { label?: string; hint?: string } = {},
+): RemoteCommandError {
   const status = r.exitCode === null ? `was killed (${r.signal ?? "channel closed"})` : `exited ${r.exitCode}`;
   const err = r.stderr.trim() || r.stdout.trim();
   return new RemoteCommandError(`remote command ${status}${err ? `: ${truncate(err, 2000)}` : ""}`, r, {
@@ -150,7 +179,13 @@ function asText(r: RawResult): ExecResult {
   return { ...r, stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8") };
 }
 
-function runOnChannel(client: Client, line: string, opts: Pick<ExecOptions, "stdin" | "timeoutMs">, host: string, label: string): Promise<RawResult> {
+function runOnChannel(
+  client: Client,
+  line: string,
+  opts: Pick<ExecOptions, "stdin" | "timeoutMs">,
+  host: string,
+  label: string,
+): Promise<RawResult> {
   const started = performance.now();
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
@@ -189,7 +224,13 @@ function runOnChannel(client: Client, line: string, opts: Pick<ExecOptions, "std
             durationMs: performance.now() - started,
           };
           if (timedOut) {
-            reject(new TransportError(`remote command timed out after ${timeoutMs} ms`, { host, command: label, hint: "the host may be overloaded, or the command blocked on a lock" }));
+            reject(
+              new TransportError(`remote command timed out after ${timeoutMs} ms`, {
+                host,
+                command: label,
+                hint: "the host may be overloaded, or the command blocked on a lock",
+              }),
+            );
           } else {
             resolve(result);
           }

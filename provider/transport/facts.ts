@@ -77,7 +77,15 @@ export function parseFacts(text: string): HostFacts {
     if (p) binaries[b] = p;
   }
   const iptablesVersion = kv.get("iptables_version") || undefined;
-  const backend = iptablesVersion ? (/\(nf_tables\)/.test(iptablesVersion) ? "nf_tables" : /\(legacy\)/.test(iptablesVersion) ? "legacy" : /v1\.[0-5]\./.test(iptablesVersion) ? "legacy" : undefined) : undefined;
+  const backend = iptablesVersion
+    ? /\(nf_tables\)/.test(iptablesVersion)
+      ? "nf_tables"
+      : /\(legacy\)/.test(iptablesVersion)
+        ? "legacy"
+        : /v1\.[0-5]\./.test(iptablesVersion)
+          ? "legacy"
+          : undefined
+    : undefined;
   const nf = kv.get("nf_conntrack");
   return {
     kernelRelease,

@@ -18,7 +18,11 @@ export async function readRemoteFile(conn: Connection, path: string): Promise<Re
   const argv = script(READ_FILE_SCRIPT, [path]);
   const r = await exec(conn, argv, { label: `read ${path}` });
   if (r.exitCode === ABSENT_EXIT && r.stdout === "") return { exists: false };
-  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label: `read ${path}`, hint: "check the path and the user's permissions (sudo: true for root-owned files)" });
+  if (r.exitCode !== 0)
+    throw commandFailed(conn, argv, r, {
+      label: `read ${path}`,
+      hint: "check the path and the user's permissions (sudo: true for root-owned files)",
+    });
   const nl = r.stdout.indexOf("\n");
   return { exists: true, mode: r.stdout.slice(0, nl), content: r.stdout.slice(nl + 1) };
 }
@@ -94,7 +98,11 @@ export async function writeRemoteFileAtomic(conn: Connection, path: string, cont
   if (!/^[0-7]{3,4}$/.test(mode)) throw new TypeError(`mode must be octal, got ${mode}`);
   const argv = script(WRITE_FILE_SCRIPT, [path, mode]);
   const r = await exec(conn, argv, { stdin: content, label: `write ${path}` });
-  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label: `write ${path}`, hint: "check that the directory is writable (sudo: true for a non-root user)" });
+  if (r.exitCode !== 0)
+    throw commandFailed(conn, argv, r, {
+      label: `write ${path}`,
+      hint: "check that the directory is writable (sudo: true for a non-root user)",
+    });
 }
 
 /** Removes `path` if it exists; absent is success. */

@@ -24,5 +24,5 @@ export function parseHostKey(input: string): { fingerprint: string } {
       }
     }
   }
-  throw new TypeError("hostKey must be an OpenSSH public key line (\"ssh-ed25519 AAAA...\") or a SHA256: fingerprint");
+  throw new TypeError('hostKey must be an OpenSSH public key line ("ssh-ed25519 AAAA...") or a SHA256: fingerprint');
 }

@@ -203,5 +203,12 @@ export function poolSize(): number {
 export async function closeAll(): Promise<void> {
   const slots = [...pool.values()];
   pool.clear();
-  await Promise.all(slots.map((s) => s.promise.then((p) => p.close(), () => undefined)));
+  await Promise.all(
+    slots.map((s) =>
+      s.promise.then(
+        (p) => p.close(),
+        () => undefined,
+      ),
+    ),
+  );
 }

@@ -41,7 +41,11 @@ describe.skipIf(SKIP)("examples/dns-servers on the real Pulumi CLI (lab)", { tim
       }
     },
     drift: async () => {
-      await onHost("ctlab10", `r=$(iptables -t raw -S | grep 'ctlab10-dns-ipv4-udp-in-dport'); eval "iptables -t raw \${r/-A /-D }"`, hostExec);
+      await onHost(
+        "ctlab10",
+        `r=$(iptables -t raw -S | grep 'ctlab10-dns-ipv4-udp-in-dport'); eval "iptables -t raw \${r/-A /-D }"`,
+        hostExec,
+      );
     },
     drifted: ["ctlab10-dns-ipv4-udp-in-dport"],
     credentials: lab ? credentialNeedles(lab.privateKeyPath) : [],
@@ -62,14 +66,16 @@ describe.skipIf(SKIP)("examples/nat-free-host on the real Pulumi CLI (lab)", { t
     stack,
     hosts: HOSTS,
     run: hostExec,
-    changedConfig: () => config({ modules: ["iptable_nat", "ip6table_nat", "nft_chain_nat", "nf_nat", "nf_conntrack", "nf_defrag_ipv4", "nf_defrag_ipv6"] }),
+    changedConfig: () =>
+      config({ modules: ["iptable_nat", "ip6table_nat", "nft_chain_nat", "nf_nat", "nf_conntrack", "nf_defrag_ipv4", "nf_defrag_ipv6"] }),
     changeOps: { "ctlab10-no-conntrack": "update" },
     afterChange: async () => {
       expect(await onHost("ctlab10", `cat ${FILE}`, hostExec)).toContain("install nf_defrag_ipv6 /bin/false\n");
     },
     afterCreate: async () => {
       const f = await onHost("ctlab10", `cat ${FILE}`, hostExec);
-      for (const m of ["iptable_nat", "ip6table_nat", "nft_chain_nat", "nf_nat", "nf_conntrack"]) expect(f).toContain(`install ${m} /bin/false\n`);
+      for (const m of ["iptable_nat", "ip6table_nat", "nft_chain_nat", "nf_nat", "nf_conntrack"])
+        expect(f).toContain(`install ${m} /bin/false\n`);
     },
     drift: () => onHost("ctlab10", `rm ${FILE}`, hostExec).then(() => undefined),
     drifted: ["ctlab10-no-conntrack"],

@@ -39,7 +39,11 @@ function config(resources: Res[], extra: Record<string, unknown> = {}): Record<s
 
 /** The managed files under /etc/modprobe.d of a host, `name: content`. */
 async function files(host: string): Promise<Record<string, string>> {
-  const r = await hostExec(host, ["bash", "-c", "cd /etc/modprobe.d && for f in ctk-real-*.conf; do [ -e \"$f\" ] && printf '%s\\0%s\\0' \"$f\" \"$(cat \"$f\")\"; done; true"]);
+  const r = await hostExec(host, [
+    "bash",
+    "-c",
+    'cd /etc/modprobe.d && for f in ctk-real-*.conf; do [ -e "$f" ] && printf \'%s\\0%s\\0\' "$f" "$(cat "$f")"; done; true',
+  ]);
   const parts = r.stdout.split("\0");
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < parts.length; i += 2) out[parts[i]] = parts[i + 1];
@@ -95,7 +99,9 @@ describe.skipIf(SKIP)("protect, ignoreChanges, aliases (real CLI, lab)", { timeo
   });
 
   it("ignoreChanges: a changed module list is ignored by preview and up", async () => {
-    stack().setConfig(config([{ name: "p", host: "ctlab9", modules: ["nf_nat", "nf_conntrack"], opts: { protect: true, ignoreChanges: ["modules"] } }]));
+    stack().setConfig(
+      config([{ name: "p", host: "ctlab9", modules: ["nf_nat", "nf_conntrack"], opts: { protect: true, ignoreChanges: ["modules"] } }]),
+    );
     const before = await files("ctlab9");
     expectExit(await stack().run("preview", ["--expect-no-changes"]));
     const r = await stack().run("up");
@@ -126,50 +132,59 @@ describe.skipIf(SKIP)("protect, ignoreChanges, aliases (real CLI, lab)", { timeo
   });
 });
 
-describe.skipIf(SKIP)("a host address that is another resource's output; connection.host changes (real CLI, lab)", { timeout: REAL_TIMEOUT }, () => {
-  const RES: Res[] = [
-    { name: "base", host: "ctlab9" },
-    { name: "dep", host: "ctlab10", hostFrom: "base" },
-  ];
-  const stack = features("outputs", RES);
+describe.skipIf(SKIP)(
+  "a host address that is another resource's output; connection.host changes (real CLI, lab)",
+  { timeout: REAL_TIMEOUT },
+  () => {
+    const RES: Res[] = [
+      { name: "base", host: "ctlab9" },
+      { name: "dep", host: "ctlab10", hostFrom: "base" },
+    ];
+    const stack = features("outputs", RES);
 
-  it("preview with the address unknown says create, and up makes both", async () => {
-    const pv = await stack().run("preview");
-    expectExit(pv);
-    expect(opsByName(pv)).toEqual({ base: "create", dep: "create" });
-    const r = await stack().run("up");
-    expectExit(r);
-    expect(await fileNames("ctlab9")).toEqual(["ctk-real-base.conf"]);
-    expect(await fileNames("ctlab10")).toEqual(["ctk-real-dep.conf"]);
-  });
+    it("preview with the address unknown says create, and up makes both", async () => {
+      const pv = await stack().run("preview");
+      expectExit(pv);
+      expect(opsByName(pv)).toEqual({ base: "create", dep: "create" });
+      const r = await stack().run("up");
+      expectExit(r);
+      expect(await fileNames("ctlab9")).toEqual(["ctk-real-base.conf"]);
+      expect(await fileNames("ctlab10")).toEqual(["ctk-real-dep.conf"]);
+    });
 
-  it("preview while the address is unknown again (its source replaced) says replace, not fail", async () => {
-    stack().setConfig(config([{ ...RES[0], file: "ctk-real-base2.conf" }, RES[1]]));
-    const pv = await stack().run("preview");
-    expectExit(pv);
-    const ops = opsByName(pv);
-    expect(ops.base).toBe("replace");
-    expect(["replace", "update", "same"]).toContain(ops.dep);
-    const r = await stack().run("up");
-    expectExit(r);
-    expect(await fileNames("ctlab9")).toEqual(["ctk-real-base2.conf"]);
-    expect(await fileNames("ctlab10")).toEqual(["ctk-real-dep.conf"]);
-  });
+    it("preview while the address is unknown again (its source replaced) says replace, not fail", async () => {
+      stack().setConfig(config([{ ...RES[0], file: "ctk-real-base2.conf" }, RES[1]]));
+      const pv = await stack().run("preview");
+      expectExit(pv);
+      const ops = opsByName(pv);
+      expect(ops.base).toBe("replace");
+      expect(["replace", "update", "same"]).toContain(ops.dep);
+      const r = await stack().run("up");
+      expectExit(r);
+      expect(await fileNames("ctlab9")).toEqual(["ctk-real-base2.conf"]);
+      expect(await fileNames("ctlab10")).toEqual(["ctk-real-dep.conf"]);
+    });
 
-  it("changing connection.host replaces, deleting the old object before creating the new one", async () => {
-    stack().setConfig(config([{ name: "base", host: "ctlab9", file: "ctk-real-base2.conf" }, { name: "dep", host: "ctlab9" }]));
-    const pv = await stack().run("preview");
-    expectExit(pv);
-    expect(opsByName(pv).dep).toBe("replace");
-    const r = await stack().run("up");
-    expectExit(r);
-    const seq = r.events.filter((e) => e.phase === "pre" && nameOf(e.urn) === "dep").map((e) => e.op);
-    expect(seq.indexOf("delete-replaced")).toBeGreaterThanOrEqual(0);
-    expect(seq.indexOf("delete-replaced")).toBeLessThan(seq.indexOf("create-replacement"));
-    expect(await fileNames("ctlab10")).toEqual([]);
-    expect(await fileNames("ctlab9")).toEqual(["ctk-real-base2.conf", "ctk-real-dep.conf"]);
-  });
-});
+    it("changing connection.host replaces, deleting the old object before creating the new one", async () => {
+      stack().setConfig(
+        config([
+          { name: "base", host: "ctlab9", file: "ctk-real-base2.conf" },
+          { name: "dep", host: "ctlab9" },
+        ]),
+      );
+      const pv = await stack().run("preview");
+      expectExit(pv);
+      expect(opsByName(pv).dep).toBe("replace");
+      const r = await stack().run("up");
+      expectExit(r);
+      const seq = r.events.filter((e) => e.phase === "pre" && nameOf(e.urn) === "dep").map((e) => e.op);
+      expect(seq.indexOf("delete-replaced")).toBeGreaterThanOrEqual(0);
+      expect(seq.indexOf("delete-replaced")).toBeLessThan(seq.indexOf("create-replacement"));
+      expect(await fileNames("ctlab10")).toEqual([]);
+      expect(await fileNames("ctlab9")).toEqual(["ctk-real-base2.conf", "ctk-real-dep.conf"]);
+    });
+  },
+);
 
 describe.skipIf(SKIP)("--parallel 1, default, 64; up --refresh (real CLI, lab)", { timeout: REAL_TIMEOUT }, () => {
   const RES: Res[] = HOSTS.flatMap((h) => [1, 2, 3].map((i) => ({ name: `${h}-m${i}`, host: h })));
@@ -194,7 +209,11 @@ describe.skipIf(SKIP)("--parallel 1, default, 64; up --refresh (real CLI, lab)",
     await hostExec("ctlab10", ["rm", "/etc/modprobe.d/ctk-real-ctlab10-m2.conf"]);
     const r = await stack().run("up", ["--refresh"]);
     expectExit(r);
-    expect(Object.entries(opsByName(r)).filter(([, op]) => op !== "same" && op !== "refresh").map(([n]) => n)).toEqual(["ctlab10-m2"]);
+    expect(
+      Object.entries(opsByName(r))
+        .filter(([, op]) => op !== "same" && op !== "refresh")
+        .map(([n]) => n),
+    ).toEqual(["ctlab10-m2"]);
     expect(await snapshotHosts(HOSTS, hostExec)).toEqual(reference);
   });
 });
@@ -208,7 +227,11 @@ describe.skipIf(SKIP)("a program that throws half-way; Ctrl-C during up (real CL
     const r = await stack().run("up");
     expect(r.exitCode).not.toBe(0);
     expect(r.stdout + r.stderr).toContain("failing on purpose after 2 resources");
-    expect(custom(stack()).map((x) => nameOf(x.urn)).sort()).toEqual(["ctlab9-f1", "ctlab9-f2"]);
+    expect(
+      custom(stack())
+        .map((x) => nameOf(x.urn))
+        .sort(),
+    ).toEqual(["ctlab9-f1", "ctlab9-f2"]);
     expect(await fileNames("ctlab9")).toEqual(["ctk-real-ctlab9-f1.conf", "ctk-real-ctlab9-f2.conf"]);
     stack().setConfig(config(RES.slice(0, 3)));
     const again = await stack().run("up");
@@ -236,8 +259,17 @@ describe.skipIf(SKIP)("a program that throws half-way; Ctrl-C during up (real CL
     expect(made.length).toBeLessThan(RES.length);
     const again = await stack().run("up");
     expectExit(again);
-    expect(custom(stack()).map((x) => nameOf(x.urn)).sort()).toEqual(RES.map((x) => x.name).sort());
-    for (const h of HOSTS) expect(await fileNames(h)).toEqual(RES.filter((x) => x.host === h).map((x) => `ctk-real-${x.name}.conf`).sort());
+    expect(
+      custom(stack())
+        .map((x) => nameOf(x.urn))
+        .sort(),
+    ).toEqual(RES.map((x) => x.name).sort());
+    for (const h of HOSTS)
+      expect(await fileNames(h)).toEqual(
+        RES.filter((x) => x.host === h)
+          .map((x) => `ctk-real-${x.name}.conf`)
+          .sort(),
+      );
     expect(JSON.parse(stack().exportText()).deployment.pending_operations ?? []).toEqual([]);
   });
 });

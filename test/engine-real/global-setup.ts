@@ -10,7 +10,10 @@ import { isRoot } from "../lab/inventory";
 export default function setup(): void {
   // The real-engine tests need the lab, which needs root: no build when they cannot run.
   if (!isRoot()) return;
-  const r = spawnSync("bash", [path.join(__dirname, "..", "..", "scripts", "pulumi-cli.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const r = spawnSync("bash", [path.join(__dirname, "..", "..", "scripts", "pulumi-cli.sh")], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   if (r.status === 3) {
     console.warn("real-engine tests skipped: no Go toolchain to build the Pulumi CLI (scripts/pulumi-cli.sh)");
     return;

@@ -53,13 +53,23 @@ export function realLifecycle(spec: RealLifecycleSpec): { runs: CliRun[] } {
   let names: string[] = [];
   const leaks: string[] = [];
   const notSecret: string[] = [];
-  const opens = async () => Object.fromEntries(await Promise.all(spec.hosts.map(async (h) => [h, await passiveOpens(h, spec.run)] as const)));
+  const opens = async () =>
+    Object.fromEntries(await Promise.all(spec.hosts.map(async (h) => [h, await passiveOpens(h, spec.run)] as const)));
   const op = async (name: string, flags: string[] = []) => {
     const r = await spec.stack().run(name, flags);
     out.runs.push(r);
     const exported = spec.stack().exportText();
-    leaks.push(...leaksIn(exported, spec.credentials, `stack export after ${name}`), ...leaksIn(r.stdout + r.stderr, spec.credentials, `output of ${name}`));
-    for (const res of (JSON.parse(exported).deployment.resources ?? []) as { urn: string; custom: boolean; type: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }[]) {
+    leaks.push(
+      ...leaksIn(exported, spec.credentials, `stack export after ${name}`),
+      ...leaksIn(r.stdout + r.stderr, spec.credentials, `output of ${name}`),
+    );
+    for (const res of (JSON.parse(exported).deployment.resources ?? []) as {
+      urn: string;
+      custom: boolean;
+      type: string;
+      inputs?: Record<string, unknown>;
+      outputs?: Record<string, unknown>;
+    }[]) {
       if (!res.custom || res.type.startsWith("pulumi:providers:")) continue;
       if (!isEncryptedSecret(res.inputs?.connection)) notSecret.push(`${nameOf(res.urn)} inputs.connection after ${name}`);
       if (!isEncryptedSecret(res.outputs?.connection)) notSecret.push(`${nameOf(res.urn)} outputs.connection after ${name}`);
@@ -131,7 +141,12 @@ export function realLifecycle(spec: RealLifecycleSpec): { runs: CliRun[] } {
     expectExit(r);
     expect(new Set(Object.values(opsByName(r)))).toEqual(new Set(["delete"]));
     expect(r.stdout).toMatch(new RegExp(`- ${names.length + 1} deleted`));
-    expect(spec.stack().resources().filter((x) => x.custom)).toEqual([]);
+    expect(
+      spec
+        .stack()
+        .resources()
+        .filter((x) => x.custom),
+    ).toEqual([]);
     const after = await snapshotHosts(spec.hosts, spec.run);
     for (const h of spec.hosts) expect(after[h], `host ${h}`).toBe(before[h]);
   });

@@ -64,50 +64,68 @@ function deployment(state: OldStateFixture["state"], salt: string): unknown {
   };
 }
 
-describe.skipIf(SKIP)("state of release 0.1.0 imported into the real backend, refreshed and destroyed (lab)", { timeout: REAL_TIMEOUT }, () => {
-  let pristine: Record<string, string> = {};
-  let ids: [string, string | undefined][] = [];
-  const stack = stackOnResetHosts(FIXTURE.hosts, () => new RealStack(path.join(REPO, "test", "engine", "programs", "lab-resources"), FIXTURE.state.stack, {}));
+describe.skipIf(SKIP)(
+  "state of release 0.1.0 imported into the real backend, refreshed and destroyed (lab)",
+  { timeout: REAL_TIMEOUT },
+  () => {
+    let pristine: Record<string, string> = {};
+    let ids: [string, string | undefined][] = [];
+    const stack = stackOnResetHosts(
+      FIXTURE.hosts,
+      () => new RealStack(path.join(REPO, "test", "engine", "programs", "lab-resources"), FIXTURE.state.stack, {}),
+    );
 
-  it("pulumi stack import takes it, and stores its secrets encrypted", async () => {
-    const s = stack();
-    pristine = await snapshotHosts(FIXTURE.hosts, hostExec);
-    const pairs = placeholders(hostsConfig(lab!, FIXTURE.hosts), readFileSync(lab!.privateKeyPath, "utf8")).map(([a, b]): [string, string] => [b, a]);
-    for (const h of FIXTURE.hosts) await restoreArtifacts(h, substitute(FIXTURE.artifacts[h], pairs), hostExec);
-    s.init();
-    const file = path.join(s.state, "state-v1.deployment.json");
-    const salt = /^encryptionsalt:\s*(\S+)/m.exec(readFileSync(path.join(s.work, `Pulumi.${s.stack}.yaml`), "utf8"))?.[1];
-    expect(salt).toBeTruthy();
-    writeFileSync(file, JSON.stringify(deployment(substitute(FIXTURE.state, pairs), salt!)));
-    const r = s.pulumi(["stack", "import", "--stack", s.stack, "--file", file]);
-    expect(r.code, r.stderr).toBe(0);
-    const text = s.exportText();
-    expect(leaksIn(text, credentialNeedles(lab!.privateKeyPath), "stack export")).toEqual([]);
-    const custom = s.resources().filter((x) => x.custom && !x.type.startsWith("pulumi:providers:"));
-    expect(custom.length).toBe(4);
-    // As release 0.1.0 stored them: the whole connection secret in the outputs, the key in the inputs.
-    for (const x of custom) {
-      expect(isEncryptedSecret(x.outputs?.connection), `${x.urn} outputs.connection`).toBe(true);
-      expect(isEncryptedSecret((x.inputs?.connection as Record<string, unknown>)?.privateKey), `${x.urn} inputs.connection.privateKey`).toBe(true);
-    }
-    ids = custom.map((x) => [x.urn, x.id]);
-  });
+    it("pulumi stack import takes it, and stores its secrets encrypted", async () => {
+      const s = stack();
+      pristine = await snapshotHosts(FIXTURE.hosts, hostExec);
+      const pairs = placeholders(hostsConfig(lab!, FIXTURE.hosts), readFileSync(lab!.privateKeyPath, "utf8")).map(
+        ([a, b]): [string, string] => [b, a],
+      );
+      for (const h of FIXTURE.hosts) await restoreArtifacts(h, substitute(FIXTURE.artifacts[h], pairs), hostExec);
+      s.init();
+      const file = path.join(s.state, "state-v1.deployment.json");
+      const salt = /^encryptionsalt:\s*(\S+)/m.exec(readFileSync(path.join(s.work, `Pulumi.${s.stack}.yaml`), "utf8"))?.[1];
+      expect(salt).toBeTruthy();
+      writeFileSync(file, JSON.stringify(deployment(substitute(FIXTURE.state, pairs), salt!)));
+      const r = s.pulumi(["stack", "import", "--stack", s.stack, "--file", file]);
+      expect(r.code, r.stderr).toBe(0);
+      const text = s.exportText();
+      expect(leaksIn(text, credentialNeedles(lab!.privateKeyPath), "stack export")).toEqual([]);
+      const custom = s.resources().filter((x) => x.custom && !x.type.startsWith("pulumi:providers:"));
+      expect(custom.length).toBe(4);
+      // As release 0.1.0 stored them: the whole connection secret in the outputs, the key in the inputs.
+      for (const x of custom) {
+        expect(isEncryptedSecret(x.outputs?.connection), `${x.urn} outputs.connection`).toBe(true);
+        expect(
+          isEncryptedSecret((x.inputs?.connection as Record<string, unknown>)?.privateKey),
+          `${x.urn} inputs.connection.privateKey`,
+        ).toBe(true);
+      }
+      ids = custom.map((x) => [x.urn, x.id]);
+    });
 
-  it("pulumi refresh keeps every resource with the ids the old release stored, and changes nothing", async () => {
-    expect(ids.length).toBe(4);
-    const r = await stack().run("refresh");
-    expectExit(r);
-    expect(Object.values(opsByName(r, "outputs")).filter((op) => op === "delete")).toEqual([]);
-    const custom = stack().resources().filter((x) => x.custom && !x.type.startsWith("pulumi:providers:"));
-    expect(custom.map((x) => [x.urn, x.id])).toEqual(ids);
-  });
+    it("pulumi refresh keeps every resource with the ids the old release stored, and changes nothing", async () => {
+      expect(ids.length).toBe(4);
+      const r = await stack().run("refresh");
+      expectExit(r);
+      expect(Object.values(opsByName(r, "outputs")).filter((op) => op === "delete")).toEqual([]);
+      const custom = stack()
+        .resources()
+        .filter((x) => x.custom && !x.type.startsWith("pulumi:providers:"));
+      expect(custom.map((x) => [x.urn, x.id])).toEqual(ids);
+    });
 
-  it("pulumi destroy removes what the old release made, down to the hosts' pristine bytes", async () => {
-    const r = await stack().run("destroy");
-    expectExit(r);
-    expect(new Set(Object.values(opsByName(r)))).toEqual(new Set(["delete"]));
-    expect(stack().resources().filter((x) => x.custom)).toEqual([]);
-    const after = await snapshotHosts(FIXTURE.hosts, hostExec);
-    for (const h of FIXTURE.hosts) expect(after[h], `host ${h}`).toBe(pristine[h]);
-  });
-});
+    it("pulumi destroy removes what the old release made, down to the hosts' pristine bytes", async () => {
+      const r = await stack().run("destroy");
+      expectExit(r);
+      expect(new Set(Object.values(opsByName(r)))).toEqual(new Set(["delete"]));
+      expect(
+        stack()
+          .resources()
+          .filter((x) => x.custom),
+      ).toEqual([]);
+      const after = await snapshotHosts(FIXTURE.hosts, hostExec);
+      for (const h of FIXTURE.hosts) expect(after[h], `host ${h}`).toBe(pristine[h]);
+    });
+  },
+);

@@ -10,7 +10,11 @@ export const lab = isRoot() && labRunning() ? (loadLab() as LabInventory) : unde
 export const cli = lab ? pulumiCliCached() : undefined;
 
 /** Why the real-engine tests skip, or undefined when they run. */
-export const SKIP = !lab ? LAB_SKIP_MESSAGE : !cli ? "no Pulumi CLI: scripts/pulumi-cli.sh could not build it (no Go toolchain)" : undefined;
+export const SKIP = !lab
+  ? LAB_SKIP_MESSAGE
+  : !cli
+    ? "no Pulumi CLI: scripts/pulumi-cli.sh could not build it (no Go toolchain)"
+    : undefined;
 if (SKIP) console.warn(`real-engine tests skipped: ${SKIP}`);
 
 export { REPO };
@@ -19,7 +23,10 @@ export const PROGRAMS = path.join(REPO, "test", "engine-real", "programs");
 
 /** Fails with the CLI's output unless it exited with `code`. */
 export function expectExit(r: CliRun, code = 0): void {
-  if (r.exitCode !== code) expect.fail(`pulumi ${r.op} ${r.args.join(" ")} exited ${r.exitCode}, expected ${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+  if (r.exitCode !== code)
+    expect.fail(
+      `pulumi ${r.op} ${r.args.join(" ")} exited ${r.exitCode}, expected ${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
+    );
 }
 
 /** The `hosts` config entries for lab hosts (name, address, hostKey). */
@@ -64,7 +71,13 @@ export function stackOnResetHosts(hosts: readonly string[], make: () => RealStac
 /** A secret as `pulumi stack export` writes it (encrypted). */
 export function isEncryptedSecret(v: unknown): boolean {
   const o = v as Record<string, unknown> | null;
-  return !!o && typeof o === "object" && o["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270" && typeof o.ciphertext === "string" && !("plaintext" in o);
+  return (
+    !!o &&
+    typeof o === "object" &&
+    o["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270" &&
+    typeof o.ciphertext === "string" &&
+    !("plaintext" in o)
+  );
 }
 
 /** Resource name from a URN. */

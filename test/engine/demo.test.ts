@@ -10,10 +10,21 @@ import { REPO } from "./harness";
 describe.skipIf(!(isRoot() && labRunning() && pulumiCliCached()))("npm run demo", () => {
   it("rolls the dns-servers example out with the real Pulumi CLI, previews, catches drift, repairs, destroys", () => {
     const tsx = path.join(REPO, "node_modules", "tsx", "dist", "cli.mjs");
-    const r = spawnSync(process.execPath, [tsx, path.join(REPO, "scripts", "demo.ts")], { cwd: REPO, encoding: "utf8", timeout: 1_200_000 });
+    const r = spawnSync(process.execPath, [tsx, path.join(REPO, "scripts", "demo.ts")], {
+      cwd: REPO,
+      encoding: "utf8",
+      timeout: 1_200_000,
+    });
     const text = r.stdout + r.stderr;
     expect(text, text).toMatch(/^Path: the real Pulumi CLI v3\.\d+\.\d+ /m);
-    for (const s of ["1. pulumi up:", "2. pulumi preview of a change", "3. a change by hand", "4. pulumi up: puts the rule back", "5. pulumi destroy"]) expect(text).toContain(`== ${s}`);
+    for (const s of [
+      "1. pulumi up:",
+      "2. pulumi preview of a change",
+      "3. a change by hand",
+      "4. pulumi up: puts the rule back",
+      "5. pulumi destroy",
+    ])
+      expect(text).toContain(`== ${s}`);
     expect(text).toMatch(/~ +pulumi-nodejs:dynamic\/conntrack:NotrackRule ctlab9-dns-ipv4-udp-in-dport updated/);
     expect(text.match(/byte for byte as before step 1/g)).toHaveLength(2);
     expect(text).toMatch(/^Done in \d+ s\. Path: the real Pulumi CLI /m);

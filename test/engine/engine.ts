@@ -155,7 +155,9 @@ export class Engine {
           .map(async (r) => {
             const t = target(r);
             try {
-              const got = await call(m, "read", r.urn, () => provider().then((p) => p.read(t, r.id, revealProps(r.outputs), revealProps(r.inputs))));
+              const got = await call(m, "read", r.urn, () =>
+                provider().then((p) => p.read(t, r.id, revealProps(r.outputs), revealProps(r.inputs))),
+              );
               if (!got.id) {
                 state.resources = state.resources.filter((x) => x !== r);
                 m.steps.push({ op: "refresh", urn: r.urn, type: r.type, name: t.name, diffs: [], gone: true });
@@ -201,7 +203,14 @@ export class Engine {
           else state.resources.push(r);
           save();
         };
-        const base = { urn, type: reg.type, custom: reg.custom, parent: reg.parent, dependencies: reg.dependencies, additionalSecretOutputs: reg.additionalSecretOutputs };
+        const base = {
+          urn,
+          type: reg.type,
+          custom: reg.custom,
+          parent: reg.parent,
+          dependencies: reg.dependencies,
+          additionalSecretOutputs: reg.additionalSecretOutputs,
+        };
         if (!reg.custom) {
           // A component (the stack included) has no provider: the engine only records it.
           put({ ...base, id: "", inputs: {}, outputs: old?.outputs ?? {} });
@@ -215,7 +224,9 @@ export class Engine {
         const p = await provider();
         const checked = await call(m, "check", urn, () => p.check(t, revealProps(old?.inputs ?? {}), revealProps(reg.inputs)));
         if (checked.failures.length) {
-          throw new Error(`${reg.type} resource '${reg.name}' has a problem: ${checked.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+          throw new Error(
+            `${reg.type} resource '${reg.name}' has a problem: ${checked.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`,
+          );
         }
         const inputs = annotateSecrets(checked.inputs, reg.inputs) as Props;
         const secretOuts = (o: Props) => markSecret(annotateSecrets(o, inputs) as Props, reg.additionalSecretOutputs);
@@ -230,7 +241,9 @@ export class Engine {
           if (preview) return { urn, id: "", outputs: secretOuts(inputs) };
           return create();
         }
-        const d = await call(m, "diff", urn, () => p.diff(t, old.id, revealProps(old.outputs), revealProps(inputs), revealProps(old.inputs)));
+        const d = await call(m, "diff", urn, () =>
+          p.diff(t, old.id, revealProps(old.outputs), revealProps(inputs), revealProps(old.inputs)),
+        );
         const diffs = changedKeys(old.inputs, inputs, HIDDEN_KEYS);
         const changes = d.changes === "some" || (d.changes === "unknown" && diffs.length > 0);
         if (!changes) {
@@ -254,7 +267,9 @@ export class Engine {
         }
         m.steps.push({ op: "update", urn, type: reg.type, name: reg.name, diffs });
         if (preview) return { urn, id: old.id, outputs: secretOuts(inputs) };
-        const outs = await call(m, "update", urn, () => p.update(t, old.id, revealProps(old.outputs), revealProps(inputs), revealProps(old.inputs)));
+        const outs = await call(m, "update", urn, () =>
+          p.update(t, old.id, revealProps(old.outputs), revealProps(inputs), revealProps(old.inputs)),
+        );
         const outputs = secretOuts(outs);
         put({ ...old, ...base, inputs, outputs });
         return { urn, id: old.id, outputs };
@@ -292,7 +307,8 @@ export class Engine {
       if (m.errors.length) return;
       const doomed = state.resources.filter((r) => r.delete || !registered.has(r.urn));
       if (preview) {
-        for (const r of doomed.filter((x) => !x.delete)) m.steps.push({ op: "delete", urn: r.urn, type: r.type, name: nameOf(r.urn), diffs: [] });
+        for (const r of doomed.filter((x) => !x.delete))
+          m.steps.push({ op: "delete", urn: r.urn, type: r.type, name: nameOf(r.urn), diffs: [] });
         return;
       }
       await deleteAll(m, provider, state, doomed, save);
@@ -311,10 +327,23 @@ export class Engine {
       provider: () => Promise<ProviderServer>,
       state: StackState,
       save: () => void,
-      monitorFor: (h: { register: (r: Registration) => Promise<RegistrationResult>; registerOutputs: (urn: string, o: Props) => void }) => Promise<MockMonitor>,
+      monitorFor: (h: {
+        register: (r: Registration) => Promise<RegistrationResult>;
+        registerOutputs: (urn: string, o: Props) => void;
+      }) => Promise<MockMonitor>,
     ) => Promise<void>,
   ): Promise<OperationResult> {
-    const m: Mutable & { exitCode?: number } = { steps: [], errors: [], calls: [], inFlight: 0, maxInFlight: 0, logs: [], debugLogs: [], outputs: {}, registrations: [] };
+    const m: Mutable & { exitCode?: number } = {
+      steps: [],
+      errors: [],
+      calls: [],
+      inFlight: 0,
+      maxInFlight: 0,
+      logs: [],
+      debugLogs: [],
+      outputs: {},
+      registrations: [],
+    };
     const state = this.current();
     const preview = kind === "preview";
     const save = () => {
@@ -395,9 +424,16 @@ async function call<T>(m: Mutable, method: ProviderCall["method"], urn: string, 
  * Deletes `doomed` from the hosts and the state, each only after everything that depends on it
  * (by `dependencies` or as its child) is gone; independent deletes run in parallel.
  */
-async function deleteAll(m: Mutable, provider: () => Promise<ProviderServer>, state: StackState, doomed: ResourceState[], save: () => void): Promise<void> {
+async function deleteAll(
+  m: Mutable,
+  provider: () => Promise<ProviderServer>,
+  state: StackState,
+  doomed: ResourceState[],
+  save: () => void,
+): Promise<void> {
   const done = new Map<ResourceState, Promise<boolean>>();
-  const dependents = (r: ResourceState) => doomed.filter((x) => x !== r && !(r.delete && x.urn === r.urn) && (x.dependencies.includes(r.urn) || x.parent === r.urn));
+  const dependents = (r: ResourceState) =>
+    doomed.filter((x) => x !== r && !(r.delete && x.urn === r.urn) && (x.dependencies.includes(r.urn) || x.parent === r.urn));
   const run = (r: ResourceState): Promise<boolean> => {
     let p = done.get(r);
     if (!p) {
@@ -406,7 +442,9 @@ async function deleteAll(m: Mutable, provider: () => Promise<ProviderServer>, st
         if (!ok) return false;
         try {
           if (r.custom) {
-            await call(m, "delete", r.urn, () => provider().then((s) => s.delete(target(r), r.id, revealProps(r.outputs), revealProps(r.inputs))));
+            await call(m, "delete", r.urn, () =>
+              provider().then((s) => s.delete(target(r), r.id, revealProps(r.outputs), revealProps(r.inputs))),
+            );
           }
           state.resources = state.resources.filter((x) => x !== r);
           if (!r.delete) m.steps.push({ op: "delete", urn: r.urn, type: r.type, name: nameOf(r.urn), diffs: [] });

@@ -24,8 +24,14 @@ function config(changed: boolean): Record<string, unknown> {
       { name: "ctlab10", address: "10.213.0.20", profile: "nat-free" },
     ],
     profiles: {
-      dns: { helperAssignment: false, notrack: [{ port: 53, protocols: ["tcp", "udp"], role: "both", ...(changed ? { families: ["ipv4", "ipv6"] } : {}) }] },
-      "nat-free": { helperAssignment: false, keepOut: { modules: ["iptable_nat", "nf_nat", "nf_conntrack", ...(changed ? ["nf_defrag_ipv4"] : [])], mode: "disable" } },
+      dns: {
+        helperAssignment: false,
+        notrack: [{ port: 53, protocols: ["tcp", "udp"], role: "both", ...(changed ? { families: ["ipv4", "ipv6"] } : {}) }],
+      },
+      "nat-free": {
+        helperAssignment: false,
+        keepOut: { modules: ["iptable_nat", "nf_nat", "nf_conntrack", ...(changed ? ["nf_defrag_ipv4"] : [])], mode: "disable" },
+      },
     },
   };
 }

@@ -16,7 +16,12 @@ describe("engine harness on a local dynamic resource", () => {
   let dir: string;
   let files: string;
   let engine: Engine;
-  const cfg = (f: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ dir: files, files: f, token: { secret: TOKEN }, ...extra });
+  const cfg = (f: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    dir: files,
+    files: f,
+    token: { secret: TOKEN },
+    ...extra,
+  });
   const read = (name: string) => readFileSync(path.join(files, name), "utf8");
   const calls = (r: { calls: { method: string; urn: string }[] }) => r.calls.map((c) => `${c.method} ${c.urn.split("::").pop()}`);
 

@@ -58,6 +58,8 @@ export function assertBuilt(): void {
     console.warn("test/engine: dist/ is older than provider/: testing the code as last built (run `npm run build`)");
   }
   if (!existsSync(path.join(REPO, "node_modules", "pulumi-conntrack", "package.json"))) {
-    throw new Error("node_modules/pulumi-conntrack is missing: run `npm ci` (package.json links the package to itself as a devDependency, file:.)");
+    throw new Error(
+      "node_modules/pulumi-conntrack is missing: run `npm ci` (package.json links the package to itself as a devDependency, file:.)",
+    );
   }
 }

@@ -36,11 +36,15 @@ describe.skipIf(!lab)("ConntrackHelperSetting through the engine (lab, kernel wi
     afterCreate: async () => {
       // Linux >= 6.0 has no toggle: "off" holds without writing anything.
       for (const h of HOSTS) expect(await onHost(h, `ls -A /etc/modprobe.d`, hostExec)).toBe("");
-      const r = engine().current().resources.find((x) => x.urn.endsWith("::helper-9"))!;
+      const r = engine()
+        .current()
+        .resources.find((x) => x.urn.endsWith("::helper-9"))!;
       expect(plainOutputs(r)).toMatchObject({ toggle: "removed", enabled: false, stateVersion: 1 });
     },
     afterChange: async () => {
-      const r = engine().current().resources.find((x) => x.urn.endsWith("::helper-10"))!;
+      const r = engine()
+        .current()
+        .resources.find((x) => x.urn.endsWith("::helper-10"))!;
       expect(plainOutputs(r)).toMatchObject({ fileName: "pulumi-conntrack-helper-b.conf" });
     },
     // A stale option line put back by hand in the resource's own file: noise on this kernel.

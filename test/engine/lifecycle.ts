@@ -46,7 +46,11 @@ export function resourceSteps(r: OperationResult): Step[] {
 
 /** `name: op` for each resource step, sorted: reads well in a failed assertion. */
 export function opsOf(r: OperationResult): Record<string, string> {
-  return Object.fromEntries(resourceSteps(r).map((s) => [s.name, s.op]).sort());
+  return Object.fromEntries(
+    resourceSteps(r)
+      .map((s) => [s.name, s.op])
+      .sort(),
+  );
 }
 
 /** Fails with the operation's errors and the non-debug log when it did not succeed. */
@@ -71,7 +75,8 @@ export function lifecycle(spec: LifecycleSpec): { results: OperationResult[] } {
   let afterUp: Record<string, string> = {};
   let afterChange: Record<string, string> = {};
   let names: string[] = [];
-  const opens = async () => Object.fromEntries(await Promise.all(spec.hosts.map(async (h) => [h, await passiveOpens(h, spec.run)] as const)));
+  const opens = async () =>
+    Object.fromEntries(await Promise.all(spec.hosts.map(async (h) => [h, await passiveOpens(h, spec.run)] as const)));
   const leaks: string[] = [];
   const op = async (f: () => Promise<OperationResult>) => {
     const r = await f();
@@ -111,7 +116,9 @@ export function lifecycle(spec: LifecycleSpec): { results: OperationResult[] } {
     const o = await opens();
     const pv = await op(() => e.preview());
     expectOk(pv);
-    const expected = Object.fromEntries([...new Set([...names, ...Object.keys(spec.changeOps)])].map((n) => [n, spec.changeOps[n] ?? "same"]));
+    const expected = Object.fromEntries(
+      [...new Set([...names, ...Object.keys(spec.changeOps)])].map((n) => [n, spec.changeOps[n] ?? "same"]),
+    );
     expect(opsOf(pv)).toEqual(Object.fromEntries(Object.entries(expected).sort()));
     expect(pv.calls.filter((c) => (HOST_CALLS as readonly string[]).includes(c.method))).toEqual([]);
     expect(await opens()).toEqual(o);
@@ -129,12 +136,18 @@ export function lifecycle(spec: LifecycleSpec): { results: OperationResult[] } {
     expect(drifted).not.toEqual(afterChange);
     const rf = await op(() => spec.engine().refresh());
     expectOk(rf);
-    const shown = resourceSteps(rf).filter((s) => s.drift || s.gone).map((s) => s.name).sort();
+    const shown = resourceSteps(rf)
+      .filter((s) => s.drift || s.gone)
+      .map((s) => s.name)
+      .sort();
     expect(shown).toEqual([...spec.drifted].sort());
     expect(await snapshotHosts(spec.hosts, spec.run)).toEqual(drifted);
     const r = await op(() => spec.engine().up());
     expectOk(r);
-    const changed = resourceSteps(r).filter((s) => s.op !== "same").map((s) => s.name).sort();
+    const changed = resourceSteps(r)
+      .filter((s) => s.op !== "same")
+      .map((s) => s.name)
+      .sort();
     expect(changed).toEqual([...spec.drifted].sort());
     // A rule put back is appended to its chain: the same lines, maybe in another order.
     expect(linesOf(await snapshotHosts(spec.hosts, spec.run))).toEqual(linesOf(afterChange));
@@ -144,7 +157,11 @@ export function lifecycle(spec: LifecycleSpec): { results: OperationResult[] } {
   it("destroy leaves every host byte for byte as before the first up", async () => {
     const r = await op(() => spec.engine().destroy());
     expectOk(r);
-    expect(resourceSteps(r).map((s) => s.op).every((x) => x === "delete")).toBe(true);
+    expect(
+      resourceSteps(r)
+        .map((s) => s.op)
+        .every((x) => x === "delete"),
+    ).toBe(true);
     expect(spec.engine().current().resources).toEqual([]);
     const after = await snapshotHosts(spec.hosts, spec.run);
     for (const h of spec.hosts) expect(after[h], `host ${h}`).toBe(before[h]);

@@ -30,7 +30,8 @@ describe.skipIf(!lab)("ModuleBlacklist through the engine (lab; modules built in
     hosts: HOSTS,
     run: hostExec,
     // Another module in the list is the same file rewritten; another file is another object.
-    changedConfig: () => config({ modules: ["iptable_nat", "nf_nat", "nf_conntrack", "nf_defrag_ipv4"] }, { fileName: "no-conntrack.conf" }),
+    changedConfig: () =>
+      config({ modules: ["iptable_nat", "nf_nat", "nf_conntrack", "nf_defrag_ipv4"] }, { fileName: "no-conntrack.conf" }),
     changeOps: { "no-nat-9": "update", "no-ct-10": "replace" },
     afterCreate: async () => {
       const f9 = await onHost("ctlab9", `cat ${FILE}`, hostExec);

@@ -83,15 +83,22 @@ export class MockMonitor {
   static async start(h: MonitorHandlers): Promise<MockMonitor> {
     const server = new grpc.Server();
     const self: { m?: MockMonitor } = {};
-    const fail = (cb: grpc.sendUnaryData<never>, e: unknown) => cb({ code: grpc.status.UNKNOWN, details: (e as Error).message ?? String(e) }, null);
+    const fail = (cb: grpc.sendUnaryData<never>, e: unknown) =>
+      cb({ code: grpc.status.UNKNOWN, details: (e as Error).message ?? String(e) }, null);
 
     server.addService(resrpc.ResourceMonitorService, {
-      supportsFeature(call: grpc.ServerUnaryCall<resproto.SupportsFeatureRequest, resproto.SupportsFeatureResponse>, cb: grpc.sendUnaryData<resproto.SupportsFeatureResponse>) {
+      supportsFeature(
+        call: grpc.ServerUnaryCall<resproto.SupportsFeatureRequest, resproto.SupportsFeatureResponse>,
+        cb: grpc.sendUnaryData<resproto.SupportsFeatureResponse>,
+      ) {
         const r = new resproto.SupportsFeatureResponse();
         r.setHassupport(FEATURES[call.request.getId()] ?? false);
         cb(null, r);
       },
-      registerResource(call: grpc.ServerUnaryCall<resproto.RegisterResourceRequest, resproto.RegisterResourceResponse>, cb: grpc.sendUnaryData<resproto.RegisterResourceResponse>) {
+      registerResource(
+        call: grpc.ServerUnaryCall<resproto.RegisterResourceRequest, resproto.RegisterResourceResponse>,
+        cb: grpc.sendUnaryData<resproto.RegisterResourceResponse>,
+      ) {
         const q = call.request;
         const reg: Registration = {
           type: q.getType(),
@@ -136,7 +143,10 @@ export class MockMonitor {
         r.setUrn(self.m?.root ?? "");
         cb(null, r);
       },
-      setRootResource(call: grpc.ServerUnaryCall<engineproto.SetRootResourceRequest, engineproto.SetRootResourceResponse>, cb: grpc.sendUnaryData<engineproto.SetRootResourceResponse>) {
+      setRootResource(
+        call: grpc.ServerUnaryCall<engineproto.SetRootResourceRequest, engineproto.SetRootResourceResponse>,
+        cb: grpc.sendUnaryData<engineproto.SetRootResourceResponse>,
+      ) {
         if (self.m) self.m.root = call.request.getUrn();
         cb(null, new engineproto.SetRootResourceResponse());
       },

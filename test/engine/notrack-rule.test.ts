@@ -16,9 +16,19 @@ function config(rule9: Record<string, unknown>, rule10: Record<string, unknown>)
     keyFile: lab!.privateKeyPath,
     resources: [
       // Default backend: what the host runs (the lab's hosts: nftables).
-      { kind: "NotrackRule", name: "dns-in-9", host: "ctlab9", args: { chain: "PREROUTING", protocol: "udp", destinationPort: 53, ...rule9 } },
+      {
+        kind: "NotrackRule",
+        name: "dns-in-9",
+        host: "ctlab9",
+        args: { chain: "PREROUTING", protocol: "udp", destinationPort: 53, ...rule9 },
+      },
       // iptables (here its nf_tables variant), IPv6.
-      { kind: "NotrackRule", name: "dns-out-10", host: "ctlab10", args: { chain: "OUTPUT", protocol: "tcp", sourcePort: 53, family: "ipv6", backend: "iptables", ...rule10 } },
+      {
+        kind: "NotrackRule",
+        name: "dns-out-10",
+        host: "ctlab10",
+        args: { chain: "OUTPUT", protocol: "tcp", sourcePort: 53, family: "ipv6", backend: "iptables", ...rule10 },
+      },
     ],
   };
 }

@@ -20,7 +20,12 @@ describe("the state fixture of release 0.1.0", () => {
   it("is the first release's, holds one resource of each type, and no credential", () => {
     expect(FIXTURE.release).toBe("0.1.0");
     const custom = FIXTURE.state.resources.filter((r) => r.custom);
-    expect(custom.map((r) => r.type.split(":").pop()).sort()).toEqual(["ConntrackHelperSetting", "ModuleBlacklist", "NotrackRule", "NotrackRule"]);
+    expect(custom.map((r) => r.type.split(":").pop()).sort()).toEqual([
+      "ConntrackHelperSetting",
+      "ModuleBlacklist",
+      "NotrackRule",
+      "NotrackRule",
+    ]);
     for (const r of custom) {
       expect(r.outputs.stateVersion).toBe(1);
       expect(r.outputs.__provider).toContain('require("pulumi-conntrack/runtime")');
@@ -36,7 +41,9 @@ describe.skipIf(!lab)("state of release 0.1.0 refreshed and destroyed by today's
     assertBuilt();
     for (const h of FIXTURE.hosts) await resetHost(h);
     pristine = await snapshotHosts(FIXTURE.hosts, hostExec);
-    const pairs = placeholders(hostsConfig(lab!, FIXTURE.hosts), readFileSync(lab!.privateKeyPath, "utf8")).map(([a, b]): [string, string] => [b, a]);
+    const pairs = placeholders(hostsConfig(lab!, FIXTURE.hosts), readFileSync(lab!.privateKeyPath, "utf8")).map(
+      ([a, b]): [string, string] => [b, a],
+    );
     for (const h of FIXTURE.hosts) await restoreArtifacts(h, substitute(FIXTURE.artifacts[h], pairs), hostExec);
     engine = engineFor(path.join(PROGRAMS, "lab-resources"), stackDir("old-state"), {}, FIXTURE.state.stack);
     engine.state.save(substitute(FIXTURE.state, pairs));
@@ -59,7 +66,8 @@ describe.skipIf(!lab)("state of release 0.1.0 refreshed and destroyed by today's
     for (const b of before) {
       const a = after.find((x) => x.urn === b.urn)!;
       // What the program asked for still matches the host: the next up would change nothing.
-      for (const k of Object.keys(b.inputs).filter((k) => k !== "__provider")) expect(sameValue(a.inputs[k], b.inputs[k]), `${b.urn} input ${k}`).toBe(true);
+      for (const k of Object.keys(b.inputs).filter((k) => k !== "__provider"))
+        expect(sameValue(a.inputs[k], b.inputs[k]), `${b.urn} input ${k}`).toBe(true);
       expect(plainOutputs(a).stateVersion).toBe(1);
     }
   });

@@ -46,7 +46,8 @@ export function runProgram(o: ProgramRunOptions): Promise<number> {
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
   };
   // Settings of the process the harness runs in must not leak into the program's.
-  for (const k of Object.keys(env)) if (k.startsWith("PULUMI_NODEJS_") && !["PULUMI_NODEJS_TYPESCRIPT", "PULUMI_NODEJS_TRANSPILE_ONLY"].includes(k)) delete env[k];
+  for (const k of Object.keys(env))
+    if (k.startsWith("PULUMI_NODEJS_") && !["PULUMI_NODEJS_TYPESCRIPT", "PULUMI_NODEJS_TRANSPILE_ONLY"].includes(k)) delete env[k];
   delete env.NODE_OPTIONS;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: o.project.dir, env, stdio: ["ignore", "pipe", "pipe"] });

@@ -26,7 +26,12 @@ export function loadProject(dir: string): Project {
   const rtName = typeof runtime === "string" ? runtime : runtime?.name;
   if (rtName !== "nodejs") throw new Error(`${dir}/Pulumi.yaml: runtime ${rtName} is not nodejs`);
   const opts = typeof runtime === "object" ? (runtime.options ?? {}) : {};
-  return { dir: path.resolve(dir), name: String(doc.name), main: typeof doc.main === "string" ? doc.main : ".", typescript: opts.typescript !== false };
+  return {
+    dir: path.resolve(dir),
+    name: String(doc.name),
+    main: typeof doc.main === "string" ? doc.main : ".",
+    typescript: opts.typescript !== false,
+  };
 }
 
 /** Prefixes a config key with the project name unless it already has a namespace. */
@@ -43,10 +48,13 @@ export function loadStackConfig(project: Project, stack: string, overrides: Reco
   const values: Record<string, unknown> = {};
   const secretKeys: string[] = [];
   const file = path.join(project.dir, `Pulumi.${stack}.yaml`);
-  const fromFile = existsSync(file) ? ((yaml.load(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | undefined)?.config ?? {}) : {};
+  const fromFile = existsSync(file)
+    ? ((yaml.load(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | undefined)?.config ?? {})
+    : {};
   for (const [k, v] of Object.entries({ ...fromFile, ...overrides })) {
     const key = namespaced(project.name, k);
-    if (v && typeof v === "object" && "secure" in v) throw new Error(`${file}: ${k} is a 'secure' value; give it to the harness as an override { secret: ... }`);
+    if (v && typeof v === "object" && "secure" in v)
+      throw new Error(`${file}: ${k} is a 'secure' value; give it to the harness as an override { secret: ... }`);
     if (v && typeof v === "object" && "secret" in v && Object.keys(v).length === 1) {
       values[key] = (v as { secret: unknown }).secret;
       secretKeys.push(key);

@@ -51,9 +51,18 @@ export class ProviderServer {
   ) {}
 
   /** Starts the server and calls `Configure` (which it must receive first). */
-  static async start(opts: { cwd: string; engineAddress: string; config: Props; onLog: (stream: string, line: string) => void }): Promise<ProviderServer> {
+  static async start(opts: {
+    cwd: string;
+    engineAddress: string;
+    config: Props;
+    onLog: (stream: string, line: string) => void;
+  }): Promise<ProviderServer> {
     const script = dynamicProviderScript(opts.cwd);
-    const child = spawn(process.execPath, [script, opts.engineAddress], { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } });
+    const child = spawn(process.execPath, [script, opts.engineAddress], {
+      cwd: opts.cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env },
+    });
     const port = await new Promise<number>((resolve, reject) => {
       let first = true;
       let buf = "";
@@ -84,8 +93,13 @@ export class ProviderServer {
     req.setAcceptresources(true);
     req.setSendsOldInputs(true);
     req.setSendsOldInputsToDelete(true);
-    const resp = await server.call<provproto.ConfigureResponse>("configure", req, { urn: "", type: "pulumi:providers:pulumi-nodejs", name: "default" });
-    if (resp.getAcceptsecrets()) throw new Error("dynamic-provider server accepts secrets; the harness strips them on the assumption that it does not");
+    const resp = await server.call<provproto.ConfigureResponse>("configure", req, {
+      urn: "",
+      type: "pulumi:providers:pulumi-nodejs",
+      name: "default",
+    });
+    if (resp.getAcceptsecrets())
+      throw new Error("dynamic-provider server accepts secrets; the harness strips them on the assumption that it does not");
     return server;
   }
 
@@ -105,7 +119,10 @@ export class ProviderServer {
     req.setOlds(toStruct(olds));
     req.setNews(toStruct(news));
     const r = await this.call<provproto.CheckResponse>("check", req, t);
-    return { inputs: fromStruct(r.getInputs()), failures: r.getFailuresList().map((f) => ({ property: f.getProperty(), reason: f.getReason() })) };
+    return {
+      inputs: fromStruct(r.getInputs()),
+      failures: r.getFailuresList().map((f) => ({ property: f.getProperty(), reason: f.getReason() })),
+    };
   }
 
   /** `Diff(olds = stored OUTPUTS, news = checked inputs, oldInputs = stored inputs)`. */
@@ -121,7 +138,12 @@ export class ProviderServer {
     const r = await this.call<provproto.DiffResponse>("diff", req, t);
     const c = r.getChanges();
     return {
-      changes: c === provproto.DiffResponse.DiffChanges.DIFF_NONE ? "none" : c === provproto.DiffResponse.DiffChanges.DIFF_SOME ? "some" : "unknown",
+      changes:
+        c === provproto.DiffResponse.DiffChanges.DIFF_NONE
+          ? "none"
+          : c === provproto.DiffResponse.DiffChanges.DIFF_SOME
+            ? "some"
+            : "unknown",
       replaces: r.getReplacesList(),
       deleteBeforeReplace: r.getDeletebeforereplace(),
     };
@@ -150,7 +172,11 @@ export class ProviderServer {
     req.setInputs(toStruct(inputs));
     const r = await this.call<provproto.ReadResponse>("read", req, t);
     const ins = r.getInputs();
-    return { id: r.getId(), outputs: fromStruct(r.getProperties()), inputs: ins && ins.getFieldsMap().getLength() > 0 ? fromStruct(ins) : undefined };
+    return {
+      id: r.getId(),
+      outputs: fromStruct(r.getProperties()),
+      inputs: ins && ins.getFieldsMap().getLength() > 0 ? fromStruct(ins) : undefined,
+    };
   }
 
   /** `Update(olds = stored OUTPUTS, news = checked inputs)`. */

@@ -25,7 +25,11 @@ export function formatSteps(r: OperationResult, opts: { showSame?: boolean } = {
       continue;
     }
     if (s.op === "same" && !opts.showSame) continue;
-    const extra = s.replaces?.length ? ` [replace because of: ${s.replaces.join(", ")}]` : s.diffs.length ? ` [changed: ${s.diffs.join(", ")}]` : "";
+    const extra = s.replaces?.length
+      ? ` [replace because of: ${s.replaces.join(", ")}]`
+      : s.diffs.length
+        ? ` [changed: ${s.diffs.join(", ")}]`
+        : "";
     lines.push(`  ${SYMBOL[s.op]} ${s.name} (${typeName(s.type)})${extra}${s.error ? ` FAILED: ${s.error}` : ""}`);
   }
   return lines;

@@ -13,7 +13,12 @@ const lab = isRoot() && labRunning() ? (loadLab() as LabInventory) : undefined;
 
 describe.skipIf(!lab)("credentials passed as plain strings (lab)", () => {
   const needles = () => credentialNeedles(lab!.privateKeyPath, TEST_PASSWORD);
-  const base = () => ({ hosts: hostsConfig(lab!, ["ctlab10"]), keyFile: lab!.privateKeyPath, plainCredentials: true, password: TEST_PASSWORD });
+  const base = () => ({
+    hosts: hostsConfig(lab!, ["ctlab10"]),
+    keyFile: lab!.privateKeyPath,
+    plainCredentials: true,
+    password: TEST_PASSWORD,
+  });
   beforeAll(async () => {
     assertBuilt();
     await resetHost("ctlab10");

@@ -81,7 +81,11 @@ describe("the serialized provider", () => {
         process.stdout.write(JSON.stringify({ methods: Object.keys(p).sort(), failures: r.failures, runtime: require.resolve("pulumi-conntrack/runtime") }));
       });`;
     const out = JSON.parse(
-      execFileSync(process.execPath, ["-e", probe], { cwd: path.join(REPO, "examples", "dns-servers"), input: providers.ModuleBlacklist, encoding: "utf8" }),
+      execFileSync(process.execPath, ["-e", probe], {
+        cwd: path.join(REPO, "examples", "dns-servers"),
+        input: providers.ModuleBlacklist,
+        encoding: "utf8",
+      }),
     ) as { methods: string[]; failures: { property: string; reason: string }[]; runtime: string };
     expect(out.methods).toEqual(["check", "create", "delete", "diff", "read", "update"]);
     expect(out.runtime).toBe(path.join(REPO, "dist", "provider", "runtime", "index.js"));

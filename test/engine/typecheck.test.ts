@@ -5,7 +5,12 @@ import { assertBuilt, REPO } from "./harness";
 
 // The programs a user runs (the fleet, the examples) and the demo are outside the repository's own
 // tsconfig: each is checked here against the built package, resolved by name as a user's would be.
-const PROJECTS = ["fleet/tsconfig.json", "examples/dns-servers/tsconfig.json", "examples/nat-free-host/tsconfig.json", "scripts/demo.tsconfig.json"];
+const PROJECTS = [
+  "fleet/tsconfig.json",
+  "examples/dns-servers/tsconfig.json",
+  "examples/nat-free-host/tsconfig.json",
+  "scripts/demo.tsconfig.json",
+];
 
 describe("programs outside the package typecheck against the built package", () => {
   beforeAll(() => assertBuilt());

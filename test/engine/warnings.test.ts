@@ -52,7 +52,13 @@ describe.skipIf(!lab)("warnings go to the engine log (lab hosts ctlab9, ctlab10)
       expect(up.errors).toEqual([]);
       const w = warnings(up.logs);
       const helperId = "nf_conntrack_helper@" + lab!.hosts.find((h) => h.name === "ctlab9")!.address + ":22";
-      expect(w).toContainEqual(expect.stringMatching(new RegExp(`^ConntrackHelperSetting ${helperId.replace(/[.[\]]/g, "\\$&")}: /etc/modprobe\\.d/zz-local\\.conf:1 .*sets nf_conntrack_helper, which this kernel does not have`)));
+      expect(w).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^ConntrackHelperSetting ${helperId.replace(/[.[\]]/g, "\\$&")}: /etc/modprobe\\.d/zz-local\\.conf:1 .*sets nf_conntrack_helper, which this kernel does not have`,
+          ),
+        ),
+      );
       expect(w).toContainEqual(expect.stringMatching(/^ModuleBlacklist .*pulumi-conntrack-blacklist\.conf: mode "blacklist" is weak/));
       // Not a warning: the informational notes stay outputs only.
       expect(w.join("\n")).not.toMatch(/Flows that already got a helper keep it/);

@@ -62,7 +62,13 @@ type Fate = "finishes" | "killed";
  * Holds the apply at the cut point, cuts the connection, lets the script finish or kills it, and
  * waits for the host to be quiet. Returns the settled results of `start`.
  */
-async function interrupted<T>(host: string, cut: CutPoint, how: CutHow, fate: Fate, start: () => Promise<T>[]): Promise<PromiseSettledResult<T>[]> {
+async function interrupted<T>(
+  host: string,
+  cut: CutPoint,
+  how: CutHow,
+  fate: Fate,
+  start: () => Promise<T>[],
+): Promise<PromiseSettledResult<T>[]> {
   installShims(host, [cut.tool]);
   armBlock(host, cut.tool, cut.phase, cut.pattern);
   const ops = start();
@@ -73,7 +79,9 @@ async function interrupted<T>(host: string, cut: CutPoint, how: CutHow, fate: Fa
   } catch (e) {
     release(host, cut.tool);
     const r = await settled;
-    throw new Error(`${(e as Error).message}; the operations ended: ${JSON.stringify(r.map((x) => (x.status === "rejected" ? String(x.reason) : "ok")))}`);
+    throw new Error(
+      `${(e as Error).message}; the operations ended: ${JSON.stringify(r.map((x) => (x.status === "rejected" ? String(x.reason) : "ok")))}`,
+    );
   }
   if (how === "server") cutConnection(host);
   else await closeAll();
@@ -117,34 +125,42 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
     if (alternative === "legacy") await setBackend(host, "legacy");
   }
 
-  it.each(NOTRACK_CASES)("NotrackRule on $name: cut ($how side) $cut.step, script $fate; the retry converges and destroy restores", async (c) => {
-    await fresh(c.host, c.alternative);
-    const before = await snapshot(c.host);
-    const progs = notrackPrograms(c.host, c.backend, RULES, c.base, `cut${c.base}`);
-    const checked = await Promise.all(progs.map(async (p) => (await h("NotrackRule").check({}, p)).inputs));
+  it.each(NOTRACK_CASES)(
+    "NotrackRule on $name: cut ($how side) $cut.step, script $fate; the retry converges and destroy restores",
+    async (c) => {
+      await fresh(c.host, c.alternative);
+      const before = await snapshot(c.host);
+      const progs = notrackPrograms(c.host, c.backend, RULES, c.base, `cut${c.base}`);
+      const checked = await Promise.all(progs.map(async (p) => (await h("NotrackRule").check({}, p)).inputs));
 
-    const first = await interrupted(c.host, c.cut, c.how, c.fate, () => checked.map((p) => h("NotrackRule").create(p)));
-    const failed = first.map((r, i) => ({ r, i })).filter((x) => x.r.status === "rejected");
-    expect(failed.length, "a create whose connection was cut must not report success").toBe(RULES);
-    for (const f of failed) expectErrorSaying((f.r as PromiseRejectedResult).reason, labelOf(c.host), LOST);
+      const first = await interrupted(c.host, c.cut, c.how, c.fate, () => checked.map((p) => h("NotrackRule").create(p)));
+      const failed = first.map((r, i) => ({ r, i })).filter((x) => x.r.status === "rejected");
+      expect(failed.length, "a create whose connection was cut must not report success").toBe(RULES);
+      for (const f of failed) expectErrorSaying((f.r as PromiseRejectedResult).reason, labelOf(c.host), LOST);
 
-    // The next `pulumi up` creates again every resource the state does not hold.
-    const made = await Promise.all(checked.map((p) => h("NotrackRule").create(p)));
-    const names = progs.map((p) => String(p.ruleName));
-    // Soft: a duplicate and a leftover temp file are both reported, and destroy still runs.
-    expect.soft(await expectEachTagged(c.host, names, { live: 1, saved: 1 }), "rules without exactly one live and one saved copy after the retry").toEqual({});
-    expect.soft(await hostSh(c.host, "find /etc -name '.ctk-tmp.*'"), "no temp file left").toBe("");
+      // The next `pulumi up` creates again every resource the state does not hold.
+      const made = await Promise.all(checked.map((p) => h("NotrackRule").create(p)));
+      const names = progs.map((p) => String(p.ruleName));
+      // Soft: a duplicate and a leftover temp file are both reported, and destroy still runs.
+      expect
+        .soft(
+          await expectEachTagged(c.host, names, { live: 1, saved: 1 }),
+          "rules without exactly one live and one saved copy after the retry",
+        )
+        .toEqual({});
+      expect.soft(await hostSh(c.host, "find /etc -name '.ctk-tmp.*'"), "no temp file left").toBe("");
 
-    // The state is true to the host: refresh sees no drift.
-    for (const m of made) {
-      const r = await refresh("NotrackRule", { id: m.id, outs: m.outs as Props });
-      expect(r.id).toBe(m.id);
-      expect.soft((r.props as Props).observedDrift ?? [], `${m.id}: refresh`).toEqual([]);
-    }
+      // The state is true to the host: refresh sees no drift.
+      for (const m of made) {
+        const r = await refresh("NotrackRule", { id: m.id, outs: m.outs as Props });
+        expect(r.id).toBe(m.id);
+        expect.soft((r.props as Props).observedDrift ?? [], `${m.id}: refresh`).toEqual([]);
+      }
 
-    await Promise.all(made.map((m) => destroy("NotrackRule", { id: m.id, outs: m.outs as Props })));
-    expect(await snapshot(c.host), "destroy leaves the host byte for byte as before the first attempt").toBe(before);
-  });
+      await Promise.all(made.map((m) => destroy("NotrackRule", { id: m.id, outs: m.outs as Props })));
+      expect(await snapshot(c.host), "destroy leaves the host byte for byte as before the first attempt").toBe(before);
+    },
+  );
 
   const HELPER_FILE = "/etc/modprobe.d/no_conntrack_helper.conf";
   const HAND_MADE = "# no helpers, see OPS-1\noptions nf_conntrack nf_conntrack_helper=0\n";
@@ -154,28 +170,35 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
     { step: "right after the stale file was removed", tool: "rm", phase: "after", pattern: `*${HELPER_FILE}`, fate: "killed" },
   ];
 
-  it.each(HELPER_CUTS)("ConntrackHelperSetting: cut $step, script $fate; the retry converges and the state says what it did", async (cut) => {
-    const host = "ctlab11";
-    await fresh(host);
-    await hostSh(host, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE} && chmod 0640 ${HELPER_FILE}`);
-    const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(host), fileName: "no_conntrack_helper.conf" })).inputs;
+  it.each(HELPER_CUTS)(
+    "ConntrackHelperSetting: cut $step, script $fate; the retry converges and the state says what it did",
+    async (cut) => {
+      const host = "ctlab11";
+      await fresh(host);
+      await hostSh(host, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE} && chmod 0640 ${HELPER_FILE}`);
+      const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(host), fileName: "no_conntrack_helper.conf" }))
+        .inputs;
 
-    const [first] = await interrupted(host, cut, "server", cut.fate, () => [h("ConntrackHelperSetting").create(news)]);
-    expect(first.status).toBe("rejected");
-    expectErrorSaying((first as PromiseRejectedResult).reason, labelOf(host), LOST);
+      const [first] = await interrupted(host, cut, "server", cut.fate, () => [h("ConntrackHelperSetting").create(news)]);
+      expect(first.status).toBe("rejected");
+      expectErrorSaying((first as PromiseRejectedResult).reason, labelOf(host), LOST);
 
-    const made = await h("ConntrackHelperSetting").create(news);
-    expect(await hostSh(host, `test -e ${HELPER_FILE} && echo present || echo absent`), "as the program asks: the stale option is gone").toBe("absent\n");
-    expect(await hostSh(host, "find /etc -name '.ctk-tmp.*'")).toBe("");
-    // The state says what the host had before: the hand-made file when the retry removed it, nothing
-    // when the interrupted attempt already had (never anything else), and destroy does exactly that.
-    const previous = made.outs.previousFileContent;
-    expect([HAND_MADE, null]).toContainEqual(previous);
-    const r = await refresh("ConntrackHelperSetting", { id: made.id, outs: made.outs as Props });
-    expect((await h("ConntrackHelperSetting").diff(made.id, r.props as Props, news)).changes).toBe(false);
-    await destroy("ConntrackHelperSetting", { id: made.id, outs: r.props as Props });
-    expect(await hostSh(host, `cat ${HELPER_FILE} 2>/dev/null || echo absent`)).toBe(previous === null ? "absent\n" : HAND_MADE);
-  });
+      const made = await h("ConntrackHelperSetting").create(news);
+      expect(
+        await hostSh(host, `test -e ${HELPER_FILE} && echo present || echo absent`),
+        "as the program asks: the stale option is gone",
+      ).toBe("absent\n");
+      expect(await hostSh(host, "find /etc -name '.ctk-tmp.*'")).toBe("");
+      // The state says what the host had before: the hand-made file when the retry removed it, nothing
+      // when the interrupted attempt already had (never anything else), and destroy does exactly that.
+      const previous = made.outs.previousFileContent;
+      expect([HAND_MADE, null]).toContainEqual(previous);
+      const r = await refresh("ConntrackHelperSetting", { id: made.id, outs: made.outs as Props });
+      expect((await h("ConntrackHelperSetting").diff(made.id, r.props as Props, news)).changes).toBe(false);
+      await destroy("ConntrackHelperSetting", { id: made.id, outs: r.props as Props });
+      expect(await hostSh(host, `cat ${HELPER_FILE} 2>/dev/null || echo absent`)).toBe(previous === null ? "absent\n" : HAND_MADE);
+    },
+  );
 
   // Issue 12 #3's rule for files: "previous" is what the host had before this resource first
   // changed it. A create whose script removed the hand-made file and was then cut must not make the
@@ -185,23 +208,30 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
     { step: "right after the hand-made file was removed", tool: "rm", phase: "after", pattern: `*${HELPER_FILE}`, fate: "killed" },
   ];
 
-  it.each(HELPER_REMOVED_CUTS)("ConntrackHelperSetting: cut $step, script $fate; the retry still records the hand-made file and destroy puts it back", async (cut) => {
-    const host = "ctlab11";
-    await fresh(host);
-    await hostSh(host, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE} && chmod 0640 ${HELPER_FILE}`);
-    const before = await snapshot(host);
-    const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(host), fileName: "no_conntrack_helper.conf" })).inputs;
+  it.each(HELPER_REMOVED_CUTS)(
+    "ConntrackHelperSetting: cut $step, script $fate; the retry still records the hand-made file and destroy puts it back",
+    async (cut) => {
+      const host = "ctlab11";
+      await fresh(host);
+      await hostSh(host, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE} && chmod 0640 ${HELPER_FILE}`);
+      const before = await snapshot(host);
+      const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(host), fileName: "no_conntrack_helper.conf" }))
+        .inputs;
 
-    const [first] = await interrupted(host, cut, "server", cut.fate, () => [h("ConntrackHelperSetting").create(news)]);
-    expect(first.status).toBe("rejected");
-    expectErrorSaying((first as PromiseRejectedResult).reason, labelOf(host), LOST);
-    expect(await hostSh(host, `test -e ${HELPER_FILE} && echo present || echo absent`), "precondition: the interrupted attempt removed the file").toBe("absent\n");
+      const [first] = await interrupted(host, cut, "server", cut.fate, () => [h("ConntrackHelperSetting").create(news)]);
+      expect(first.status).toBe("rejected");
+      expectErrorSaying((first as PromiseRejectedResult).reason, labelOf(host), LOST);
+      expect(
+        await hostSh(host, `test -e ${HELPER_FILE} && echo present || echo absent`),
+        "precondition: the interrupted attempt removed the file",
+      ).toBe("absent\n");
 
-    const made = await h("ConntrackHelperSetting").create(news);
-    expect.soft(made.outs.previousFileContent, "previous: what the host had before this resource first changed it").toBe(HAND_MADE);
-    await destroy("ConntrackHelperSetting", { id: made.id, outs: made.outs as Props });
-    expect(await snapshot(host), "destroy leaves the host byte for byte as before the first attempt").toBe(before);
-  });
+      const made = await h("ConntrackHelperSetting").create(news);
+      expect.soft(made.outs.previousFileContent, "previous: what the host had before this resource first changed it").toBe(HAND_MADE);
+      await destroy("ConntrackHelperSetting", { id: made.id, outs: made.outs as Props });
+      expect(await snapshot(host), "destroy leaves the host byte for byte as before the first attempt").toBe(before);
+    },
+  );
 
   const BLACKLIST_FILE = "/etc/modprobe.d/pulumi-conntrack-blacklist.conf";
   const BLACKLIST_CUTS: Array<CutPoint & { fate: Fate }> = [
@@ -214,7 +244,8 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
     const host = "ctlab11";
     await fresh(host);
     const before = await snapshot(host);
-    const news = (await h("ModuleBlacklist").check({}, { connection: connectionOf(host), modules: LAB_MODULES, initramfs: "never" })).inputs;
+    const news = (await h("ModuleBlacklist").check({}, { connection: connectionOf(host), modules: LAB_MODULES, initramfs: "never" }))
+      .inputs;
 
     const [first] = await interrupted(host, cut, "server", cut.fate, () => [h("ModuleBlacklist").create(news)]);
     expect(first.status).toBe("rejected");

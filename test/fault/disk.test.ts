@@ -86,7 +86,8 @@ describe.skipIf(!isRoot() || !labRunning())("read-only and full /etc", () => {
       const before = await snapshot(HOST);
       const base = { connection: connectionOf(HOST), chain: "PREROUTING", protocol: "udp", backend };
       const saved = (await h("NotrackRule").check({}, { ...base, ruleName: "disk-saved", destinationPort: 7301 })).inputs;
-      const volatile = (await h("NotrackRule").check({}, { ...base, ruleName: "disk-volatile", destinationPort: 7302, persist: false })).inputs;
+      const volatile = (await h("NotrackRule").check({}, { ...base, ruleName: "disk-volatile", destinationPort: 7302, persist: false }))
+        .inputs;
       const file = backend === "nftables" ? "/etc/nftables.conf" : "/etc/iptables/rules.v4";
 
       await breakDisk(fault);
@@ -101,7 +102,9 @@ describe.skipIf(!isRoot() || !labRunning())("read-only and full /etc", () => {
       // The batch-mate that writes no file is not dragged down.
       expect.soft(b.status, b.status === "rejected" ? String((b as PromiseRejectedResult).reason) : "").toBe("fulfilled");
       const vol = b.status === "fulfilled" ? (b.value as { id: string; outs: Props }) : undefined;
-      expect.soft(await tagCount(HOST, "disk-volatile"), "state true to the host: the persist:false rule is live iff its create succeeded").toEqual({ live: vol ? 1 : 0, saved: 0 });
+      expect
+        .soft(await tagCount(HOST, "disk-volatile"), "state true to the host: the persist:false rule is live iff its create succeeded")
+        .toEqual({ live: vol ? 1 : 0, saved: 0 });
       await fixDisk();
 
       // The retry converges: exactly one live and one saved copy.
@@ -113,50 +116,60 @@ describe.skipIf(!isRoot() || !labRunning())("read-only and full /etc", () => {
     },
   );
 
-  it.each(FAULTS)("ModuleBlacklist, /etc %s: fails saying why, writes nothing; fixed, the retry converges and destroy restores", async (fault) => {
-    const before = await snapshot(HOST);
-    const news = (await h("ModuleBlacklist").check({}, { connection: connectionOf(HOST), modules: LAB_MODULES, initramfs: "never" })).inputs;
-    await breakDisk(fault);
-    const err = await h("ModuleBlacklist").create(news).catch((e: Error) => e);
-    expectErrorSaying(err, labelOf(HOST), REASON[fault]);
-    expect((err as Error).message).toContain("/etc/modprobe.d/pulumi-conntrack-blacklist.conf");
-    expect(await snapshot(HOST), "a failed create leaves the host as it was").toBe(before);
-    await fixDisk();
-    const made = await create("ModuleBlacklist", news);
-    expect(await hostSh(HOST, "cat /etc/modprobe.d/pulumi-conntrack-blacklist.conf")).toContain(`blacklist ${LAB_MODULES[0]}`);
-    await destroy("ModuleBlacklist", made);
-    expect(await snapshot(HOST)).toBe(before);
-  });
+  it.each(FAULTS)(
+    "ModuleBlacklist, /etc %s: fails saying why, writes nothing; fixed, the retry converges and destroy restores",
+    async (fault) => {
+      const before = await snapshot(HOST);
+      const news = (await h("ModuleBlacklist").check({}, { connection: connectionOf(HOST), modules: LAB_MODULES, initramfs: "never" }))
+        .inputs;
+      await breakDisk(fault);
+      const err = await h("ModuleBlacklist")
+        .create(news)
+        .catch((e: Error) => e);
+      expectErrorSaying(err, labelOf(HOST), REASON[fault]);
+      expect((err as Error).message).toContain("/etc/modprobe.d/pulumi-conntrack-blacklist.conf");
+      expect(await snapshot(HOST), "a failed create leaves the host as it was").toBe(before);
+      await fixDisk();
+      const made = await create("ModuleBlacklist", news);
+      expect(await hostSh(HOST, "cat /etc/modprobe.d/pulumi-conntrack-blacklist.conf")).toContain(`blacklist ${LAB_MODULES[0]}`);
+      await destroy("ModuleBlacklist", made);
+      expect(await snapshot(HOST)).toBe(before);
+    },
+  );
 
   const HELPER_FILE = "/etc/modprobe.d/no_conntrack_helper.conf";
   const HAND_MADE = "options nf_conntrack nf_conntrack_helper=0\n";
 
-  it.each(FAULTS)("ConntrackHelperSetting, /etc %s: the stale file's removal fails saying why or succeeds; either way the state is true to the host", async (fault) => {
-    await hostSh(HOST, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE}`);
-    const before = await snapshot(HOST);
-    const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(HOST), fileName: "no_conntrack_helper.conf" })).inputs;
-    await breakDisk(fault);
-    const r = await h("ConntrackHelperSetting")
-      .create(news)
-      .then((x) => ({ ok: true as const, made: { id: x.id, outs: x.outs as Props } }))
-      .catch((e: Error) => ({ ok: false as const, err: e }));
-    if (fault === "read-only") {
-      expect(r.ok, "removing a file from a read-only /etc cannot succeed").toBe(false);
-      if (!r.ok) expectErrorSaying(r.err, labelOf(HOST), REASON[fault]);
-      expect(await snapshot(HOST)).toBe(before);
-      await fixDisk();
-    } else {
-      // Removing needs no space: the program's ask is met, and the state says so.
-      expect(r.ok, r.ok ? "" : r.err.message).toBe(true);
+  it.each(FAULTS)(
+    "ConntrackHelperSetting, /etc %s: the stale file's removal fails saying why or succeeds; either way the state is true to the host",
+    async (fault) => {
+      await hostSh(HOST, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE}`);
+      const before = await snapshot(HOST);
+      const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(HOST), fileName: "no_conntrack_helper.conf" }))
+        .inputs;
+      await breakDisk(fault);
+      const r = await h("ConntrackHelperSetting")
+        .create(news)
+        .then((x) => ({ ok: true as const, made: { id: x.id, outs: x.outs as Props } }))
+        .catch((e: Error) => ({ ok: false as const, err: e }));
+      if (fault === "read-only") {
+        expect(r.ok, "removing a file from a read-only /etc cannot succeed").toBe(false);
+        if (!r.ok) expectErrorSaying(r.err, labelOf(HOST), REASON[fault]);
+        expect(await snapshot(HOST)).toBe(before);
+        await fixDisk();
+      } else {
+        // Removing needs no space: the program's ask is met, and the state says so.
+        expect(r.ok, r.ok ? "" : r.err.message).toBe(true);
+        expect(await hostSh(HOST, `test -e ${HELPER_FILE} && echo present || echo absent`)).toBe("absent\n");
+        await fixDisk();
+        if (r.ok) await destroy("ConntrackHelperSetting", r.made);
+        expect(await hostSh(HOST, `cat ${HELPER_FILE}`)).toBe(HAND_MADE);
+        return;
+      }
+      const made = await create("ConntrackHelperSetting", news);
       expect(await hostSh(HOST, `test -e ${HELPER_FILE} && echo present || echo absent`)).toBe("absent\n");
-      await fixDisk();
-      if (r.ok) await destroy("ConntrackHelperSetting", r.made);
-      expect(await hostSh(HOST, `cat ${HELPER_FILE}`)).toBe(HAND_MADE);
-      return;
-    }
-    const made = await create("ConntrackHelperSetting", news);
-    expect(await hostSh(HOST, `test -e ${HELPER_FILE} && echo present || echo absent`)).toBe("absent\n");
-    await destroy("ConntrackHelperSetting", made);
-    expect(await snapshot(HOST)).toBe(before);
-  });
+      await destroy("ConntrackHelperSetting", made);
+      expect(await snapshot(HOST)).toBe(before);
+    },
+  );
 });

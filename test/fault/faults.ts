@@ -282,7 +282,9 @@ export function assertPrivateEtc(host: string): void {
     .pop();
   const root = top?.split(" ")[3] ?? "";
   if (!root.endsWith(`/hosts/${host}/etc`)) {
-    throw new Error(`${host}: /etc is not the host's private copy (mount root ${JSON.stringify(root)}); stop and run: lab.sh down && lab.sh up 14`);
+    throw new Error(
+      `${host}: /etc is not the host's private copy (mount root ${JSON.stringify(root)}); stop and run: lab.sh down && lab.sh up 14`,
+    );
   }
 }
 
@@ -329,7 +331,11 @@ export async function tagCounts(host: string, ruleNames: readonly string[]): Pro
 }
 
 /** Every rule name of a list with exactly `want` live and saved copies (for one assertion over a batch). */
-export async function expectEachTagged(host: string, ruleNames: readonly string[], want: { live: number; saved: number }): Promise<Record<string, { live: number; saved: number }>> {
+export async function expectEachTagged(
+  host: string,
+  ruleNames: readonly string[],
+  want: { live: number; saved: number },
+): Promise<Record<string, { live: number; saved: number }>> {
   const counts = await tagCounts(host, ruleNames);
   const wrong: Record<string, { live: number; saved: number }> = {};
   for (const n of ruleNames) if (counts[n].live !== want.live || counts[n].saved !== want.saved) wrong[n] = counts[n];
@@ -351,7 +357,11 @@ export function labelOf(host: string, user = "root"): string {
 export { setBackend, hostSh };
 
 /** Runs a local command; resolves with its exit code and output. */
-export function runLocal(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runLocal(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { cwd: opts.cwd, env: opts.env, encoding: "utf8", maxBuffer: 64 << 20 }, (e, stdout, stderr) =>
       resolve({ code: e ? (typeof e.code === "number" ? e.code : -1) : 0, stdout, stderr }),

@@ -37,7 +37,17 @@ const CANARY_CMDS = [`touch ${CANARY_LOCAL}`, `touch /etc/${CANARY_HOST_ETC}`];
 
 /** Strings that would do harm if any reached a shell, an option parser, a path or a config line. */
 const HOSTILE: string[] = [
-  ...CANARY_CMDS.flatMap((c) => [`$(${c})`, `\`${c}\``, `; ${c}`, `| ${c}`, `&& ${c}`, `\n${c}\n`, `'; ${c}; '`, `"; ${c}; "`, `x\n-A PREROUTING -j ACCEPT\n${c}`]),
+  ...CANARY_CMDS.flatMap((c) => [
+    `$(${c})`,
+    `\`${c}\``,
+    `; ${c}`,
+    `| ${c}`,
+    `&& ${c}`,
+    `\n${c}\n`,
+    `'; ${c}; '`,
+    `"; ${c}; "`,
+    `x\n-A PREROUTING -j ACCEPT\n${c}`,
+  ]),
   `nf_conntrack\ninstall nf_conntrack /bin/sh -c 'touch /etc/${CANARY_HOST_ETC}'`,
   "-j ACCEPT",
   "--help",
@@ -83,7 +93,20 @@ const POISON: fc.Arbitrary<unknown> = fc.oneof(
 );
 
 /** Connection fields, each of which gets poisoned in turn. */
-const CONNECTION_FIELDS = ["host", "port", "user", "password", "privateKey", "privateKeyPassword", "agentSocketPath", "dialErrorLimit", "perDialTimeout", "hostKey", "sudo", "proxy"];
+const CONNECTION_FIELDS = [
+  "host",
+  "port",
+  "user",
+  "password",
+  "privateKey",
+  "privateKeyPassword",
+  "agentSocketPath",
+  "dialErrorLimit",
+  "perDialTimeout",
+  "hostKey",
+  "sudo",
+  "proxy",
+];
 /** Edges of issue #12 defect 9 for the connection: beyond Node's timer range, malformed host keys. */
 const CONNECTION_EDGES = fc.constantFrom(2 ** 31, 1e10, "ssh-ed25519", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", "not a key");
 
@@ -99,7 +122,10 @@ function poisoned(valid: fc.Arbitrary<Props>, fields: string[]): fc.Arbitrary<Pr
   );
   const hit = fc.record({ where, value: fc.oneof({ weight: 5, arbitrary: POISON }, { weight: 1, arbitrary: CONNECTION_EDGES }) });
   return fc
-    .tuple(valid, fc.oneof({ weight: 1, arbitrary: fc.constant([]) }, { weight: 2, arbitrary: fc.array(hit, { minLength: 1, maxLength: 2 }) }))
+    .tuple(
+      valid,
+      fc.oneof({ weight: 1, arbitrary: fc.constant([]) }, { weight: 2, arbitrary: fc.array(hit, { minLength: 1, maxLength: 2 }) }),
+    )
     .map(([v, hits]) => {
       const out: Props = { ...v, connection: connectionOf(HOST) };
       for (const { where, value } of hits) {
@@ -118,10 +144,27 @@ function record(fields: Record<string, fc.Arbitrary<unknown>>, required: string[
 const PORT = fc.oneof(fc.integer({ min: 1, max: 65535 }), fc.constantFrom("53", "1024:65535", "1:1", "0", "65536", "80:79", 53.5));
 const ADDR4 = fc.constantFrom("192.0.2.1", "198.51.100.0/24", "0.0.0.0/0", "10.0.0.0/8", "203.0.113.7/32", "192.0.2.1/0");
 const ADDR6 = fc.constantFrom("2001:db8::1", "2001:db8::/32", "::/0", "fe80::/10", "2001:db8::1/128");
-const IFACE = fc.constantFrom("eth0", "lo", "veth+", "br.10", "x_y-z", "a".repeat(15), `${"a".repeat(14)}+`, `${"a".repeat(15)}+`, "-rf", "-");
+const IFACE = fc.constantFrom(
+  "eth0",
+  "lo",
+  "veth+",
+  "br.10",
+  "x_y-z",
+  "a".repeat(15),
+  `${"a".repeat(14)}+`,
+  `${"a".repeat(15)}+`,
+  "-rf",
+  "-",
+);
 const RULE_NAME = fc.stringMatching(/^[A-Za-z0-9._-]{1,20}$/);
-const MODULE = fc.oneof(fc.constantFrom("nf_conntrack_tftp", "nf-nat-tftp", "nf_conntrack_sip"), fc.stringMatching(/^ctk_fault_[a-z0-9_]{1,8}$/));
-const FILE_NAME = fc.oneof(fc.constantFrom("pulumi-conntrack-helper.conf", "pulumi-conntrack-blacklist.conf", "x.conf", "ctk-fault.conf"), fc.stringMatching(/^ctkf[a-z0-9._-]{0,10}\.conf$/));
+const MODULE = fc.oneof(
+  fc.constantFrom("nf_conntrack_tftp", "nf-nat-tftp", "nf_conntrack_sip"),
+  fc.stringMatching(/^ctk_fault_[a-z0-9_]{1,8}$/),
+);
+const FILE_NAME = fc.oneof(
+  fc.constantFrom("pulumi-conntrack-helper.conf", "pulumi-conntrack-blacklist.conf", "x.conf", "ctk-fault.conf"),
+  fc.stringMatching(/^ctkf[a-z0-9._-]{0,10}\.conf$/),
+);
 
 /** A NotrackRule that is mostly coherent (family, protocol, chain and interface agree), so many pass. */
 const VALID_RULE: fc.Arbitrary<Props> = fc
@@ -130,7 +173,18 @@ const VALID_RULE: fc.Arbitrary<Props> = fc
     family: fc.constantFrom("ipv4", "ipv6"),
     proto: fc.constantFrom("udp", "udp", "sctp", "tcp", "icmp", "all"),
     chain: fc.constantFrom("PREROUTING", "OUTPUT"),
-    rest: record({ sourcePort: PORT, destinationPort: PORT, source: fc.boolean(), destination: fc.boolean(), iface: IFACE, backend: fc.constantFrom("auto", "iptables", "nftables"), persist: fc.boolean() }, []),
+    rest: record(
+      {
+        sourcePort: PORT,
+        destinationPort: PORT,
+        source: fc.boolean(),
+        destination: fc.boolean(),
+        iface: IFACE,
+        backend: fc.constantFrom("auto", "iptables", "nftables"),
+        persist: fc.boolean(),
+      },
+      [],
+    ),
   })
   .chain(({ ruleName, family, proto, chain, rest }) => {
     const ported = ["udp", "sctp", "tcp"].includes(proto);
@@ -150,10 +204,39 @@ const VALID_RULE: fc.Arbitrary<Props> = fc
   });
 
 const ARBITRARIES: Record<Kind, fc.Arbitrary<Props>> = {
-  NotrackRule: poisoned(VALID_RULE, ["ruleName", "chain", "protocol", "sourcePort", "destinationPort", "source", "destination", "inInterface", "outInterface", "family", "backend", "persist", "allowManagementTraffic", "connection"]),
-  ConntrackHelperSetting: poisoned(record({ enabled: fc.boolean(), persist: fc.boolean(), fileName: FILE_NAME }, []), ["enabled", "persist", "fileName", "connection"]),
+  NotrackRule: poisoned(VALID_RULE, [
+    "ruleName",
+    "chain",
+    "protocol",
+    "sourcePort",
+    "destinationPort",
+    "source",
+    "destination",
+    "inInterface",
+    "outInterface",
+    "family",
+    "backend",
+    "persist",
+    "allowManagementTraffic",
+    "connection",
+  ]),
+  ConntrackHelperSetting: poisoned(record({ enabled: fc.boolean(), persist: fc.boolean(), fileName: FILE_NAME }, []), [
+    "enabled",
+    "persist",
+    "fileName",
+    "connection",
+  ]),
   ModuleBlacklist: poisoned(
-    record({ modules: fc.array(MODULE, { minLength: 1, maxLength: 4 }), mode: fc.constantFrom("disable", "blacklist"), unload: fc.boolean(), initramfs: fc.constantFrom("auto", "always", "never"), fileName: FILE_NAME }, ["modules"]),
+    record(
+      {
+        modules: fc.array(MODULE, { minLength: 1, maxLength: 4 }),
+        mode: fc.constantFrom("disable", "blacklist"),
+        unload: fc.boolean(),
+        initramfs: fc.constantFrom("auto", "always", "never"),
+        fileName: FILE_NAME,
+      },
+      ["modules"],
+    ),
     ["modules", "mode", "unload", "initramfs", "fileName", "connection"],
   ),
 };
@@ -204,7 +287,8 @@ function canaryRan(): string[] {
 }
 
 /** Unmanaged rules and files on the host, which must survive everything. */
-const UNMANAGED = "iptables -t raw -A PREROUTING -p udp --dport 9 -m comment --comment unmanaged -j CT --notrack && nft add table inet unmanaged && echo '# unmanaged' > /etc/modprobe.d/unmanaged.conf";
+const UNMANAGED =
+  "iptables -t raw -A PREROUTING -p udp --dport 9 -m comment --comment unmanaged -j CT --notrack && nft add table inet unmanaged && echo '# unmanaged' > /etc/modprobe.d/unmanaged.conf";
 
 /** Check-passing inputs per kind, kept for the applied sample. */
 const passed: Record<Kind, Props[]> = { NotrackRule: [], ConntrackHelperSetting: [], ModuleBlacklist: [] };
@@ -252,7 +336,11 @@ describe.skipIf(!labUp)("hostile inputs: check of every kind, then a bounded sam
       if (undef.length) violate("undefined in the returned inputs (the engine fails: Unexpected struct type)", news, undef.join(", "));
       if (canaryRan().length) violate("the canary command ran", news);
       if (r.failures !== undefined) {
-        if (!Array.isArray(r.failures) || r.failures.length === 0 || r.failures.some((f) => typeof f.property !== "string" || typeof f.reason !== "string" || f.reason === "")) {
+        if (
+          !Array.isArray(r.failures) ||
+          r.failures.length === 0 ||
+          r.failures.some((f) => typeof f.property !== "string" || typeof f.reason !== "string" || f.reason === "")
+        ) {
           violate("failures not a list of {property, reason}", news, JSON.stringify(r.failures));
         }
         continue;
@@ -270,7 +358,8 @@ describe.skipIf(!labUp)("hostile inputs: check of every kind, then a bounded sam
       if (!containsUnknown(news)) {
         // A fixed point: what check returns, checked again, passes unchanged.
         const again = await h(kind).check({}, r.inputs);
-        if (again.failures !== undefined || JSON.stringify(again.inputs) !== JSON.stringify(r.inputs)) violate("check is not a fixed point", news, JSON.stringify(again.failures ?? again.inputs));
+        if (again.failures !== undefined || JSON.stringify(again.inputs) !== JSON.stringify(r.inputs))
+          violate("check is not a fixed point", news, JSON.stringify(again.failures ?? again.inputs));
         // Applied later: generated inputs whose connection is the lab's own (bad connections are the
         // credentials tier's), without an undefined the engine would refuse before any create.
         const own = JSON.stringify(news.connection) === JSON.stringify(connectionOf(HOST));
@@ -283,54 +372,66 @@ describe.skipIf(!labUp)("hostile inputs: check of every kind, then a bounded sam
     expect(passed[kind].length, "enough generated inputs pass check to apply a sample").toBeGreaterThanOrEqual(APPLY_SAMPLE[kind]);
   });
 
-  it.each(KINDS)("%s: a sample of what passed check applies on the host, the canary never runs, destroy restores the host", async (kind) => {
-    requireLab();
-    const all = passed[kind];
-    expect(all.length, "run the check property first (same file)").toBeGreaterThan(0);
-    const step = Math.max(1, Math.floor(all.length / APPLY_SAMPLE[kind]));
-    const sample = Array.from({ length: APPLY_SAMPLE[kind] }, (_, i) => all[i * step]).filter(Boolean);
-    // Unmanaged rules and files that must survive everything.
-    await resetFaultHost(HOST);
-    await hostSh(HOST, UNMANAGED);
-    const before = await snapshot(HOST);
-    const failures: string[] = [];
-    for (const inputs of sample) {
-      // Never unload, never rebuild an initramfs on this shared machine; never lock the lab out.
-      const safe: Props = { ...inputs, ...(kind === "ModuleBlacklist" ? { unload: false, initramfs: "never" } : {}), ...(kind === "NotrackRule" ? { allowManagementTraffic: false } : {}) };
-      const c = await h(kind).check({}, safe);
-      if (c.failures) continue; // the lockout guard refuses it: nothing to apply
-      const what = JSON.stringify({ ...c.inputs, connection: "(lab)" });
-      let made: { id: string; outs: Props } | undefined;
-      try {
-        const r = await h(kind).create(c.inputs);
-        made = { id: r.id, outs: r.outs as Props };
-        if (kind === "NotrackRule") {
-          const n = await tagCount(HOST, String(c.inputs.ruleName));
-          if (n.live !== 1 || n.saved !== (c.inputs.persist ? 1 : 0)) failures.push(`${what}: ${JSON.stringify(n)} live/saved copies`);
+  it.each(KINDS)(
+    "%s: a sample of what passed check applies on the host, the canary never runs, destroy restores the host",
+    async (kind) => {
+      requireLab();
+      const all = passed[kind];
+      expect(all.length, "run the check property first (same file)").toBeGreaterThan(0);
+      const step = Math.max(1, Math.floor(all.length / APPLY_SAMPLE[kind]));
+      const sample = Array.from({ length: APPLY_SAMPLE[kind] }, (_, i) => all[i * step]).filter(Boolean);
+      // Unmanaged rules and files that must survive everything.
+      await resetFaultHost(HOST);
+      await hostSh(HOST, UNMANAGED);
+      const before = await snapshot(HOST);
+      const failures: string[] = [];
+      for (const inputs of sample) {
+        // Never unload, never rebuild an initramfs on this shared machine; never lock the lab out.
+        const safe: Props = {
+          ...inputs,
+          ...(kind === "ModuleBlacklist" ? { unload: false, initramfs: "never" } : {}),
+          ...(kind === "NotrackRule" ? { allowManagementTraffic: false } : {}),
+        };
+        const c = await h(kind).check({}, safe);
+        if (c.failures) continue; // the lockout guard refuses it: nothing to apply
+        const what = JSON.stringify({ ...c.inputs, connection: "(lab)" });
+        let made: { id: string; outs: Props } | undefined;
+        try {
+          const r = await h(kind).create(c.inputs);
+          made = { id: r.id, outs: r.outs as Props };
+          if (kind === "NotrackRule") {
+            const n = await tagCount(HOST, String(c.inputs.ruleName));
+            if (n.live !== 1 || n.saved !== (c.inputs.persist ? 1 : 0)) failures.push(`${what}: ${JSON.stringify(n)} live/saved copies`);
+          }
+          if (kind === "ModuleBlacklist") {
+            const file = await hostSh(HOST, `cat /etc/modprobe.d/${String(c.inputs.fileName)}`);
+            for (const m of c.inputs.modules as string[])
+              if (!file.includes(`blacklist ${m}`)) failures.push(`${what}: no blacklist ${m} line`);
+          }
+        } catch (e) {
+          const msg = (e as Error).message;
+          // Only a kernel without the toggle refuses `enabled: true`, and says so.
+          const expected =
+            kind === "ConntrackHelperSetting" && c.inputs.enabled === true && /no automatic conntrack helper assignment/.test(msg);
+          if (!expected) failures.push(`the host refused what check accepted: ${what}\n${msg}`);
+        } finally {
+          if (canaryRan().length) failures.push(`the canary ran: ${what}`);
+          if (made)
+            await h(kind)
+              .delete(made.id, made.outs)
+              .catch((e: Error) => failures.push(`destroy failed: ${what}: ${e.message}`));
         }
-        if (kind === "ModuleBlacklist") {
-          const file = await hostSh(HOST, `cat /etc/modprobe.d/${String(c.inputs.fileName)}`);
-          for (const m of c.inputs.modules as string[]) if (!file.includes(`blacklist ${m}`)) failures.push(`${what}: no blacklist ${m} line`);
+        const after = await snapshot(HOST);
+        if (after !== before) {
+          failures.push(`the host is not as before after ${made ? "destroy" : "a failed create"}: ${what}`);
+          await resetFaultHost(HOST);
+          await hostSh(HOST, UNMANAGED);
         }
-      } catch (e) {
-        const msg = (e as Error).message;
-        // Only a kernel without the toggle refuses `enabled: true`, and says so.
-        const expected = kind === "ConntrackHelperSetting" && c.inputs.enabled === true && /no automatic conntrack helper assignment/.test(msg);
-        if (!expected) failures.push(`the host refused what check accepted: ${what}\n${msg}`);
-      } finally {
-        if (canaryRan().length) failures.push(`the canary ran: ${what}`);
-        if (made) await h(kind).delete(made.id, made.outs).catch((e: Error) => failures.push(`destroy failed: ${what}: ${e.message}`));
       }
-      const after = await snapshot(HOST);
-      if (after !== before) {
-        failures.push(`the host is not as before after ${made ? "destroy" : "a failed create"}: ${what}`);
-        await resetFaultHost(HOST);
-        await hostSh(HOST, UNMANAGED);
-      }
-    }
-    expect(failures).toEqual([]);
-    expect(canaryRan()).toEqual([]);
-  });
+      expect(failures).toEqual([]);
+      expect(canaryRan()).toEqual([]);
+    },
+  );
 });
 
 /** Explicit inputs tried before the generated ones: the input edges of issue #12 defect 9. */
@@ -349,8 +450,17 @@ function examples(kind: Kind): Props[] {
       rule({ chain: UNKNOWN, destinationPort: 22 }),
     ];
   }
-  if (kind === "ConntrackHelperSetting") return [{ connection: c(), fileName: UNKNOWN }, { connection: { ...c(), hostKey: "not a key" } }, { connection: { ...c(), perDialTimeout: 1e10 } }];
-  return [{ connection: c(), modules: [UNKNOWN] }, { connection: c(), modules: ["nf_conntrack"], mode: UNKNOWN }, { connection: { ...c(), hostKey: "ssh-rsa AAAA" }, modules: ["nf_nat"] }];
+  if (kind === "ConntrackHelperSetting")
+    return [
+      { connection: c(), fileName: UNKNOWN },
+      { connection: { ...c(), hostKey: "not a key" } },
+      { connection: { ...c(), perDialTimeout: 1e10 } },
+    ];
+  return [
+    { connection: c(), modules: [UNKNOWN] },
+    { connection: c(), modules: ["nf_conntrack"], mode: UNKNOWN },
+    { connection: { ...c(), hostKey: "ssh-rsa AAAA" }, modules: ["nf_nat"] },
+  ];
 }
 
 /** A connection in a violation report: the lab's is named, never printed (it holds the key). */

@@ -39,7 +39,8 @@ describe.skipIf(!isRoot() || !labRunning())("stderr noise from every tool", () =
     { backend: "nftables" as const, rules: 6, legacy: false },
   ])("NotrackRule ($backend, $rules rules): no false drift, nothing parsed from stderr", async ({ backend, rules, legacy }) => {
     // A legacy raw table as well: the real iptables-nft-save then warns on every call.
-    if (legacy) await hostSh(HOST, "iptables-legacy -t raw -A PREROUTING -p udp --dport 9 -m comment --comment unmanaged-legacy -j CT --notrack");
+    if (legacy)
+      await hostSh(HOST, "iptables-legacy -t raw -A PREROUTING -p udp --dport 9 -m comment --comment unmanaged-legacy -j CT --notrack");
     const before = await snapshot(HOST);
     installShims(HOST, ALL_TOOLS);
     setNoise(HOST, true);
@@ -49,7 +50,10 @@ describe.skipIf(!isRoot() || !labRunning())("stderr noise from every tool", () =
     const made = await Promise.all(checked.map((c) => h("NotrackRule").create(c)));
     const names = progs.map((p) => String(p.ruleName));
     expect(await expectEachTagged(HOST, names, { live: 1, saved: 1 }), "rules without exactly one live and one saved copy").toEqual({});
-    if (legacy) expect(await hostSh(HOST, "iptables-legacy-save -t raw 2>/dev/null | grep -c unmanaged-legacy"), "the legacy rule is untouched").toBe("1\n");
+    if (legacy)
+      expect(await hostSh(HOST, "iptables-legacy-save -t raw 2>/dev/null | grep -c unmanaged-legacy"), "the legacy rule is untouched").toBe(
+        "1\n",
+      );
 
     await Promise.all(made.map((m, i) => expectNoDrift("NotrackRule", { id: m.id, outs: m.outs as Props }, checked[i])));
 
@@ -70,7 +74,8 @@ describe.skipIf(!isRoot() || !labRunning())("stderr noise from every tool", () =
     setNoise(HOST, true);
 
     const bl = (await h("ModuleBlacklist").check({}, { connection: connectionOf(HOST), modules: LAB_MODULES, initramfs: "never" })).inputs;
-    const hs = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(HOST), fileName: "no_conntrack_helper.conf" })).inputs;
+    const hs = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(HOST), fileName: "no_conntrack_helper.conf" }))
+      .inputs;
     const madeBl = await create("ModuleBlacklist", bl);
     const madeHs = await create("ConntrackHelperSetting", hs);
     await expectNoDrift("ModuleBlacklist", madeBl, bl);

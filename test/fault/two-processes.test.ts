@@ -23,7 +23,10 @@ type Result = { ok: boolean; id?: string; outs?: Props; error?: string };
 
 /** Runs one provider process over `items`; its results, one per item. */
 async function providerProcess(op: "create" | "delete", items: unknown[]): Promise<Result[]> {
-  const r = await runLocal(process.execPath, [SCRIPT], { cwd: path.join(__dirname, "..", ".."), input: JSON.stringify({ type: "NotrackRule", op, items }) });
+  const r = await runLocal(process.execPath, [SCRIPT], {
+    cwd: path.join(__dirname, "..", ".."),
+    input: JSON.stringify({ type: "NotrackRule", op, items }),
+  });
   if (r.code !== 0) throw new Error(`provider process failed (exit ${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as Result[];
 }
@@ -54,29 +57,38 @@ describe.skipIf(!isRoot() || !labRunning())("two provider processes on one host"
   it.each([
     { backend: "iptables" as const, traced: ["iptables-nft-restore", "mv"] },
     { backend: "nftables" as const, traced: ["mv"] },
-  ])("NotrackRule ($backend): two processes x $traced.length steps traced; nothing lost, lock honoured, destroy restores", async ({ backend, traced }) => {
-    const before = await snapshot(HOST);
-    installShims(HOST, traced);
-    startTrace(HOST);
-    const a = notrackPrograms(HOST, backend, PER_PROCESS, 7600, `proc-a-${backend}`);
-    const b = notrackPrograms(HOST, backend, PER_PROCESS, 7700, `proc-b-${backend}`);
-    expect(a[0].connection).toEqual(connectionOf(HOST));
+  ])(
+    "NotrackRule ($backend): two processes x $traced.length steps traced; nothing lost, lock honoured, destroy restores",
+    async ({ backend, traced }) => {
+      const before = await snapshot(HOST);
+      installShims(HOST, traced);
+      startTrace(HOST);
+      const a = notrackPrograms(HOST, backend, PER_PROCESS, 7600, `proc-a-${backend}`);
+      const b = notrackPrograms(HOST, backend, PER_PROCESS, 7700, `proc-b-${backend}`);
+      expect(a[0].connection).toEqual(connectionOf(HOST));
 
-    const [ra, rb] = await Promise.all([providerProcess("create", a), providerProcess("create", b)]);
-    for (const [i, r] of [...ra, ...rb].entries()) expect(r.ok, `rule ${i}: ${r.error}`).toBe(true);
-    const names = [...a, ...b].map((p) => String(p.ruleName));
-    expect(await expectEachTagged(HOST, names, { live: 1, saved: 1 }), "rules without exactly one live and one saved copy").toEqual({});
-    const created = traceLog(HOST);
-    expect(created.length, "the apply steps ran through the traced shims").toBeGreaterThan(0);
-    expect(overlaps(created), "apply steps of the two processes overlapped: the host lock was not honoured").toEqual([]);
+      const [ra, rb] = await Promise.all([providerProcess("create", a), providerProcess("create", b)]);
+      for (const [i, r] of [...ra, ...rb].entries()) expect(r.ok, `rule ${i}: ${r.error}`).toBe(true);
+      const names = [...a, ...b].map((p) => String(p.ruleName));
+      expect(await expectEachTagged(HOST, names, { live: 1, saved: 1 }), "rules without exactly one live and one saved copy").toEqual({});
+      const created = traceLog(HOST);
+      expect(created.length, "the apply steps ran through the traced shims").toBeGreaterThan(0);
+      expect(overlaps(created), "apply steps of the two processes overlapped: the host lock was not honoured").toEqual([]);
 
-    startTrace(HOST);
-    const [da, db] = await Promise.all([
-      providerProcess("delete", ra.map((r) => ({ id: r.id, outs: r.outs }))),
-      providerProcess("delete", rb.map((r) => ({ id: r.id, outs: r.outs }))),
-    ]);
-    for (const [i, r] of [...da, ...db].entries()) expect(r.ok, `delete ${i}: ${r.error}`).toBe(true);
-    expect(overlaps(traceLog(HOST))).toEqual([]);
-    expect(await snapshot(HOST)).toBe(before);
-  });
+      startTrace(HOST);
+      const [da, db] = await Promise.all([
+        providerProcess(
+          "delete",
+          ra.map((r) => ({ id: r.id, outs: r.outs })),
+        ),
+        providerProcess(
+          "delete",
+          rb.map((r) => ({ id: r.id, outs: r.outs })),
+        ),
+      ]);
+      for (const [i, r] of [...da, ...db].entries()) expect(r.ok, `delete ${i}: ${r.error}`).toBe(true);
+      expect(overlaps(traceLog(HOST))).toEqual([]);
+      expect(await snapshot(HOST)).toBe(before);
+    },
+  );
 });

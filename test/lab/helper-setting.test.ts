@@ -12,7 +12,6 @@ import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
 import { isRoot, labHost, loadLab, requireLab, resetHost, hostSh } from "./inventory";
 
-
 const TYPE = "ConntrackHelperSetting";
 const DEFAULT_FILE = "/etc/modprobe.d/pulumi-conntrack-helper.conf";
 const MINE = ["ctlab1", "ctlab2"];
@@ -31,7 +30,13 @@ beforeEach(async () => {
 function program(name: string, extra: Record<string, unknown> = {}, asSudoUser = false): Record<string, unknown> {
   const inv = requireLab();
   const h = labHost(inv, name);
-  const connection = { host: h.address, user: asSudoUser ? inv.user : "root", sudo: asSudoUser, privateKey: readFileSync(inv.privateKeyPath, "utf8"), hostKey: h.hostKey };
+  const connection = {
+    host: h.address,
+    user: asSudoUser ? inv.user : "root",
+    sudo: asSudoUser,
+    privateKey: readFileSync(inv.privateKeyPath, "utf8"),
+    hostKey: h.hostKey,
+  };
   return { connection, ...extra };
 }
 
@@ -46,7 +51,10 @@ const sh = hostSh;
 
 /** Every file under /etc/modprobe.d with its content: the host state this resource may touch. */
 function modprobeDir(name: string): Promise<string> {
-  return sh(name, 'cd /etc/modprobe.d && for f in * .[!.]*; do [ -e "$f" ] || continue; printf "== %s %s\\n" "$f" "$(stat -c %a "$f")"; cat "$f"; done');
+  return sh(
+    name,
+    'cd /etc/modprobe.d && for f in * .[!.]*; do [ -e "$f" ] || continue; printf "== %s %s\\n" "$f" "$(stat -c %a "$f")"; cat "$f"; done',
+  );
 }
 
 describe("ConntrackHelperSetting on a kernel without the toggle (>= 6.0)", () => {
@@ -93,7 +101,9 @@ describe("ConntrackHelperSetting on a kernel without the toggle (>= 6.0)", () =>
     const err = await create(program("ctlab1", { enabled: true })).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).name).toBe("UnsupportedError");
-    expect((err as Error).message).toMatch(/10\.213\.0\.11:22: kernel .* has no automatic conntrack helper assignment \(removed in Linux 6\.0\)/);
+    expect((err as Error).message).toMatch(
+      /10\.213\.0\.11:22: kernel .* has no automatic conntrack helper assignment \(removed in Linux 6\.0\)/,
+    );
     expect((err as Error).message).toMatch(/only way.*-j CT --helper/);
     expect(await modprobeDir("ctlab1")).toBe(before);
   });
@@ -101,7 +111,10 @@ describe("ConntrackHelperSetting on a kernel without the toggle (>= 6.0)", () =>
   it("removes a stale option line from its file, and delete puts the file back as it was", async () => {
     // The seed notes' file, made by hand before this resource existed.
     const handMade = "# no helpers, see OPS-1\noptions nf_conntrack nf_conntrack_helper=0\n";
-    await sh("ctlab1", `printf '%s' '${handMade}' > /etc/modprobe.d/no_conntrack_helper.conf && chmod 0640 /etc/modprobe.d/no_conntrack_helper.conf`);
+    await sh(
+      "ctlab1",
+      `printf '%s' '${handMade}' > /etc/modprobe.d/no_conntrack_helper.conf && chmod 0640 /etc/modprobe.d/no_conntrack_helper.conf`,
+    );
     const before = await modprobeDir("ctlab1");
     const { id, outs } = await create(program("ctlab1", { fileName: "no_conntrack_helper.conf" }));
     expect(outs.actions).toEqual([expect.stringMatching(/removed \/etc\/modprobe\.d\/no_conntrack_helper\.conf \(stale option.*line 2/)]);
@@ -133,7 +146,10 @@ describe("ConntrackHelperSetting on a kernel without the toggle (>= 6.0)", () =>
   });
 
   it("reports a stale setting in another file without touching it", async () => {
-    await sh("ctlab2", "printf 'options nf_conntrack nf_conntrack_helper=1\\n' > /etc/modprobe.d/zz-local.conf; printf 'net.netfilter.nf_conntrack_helper = 1\\n' > /etc/sysctl.d/90-helper.conf");
+    await sh(
+      "ctlab2",
+      "printf 'options nf_conntrack nf_conntrack_helper=1\\n' > /etc/modprobe.d/zz-local.conf; printf 'net.netfilter.nf_conntrack_helper = 1\\n' > /etc/sysctl.d/90-helper.conf",
+    );
     const before = await modprobeDir("ctlab2");
     const { id, outs } = await create(program("ctlab2"));
     expect(outs.conflicts).toEqual([
@@ -149,11 +165,16 @@ describe("ConntrackHelperSetting on a kernel without the toggle (>= 6.0)", () =>
   });
 
   it("refuses to take over a file with other settings, or a symlink, and leaves them alone", async () => {
-    await sh("ctlab1", "printf 'options nf_conntrack hashsize=65536 nf_conntrack_helper=0\\n' > /etc/modprobe.d/conntrack.conf; ln -s /dev/null /etc/modprobe.d/link.conf");
+    await sh(
+      "ctlab1",
+      "printf 'options nf_conntrack hashsize=65536 nf_conntrack_helper=0\\n' > /etc/modprobe.d/conntrack.conf; ln -s /dev/null /etc/modprobe.d/link.conf",
+    );
     const before = await modprobeDir("ctlab1");
     const e1 = await create(program("ctlab1", { fileName: "conntrack.conf" })).catch((e: Error) => e);
     expect((e1 as Error).name).toBe("ConflictError");
-    expect((e1 as Error).message).toMatch(/conntrack\.conf already exists and holds settings .*line 1: options nf_conntrack hashsize=65536/);
+    expect((e1 as Error).message).toMatch(
+      /conntrack\.conf already exists and holds settings .*line 1: options nf_conntrack hashsize=65536/,
+    );
     expect((e1 as Error).message).toMatch(/next: choose another fileName/);
     const e2 = await create(program("ctlab1", { fileName: "link.conf" })).catch((e: Error) => e);
     expect((e2 as Error).message).toMatch(/link\.conf is a symlink/);
@@ -173,7 +194,9 @@ describe("ConntrackHelperSetting on a kernel without the toggle (>= 6.0)", () =>
   it("refresh of an unreachable host fails with a clear error instead of dropping the resource", async () => {
     const { id, outs } = await create(program("ctlab1"));
     const unreachable = { ...outs, connection: { ...outs.connection, port: 2, dialErrorLimit: 2, perDialTimeout: 5 } };
-    const err = await handler(TYPE).read(id, unreachable).catch((e: Error) => e);
+    const err = await handler(TYPE)
+      .read(id, unreachable)
+      .catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).name).toBe("UnreachableError");
     expect((err as Error).message).toMatch(/root@10\.213\.0\.11:2: .*\n\s+command: ssh connect\n\s+next: /);

@@ -124,16 +124,11 @@ export function labRunning(hosts?: number): boolean {
  */
 export function labCommand(args: string[], stdin?: string): Promise<LabCommandResult> {
   return new Promise((resolve) => {
-    const child = execFile(
-      "bash",
-      [LAB_SCRIPT, ...args],
-      { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        let code = 0;
-        if (error) code = typeof error.code === "number" ? error.code : -1;
-        resolve({ code, stdout, stderr });
-      },
-    );
+    const child = execFile("bash", [LAB_SCRIPT, ...args], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      let code = 0;
+      if (error) code = typeof error.code === "number" ? error.code : -1;
+      resolve({ code, stdout, stderr });
+    });
     child.stdin?.end(stdin ?? "");
   });
 }
@@ -245,5 +240,11 @@ export function labConnection(name: string, opts: { sudo?: boolean } = {}): Reco
   const inv = requireLab();
   const host = labHost(inv, name);
   const sudo = opts.sudo ?? false;
-  return { host: host.address, user: sudo ? inv.user : "root", sudo, privateKey: readFileSync(inv.privateKeyPath, "utf8"), hostKey: host.hostKey };
+  return {
+    host: host.address,
+    user: sudo ? inv.user : "root",
+    sudo,
+    privateKey: readFileSync(inv.privateKeyPath, "utf8"),
+    hostKey: host.hostKey,
+  };
 }

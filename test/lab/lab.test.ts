@@ -9,17 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
-import {
-  type LabHost,
-  type LabInventory,
-  hostExec,
-  isRoot,
-  labHost,
-  loadLab,
-  requireLab,
-  resetHost,
-  setBackend,
-} from "./inventory";
+import { type LabHost, type LabInventory, hostExec, isRoot, labHost, loadLab, requireLab, resetHost, setBackend } from "./inventory";
 
 interface Run {
   code: number;
@@ -53,15 +43,24 @@ function knownHostsFile(lab: LabInventory): string {
 /** Runs a remote command over the real OpenSSH client. */
 function ssh(lab: LabInventory, host: LabHost, user: string, command: string, via6 = false): Promise<Run> {
   return run("ssh", [
-    "-F", "/dev/null",
-    "-i", lab.privateKeyPath,
-    "-o", "IdentitiesOnly=yes",
-    "-o", "BatchMode=yes",
-    "-o", "StrictHostKeyChecking=yes",
-    "-o", `UserKnownHostsFile=${knownHostsFile(lab)}`,
-    "-o", "HostKeyAlgorithms=ssh-ed25519",
-    "-o", "ConnectTimeout=10",
-    "-p", String(host.port),
+    "-F",
+    "/dev/null",
+    "-i",
+    lab.privateKeyPath,
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    `UserKnownHostsFile=${knownHostsFile(lab)}`,
+    "-o",
+    "HostKeyAlgorithms=ssh-ed25519",
+    "-o",
+    "ConnectTimeout=10",
+    "-p",
+    String(host.port),
     `${user}@${via6 ? host.address6 : host.address}`,
     command,
   ]);

@@ -14,7 +14,6 @@ import { handler } from "../../provider/runtime";
 import { closeAll, poolSize } from "../../provider/transport/pool";
 import { hostExec, isRoot, labHost, loadLab, requireLab, resetHost } from "./inventory";
 
-
 const TYPE = "ModuleBlacklist";
 const HOST = "ctlab7";
 const FILE = "/etc/modprobe.d/pulumi-conntrack-blacklist.conf";
@@ -34,7 +33,13 @@ beforeEach(async () => {
 function program(extra: Record<string, unknown> = {}, asSudoUser = false): Record<string, unknown> {
   const inv = requireLab();
   const host = labHost(inv, HOST);
-  const connection = { host: host.address, user: asSudoUser ? inv.user : "root", sudo: asSudoUser, privateKey: readFileSync(inv.privateKeyPath, "utf8"), hostKey: host.hostKey };
+  const connection = {
+    host: host.address,
+    user: asSudoUser ? inv.user : "root",
+    sudo: asSudoUser,
+    privateKey: readFileSync(inv.privateKeyPath, "utf8"),
+    hostKey: host.hostKey,
+  };
   return { connection, ...extra };
 }
 
@@ -53,7 +58,9 @@ async function sh(cmd: string, stdin?: string): Promise<string> {
 
 /** Every entry of /etc/modprobe.d with type, mode, owner and a hash of its bytes. */
 function modprobeDir(): Promise<string> {
-  return sh('cd /etc/modprobe.d && for f in * .[!.]*; do [ -e "$f" ] || [ -L "$f" ] || continue; printf "%s %s %s\\n" "$(stat -c "%F %a %U:%G" "$f")" "$f" "$(sha256sum < "$f" | cut -c1-64)"; done');
+  return sh(
+    'cd /etc/modprobe.d && for f in * .[!.]*; do [ -e "$f" ] || [ -L "$f" ] || continue; printf "%s %s %s\\n" "$(stat -c "%F %a %U:%G" "$f")" "$f" "$(sha256sum < "$f" | cut -c1-64)"; done',
+  );
 }
 
 async function fileOnHost(): Promise<string | null> {
@@ -89,7 +96,12 @@ describe("ModuleBlacklist on a kernel with everything built in", () => {
     expect(notes).toContain("module_blacklist=nf_conntrack");
     expect(notes).toMatch(/loads no modules at all/);
     // The notes that mean "not kept out" are also the warnings output, which the runtime logs.
-    expect(outs.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^NOT EFFECTIVE for nf_conntrack: built into kernel/), expect.stringMatching(/^NOT EFFECTIVE: kernel .* loads no modules at all/)]));
+    expect(outs.warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^NOT EFFECTIVE for nf_conntrack: built into kernel/),
+        expect.stringMatching(/^NOT EFFECTIVE: kernel .* loads no modules at all/),
+      ]),
+    );
 
     expect(await fileOnHost()).toBe(
       [
@@ -107,7 +119,9 @@ describe("ModuleBlacklist on a kernel with everything built in", () => {
     expect(await sh(`stat -c '%a %U:%G' ${FILE}`)).toBe("644 root:root\n");
     // Only the managed file is new; nothing else in the directory changed, no temporary file left.
     const after = await modprobeDir();
-    expect(after.split("\n").filter((l) => !before.includes(l))).toEqual([expect.stringMatching(/^regular file 644 root:root pulumi-conntrack-blacklist\.conf [0-9a-f]{64}$/)]);
+    expect(after.split("\n").filter((l) => !before.includes(l))).toEqual([
+      expect.stringMatching(/^regular file 644 root:root pulumi-conntrack-blacklist\.conf [0-9a-f]{64}$/),
+    ]);
     expect(after).toContain(before.trim());
 
     await h().delete(id, outs);
@@ -141,7 +155,10 @@ describe("ModuleBlacklist file management", () => {
     const before = await modprobeDir();
     const original = await sh(`od -An -tx1 ${FILE}`);
     const { id, outs } = await create(program({ modules: ["nf_conntrack"] }));
-    expect(outs.replacedFile).toEqual({ mode: "600", base64: Buffer.from("blacklist pcspkr\n# café\ninstall foo /bin/true").toString("base64") });
+    expect(outs.replacedFile).toEqual({
+      mode: "600",
+      base64: Buffer.from("blacklist pcspkr\n# café\ninstall foo /bin/true").toString("base64"),
+    });
     const managed = (await fileOnHost())!;
     expect(managed.split("\n")[0]).toBe(MANAGED_FILE_HEADER);
     expect(managed).toContain("install nf_conntrack /bin/false\nblacklist nf_conntrack\n");
@@ -214,21 +231,25 @@ describe("ModuleBlacklist file management", () => {
 });
 
 describe("ModuleBlacklist input validation", () => {
-  it.each([["../x"], ["nf conntrack"], ["x;touch /root/ctk-pwned"], ["$(touch /root/ctk-pwned)"], ["`touch /root/ctk-pwned`"], ["x|touch /root/ctk-pwned"]])(
-    "refuses %j with the property named, and nothing reaches the host",
-    async (bad) => {
-      await closeAll();
-      const before = await modprobeDir();
-      const news = program({ modules: ["nf_nat", bad] });
-      const c = await h().check({}, news);
-      expect(c.failures).toEqual([{ property: "modules[1]", reason: expect.stringContaining("must be a kernel module name") }]);
-      // The engine never calls create after a failed check; even if it did, nothing would run.
-      await expect(h().create(news)).rejects.toThrow(/modules\[1\]: must be a kernel module name/);
-      expect(poolSize()).toBe(0);
-      expect((await hostExec(HOST, ["test", "-e", "/root/ctk-pwned"])).code).toBe(1);
-      expect(await modprobeDir()).toBe(before);
-    },
-  );
+  it.each([
+    ["../x"],
+    ["nf conntrack"],
+    ["x;touch /root/ctk-pwned"],
+    ["$(touch /root/ctk-pwned)"],
+    ["`touch /root/ctk-pwned`"],
+    ["x|touch /root/ctk-pwned"],
+  ])("refuses %j with the property named, and nothing reaches the host", async (bad) => {
+    await closeAll();
+    const before = await modprobeDir();
+    const news = program({ modules: ["nf_nat", bad] });
+    const c = await h().check({}, news);
+    expect(c.failures).toEqual([{ property: "modules[1]", reason: expect.stringContaining("must be a kernel module name") }]);
+    // The engine never calls create after a failed check; even if it did, nothing would run.
+    await expect(h().create(news)).rejects.toThrow(/modules\[1\]: must be a kernel module name/);
+    expect(poolSize()).toBe(0);
+    expect((await hostExec(HOST, ["test", "-e", "/root/ctk-pwned"])).code).toBe(1);
+    expect(await modprobeDir()).toBe(before);
+  });
 
   it("refuses a file name that leaves /etc/modprobe.d", async () => {
     const c = await h().check({}, program({ modules: ["nf_nat"], fileName: "../profile.d/x.conf" }));
@@ -238,9 +259,21 @@ describe("ModuleBlacklist input validation", () => {
 
 describe("ModuleBlacklist and NotrackRules on the same host", () => {
   const cases: Array<[string, string, string]> = [
-    ["iptables-nft", "iptables-nft -t raw -A PREROUTING -p udp --dport 53 -m comment --comment pulumi-conntrack:lab-dns -j CT --notrack", "iptables-nft-save"],
-    ["ip6tables-legacy", "ip6tables-legacy -w -t raw -A OUTPUT -p udp --sport 53 -m comment --comment 'pulumi-conntrack:lab dns' -j NOTRACK", "ip6tables-legacy-save"],
-    ["nft", "nft add table inet pulumi_conntrack && nft add chain inet pulumi_conntrack pre '{ type filter hook prerouting priority -300; }' && nft add rule inet pulumi_conntrack pre udp dport 53 notrack comment '\"pulumi-conntrack:lab\"'", "nft"],
+    [
+      "iptables-nft",
+      "iptables-nft -t raw -A PREROUTING -p udp --dport 53 -m comment --comment pulumi-conntrack:lab-dns -j CT --notrack",
+      "iptables-nft-save",
+    ],
+    [
+      "ip6tables-legacy",
+      "ip6tables-legacy -w -t raw -A OUTPUT -p udp --sport 53 -m comment --comment 'pulumi-conntrack:lab dns' -j NOTRACK",
+      "ip6tables-legacy-save",
+    ],
+    [
+      "nft",
+      "nft add table inet pulumi_conntrack && nft add chain inet pulumi_conntrack pre '{ type filter hook prerouting priority -300; }' && nft add rule inet pulumi_conntrack pre udp dport 53 notrack comment '\"pulumi-conntrack:lab\"'",
+      "nft",
+    ],
   ];
   it.each(cases)("refuses to keep out nf_conntrack while a managed %s rule exists, and changes nothing", async (_name, add, source) => {
     await sh(add);
@@ -255,7 +288,9 @@ describe("ModuleBlacklist and NotrackRules on the same host", () => {
 
   it("ignores rules without the tag, an empty managed nft table, and modules NOTRACK does not need", async () => {
     await sh("iptables-nft -t raw -A PREROUTING -p udp --dport 53 -m comment --comment someone-else -j CT --notrack");
-    await sh("nft add table inet pulumi_conntrack && nft add chain inet pulumi_conntrack pre '{ type filter hook prerouting priority -300; }'");
+    await sh(
+      "nft add table inet pulumi_conntrack && nft add chain inet pulumi_conntrack pre '{ type filter hook prerouting priority -300; }'",
+    );
     const { id, outs } = await create(program({ modules: ["nf_conntrack"] }));
     await h().delete(id, outs);
     await sh("nft add rule inet pulumi_conntrack pre udp dport 53 notrack comment '\"pulumi-conntrack:x\"'");

@@ -53,8 +53,20 @@ function programs(name: string, backend: "iptables" | "nftables"): Props[] {
 }
 
 const CASES = [
-  { name: "ctlab6", backend: "iptables" as const, resolved: "iptables-nft", listing: "iptables-nft-save -t raw", saved: "cat /etc/iptables/rules.v4" },
-  { name: "ctlab5", backend: "nftables" as const, resolved: "nftables", listing: "nft list table inet pulumi_conntrack 2>/dev/null || true", saved: undefined },
+  {
+    name: "ctlab6",
+    backend: "iptables" as const,
+    resolved: "iptables-nft",
+    listing: "iptables-nft-save -t raw",
+    saved: "cat /etc/iptables/rules.v4",
+  },
+  {
+    name: "ctlab5",
+    backend: "nftables" as const,
+    resolved: "nftables",
+    listing: "nft list table inet pulumi_conntrack 2>/dev/null || true",
+    saved: undefined,
+  },
 ];
 
 describe.skipIf(!isRoot() || !labRunning())("NotrackRule batches: operations on one host share their round trips", () => {
@@ -82,7 +94,11 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule batches: operations on 
     });
     if (c.saved) {
       const saved = await sh(c.name, c.saved);
-      for (const m of made) expect(saved.split("\n").filter((l) => l.includes(`"${m.id}"`)), m.id).toHaveLength(1);
+      for (const m of made)
+        expect(
+          saved.split("\n").filter((l) => l.includes(`"${m.id}"`)),
+          m.id,
+        ).toHaveLength(1);
     }
 
     const read = await counted(() => Promise.all(made.map((m) => h().read(m.id, m.outs))));
@@ -131,7 +147,10 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule batches: operations on 
     const live = await sh(name, "iptables-nft-save -t raw");
     for (const r of good) {
       const id = (r as PromiseFulfilledResult<{ id: string }>).value.id;
-      expect(live.split("\n").filter((l) => l.includes(`"${id}"`)), id).toHaveLength(1);
+      expect(
+        live.split("\n").filter((l) => l.includes(`"${id}"`)),
+        id,
+      ).toHaveLength(1);
     }
     expect(live).not.toMatch(/batch-ssh|batch-bad|dport 22 /);
     const saved = await sh(name, "cat /etc/iptables/rules.v4");

@@ -47,13 +47,19 @@ async function snapshot(name: string): Promise<string> {
     name,
     // Chain counters change with every packet the host sees: not what is compared.
     "iptables-nft-save -t raw 2>/dev/null | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//'; echo ==; iptables-legacy-save -t raw 2>/dev/null | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//'; echo ==; nft list table inet pulumi_conntrack 2>/dev/null; echo ==; " +
-      "for f in /etc/iptables/rules.v4 /etc/nftables.conf; do echo \"$f\"; [ -e \"$f\" ] && sha256sum < \"$f\"; done; echo ==; ls -a /etc /etc/iptables | grep ctk-tmp; true",
+      'for f in /etc/iptables/rules.v4 /etc/nftables.conf; do echo "$f"; [ -e "$f" ] && sha256sum < "$f"; done; echo ==; ls -a /etc /etc/iptables | grep ctk-tmp; true',
   );
 }
 
 /** Whether an apply script of this host (this network namespace: the PID space is the machine's) waits for or holds the lock. */
 const applyRunning = async (name: string, pattern = "flock -w 10[0] 9") =>
-  (await hostExec(name, ["sh", "-c", `for p in $(pgrep -f "${pattern}"); do [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ] && exit 0; done; exit 1`])).code === 0;
+  (
+    await hostExec(name, [
+      "sh",
+      "-c",
+      `for p in $(pgrep -f "${pattern}"); do [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ] && exit 0; done; exit 1`,
+    ])
+  ).code === 0;
 
 const tempFiles = (name: string) => hostSh(name, "ls -a /etc /etc/iptables 2>/dev/null | grep -c '^\\.ctk-tmp' || true");
 
@@ -67,7 +73,10 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule faults on lab hosts", (
   it("a rule with a wrong hostKey or an unauthorised key batched with a good one fails alone; the good one is created", async () => {
     const inv = requireLab();
     const wrongHostKey = labHost(inv, "ctlab4").hostKey;
-    const wrongKey = execFileSync("sh", ["-c", 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f "$d/k" && cat "$d/k" && rm -rf "$d"']).toString();
+    const wrongKey = execFileSync("sh", [
+      "-c",
+      'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f "$d/k" && cat "$d/k" && rm -rf "$d"',
+    ]).toString();
     const good = rule("ctlab6", 7101);
     const badHost = rule("ctlab6", 7102, { connection: { ...labConnection("ctlab6"), hostKey: wrongHostKey } });
     const badKey = rule("ctlab6", 7103, { connection: { ...labConnection("ctlab6"), privateKey: wrongKey } });
@@ -86,7 +95,10 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule faults on lab hosts", (
 
     // A refresh with credentials that do not work fails, even batched with one that works.
     const made = (g as PromiseFulfilledResult<{ id: string; outs: Props }>).value;
-    const [rg, rb] = await Promise.allSettled([h().read(made.id, made.outs), h().read(made.id, { ...made.outs, connection: (badKey as Props).connection })]);
+    const [rg, rb] = await Promise.allSettled([
+      h().read(made.id, made.outs),
+      h().read(made.id, { ...made.outs, connection: (badKey as Props).connection }),
+    ]);
     expect(rg.status).toBe("fulfilled");
     expect((rg as PromiseFulfilledResult<{ id?: string }>).value.id).toBe(made.id);
     expect(rb.status).toBe("rejected");
@@ -95,10 +107,35 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule faults on lab hosts", (
   });
 
   it.each([
-    { name: "ctlab6", step: "waiting for the host lock", backend: "iptables", lock: "/run/pulumi-conntrack.lock", waiting: "flock -w 10[0] 9", listing: "iptables-nft-save -t raw 2>/dev/null", saved: "cat /etc/iptables/rules.v4 2>/dev/null || true" },
-    { name: "ctlab5", step: "waiting for the host lock", backend: "nftables", lock: "/run/pulumi-conntrack.lock", waiting: "flock -w 10[0] 9", listing: "nft list table inet pulumi_conntrack 2>/dev/null || true", saved: "cat /etc/nftables.conf" },
+    {
+      name: "ctlab6",
+      step: "waiting for the host lock",
+      backend: "iptables",
+      lock: "/run/pulumi-conntrack.lock",
+      waiting: "flock -w 10[0] 9",
+      listing: "iptables-nft-save -t raw 2>/dev/null",
+      saved: "cat /etc/iptables/rules.v4 2>/dev/null || true",
+    },
+    {
+      name: "ctlab5",
+      step: "waiting for the host lock",
+      backend: "nftables",
+      lock: "/run/pulumi-conntrack.lock",
+      waiting: "flock -w 10[0] 9",
+      listing: "nft list table inet pulumi_conntrack 2>/dev/null || true",
+      saved: "cat /etc/nftables.conf",
+    },
     // iptables-legacy-restore -w waits for the xtables lock: cut off inside the restore itself.
-    { name: "ctlab4", step: "inside iptables-legacy-restore", backend: "iptables", legacy: true, lock: "/run/xtables.lock", waiting: "iptables-legacy-restor[e] -w 60", listing: "iptables-legacy-save -t raw 2>/dev/null", saved: "cat /etc/iptables/rules.v4 2>/dev/null || true" },
+    {
+      name: "ctlab4",
+      step: "inside iptables-legacy-restore",
+      backend: "iptables",
+      legacy: true,
+      lock: "/run/xtables.lock",
+      waiting: "iptables-legacy-restor[e] -w 60",
+      listing: "iptables-legacy-save -t raw 2>/dev/null",
+      saved: "cat /etc/iptables/rules.v4 2>/dev/null || true",
+    },
   ])("a create cut off $step converges on the next run; destroy leaves $name as before", async (c) => {
     if (c.legacy) await setBackend(c.name, "legacy");
     const before = await snapshot(c.name);
@@ -127,15 +164,25 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule faults on lab hosts", (
     await hostSh(c.name, `rm -f ${release}`);
     // The cut-off run went on without its client: its rules are live under the first attempt's tags.
     const orphans = await hostSh(c.name, c.listing);
-    for (let i = 0; i < progs.length; i++) expect(orphans.split("\n").filter((l) => l.includes(`dport ${7200 + i} `)), `orphan ${7200 + i}`).toHaveLength(1);
+    for (let i = 0; i < progs.length; i++)
+      expect(
+        orphans.split("\n").filter((l) => l.includes(`dport ${7200 + i} `)),
+        `orphan ${7200 + i}`,
+      ).toHaveLength(1);
 
     const again = await Promise.all(progs.map((p) => h().create(p)));
     const live = await hostSh(c.name, c.listing);
     const saved = await hostSh(c.name, c.saved);
     for (const [i, m] of again.entries()) {
       const port = 7200 + i;
-      expect(live.split("\n").filter((l) => l.includes(`dport ${port} `)), `live ${port}`).toHaveLength(1);
-      expect(saved.split("\n").filter((l) => l.includes(`dport ${port} `)), `saved ${port}`).toHaveLength(1);
+      expect(
+        live.split("\n").filter((l) => l.includes(`dport ${port} `)),
+        `live ${port}`,
+      ).toHaveLength(1);
+      expect(
+        saved.split("\n").filter((l) => l.includes(`dport ${port} `)),
+        `saved ${port}`,
+      ).toHaveLength(1);
       expect(live).toContain(m.id);
       expect(saved).toContain(m.id);
     }
@@ -151,7 +198,9 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule faults on lab hosts", (
       "mkdir -p /etc/iptables && touch /etc/iptables/.ctk-tmp.rules.v4.Ab12Cd /etc/iptables/.ctk-tmp.zz99Yy /etc/iptables/.ctk-tmp.fresh1 && touch -d '-20 minutes' /etc/iptables/.ctk-tmp.zz99Yy",
     );
     const m = await h().create(rule(name, 7501));
-    expect((await hostSh(name, "ls -a /etc/iptables | grep '^\\.ctk-tmp' || true")).split("\n").filter(Boolean)).toEqual([".ctk-tmp.fresh1"]);
+    expect((await hostSh(name, "ls -a /etc/iptables | grep '^\\.ctk-tmp' || true")).split("\n").filter(Boolean)).toEqual([
+      ".ctk-tmp.fresh1",
+    ]);
     await h().delete(m.id, m.outs);
     await hostSh(name, "rm -f /etc/iptables/.ctk-tmp.fresh1");
   });
@@ -162,7 +211,9 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule faults on lab hosts", (
     await hostSh(name, "iptables-legacy -t raw -S >/dev/null 2>&1; iptables-legacy -t filter -S >/dev/null 2>&1; true");
     const warn = await hostExec(name, ["iptables-nft-save", "-t", "raw"]);
     expect(warn.stderr).toMatch(/legacy tables present/);
-    const progs = Array.from({ length: 45 }, (_, i) => rule(name, 7300 + i, { backend: "iptables", ruleName: `legacy-neighbour-rule-with-a-long-name-${i}` }));
+    const progs = Array.from({ length: 45 }, (_, i) =>
+      rule(name, 7300 + i, { backend: "iptables", ruleName: `legacy-neighbour-rule-with-a-long-name-${i}` }),
+    );
     const made = await Promise.all(progs.map((p) => h().create(p)));
     expect(made.every((m) => m.outs.resolvedBackend === "iptables-nft")).toBe(true);
     const read = await Promise.all(made.map((m) => h().read(m.id, m.outs)));

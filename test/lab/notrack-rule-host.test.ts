@@ -46,7 +46,8 @@ async function sendUdp(address: string, ports: number[]): Promise<void> {
   const sock = createSocket(v6 ? "udp6" : "udp4");
   await new Promise<void>((resolve, reject) => sock.bind(0, v6 ? "fd42:c7::1" : "10.213.0.1", () => resolve()).once("error", reject));
   for (const port of ports) {
-    for (let i = 0; i < 3; i++) await new Promise<void>((resolve, reject) => sock.send(Buffer.from("ctk"), port, address, (e) => (e ? reject(e) : resolve())));
+    for (let i = 0; i < 3; i++)
+      await new Promise<void>((resolve, reject) => sock.send(Buffer.from("ctk"), port, address, (e) => (e ? reject(e) : resolve())));
   }
   sock.close();
 }
@@ -72,14 +73,24 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on ctlab6", () => {
         { chain: "PREROUTING", destinationPort: 53 },
         { chain: "OUTPUT", sourcePort: 53 },
       ]) {
-        const news = await checked({ connection: connection(), ruleName: `traffic-${family}-${r.chain}`, family, protocol: "udp", backend: "iptables", persist: false, ...r });
+        const news = await checked({
+          connection: connection(),
+          ruleName: `traffic-${family}-${r.chain}`,
+          family,
+          protocol: "udp",
+          backend: "iptables",
+          persist: false,
+          ...r,
+        });
         const { id, outs } = await h().create(news);
         made.push({ id, outs: outs as Props });
         expect(outs).toMatchObject({ resolvedBackend: "iptables-nft", persistence: { mechanism: "disabled" } });
       }
     }
     // Tracking in a namespace starts once a rule there uses it.
-    await sh("iptables-nft -A INPUT -m conntrack --ctstate NEW,UNTRACKED -j ACCEPT && ip6tables-nft -A INPUT -m conntrack --ctstate NEW,UNTRACKED -j ACCEPT");
+    await sh(
+      "iptables-nft -A INPUT -m conntrack --ctstate NEW,UNTRACKED -j ACCEPT && ip6tables-nft -A INPUT -m conntrack --ctstate NEW,UNTRACKED -j ACCEPT",
+    );
     await sh("conntrack -F 2>/dev/null; conntrack -F -f ipv6 2>/dev/null; true");
     for (const [address, family] of [
       [host.address, "ipv4"],
@@ -115,8 +126,14 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on ctlab6", () => {
     const live = await rawRules();
     const saved = await sh("cat /etc/iptables/rules.v4");
     for (const t of tags) {
-      expect(live.filter((l) => l.includes(`"${t}"`)), t).toHaveLength(1);
-      expect(saved.split("\n").filter((l) => l.includes(`"${t}"`)), t).toHaveLength(1);
+      expect(
+        live.filter((l) => l.includes(`"${t}"`)),
+        t,
+      ).toHaveLength(1);
+      expect(
+        saved.split("\n").filter((l) => l.includes(`"${t}"`)),
+        t,
+      ).toHaveLength(1);
     }
     // Update all in parallel, then delete all in parallel.
     const updated = await Promise.all(
@@ -127,7 +144,8 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on ctlab6", () => {
     );
     const live2 = await rawRules();
     expect(live2).toHaveLength(16);
-    for (const m of made) expect(live2.find((l) => l.includes(`"${m.id}"`))).toContain(`--dport ${7000 + Number(m.p.ruleName.slice(4))}:7100`);
+    for (const m of made)
+      expect(live2.find((l) => l.includes(`"${m.id}"`))).toContain(`--dport ${7000 + Number(m.p.ruleName.slice(4))}:7100`);
     expect((await sh("cat /etc/iptables/rules.v4")).split("\n").filter((l) => l.includes("7100"))).toHaveLength(16);
     await Promise.all(updated.map((u) => h().delete(u.id, u.outs)));
     expect(await rawRules()).toEqual([]);
@@ -135,11 +153,28 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on ctlab6", () => {
   });
 
   it("refuses a rule that could match the SSH session, in check and in create, unless allowed", async () => {
-    const program = { connection: connection(), ruleName: "ssh", chain: "PREROUTING", protocol: "tcp", destinationPort: 22, backend: "iptables" };
+    const program = {
+      connection: connection(),
+      ruleName: "ssh",
+      chain: "PREROUTING",
+      protocol: "tcp",
+      destinationPort: 22,
+      backend: "iptables",
+    };
     const c = await h().check({}, program);
-    expect(c.failures).toEqual([{ property: "destinationPort", reason: expect.stringMatching(/SSH to 10\.213\.0\.16 port 22.*allowManagementTraffic/) }]);
-    const normalized = { ...program, connection: ConnectionSchema.parse(program.connection), family: "ipv4", persist: true, allowManagementTraffic: false };
-    const err = await h().create(normalized).catch((e) => e);
+    expect(c.failures).toEqual([
+      { property: "destinationPort", reason: expect.stringMatching(/SSH to 10\.213\.0\.16 port 22.*allowManagementTraffic/) },
+    ]);
+    const normalized = {
+      ...program,
+      connection: ConnectionSchema.parse(program.connection),
+      family: "ipv4",
+      persist: true,
+      allowManagementTraffic: false,
+    };
+    const err = await h()
+      .create(normalized)
+      .catch((e) => e);
     expect(err).toBeInstanceOf(ConflictError);
     expect(err.message).toMatch(/destinationPort: this rule could match/);
     expect(await rawRules()).toEqual([]);
@@ -163,10 +198,21 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on ctlab6", () => {
 
   it("says clearly that nf_conntrack is kept out by modprobe configuration, and changes nothing", async () => {
     await sh("printf 'blacklist nf_conntrack\\ninstall nf_conntrack /bin/false\\n' > /etc/modprobe.d/no-conntrack.conf");
-    const news = await checked({ connection: connection(), ruleName: "blocked", chain: "PREROUTING", protocol: "udp", destinationPort: 53, backend: "iptables" });
-    const err = await h().create(news).catch((e) => e);
+    const news = await checked({
+      connection: connection(),
+      ruleName: "blocked",
+      chain: "PREROUTING",
+      protocol: "udp",
+      destinationPort: 53,
+      backend: "iptables",
+    });
+    const err = await h()
+      .create(news)
+      .catch((e) => e);
     expect(err).toBeInstanceOf(ConflictError);
-    expect(err.message).toContain("nf_conntrack is disabled on this host by `install nf_conntrack /bin/false` in /etc/modprobe.d/no-conntrack.conf:2");
+    expect(err.message).toContain(
+      "nf_conntrack is disabled on this host by `install nf_conntrack /bin/false` in /etc/modprobe.d/no-conntrack.conf:2",
+    );
     expect(err.message).toMatch(/ModuleBlacklist/);
     expect(await rawRules()).toEqual([]);
     // `blacklist` alone does not keep a module out (it only ignores aliases): no refusal.
@@ -177,13 +223,23 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on ctlab6", () => {
   });
 
   it("persists into RHEL's /etc/sysconfig/iptables, adding only our rule and restoring the file on delete", async () => {
-    const before = "# Generated by iptables-save v1.4.21\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n";
+    const before =
+      "# Generated by iptables-save v1.4.21\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n";
     await hostExec(HOST, ["sh", "-c", "cat > /etc/sysconfig/iptables && chmod 600 /etc/sysconfig/iptables"], before);
-    const news = await checked({ connection: connection(), ruleName: "rhel", chain: "OUTPUT", protocol: "udp", sourcePort: 53, backend: "iptables" });
+    const news = await checked({
+      connection: connection(),
+      ruleName: "rhel",
+      chain: "OUTPUT",
+      protocol: "udp",
+      sourcePort: 53,
+      backend: "iptables",
+    });
     const { id, outs } = await h().create(news);
     expect(outs).toMatchObject({ persistence: { mechanism: "iptables-services", file: "/etc/sysconfig/iptables" } });
     const rule = `-A OUTPUT -p udp -m udp --sport 53 -m comment --comment "${id}" -j CT --notrack`;
-    expect(await sh("cat /etc/sysconfig/iptables")).toBe(`${before}*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${rule}\nCOMMIT\n`);
+    expect(await sh("cat /etc/sysconfig/iptables")).toBe(
+      `${before}*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${rule}\nCOMMIT\n`,
+    );
     expect((await sh("stat -c %a /etc/sysconfig/iptables")).trim()).toBe("600");
     expect((await hostExec(HOST, ["test", "-e", "/etc/iptables/rules.v4"])).code).not.toBe(0);
     await h().delete(id, outs);
@@ -191,14 +247,28 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on ctlab6", () => {
   });
 
   it("persist: false writes no file; turning it on later saves the rule, turning it off removes it", async () => {
-    const program = { connection: connection(), ruleName: "np", chain: "PREROUTING", protocol: "udp", sourcePort: 53, backend: "iptables", persist: false };
+    const program = {
+      connection: connection(),
+      ruleName: "np",
+      chain: "PREROUTING",
+      protocol: "udp",
+      sourcePort: 53,
+      backend: "iptables",
+      persist: false,
+    };
     const news = await checked(program);
     const { id, outs } = await h().create(news);
     expect(outs).toMatchObject({ persistence: { mechanism: "disabled" } });
     expect((await hostExec(HOST, ["test", "-e", "/etc/iptables/rules.v4"])).code).not.toBe(0);
     const on = await checked({ ...program, persist: true });
     const up = await h().update(id, outs, on);
-    expect(up.outs).toMatchObject({ persistence: { mechanism: "netfilter-persistent", file: "/etc/iptables/rules.v4", note: expect.stringMatching(/netfilter-persistent is not installed/) } });
+    expect(up.outs).toMatchObject({
+      persistence: {
+        mechanism: "netfilter-persistent",
+        file: "/etc/iptables/rules.v4",
+        note: expect.stringMatching(/netfilter-persistent is not installed/),
+      },
+    });
     expect(await sh("cat /etc/iptables/rules.v4")).toContain(id);
     const off = await h().update(id, up.outs as Props, news);
     expect((await hostExec(HOST, ["test", "-e", "/etc/iptables/rules.v4"])).code).not.toBe(0);
@@ -208,7 +278,14 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on ctlab6", () => {
   });
 
   it("auto picks native nftables on a host that runs no iptables ruleset, and cleans its table up", async () => {
-    const news = await checked({ connection: connection(true), ruleName: "auto", chain: "PREROUTING", protocol: "udp", destinationPort: 53, family: "ipv6" });
+    const news = await checked({
+      connection: connection(true),
+      ruleName: "auto",
+      chain: "PREROUTING",
+      protocol: "udp",
+      destinationPort: 53,
+      family: "ipv6",
+    });
     const { id, outs } = await h().create(news);
     expect(outs).toMatchObject({ resolvedBackend: "nftables", ruleText: `meta nfproto ipv6 udp dport 53 notrack comment "${id}"` });
     expect(await sh("nft list table inet pulumi_conntrack")).toContain(`udp dport 53 notrack comment "${id}"`);
@@ -220,7 +297,14 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on ctlab6", () => {
 
   it("keeps using the iptables variant a rule was created in after the host switches alternatives", async () => {
     await setBackend(HOST, "legacy");
-    const news = await checked({ connection: connection(), ruleName: "switch", chain: "OUTPUT", protocol: "tcp", destinationPort: 53, persist: false });
+    const news = await checked({
+      connection: connection(),
+      ruleName: "switch",
+      chain: "OUTPUT",
+      protocol: "tcp",
+      destinationPort: 53,
+      persist: false,
+    });
     const { id, outs } = await h().create(news);
     expect(outs).toMatchObject({ resolvedBackend: "iptables-legacy" });
     await setBackend(HOST, "nft");

@@ -72,7 +72,10 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on iptables-nft: the ra
   it("removes the table only with the last rule when the rules go one after another", async () => {
     const name = "ctlab3";
     const before = await snapshot(name);
-    const progs = await Promise.all([inputs(name, { ruleName: "seq-a", destinationPort: 53 }), inputs(name, { ruleName: "seq-b", chain: "OUTPUT", sourcePort: 53 })]);
+    const progs = await Promise.all([
+      inputs(name, { ruleName: "seq-a", destinationPort: 53 }),
+      inputs(name, { ruleName: "seq-b", chain: "OUTPUT", sourcePort: 53 }),
+    ]);
     const created = await Promise.all(progs.map((p) => h().create(p)));
     await h().delete(created[0].id, { ...progs[0], ...(created[0].outs as Props) });
     expect(await sh(name, "iptables-save -t raw")).toMatch(/pulumi-conntrack:seq-b:/);
@@ -82,7 +85,10 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on iptables-nft: the ra
 
   it("keeps a raw table that holds someone else's rule or chain, as it was: only the chains our rules added go", async () => {
     const name = "ctlab4";
-    await sh(name, "iptables -t raw -A PREROUTING -p udp --dport 5353 -m comment --comment theirs -j CT --notrack && ip6tables -t raw -N THEIRS");
+    await sh(
+      name,
+      "iptables -t raw -A PREROUTING -p udp --dport 5353 -m comment --comment theirs -j CT --notrack && ip6tables -t raw -N THEIRS",
+    );
     const before = await snapshot(name);
     const progs = await Promise.all([
       inputs(name, { ruleName: "keep-a", destinationPort: 53 }),

@@ -152,7 +152,11 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule lifecycle: the seed's D
       } else {
         await hostExec(b.host, ["nft", "-f", "-"], NFT_FOREIGN);
         // An untagged rule of someone else inside our own table, before ours.
-        await hostExec(b.host, ["nft", "-f", "-"], `table inet pulumi_conntrack {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority -300; policy accept;\n\t\tudp dport 5355 notrack\n\t}\n}\n`);
+        await hostExec(
+          b.host,
+          ["nft", "-f", "-"],
+          `table inet pulumi_conntrack {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority -300; policy accept;\n\t\tudp dport 5355 notrack\n\t}\n}\n`,
+        );
         foreignNftBefore = await sh(b.host, "nft list table inet other");
       }
       savedV6Before = await fileOrNull(b.host, "/etc/iptables/rules.v6");
@@ -191,9 +195,14 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule lifecycle: the seed's D
           expect(lines.filter((l) => l.startsWith("-A PREROUTING")).slice(0, 2)).toEqual(FOREIGN_BEFORE.slice(0, 2));
         } else {
           const listing = await sh(b.host, "nft list table inet pulumi_conntrack");
-          const mine = listing.split("\n").map((l) => l.trim()).filter((l) => ours.some((m) => l.includes(`"${m.id}"`)));
+          const mine = listing
+            .split("\n")
+            .map((l) => l.trim())
+            .filter((l) => ours.some((m) => l.includes(`"${m.id}"`)));
           expect(mine.sort()).toEqual(ours.map((m) => expectedNftLine(m.seed, family, m.id)).sort());
-          expect(listing).toMatch(/chain prerouting \{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tudp dport 5355 notrack\n/);
+          expect(listing).toMatch(
+            /chain prerouting \{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tudp dport 5355 notrack\n/,
+          );
           expect(await sh(b.host, "nft list table inet other")).toBe(foreignNftBefore);
         }
       }
@@ -206,7 +215,12 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule lifecycle: the seed's D
         const v4ours = made.filter((m) => m.family === "ipv4");
         const mine = v4.split("\n").filter((l) => v4ours.some((m) => l.includes(`"${m.id}"`)));
         expect(mine.sort()).toEqual(v4ours.map((m) => expectedIptablesLine(m.seed, m.id)).sort());
-        expect(v4.split("\n").filter((l) => !mine.includes(l)).join("\n")).toBe(SAVED_V4);
+        expect(
+          v4
+            .split("\n")
+            .filter((l) => !mine.includes(l))
+            .join("\n"),
+        ).toBe(SAVED_V4);
         // Our rules went into the existing *raw table, after its own rule.
         expect(v4.indexOf("--dport 5353")).toBeLessThan(v4.indexOf(v4ours[0].id));
         expect(v4.indexOf(v4ours[0].id)).toBeLessThan(v4.indexOf("*filter"));
@@ -219,12 +233,19 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule lifecycle: the seed's D
         expect(v6lines.sort()).toEqual(v6ours.map((m) => expectedIptablesLine(m.seed, m.id)).sort());
         // The file is valid restore input.
         expect((await hostExec(b.host, [`ip6tables-${b.variant}-restore`, "--test"], v6)).code).toBe(0);
-        for (const m of made) expect(m.outs.persistence).toMatchObject({ mechanism: "netfilter-persistent", file: m.family === "ipv4" ? "/etc/iptables/rules.v4" : "/etc/iptables/rules.v6" });
+        for (const m of made)
+          expect(m.outs.persistence).toMatchObject({
+            mechanism: "netfilter-persistent",
+            file: m.family === "ipv4" ? "/etc/iptables/rules.v4" : "/etc/iptables/rules.v6",
+          });
       } else {
         const conf = (await fileOrNull(b.host, "/etc/nftables.conf"))!;
         expect(conf.startsWith(nftConfBefore!)).toBe(true);
         const block = conf.slice(nftConfBefore!.length);
-        const mine = block.split("\n").map((l) => l.trim()).filter((l) => l.includes("notrack"));
+        const mine = block
+          .split("\n")
+          .map((l) => l.trim())
+          .filter((l) => l.includes("notrack"));
         expect(mine.sort()).toEqual(made.map((m) => expectedNftLine(m.seed, m.family, m.id)).sort());
         // The untagged rule in our live table is someone else's: not saved by us.
         expect(block).not.toContain("5355");
@@ -239,7 +260,11 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule lifecycle: the seed's D
       // Unmanaged rules added after ours must not disturb anything either.
       if (b.variant) {
         for (const cmd of ["iptables", "ip6tables"]) {
-          const r = await hostExec(b.host, [`${cmd}-${b.variant}-restore`, "--noflush"], ["*raw", ...FOREIGN_AFTER, "COMMIT", ""].join("\n"));
+          const r = await hostExec(
+            b.host,
+            [`${cmd}-${b.variant}-restore`, "--noflush"],
+            ["*raw", ...FOREIGN_AFTER, "COMMIT", ""].join("\n"),
+          );
           expect(r.code, r.stderr).toBe(0);
         }
       } else {
@@ -286,10 +311,16 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule lifecycle: the seed's D
       // A port changed by hand: read reports it in the inputs, diff sees a change, update repairs.
       if (b.variant) {
         const idx = await position(b, m);
-        await sh(b.host, `iptables-${b.variant} -t raw -R PREROUTING ${idx} -p tcp --dport 5300 -m comment --comment "${m.id}" -j CT --notrack`);
+        await sh(
+          b.host,
+          `iptables-${b.variant} -t raw -R PREROUTING ${idx} -p tcp --dport 5300 -m comment --comment "${m.id}" -j CT --notrack`,
+        );
       } else {
         const handle = await nftHandle(b, m);
-        await sh(b.host, `nft replace rule inet pulumi_conntrack prerouting handle ${handle} meta nfproto ipv4 tcp dport 5300 notrack comment '"${m.id}"'`);
+        await sh(
+          b.host,
+          `nft replace rule inet pulumi_conntrack prerouting handle ${handle} meta nfproto ipv4 tcp dport 5300 notrack comment '"${m.id}"'`,
+        );
       }
       let r = await h().read(m.id, m.outs);
       expect(r.inputs).toEqual({ ...m.news, destinationPort: 5300 });
@@ -299,10 +330,16 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule lifecycle: the seed's D
       // Something inputs cannot express (an extra match): reported as observedDrift, then repaired.
       if (b.variant) {
         const idx = await position(b, m);
-        await sh(b.host, `iptables-${b.variant} -t raw -R PREROUTING ${idx} -p tcp --dport 53 -m limit --limit 100/sec -m comment --comment "${m.id}" -j CT --notrack`);
+        await sh(
+          b.host,
+          `iptables-${b.variant} -t raw -R PREROUTING ${idx} -p tcp --dport 53 -m limit --limit 100/sec -m comment --comment "${m.id}" -j CT --notrack`,
+        );
       } else {
         const handle = await nftHandle(b, m);
-        await sh(b.host, `nft replace rule inet pulumi_conntrack prerouting handle ${handle} meta nfproto ipv4 tcp dport 53 counter notrack comment '"${m.id}"'`);
+        await sh(
+          b.host,
+          `nft replace rule inet pulumi_conntrack prerouting handle ${handle} meta nfproto ipv4 tcp dport 53 counter notrack comment '"${m.id}"'`,
+        );
       }
       r = await h().read(m.id, m.outs);
       expect(r.inputs).toMatchObject({ ...m.news, observedDrift: [expect.stringMatching(b.variant ? /limit/ : /counter/)] });
@@ -397,7 +434,11 @@ async function nftHandle(b: Backend, m: Made): Promise<number> {
 async function deleteLiveByHand(b: Backend, m: Made): Promise<void> {
   if (b.variant) {
     const line = (await liveLineOf(b, m))!;
-    const r = await hostExec(b.host, [`${m.family === "ipv4" ? "iptables" : "ip6tables"}-${b.variant}-restore`, "--noflush"], `*raw\n-D ${line.slice(3)}\nCOMMIT\n`);
+    const r = await hostExec(
+      b.host,
+      [`${m.family === "ipv4" ? "iptables" : "ip6tables"}-${b.variant}-restore`, "--noflush"],
+      `*raw\n-D ${line.slice(3)}\nCOMMIT\n`,
+    );
     expect(r.code, r.stderr).toBe(0);
   } else {
     const chain = m.seed.chain === "PREROUTING" ? "prerouting" : "output";
@@ -419,7 +460,9 @@ async function repair(m: Made, refreshed: Props): Promise<void> {
 async function expectForeignUntouched(b: Backend): Promise<void> {
   if (b.variant) {
     for (const family of ["ipv4", "ipv6"] as const) {
-      const lines = (await sh(b.host, iptSave(b, family))).split("\n").filter((l) => l.startsWith("-A ") && !/pulumi-conntrack:dns-/.test(l));
+      const lines = (await sh(b.host, iptSave(b, family)))
+        .split("\n")
+        .filter((l) => l.startsWith("-A ") && !/pulumi-conntrack:dns-/.test(l));
       expect(lines).toEqual([...FOREIGN_BEFORE.slice(0, 2), FOREIGN_AFTER[0], FOREIGN_BEFORE[2], FOREIGN_AFTER[1]]);
     }
   } else {

@@ -66,7 +66,10 @@ describe.skipIf(!isRoot() || !labRunning())("conntrack status on lab hosts", () 
     );
     // A rule that needs conntrack, so that the namespace tracks flows at all (conntrack hooks are
     // registered per namespace on demand), and a udp timeout long enough to outlive the test.
-    await hostSh("ctlab15", "iptables -A INPUT -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT && echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout");
+    await hostSh(
+      "ctlab15",
+      "iptables -A INPUT -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT && echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout",
+    );
     // Traffic from ctlab16: 5 packets to each NOTRACK port, and 30 tracked flows (distinct source
     // ports to a port without a rule), so that ctlab15's table holds entries.
     await hostSh(
@@ -87,8 +90,17 @@ describe.skipIf(!isRoot() || !labRunning())("conntrack status on lab hosts", () 
       expect(typeof s.stats[k as keyof HostStatus["stats"]]).toBe("number");
     }
     const byTag = Object.fromEntries(s.notrack.map((c) => [c.tag, c]));
-    expect(Object.keys(byTag).sort()).toEqual([`${RULE_TAG_PREFIX}status-dns`, `${RULE_TAG_PREFIX}status-nft`, `${RULE_TAG_PREFIX}status-nft-nocounter`]);
-    expect(byTag[`${RULE_TAG_PREFIX}status-dns`]).toMatchObject({ backend: "iptables-nft", family: "ipv4", chain: "PREROUTING", packets: 5 });
+    expect(Object.keys(byTag).sort()).toEqual([
+      `${RULE_TAG_PREFIX}status-dns`,
+      `${RULE_TAG_PREFIX}status-nft`,
+      `${RULE_TAG_PREFIX}status-nft-nocounter`,
+    ]);
+    expect(byTag[`${RULE_TAG_PREFIX}status-dns`]).toMatchObject({
+      backend: "iptables-nft",
+      family: "ipv4",
+      chain: "PREROUTING",
+      packets: 5,
+    });
     expect(byTag[`${RULE_TAG_PREFIX}status-nft`]).toMatchObject({ backend: "nftables", packets: 5 });
     expect(byTag[`${RULE_TAG_PREFIX}status-nft-nocounter`].packets).toBeNull();
     expect(s.missing).toContain("nftables NOTRACK rules of this package carry no counter statement: no packet counts for them");
@@ -108,7 +120,9 @@ describe.skipIf(!isRoot() || !labRunning())("conntrack status on lab hosts", () 
     expect(ok.code).toBe(0);
     const lines = ok.stdout.split("\n");
     expect(lines[0]).toMatch(/^HOST\s+COUNT\/MAX\s+USAGE/);
-    expect(lines[1]).toMatch(new RegExp(`^${a15.replace(/\./g, "\\.")}\\s+\\d+/\\d+\\s+\\[[#.]{20}\\] \\d+\\.\\d%.*3 rules 10 pkts, 1 uncounted\\s+conntrack -S$`));
+    expect(lines[1]).toMatch(
+      new RegExp(`^${a15.replace(/\./g, "\\.")}\\s+\\d+/\\d+\\s+\\[[#.]{20}\\] \\d+\\.\\d%.*3 rules 10 pkts, 1 uncounted\\s+conntrack -S$`),
+    );
     expect(lines[2]).toMatch(new RegExp(`^${a16.replace(/\./g, "\\.")}\\s+\\d+/\\d+`));
     // ctlab15 holds entries, so any usage is above 0%; ctlab16 may hold none.
     const above = await cli([...base, "--warn-at", "0"]);
@@ -117,7 +131,18 @@ describe.skipIf(!isRoot() || !labRunning())("conntrack status on lab hosts", () 
   });
 
   it("reports an unreachable host (exit bit 2) and still prints the others; --json for machines", async () => {
-    const r = await cli(["status", "--hosts", `${a15},${UNREACHABLE}`, "--key", key, "--known-hosts", knownHosts, "--json", "--connect-timeout", "2"]);
+    const r = await cli([
+      "status",
+      "--hosts",
+      `${a15},${UNREACHABLE}`,
+      "--key",
+      key,
+      "--known-hosts",
+      knownHosts,
+      "--json",
+      "--connect-timeout",
+      "2",
+    ]);
     expect(r.code).toBe(2);
     const j = JSON.parse(r.stdout);
     expect(j.exitCode).toBe(2);
@@ -125,7 +150,19 @@ describe.skipIf(!isRoot() || !labRunning())("conntrack status on lab hosts", () 
     expect(j.hosts[1].host).toBe(UNREACHABLE);
     expect(j.hosts[1].ok).toBe(false);
     expect(j.hosts[1].error).toMatch(/10\.213\.0\.250/);
-    const both = await cli(["status", "--hosts", `${a15},${UNREACHABLE}`, "--key", key, "--known-hosts", knownHosts, "--warn-at", "0", "--connect-timeout", "2"]);
+    const both = await cli([
+      "status",
+      "--hosts",
+      `${a15},${UNREACHABLE}`,
+      "--key",
+      key,
+      "--known-hosts",
+      knownHosts,
+      "--warn-at",
+      "0",
+      "--connect-timeout",
+      "2",
+    ]);
     expect(both.code).toBe(3);
     expect(both.stdout).toMatch(new RegExp(`${UNREACHABLE.replace(/\./g, "\\.")}\\s+unreachable`));
   });

@@ -51,10 +51,12 @@ describe("ConntrackTableSize in a network namespace (the container case)", () =>
     const before = { max: await read("/proc/sys/net/netfilter/nf_conntrack_max"), hash: await read(HASHSIZE) };
     for (const ask of [{ max: 300000 }, { maxPerCore: 32768, min: 131072 }, { buckets: 131072 }]) {
       const inputs = await check({ connection: labConnection(H), ...ask });
-      const err = await handler(TYPE).create(inputs).then(
-        () => undefined,
-        (e: unknown) => e as Error,
-      );
+      const err = await handler(TYPE)
+        .create(inputs)
+        .then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
       expect(err?.name).toBe("UnsupportedError");
       expect(err?.message).toMatch(/global to the host and cannot be set from it/);
       expect(err?.message).toMatch(/next: connect to the host itself .* keep only timeouts/);
@@ -124,7 +126,9 @@ describe("ConntrackTableSize in a network namespace (the container case)", () =>
       () => undefined,
       (e: unknown) => e as Error,
     );
-    expect(err?.message).toMatch(/cannot write 300001 to \/proc\/sys\/net\/netfilter\/nf_conntrack_max \(every change of this run was put back\)/);
+    expect(err?.message).toMatch(
+      /cannot write 300001 to \/proc\/sys\/net\/netfilter\/nf_conntrack_max \(every change of this run was put back\)/,
+    );
     expect(await read(UDP)).toBe(udp0);
 
     // A file step that fails (a directory where the udev rule goes) after a value and another file
@@ -156,7 +160,9 @@ describe.skipIf(!isRoot() || !loadLab())("examples/table-size through the engine
       ...extra,
     };
   };
-  const engine = engineOnResetHosts(HOSTS, () => engineFor(path.join(REPO, "examples", "table-size"), stackDir("table-size"), config({ timeoutsOnly: true }), "lab"));
+  const engine = engineOnResetHosts(HOSTS, () =>
+    engineFor(path.join(REPO, "examples", "table-size"), stackDir("table-size"), config({ timeoutsOnly: true }), "lab"),
+  );
 
   it("kube-proxy sizing on a namespace host: the refusal, with its way out named", async () => {
     const e = engine();
@@ -176,7 +182,9 @@ describe.skipIf(!isRoot() || !loadLab())("examples/table-size through the engine
     expect(r.ok).toBe(true);
     const outs = JSON.stringify(r.outputs);
     for (const h of HOSTS) {
-      expect(outs).toMatch(new RegExp(`"${h}":"\\d+/\\d+ \\(\\d+\\.\\d%\\), buckets \\d+, drop \\d+, early_drop \\d+, insert_failed \\d+ \\[conntrack -S\\]"`));
+      expect(outs).toMatch(
+        new RegExp(`"${h}":"\\d+/\\d+ \\(\\d+\\.\\d%\\), buckets \\d+, drop \\d+, early_drop \\d+, insert_failed \\d+ \\[conntrack -S\\]"`),
+      );
       expect((await hostSh(h, "cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established")).trim()).toBe("86400");
       expect((await hostSh(h, "cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait")).trim()).toBe("3600");
     }

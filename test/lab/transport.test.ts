@@ -5,7 +5,20 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConnectionSchema, type Connection, type ConnectionInput } from "../../provider/connection/schema";
 import { AuthenticationError, DialTimeoutError, HostKeyMismatchError, RemoteCommandError } from "../../provider/errors";
-import { closeAll, dialStats, exec, execStats, hostFingerprint, poolSize, probeFacts, readRemoteFile, removeRemoteFile, run, script, writeRemoteFileAtomic } from "../../provider/transport";
+import {
+  closeAll,
+  dialStats,
+  exec,
+  execStats,
+  hostFingerprint,
+  poolSize,
+  probeFacts,
+  readRemoteFile,
+  removeRemoteFile,
+  run,
+  script,
+  writeRemoteFileAtomic,
+} from "../../provider/transport";
 import { coalesceSettings } from "../../provider/transport/coalesce";
 import { requireLab, type LabHost, type LabInventory } from "./inventory";
 
@@ -50,7 +63,23 @@ describe("exec over the pooled connection", () => {
 
   it("passes arguments full of shell metacharacters, quotes and newlines through byte for byte", async () => {
     const { conn } = setup();
-    const args = ["$(touch /tmp/pwned)", "`id`", "a;b|c&&d", "it's", '"dq"', "line1\nline2", "\ttab", "*", "~", "-n", "'", "", "é", "$HOME", "\\"];
+    const args = [
+      "$(touch /tmp/pwned)",
+      "`id`",
+      "a;b|c&&d",
+      "it's",
+      '"dq"',
+      "line1\nline2",
+      "\ttab",
+      "*",
+      "~",
+      "-n",
+      "'",
+      "",
+      "é",
+      "$HOME",
+      "\\",
+    ];
     const r = await run(conn(), ["printf", "%s\\0", ...args]);
     expect(r.stdout.split("\0").slice(0, -1)).toEqual(args);
     const viaScript = await run(conn(), script('for a in "$@"; do printf "%s\\0" "$a"; done', args));
@@ -69,19 +98,21 @@ describe("exec over the pooled connection", () => {
   it("shows why: 50 simultaneous unauthenticated connections trip stock MaxStartups 10:30:100", async () => {
     const { h } = setup();
     const outcomes = await Promise.all(
-      Array.from({ length: 50 }, () =>
-        new Promise<"banner" | "dropped">((resolve) => {
-          const s = tcpConnect({ host: h.address, port: 22 });
-          let got = "";
-          const timer = setTimeout(() => resolve(got.startsWith("SSH-") ? "banner" : "dropped"), 3000);
-          s.on("data", (d) => (got += d.toString()));
-          s.on("close", () => {
-            clearTimeout(timer);
-            resolve(got.startsWith("SSH-") ? "banner" : "dropped");
-          });
-          s.on("error", () => undefined);
-          setTimeout(() => s.destroy(), 3100);
-        }),
+      Array.from(
+        { length: 50 },
+        () =>
+          new Promise<"banner" | "dropped">((resolve) => {
+            const s = tcpConnect({ host: h.address, port: 22 });
+            let got = "";
+            const timer = setTimeout(() => resolve(got.startsWith("SSH-") ? "banner" : "dropped"), 3000);
+            s.on("data", (d) => (got += d.toString()));
+            s.on("close", () => {
+              clearTimeout(timer);
+              resolve(got.startsWith("SSH-") ? "banner" : "dropped");
+            });
+            s.on("error", () => undefined);
+            setTimeout(() => s.destroy(), 3100);
+          }),
       ),
     );
     // sshd drops connections beyond 10 unauthenticated at random (30% rising to 100%): with 40 above the

@@ -12,7 +12,6 @@ import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
 import { loadVm, requireVm, vmExec } from "./inventory";
 
-
 const TYPE = "ConntrackHelperSetting";
 const FILE = "/etc/modprobe.d/pulumi-conntrack-helper.conf";
 const SYSCTL = "/proc/sys/net/netfilter/nf_conntrack_helper";
@@ -21,7 +20,11 @@ const PARAM = "/sys/module/nf_conntrack/parameters/nf_conntrack_helper";
 afterAll(() => closeAll());
 afterEach(async () => {
   if (!loadVm()) return;
-  await vmExec(["sh", "-c", "rm -f /etc/modprobe.d/pulumi-conntrack-helper.conf /etc/modprobe.d/00-early.conf; modprobe -r nf_conntrack 2>/dev/null; true"]);
+  await vmExec([
+    "sh",
+    "-c",
+    "rm -f /etc/modprobe.d/pulumi-conntrack-helper.conf /etc/modprobe.d/00-early.conf; modprobe -r nf_conntrack 2>/dev/null; true",
+  ]);
 });
 
 async function run(cmd: string): Promise<string> {
@@ -33,7 +36,13 @@ async function run(cmd: string): Promise<string> {
 /** The program's inputs, normalized by check as the engine does. */
 async function program(extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   const vm = requireVm();
-  const connection = { host: vm.host, port: vm.port, user: vm.user, privateKey: readFileSync(vm.privateKeyPath, "utf8"), hostKey: vm.hostKey };
+  const connection = {
+    host: vm.host,
+    port: vm.port,
+    user: vm.user,
+    privateKey: readFileSync(vm.privateKeyPath, "utf8"),
+    hostKey: vm.hostKey,
+  };
   const c = await handler(TYPE).check({}, { connection, ...extra });
   expect(c.failures).toBeUndefined();
   return c.inputs;
@@ -41,7 +50,9 @@ async function program(extra: Record<string, unknown> = {}): Promise<Record<stri
 
 /** Live value, module parameter and managed file, read with the OpenSSH client. */
 async function guest(): Promise<{ live: string; param: string; file: string }> {
-  const out = await run(`cat ${SYSCTL} 2>/dev/null || echo -; cat ${PARAM} 2>/dev/null || echo -; cat ${FILE} 2>/dev/null | grep '^options' || echo -`);
+  const out = await run(
+    `cat ${SYSCTL} 2>/dev/null || echo -; cat ${PARAM} 2>/dev/null || echo -; cat ${FILE} 2>/dev/null | grep '^options' || echo -`,
+  );
   const [live, param, file] = out.split("\n");
   return { live, param, file };
 }
@@ -115,9 +126,19 @@ describe("ConntrackHelperSetting on Debian 5.10 (modular nf_conntrack, toggle pr
     const on = await program({ enabled: true });
     const { id, outs } = await handler(TYPE).create(on);
     // Previous: what the module would get at load without this resource (00-early.conf says 0).
-    expect(outs).toMatchObject({ nfConntrack: "not-loaded", toggle: "present", liveValue: null, moduleParameter: null, previousLiveValue: 0, previousModuleParameter: "N", persistence: "modprobe.d" });
+    expect(outs).toMatchObject({
+      nfConntrack: "not-loaded",
+      toggle: "present",
+      liveValue: null,
+      moduleParameter: null,
+      previousLiveValue: 0,
+      previousModuleParameter: "N",
+      persistence: "modprobe.d",
+    });
     expect(outs.notes.join(" ")).toMatch(/not loaded.*takes effect when the module loads/);
-    expect(outs.conflicts).toEqual([expect.objectContaining({ path: "/etc/modprobe.d/00-early.conf", value: 0, contradicts: true, overridesManagedFile: false })]);
+    expect(outs.conflicts).toEqual([
+      expect.objectContaining({ path: "/etc/modprobe.d/00-early.conf", value: 0, contradicts: true, overridesManagedFile: false }),
+    ]);
     expect(outs.warnings.join(" ")).toMatch(/00-early\.conf:1 .*is read later and wins/);
     expect(await guest()).toEqual({ live: "-", param: "-", file: "options nf_conntrack nf_conntrack_helper=1" });
 

@@ -16,7 +16,6 @@ import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
 import { loadVm, requireVm, vmExec } from "./inventory";
 
-
 const TYPE = "ModuleBlacklist";
 const FILE = "/etc/modprobe.d/pulumi-conntrack-blacklist.conf";
 const NAT = ["iptable_nat", "nf_nat", "nf_conntrack"];
@@ -41,7 +40,13 @@ async function run(cmd: string): Promise<string> {
 /** The program's inputs, normalized by check as the engine does. */
 async function program(extra: Record<string, unknown>): Promise<Record<string, unknown>> {
   const vm = requireVm();
-  const connection = { host: vm.host, port: vm.port, user: vm.user, privateKey: readFileSync(vm.privateKeyPath, "utf8"), hostKey: vm.hostKey };
+  const connection = {
+    host: vm.host,
+    port: vm.port,
+    user: vm.user,
+    privateKey: readFileSync(vm.privateKeyPath, "utf8"),
+    hostKey: vm.hostKey,
+  };
   const c = await h().check({}, { connection, ...extra });
   expect(c.failures).toBeUndefined();
   return c.inputs;
@@ -60,12 +65,16 @@ async function lsmod(): Promise<string> {
 
 /** Every entry of /etc/modprobe.d with type, mode, owner and a hash of its bytes. */
 function modprobeDir(): Promise<string> {
-  return run('cd /etc/modprobe.d && for f in * .[!.]*; do [ -e "$f" ] || [ -L "$f" ] || continue; printf "%s %s %s\\n" "$(stat -c "%F %a %U:%G" "$f")" "$f" "$(sha256sum < "$f" | cut -c1-64)"; done');
+  return run(
+    'cd /etc/modprobe.d && for f in * .[!.]*; do [ -e "$f" ] || [ -L "$f" ] || continue; printf "%s %s %s\\n" "$(stat -c "%F %a %U:%G" "$f")" "$f" "$(sha256sum < "$f" | cut -c1-64)"; done',
+  );
 }
 
 /** Loads a module and its dependencies with insmod, as someone bypassing modprobe.d would. */
 function insmod(module: string): Promise<string> {
-  return run(`modprobe --ignore-install --show-depends ${module} | while read cmd path rest; do [ "$cmd" = insmod ] && { insmod "$path" 2>/dev/null || true; }; done; true`);
+  return run(
+    `modprobe --ignore-install --show-depends ${module} | while read cmd path rest; do [ "$cmd" = insmod ] && { insmod "$path" 2>/dev/null || true; }; done; true`,
+  );
 }
 
 describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
@@ -73,7 +82,10 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
     requireVm();
     expect(await loaded(NAT)).toEqual([]);
     const { id, outs } = await h().create(await program({ modules: ["nf_conntrack"] }));
-    expect(outs).toMatchObject({ effective: true, moduleStates: [{ name: "nf_conntrack", loaded: false, builtIn: false, blocked: true, effective: true }] });
+    expect(outs).toMatchObject({
+      effective: true,
+      moduleStates: [{ name: "nf_conntrack", loaded: false, builtIn: false, blocked: true, effective: true }],
+    });
     expect(await run(`cat ${FILE}`)).toContain(`${MANAGED_FILE_HEADER}\n`);
 
     const probe = await vmExec(["modprobe", "nf_conntrack"]);
@@ -98,7 +110,10 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
     expect(refreshed.props.effective).toBe(false);
     expect(weak.outs.effective).toBe(false);
     expect(refreshed.props.warnings).toEqual([expect.stringMatching(/^mode "blacklist" is weak/)]);
-    expect(refreshed.props).toMatchObject({ drift: ["nf_conntrack is loaded (unload is false, so it is left as it is)"], driftRepairable: false });
+    expect(refreshed.props).toMatchObject({
+      drift: ["nf_conntrack is loaded (unload is false, so it is left as it is)"],
+      driftRepairable: false,
+    });
 
     await h().delete(id, refreshed.props);
     expect((await vmExec(["test", "-e", FILE])).code).toBe(1);
@@ -128,7 +143,9 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
     await run("iptables-legacy -t nat -L -n >/dev/null && iptables-legacy -A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT");
     const before = await lsmod();
 
-    const held = await h().create(await program({ modules: ["nf_conntrack"], unload: true })).catch((e) => e);
+    const held = await h()
+      .create(await program({ modules: ["nf_conntrack"], unload: true }))
+      .catch((e) => e);
     expect(held).toBeInstanceOf(ConflictError);
     expect(held.message).toContain("cannot unload nf_conntrack: in use");
     expect(held.message).toContain("nf_conntrack: held by nf_nat, xt_conntrack (refcnt 2)");
@@ -140,7 +157,9 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
 
     // With its holders listed too, the iptables rule still uses xt_conntrack.
     const all = await program({ modules: [...NAT, "xt_conntrack"], unload: true });
-    const used = await h().create(all).catch((e) => e);
+    const used = await h()
+      .create(all)
+      .catch((e) => e);
     expect(used).toBeInstanceOf(ConflictError);
     expect(used.message).toContain("xt_conntrack: 1 user that is not a module (rules, nft objects, sockets or a process) (refcnt 1)");
     expect(await lsmod()).toBe(before);
@@ -161,7 +180,12 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
     requireVm();
     // Both hold nf_nat / nf_conntrack with refcnt 0: nothing uses them.
     await run("modprobe xt_MASQUERADE && modprobe nft_chain_nat");
-    expect(await loaded(["xt_MASQUERADE", "nft_chain_nat", "nf_nat", "nf_conntrack"])).toEqual(["xt_MASQUERADE", "nft_chain_nat", "nf_nat", "nf_conntrack"]);
+    expect(await loaded(["xt_MASQUERADE", "nft_chain_nat", "nf_nat", "nf_conntrack"])).toEqual([
+      "xt_MASQUERADE",
+      "nft_chain_nat",
+      "nf_nat",
+      "nf_conntrack",
+    ]);
     const { id, outs } = await h().create(await program({ modules: ["nf_conntrack"], unload: true }));
     expect(await loaded(["xt_MASQUERADE", "nft_chain_nat", "nf_nat", "nf_conntrack"])).toEqual([]);
     const u = outs.unloaded as string[];
@@ -182,7 +206,9 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
     // the module is free, i.e. after the file was written.
     await run("printf 'remove nf_conntrack /bin/false\\n' > /etc/modprobe.d/other.conf && modprobe nf_conntrack");
     const before = await modprobeDir();
-    const err = await h().create(await program({ modules: ["nf_conntrack"], unload: true })).catch((e) => e);
+    const err = await h()
+      .create(await program({ modules: ["nf_conntrack"], unload: true }))
+      .catch((e) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(/unload incomplete: still loaded: nf_conntrack/);
     expect(err.message).toContain(`${FILE} is put back as it was (removed)`);
@@ -220,10 +246,14 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
     await h().delete(id, repaired.outs);
   });
 
-  it("regenerates the initramfs when a module is inside it, and delete restores /etc/modprobe.d byte for byte and regenerates it again", { timeout: 900_000 }, async () => {
+  it("regenerates the initramfs when a module is inside it, and delete restores /etc/modprobe.d byte for byte and regenerates it again", {
+    timeout: 900_000,
+  }, async () => {
     const vm = requireVm();
     const image = `/boot/initrd.img-${vm.kernelRelease}`;
-    await run(`printf 'blacklist pcspkr\\noptions snd slots=x' > ${FILE} && chmod 640 ${FILE} && printf 'options foo bar=1\\n' > /etc/modprobe.d/other.conf && touch -d '2020-01-01' ${image}`);
+    await run(
+      `printf 'blacklist pcspkr\\noptions snd slots=x' > ${FILE} && chmod 640 ${FILE} && printf 'options foo bar=1\\n' > /etc/modprobe.d/other.conf && touch -d '2020-01-01' ${image}`,
+    );
     const before = await modprobeDir();
     const stamp = async () => Number(await run(`stat -c %Y ${image}`));
     const t0 = await stamp();
@@ -233,11 +263,15 @@ describe("ModuleBlacklist on Debian 5.10 (netfilter as modules)", () => {
     expect(await run(`lsinitramfs ${image} | grep -c '/crc16\\.ko'`)).toBe("1\n");
     const { id, outs } = await h().create(await program({ modules: ["nf_conntrack", "crc16"] }));
     expect(outs.initramfsRegenerated).toBe(true);
-    expect(outs.notes).toContain("crc16 is loaded and stays loaded (unload is false): the file keeps it out from the next load or boot on. Set unload: true, or run modprobe -r.");
+    expect(outs.notes).toContain(
+      "crc16 is loaded and stays loaded (unload is false): the file keeps it out from the next load or boot on. Set unload: true, or run modprobe -r.",
+    );
     expect(outs.replacedFile).toEqual({ mode: "640", base64: Buffer.from("blacklist pcspkr\noptions snd slots=x").toString("base64") });
     const t1 = await stamp();
     expect(t1).toBeGreaterThan(t0);
-    expect(await run(`lsinitramfs ${image} | grep -x etc/modprobe.d/pulumi-conntrack-blacklist.conf`)).toBe("etc/modprobe.d/pulumi-conntrack-blacklist.conf\n");
+    expect(await run(`lsinitramfs ${image} | grep -x etc/modprobe.d/pulumi-conntrack-blacklist.conf`)).toBe(
+      "etc/modprobe.d/pulumi-conntrack-blacklist.conf\n",
+    );
 
     await run(`touch -d '2020-01-01' ${image}`);
     await h().delete(id, outs);

@@ -32,7 +32,13 @@ async function run(cmd: string): Promise<string> {
 
 async function program(type: string, extra: Record<string, unknown>): Promise<Record<string, unknown>> {
   const vm = requireVm();
-  const connection = { host: vm.host, port: vm.port, user: vm.user, privateKey: readFileSync(vm.privateKeyPath, "utf8"), hostKey: vm.hostKey };
+  const connection = {
+    host: vm.host,
+    port: vm.port,
+    user: vm.user,
+    privateKey: readFileSync(vm.privateKeyPath, "utf8"),
+    hostKey: vm.hostKey,
+  };
   const c = await handler(type).check({}, { connection, ...extra });
   expect(c.failures).toBeUndefined();
   return c.inputs;
@@ -44,7 +50,9 @@ async function loaded(names: string[]): Promise<string[]> {
 }
 
 describe("across a real reboot of the VM (guest's own kernel and initramfs)", () => {
-  it("persisted helper value, initramfs-aware blacklists (auto keeps out, never is honest), persisted NotrackRule", { timeout: 1_800_000 }, async () => {
+  it("persisted helper value, initramfs-aware blacklists (auto keeps out, never is honest), persisted NotrackRule", {
+    timeout: 1_800_000,
+  }, async () => {
     const vm = requireVm();
     const image = `/boot/initrd.img-${vm.kernelRelease}`;
     const token = randomUUID();
@@ -64,7 +72,9 @@ describe("across a real reboot of the VM (guest's own kernel and initramfs)", ()
       expect(hs.outs).toMatchObject({ nfConntrack: "not-loaded", persistence: "modprobe.d", liveValue: null, previousLiveValue: 0 });
 
       // 2. veth kept out with a regenerated initramfs ("always": regenerate whenever the file changes).
-      const veth = await handler("ModuleBlacklist").create(await program("ModuleBlacklist", { modules: ["veth"], initramfs: "always", fileName: "ctvm-veth.conf" }));
+      const veth = await handler("ModuleBlacklist").create(
+        await program("ModuleBlacklist", { modules: ["veth"], initramfs: "always", fileName: "ctvm-veth.conf" }),
+      );
       made.push({ type: "ModuleBlacklist", ...veth });
       expect(veth.outs).toMatchObject({ initramfsRegenerated: true, effective: true, warnings: [] });
       const listing = await run(`lsinitramfs ${image}`);
@@ -75,14 +85,28 @@ describe("across a real reboot of the VM (guest's own kernel and initramfs)", ()
 
       // 3. dummy with initramfs "never": it is inside the initramfs, which loads it before
       //    /etc/modprobe.d is read. The output must say so, not claim effective.
-      const dummy = await handler("ModuleBlacklist").create(await program("ModuleBlacklist", { modules: ["dummy"], initramfs: "never", fileName: "ctvm-dummy.conf" }));
+      const dummy = await handler("ModuleBlacklist").create(
+        await program("ModuleBlacklist", { modules: ["dummy"], initramfs: "never", fileName: "ctvm-dummy.conf" }),
+      );
       made.push({ type: "ModuleBlacklist", ...dummy });
-      expect(dummy.outs).toMatchObject({ initramfsRegenerated: false, effective: false, moduleStates: [expect.objectContaining({ name: "dummy", blocked: true, effective: false })] });
+      expect(dummy.outs).toMatchObject({
+        initramfsRegenerated: false,
+        effective: false,
+        moduleStates: [expect.objectContaining({ name: "dummy", blocked: true, effective: false })],
+      });
       expect(dummy.outs.warnings).toEqual([expect.stringMatching(/^initramfs: dummy is inside .* "never": early boot may still load it/)]);
 
       // 4. A persisted NotrackRule, with its persistence service enabled.
       await run("systemctl enable nftables.service 2>&1");
-      const nr = await handler("NotrackRule").create(await program("NotrackRule", { ruleName: "vm-dns", chain: "PREROUTING", protocol: "udp", destinationPort: 53, backend: "nftables" }));
+      const nr = await handler("NotrackRule").create(
+        await program("NotrackRule", {
+          ruleName: "vm-dns",
+          chain: "PREROUTING",
+          protocol: "udp",
+          destinationPort: 53,
+          backend: "nftables",
+        }),
+      );
       made.push({ type: "NotrackRule", ...nr });
       expect(nr.outs.persistence).toEqual({ mechanism: "nftables", file: "/etc/nftables.conf" });
       const tag = nr.outs.tag as string;
@@ -112,13 +136,35 @@ describe("across a real reboot of the VM (guest's own kernel and initramfs)", ()
       // Refresh after the reboot: no drift for the helper and the rule; the blacklists as reported.
       const hsRead = await handler("ConntrackHelperSetting").read(hs.id, hs.outs);
       expect(hsRead.props).toMatchObject({ nfConntrack: "loaded", liveValue: 1, moduleParameter: "Y", previousLiveValue: 0 });
-      expect((await handler("ConntrackHelperSetting").diff(hs.id, hsRead.props!, await program("ConntrackHelperSetting", { enabled: true }))).changes).toBe(false);
+      expect(
+        (await handler("ConntrackHelperSetting").diff(hs.id, hsRead.props!, await program("ConntrackHelperSetting", { enabled: true })))
+          .changes,
+      ).toBe(false);
       const nrRead = await handler("NotrackRule").read(nr.id, nr.outs);
       expect(nrRead.props).toMatchObject({ tag });
-      expect((await handler("NotrackRule").diff(nr.id, nrRead.props!, await program("NotrackRule", { ruleName: "vm-dns", chain: "PREROUTING", protocol: "udp", destinationPort: 53, backend: "nftables" }))).changes).toBe(false);
+      expect(
+        (
+          await handler("NotrackRule").diff(
+            nr.id,
+            nrRead.props!,
+            await program("NotrackRule", {
+              ruleName: "vm-dns",
+              chain: "PREROUTING",
+              protocol: "udp",
+              destinationPort: 53,
+              backend: "nftables",
+            }),
+          )
+        ).changes,
+      ).toBe(false);
       const dummyRead = await handler("ModuleBlacklist").read(dummy.id, dummy.outs);
-      expect(dummyRead.props).toMatchObject({ effective: false, moduleStates: [expect.objectContaining({ name: "dummy", loaded: true, effective: false })] });
-      expect(await handler("ModuleBlacklist").read(veth.id, veth.outs)).toMatchObject({ props: { effective: true, moduleStates: [expect.objectContaining({ name: "veth", loaded: false })] } });
+      expect(dummyRead.props).toMatchObject({
+        effective: false,
+        moduleStates: [expect.objectContaining({ name: "dummy", loaded: true, effective: false })],
+      });
+      expect(await handler("ModuleBlacklist").read(veth.id, veth.outs)).toMatchObject({
+        props: { effective: true, moduleStates: [expect.objectContaining({ name: "veth", loaded: false })] },
+      });
       for (const m of made) {
         const r = await handler(m.type).read(m.id, m.outs);
         m.outs = r.props;
@@ -127,8 +173,13 @@ describe("across a real reboot of the VM (guest's own kernel and initramfs)", ()
       // Back as found: the admin's changes first, so that the veth delete regenerates an
       // initramfs equal in content to the original one.
       await vmExec(["sh", "-c", `cat > ${MODULES}.tmp && mv ${MODULES}.tmp ${MODULES}; rm -f ${HOOK}`], modulesBefore);
-      for (const m of made.reverse()) await handler(m.type).delete(m.id, m.outs).catch((e) => console.error(`cleanup ${m.type}: ${e}`));
-      await run("systemctl disable nftables.service 2>&1; nft flush ruleset; modprobe -r dummy veth nft_ct nf_conntrack nf_defrag_ipv4 nf_defrag_ipv6 nf_tables 2>/dev/null; true");
+      for (const m of made.reverse())
+        await handler(m.type)
+          .delete(m.id, m.outs)
+          .catch((e) => console.error(`cleanup ${m.type}: ${e}`));
+      await run(
+        "systemctl disable nftables.service 2>&1; nft flush ruleset; modprobe -r dummy veth nft_ct nf_conntrack nf_defrag_ipv4 nf_defrag_ipv6 nf_tables 2>/dev/null; true",
+      );
       closeAll();
     }
     expect((await vmExec(["cat", MODULES])).stdout).toBe(modulesBefore);

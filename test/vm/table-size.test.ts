@@ -22,7 +22,11 @@ const HASH = "/sys/module/nf_conntrack/parameters/hashsize";
 afterAll(() => closeAll());
 afterEach(async () => {
   if (!loadVm()) return;
-  await vmExec(["sh", "-c", `rm -f ${Object.values(MANAGED_PATHS).join(" ")}; udevadm control --reload 2>/dev/null; modprobe -r nf_conntrack 2>/dev/null; true`]);
+  await vmExec([
+    "sh",
+    "-c",
+    `rm -f ${Object.values(MANAGED_PATHS).join(" ")}; udevadm control --reload 2>/dev/null; modprobe -r nf_conntrack 2>/dev/null; true`,
+  ]);
 });
 
 async function run(cmd: string): Promise<string> {
@@ -33,7 +37,13 @@ async function run(cmd: string): Promise<string> {
 
 async function program(extra: Record<string, unknown>): Promise<Record<string, unknown>> {
   const vm = requireVm();
-  const connection = { host: vm.host, port: vm.port, user: vm.user, privateKey: readFileSync(vm.privateKeyPath, "utf8"), hostKey: vm.hostKey };
+  const connection = {
+    host: vm.host,
+    port: vm.port,
+    user: vm.user,
+    privateKey: readFileSync(vm.privateKeyPath, "utf8"),
+    hostKey: vm.hostKey,
+  };
   const c = await handler(TYPE).check({}, { connection, ...extra });
   expect(c.failures).toBeUndefined();
   return c.inputs;
@@ -94,15 +104,19 @@ describe("ConntrackTableSize on a modular 5.10 kernel (initial network namespace
   it("refuses a hash size the kernel would round, and a table too large for the guest's RAM", async () => {
     await run("modprobe nf_conntrack");
     const max0 = await run(`cat ${MAX}`);
-    const rounded = await handler(TYPE).create(await program({ max: 200000, buckets: 1000 })).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
+    const rounded = await handler(TYPE)
+      .create(await program({ max: 200000, buckets: 1000 }))
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
     expect(rounded?.message).toMatch(/would show 1024/);
-    const large = await handler(TYPE).create(await program({ max: 50_000_000 })).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
+    const large = await handler(TYPE)
+      .create(await program({ max: 50_000_000 }))
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
     expect(large?.message).toMatch(/more than 10% of this host's .* RAM[\s\S]*allowLargeTable/);
     expect(await run(`cat ${MAX}`)).toBe(max0);
   });

@@ -12,7 +12,13 @@ afterAll(() => closeAll());
 describe("transport on the VM (Debian 5.10, modular netfilter)", () => {
   it("probes facts, loads nf_conntrack and reads nf_conntrack_helper over ssh2", async () => {
     const vm = requireVm();
-    const conn = ConnectionSchema.parse({ host: vm.host, port: vm.port, user: vm.user, privateKey: readFileSync(vm.privateKeyPath, "utf8"), hostKey: vm.hostKey });
+    const conn = ConnectionSchema.parse({
+      host: vm.host,
+      port: vm.port,
+      user: vm.user,
+      privateKey: readFileSync(vm.privateKeyPath, "utf8"),
+      hostKey: vm.hostKey,
+    });
     const before = await probeFacts(conn);
     expect(before.kernelRelease).toBe(vm.kernelRelease);
     expect(before.kernel.major).toBe(5);

@@ -72,7 +72,10 @@ export async function apply(conn: Connection, path: string, changes: readonly Ch
   const label = `apply nf_conntrack_helper: ${changes.map(describeChange).join("; ")}`;
   const r = await exec(conn, argv, { stdin, label });
   if (r.exitCode !== 0) {
-    throw commandFailed(conn, argv, r, { label, hint: "nothing after the failing step was changed; fix the cause and run `pulumi up` again (it repairs the rest)" });
+    throw commandFailed(conn, argv, r, {
+      label,
+      hint: "nothing after the failing step was changed; fix the cause and run `pulumi up` again (it repairs the rest)",
+    });
   }
   const after = parseObservation(r.stdout);
   const wrong = verify(after, changes);
@@ -90,9 +93,12 @@ export async function apply(conn: Connection, path: string, changes: readonly Ch
 export function verify(after: HelperObservation, changes: readonly Change[]): string[] {
   const wrong: string[] = [];
   for (const c of changes) {
-    if (c.kind === "set-live" && after.live !== c.to) wrong.push(`${HELPER_SYSCTL_PATH} reads ${after.live ?? "nothing"} after writing ${c.to}`);
-    if (c.kind === "set-module-parameter" && after.moduleParameter !== c.to) wrong.push(`${HELPER_PARAM_PATH} reads ${after.moduleParameter ?? "nothing"} after writing ${c.to}`);
-    if (c.kind === "write-file" && (after.file.kind !== "file" || after.file.content !== c.content)) wrong.push(`${c.path} does not hold the content written`);
+    if (c.kind === "set-live" && after.live !== c.to)
+      wrong.push(`${HELPER_SYSCTL_PATH} reads ${after.live ?? "nothing"} after writing ${c.to}`);
+    if (c.kind === "set-module-parameter" && after.moduleParameter !== c.to)
+      wrong.push(`${HELPER_PARAM_PATH} reads ${after.moduleParameter ?? "nothing"} after writing ${c.to}`);
+    if (c.kind === "write-file" && (after.file.kind !== "file" || after.file.content !== c.content))
+      wrong.push(`${c.path} does not hold the content written`);
     if (c.kind === "remove-file" && after.file.kind !== "absent") wrong.push(`${c.path} still exists after removal`);
   }
   return wrong;

@@ -1,5 +1,11 @@
-export { ConntrackHelperSetting, type ConntrackHelperSettingArgs} from "./resource";
-export { HelperSettingSchema, HELPER_SETTING_TYPE, DEFAULT_HELPER_FILE_NAME, type HelperSettingInputs, type HelperSettingDesired } from "./schema";
+export { ConntrackHelperSetting, type ConntrackHelperSettingArgs } from "./resource";
+export {
+  HelperSettingSchema,
+  HELPER_SETTING_TYPE,
+  DEFAULT_HELPER_FILE_NAME,
+  type HelperSettingInputs,
+  type HelperSettingDesired,
+} from "./schema";
 export {
   plan,
   plan as planHelperSetting,

@@ -119,7 +119,8 @@ export async function observe(conn: Connection, fileName: string): Promise<Helpe
   const argv = script(OBSERVE_SCRIPT, [managedPath(fileName)]);
   const label = "observe nf_conntrack_helper (facts, live value, /etc/modprobe.d)";
   const r = await exec(conn, argv, { label });
-  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
+  if (r.exitCode !== 0)
+    throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseObservation(r.stdout);
 }
 

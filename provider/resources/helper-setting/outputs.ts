@@ -32,7 +32,13 @@ export interface HelperSettingOutputs extends Recorded {
 }
 
 /** Outputs for the host as observed, given the plan computed from that same observation. */
-export function outputsOf(o: HelperObservation, p: Plan, desired: HelperSettingDesired, recorded: Recorded, actions: string[]): HelperSettingOutputs {
+export function outputsOf(
+  o: HelperObservation,
+  p: Plan,
+  desired: HelperSettingDesired,
+  recorded: Recorded,
+  actions: string[],
+): HelperSettingOutputs {
   return {
     kernelRelease: o.facts.kernelRelease,
     toggle: p.toggle,
@@ -64,7 +70,11 @@ export function outputsOf(o: HelperObservation, p: Plan, desired: HelperSettingD
  *   removed, or a stale option put back) and `enabled` does not already show it, so that the next
  *   `up` rewrites the file.
  */
-export function reflectedDesired(o: HelperObservation, p: Plan, olds: HelperSettingDesired): Pick<HelperSettingDesired, "enabled" | "persist"> {
+export function reflectedDesired(
+  o: HelperObservation,
+  p: Plan,
+  olds: HelperSettingDesired,
+): Pick<HelperSettingDesired, "enabled" | "persist"> {
   if (p.toggle === "removed") {
     return { enabled: false, persist: p.changes.some(isFileChange) ? !olds.persist : olds.persist };
   }

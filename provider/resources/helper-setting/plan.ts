@@ -27,7 +27,14 @@ export type ConntrackModule = "loaded" | "builtin" | "not-loaded" | "absent";
  *   kernel command line does not set the wanted value;
  * - `not-applicable`: the kernel has no toggle.
  */
-export type Persistence = "modprobe.d" | "overridden-modprobe.d" | "kernel-command-line" | "sysctl.d" | "not-persisted" | "impossible-builtin" | "not-applicable";
+export type Persistence =
+  | "modprobe.d"
+  | "overridden-modprobe.d"
+  | "kernel-command-line"
+  | "sysctl.d"
+  | "not-persisted"
+  | "impossible-builtin"
+  | "not-applicable";
 
 /** One change to make on the host. */
 export type Change =
@@ -171,7 +178,14 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
   const path = managedPath(desired.fileName);
   const release = o.facts.kernelRelease || "(unknown release)";
   const record: Recorded = recorded ? { ...recorded } : recordAtCreate(o);
-  const base = { toggle, module, record, conflicts: judgeConflicts(o, toggle, want, desired), warnings: [] as string[], notes: [] as string[] };
+  const base = {
+    toggle,
+    module,
+    record,
+    conflicts: judgeConflicts(o, toggle, want, desired),
+    warnings: [] as string[],
+    notes: [] as string[],
+  };
   const refuse = (refusal: Refusal): Plan => ({ ...base, changes: [], refusal, persistence: "not-applicable" });
 
   if (toggle === "too-old") {
@@ -254,14 +268,18 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
   const notes = base.notes;
   notes.push(EXISTING_FLOWS_NOTE);
   if (desired.enabled) {
-    notes.push("enabled: true lets every loaded helper attach to all flows on its port; explicit CT --helper rules are the secure alternative.");
+    notes.push(
+      "enabled: true lets every loaded helper attach to all flows on its port; explicit CT --helper rules are the secure alternative.",
+    );
   }
 
   if (o.live !== null) {
     // Never record o.live here: at create recordAtCreate already has it, later it is drift.
     if (o.live !== want) changes.push({ kind: "set-live", from: o.live, to: want });
   } else if (module === "loaded" || module === "builtin") {
-    warnings.push(`${HELPER_SYSCTL_PATH} cannot be read although nf_conntrack is in the kernel (a read-only /proc, or a session outside the initial network namespace?): the live value was not set`);
+    warnings.push(
+      `${HELPER_SYSCTL_PATH} cannot be read although nf_conntrack is in the kernel (a read-only /proc, or a session outside the initial network namespace?): the live value was not set`,
+    );
   } else {
     notes.push(
       module === "absent"
@@ -291,7 +309,9 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
     } else if (sysctl.length > 0 && sysctl.every((s) => s.value === want)) {
       // A built-in nf_conntrack has its sysctl from boot on, so systemd-sysctl can set it.
       persistence = "sysctl.d";
-      notes.push(`nf_conntrack is built into the kernel; ${sysctl.map((s) => s.path).join(", ")} persists the value (systemd-sysctl at boot).`);
+      notes.push(
+        `nf_conntrack is built into the kernel; ${sysctl.map((s) => s.path).join(", ")} persists the value (systemd-sysctl at boot).`,
+      );
     } else {
       persistence = "impossible-builtin";
       warnings.push(
@@ -319,7 +339,12 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
     }
   }
 
-  const ctx = { ours: desired.fileName, want, persisting: persistence === "modprobe.d" || persistence === "overridden-modprobe.d", builtin: module === "builtin" };
+  const ctx = {
+    ours: desired.fileName,
+    want,
+    persisting: persistence === "modprobe.d" || persistence === "overridden-modprobe.d",
+    builtin: module === "builtin",
+  };
   for (const c of base.conflicts) if (c.contradicts) warnings.push(describeConflict(c, ctx));
   return { ...base, changes, persistence, warnings, notes };
 }
@@ -348,7 +373,13 @@ export function planDelete(o: HelperObservation, fileName: string, recorded: Rec
       if (before === null) changes.push({ kind: "remove-file", path, why: "delete: there was no file before create" });
       else {
         const mode = recorded.previousFileMode ?? undefined;
-        changes.push({ kind: "write-file", path, content: before, why: "delete: restore the content it had before create", ...(mode ? { mode } : {}) });
+        changes.push({
+          kind: "write-file",
+          path,
+          content: before,
+          why: "delete: restore the content it had before create",
+          ...(mode ? { mode } : {}),
+        });
       }
     }
   }

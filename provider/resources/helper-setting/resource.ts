@@ -90,13 +90,6 @@ export class ConntrackHelperSetting extends pulumi.dynamic.Resource {
       notes: undefined,
       actions: undefined,
     };
-    super(
-      thinProvider(HELPER_SETTING_TYPE),
-      name,
-      props,
-      withSecretConnection(opts),
-      TYPE_MODULE,
-      HELPER_SETTING_TYPE,
-    );
+    super(thinProvider(HELPER_SETTING_TYPE), name, props, withSecretConnection(opts), TYPE_MODULE, HELPER_SETTING_TYPE);
   }
 }

@@ -14,7 +14,10 @@ const fileName = z
   .refine((s) => !s.includes("/"), "must be a plain file name under /etc/modprobe.d, without '/'")
   .refine((s) => !s.includes(".."), "must not contain '..'")
   .refine((s) => s.endsWith(".conf"), "must end in .conf (modprobe reads no other files in /etc/modprobe.d)")
-  .refine((s) => MODPROBE_FILE_NAME.test(s), "must start with a letter or digit and use only letters, digits, '.', '_' and '-' (at most 126 characters)");
+  .refine(
+    (s) => MODPROBE_FILE_NAME.test(s),
+    "must start with a letter or digit and use only letters, digits, '.', '_' and '-' (at most 126 characters)",
+  );
 
 /**
  * Inputs of a `ConntrackHelperSetting`: whether the kernel assigns conntrack helpers to flows

@@ -119,13 +119,37 @@ ctk_observe "$f" 0 0 "$@"`;
  */
 export async function apply(conn: Connection, req: ApplyRequest): Promise<ApplyResult> {
   const mode = req.file.kind === "write" ? req.file.mode : "0644";
-  const args = [req.path, /^[0-7]{3,4}$/.test(mode) ? mode : "0644", req.file.kind, req.regenerate ?? "-", req.guardNotrack ? "1" : "0", String(req.unload.length), ...req.unload, ...req.modules];
+  const args = [
+    req.path,
+    /^[0-7]{3,4}$/.test(mode) ? mode : "0644",
+    req.file.kind,
+    req.regenerate ?? "-",
+    req.guardNotrack ? "1" : "0",
+    String(req.unload.length),
+    ...req.unload,
+    ...req.modules,
+  ];
   const argv = script(APPLY_SCRIPT, args);
-  const steps = [req.file.kind === "keep" ? "" : `${req.file.kind} ${req.path}`, req.regenerate ? `regenerate the initramfs (${req.regenerate})` : "", req.unload.length ? `modprobe -r ${req.unload.join(" ")}` : ""].filter(Boolean);
+  const steps = [
+    req.file.kind === "keep" ? "" : `${req.file.kind} ${req.path}`,
+    req.regenerate ? `regenerate the initramfs (${req.regenerate})` : "",
+    req.unload.length ? `modprobe -r ${req.unload.join(" ")}` : "",
+  ].filter(Boolean);
   const label = steps.join(", then ") || `check ${req.path}`;
   // Regenerating an initramfs takes minutes on a slow host; a failure is reported, not timed out.
-  const r = await exec(conn, argv, { label, stdin: req.file.kind === "write" ? req.file.bytes : undefined, timeoutMs: req.regenerate ? 1_200_000 : 300_000 });
-  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label, hint: r.exitCode === 75 ? "another pulumi-conntrack change holds the host lock; run pulumi up again" : "check that the user is root or has passwordless sudo (sudo: true)" });
+  const r = await exec(conn, argv, {
+    label,
+    stdin: req.file.kind === "write" ? req.file.bytes : undefined,
+    timeoutMs: req.regenerate ? 1_200_000 : 300_000,
+  });
+  if (r.exitCode !== 0)
+    throw commandFailed(conn, argv, r, {
+      label,
+      hint:
+        r.exitCode === 75
+          ? "another pulumi-conntrack change holds the host lock; run pulumi up again"
+          : "check that the user is root or has passwordless sudo (sudo: true)",
+    });
   return parseApplyOutput(r.stdout);
 }
 
@@ -153,7 +177,12 @@ export function parseApplyOutput(stdout: string): ApplyResult {
   }
   return {
     conflict: conflict === undefined ? null : parseNotrackScan(conflict),
-    fileError: sections.has("apply.file") && file.get("ok") !== "1" ? file.get("error") || "the file step did not finish" : conflict === undefined && !sections.has("apply.file") ? "the file step did not run" : null,
+    fileError:
+      sections.has("apply.file") && file.get("ok") !== "1"
+        ? file.get("error") || "the file step did not finish"
+        : conflict === undefined && !sections.has("apply.file")
+          ? "the file step did not run"
+          : null,
     initramfs,
     unload,
     loadedBefore: (sections.get("apply.before") ?? "").split("\n").filter(Boolean),

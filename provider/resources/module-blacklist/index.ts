@@ -1,4 +1,4 @@
-export { ModuleBlacklist, type ModuleBlacklistArgs} from "./resource";
+export { ModuleBlacklist, type ModuleBlacklistArgs } from "./resource";
 export {
   ModuleBlacklistSchema,
   MODULE_BLACKLIST_TYPE,

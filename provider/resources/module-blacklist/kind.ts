@@ -58,7 +58,14 @@ function recordedFrom(olds: Stored): Recorded {
 }
 
 function inputsOf(olds: Stored): ModuleBlacklistInputs {
-  return { connection: olds.connection, modules: olds.modules, mode: olds.mode, unload: olds.unload, initramfs: olds.initramfs, fileName: olds.fileName };
+  return {
+    connection: olds.connection,
+    modules: olds.modules,
+    mode: olds.mode,
+    unload: olds.unload,
+    initramfs: olds.initramfs,
+    fileName: olds.fileName,
+  };
 }
 
 /** Whether observing needs to look for NotrackRules: only when a listed module is one they need. */
@@ -71,7 +78,12 @@ function refusalError(conn: Connection, r: Refusal): ConntrackError {
   return r.error === "conflict" ? new ConflictError(r.message, details) : new UnsupportedError(r.message, details);
 }
 
-function outputsFrom(obs: Observation, inputs: ModuleBlacklistInputs, recorded: Recorded, extra: { unloaded: string[]; notes: string[]; drift?: Drift }): ModuleBlacklistOutputs {
+function outputsFrom(
+  obs: Observation,
+  inputs: ModuleBlacklistInputs,
+  recorded: Recorded,
+  extra: { unloaded: string[]; notes: string[]; drift?: Drift },
+): ModuleBlacklistOutputs {
   const moduleStates = moduleStatuses(obs, inputs);
   const notes = [...extra.notes, ...overrideNotes(obs, inputs)];
   return {
@@ -98,13 +110,24 @@ function unloadedInOrder(sequence: readonly string[], gone: readonly string[]): 
  * Puts the managed path back as `obs` found it (and regenerates the initramfs again when the
  * failed attempt did), after a create or update failed half-way. Returns what it did, for the error.
  */
-async function rollback(conn: Connection, path: string, obs: Observation, regenerated: Regeneration | null, modules: readonly string[]): Promise<string> {
+async function rollback(
+  conn: Connection,
+  path: string,
+  obs: Observation,
+  regenerated: Regeneration | null,
+  modules: readonly string[],
+): Promise<string> {
   const file: FileAction =
-    obs.file.kind === "file" ? { kind: "write", bytes: Buffer.from(obs.file.base64, "base64"), mode: obs.file.mode } : obs.file.kind === "absent" ? { kind: "remove" } : { kind: "keep" };
+    obs.file.kind === "file"
+      ? { kind: "write", bytes: Buffer.from(obs.file.base64, "base64"), mode: obs.file.mode }
+      : obs.file.kind === "absent"
+        ? { kind: "remove" }
+        : { kind: "keep" };
   try {
     const r = await apply(conn, { path, file, regenerate: regenerated?.tool ?? null, guardNotrack: false, unload: [], modules });
     if (r.fileError) return `putting ${path} back failed too (${r.fileError}): it holds the new content; remove or restore it by hand`;
-    if (r.initramfs && r.initramfs.exitCode !== 0) return `${path} is put back as it was, but regenerating the initramfs again failed (exit ${r.initramfs.exitCode}): run ${regenerated?.tool === "dracut" ? "dracut -f" : "update-initramfs -u"} by hand`;
+    if (r.initramfs && r.initramfs.exitCode !== 0)
+      return `${path} is put back as it was, but regenerating the initramfs again failed (exit ${r.initramfs.exitCode}): run ${regenerated?.tool === "dracut" ? "dracut -f" : "update-initramfs -u"} by hand`;
     return `${path} is put back as it was${obs.file.kind === "absent" ? " (removed)" : ""}${regenerated ? " and the initramfs regenerated again" : ""}`;
   } catch (e) {
     return `putting ${path} back failed (${(e as Error).message}): it holds the new content; remove or restore it by hand`;
@@ -130,22 +153,37 @@ async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Pro
   let after = obs;
   let result: ApplyResult | undefined;
   // A failure after the file step puts the file back: the host as it was, nothing outside state.
-  const undo = () => (p.write !== null ? rollback(conn, path, obs, p.regenerate, inputs.modules) : Promise.resolve(`${path} was not changed`));
+  const undo = () =>
+    p.write !== null ? rollback(conn, path, obs, p.regenerate, inputs.modules) : Promise.resolve(`${path} was not changed`);
   if (p.write !== null || p.regenerate || unloadOrder.length > 0) {
     const file: FileAction = p.write !== null ? { kind: "write", bytes: Buffer.from(p.write, "utf8"), mode: "0644" } : { kind: "keep" };
-    result = await apply(conn, { path, file, regenerate: p.regenerate?.tool ?? null, guardNotrack: p.guardNotrack && p.write !== null, unload: unloadOrder, modules: inputs.modules });
+    result = await apply(conn, {
+      path,
+      file,
+      regenerate: p.regenerate?.tool ?? null,
+      guardNotrack: p.guardNotrack && p.write !== null,
+      unload: unloadOrder,
+      modules: inputs.modules,
+    });
     // The apply script's closing observation does not list the initramfs again (seconds); the one
     // listed before still holds when nothing regenerated it, and "never" needs it for effective.
     after = { ...result.after, initramfs: result.after.initramfs ?? (p.regenerate ? null : obs.initramfs) };
     if (result.conflict && result.conflict.length > 0) {
-      throw new ConflictError(`a NotrackRule of pulumi-conntrack appeared on this host while planning, and it needs ${notrackDependenciesIn(inputs.modules).join(", ")}; nothing was changed`, {
-        host,
-        command: `write ${path}`,
-        hint: "remove those modules from modules, or delete the NotrackRule resources on this host first",
-      });
+      throw new ConflictError(
+        `a NotrackRule of pulumi-conntrack appeared on this host while planning, and it needs ${notrackDependenciesIn(inputs.modules).join(", ")}; nothing was changed`,
+        {
+          host,
+          command: `write ${path}`,
+          hint: "remove those modules from modules, or delete the NotrackRule resources on this host first",
+        },
+      );
     }
     if (result.fileError) {
-      throw new ConntrackError(`could not write ${path}: ${result.fileError}; nothing else was done`, { host, command: `write ${path}`, hint: "check that /etc/modprobe.d is writable (root, or sudo: true)" });
+      throw new ConntrackError(`could not write ${path}: ${result.fileError}; nothing else was done`, {
+        host,
+        command: `write ${path}`,
+        hint: "check that /etc/modprobe.d is writable (root, or sudo: true)",
+      });
     }
     if (result.initramfs && result.initramfs.exitCode !== 0) {
       const cmd = p.regenerate?.tool === "dracut" ? "dracut -f --kver $(uname -r)" : "update-initramfs -u -k $(uname -r)";
@@ -172,7 +210,11 @@ async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Pro
       throw new RemoteCommandError(
         `unload incomplete: still loaded: ${holders.join("; ")}${unloaded.length ? `; unloaded before the failure (they stay unloaded): ${unloaded.join(", ")}` : "; nothing was unloaded"}${failed ? `\n    modprobe -r ${failed.module}: ${failed.message}` : ""}\n  ${undone}.`,
         { exitCode: failed ? 1 : null, stdout: "", stderr: failed?.message ?? "" },
-        { host, command: `modprobe -r ${(failed ? [failed.module] : still).join(" ")}`, hint: "remove what holds them (see holders), then run pulumi up again" },
+        {
+          host,
+          command: `modprobe -r ${(failed ? [failed.module] : still).join(" ")}`,
+          hint: "remove what holds them (see holders), then run pulumi up again",
+        },
       );
     }
   }
@@ -206,13 +248,18 @@ export const moduleBlacklistKind: ResourceKind<ModuleBlacklistInputs, ModuleBlac
     // what is inside decide whether the modules stay out at boot (effective). Otherwise the
     // initramfs notes of the last create/update are carried over.
     const early = inputs.initramfs === "never";
-    const obs = await observe(inputs.connection, managedPath(inputs.fileName), inputs.modules, { initramfs: early, notrack: needsNotrackCheck(inputs.modules) });
+    const obs = await observe(inputs.connection, managedPath(inputs.fileName), inputs.modules, {
+      initramfs: early,
+      notrack: needsNotrackCheck(inputs.modules),
+    });
     const drift = detectDrift(obs, inputs, recorded);
     const carried = early ? [] : (stored.notes ?? []).filter((n) => n.startsWith(INITRAMFS_NOTE_PREFIX));
     const notes = [...plan(obs, inputs, recorded).notes, ...carried];
     const needed = notrackDependenciesIn(inputs.modules);
     if (needed.length > 0 && obs.notrackRules && obs.notrackRules.length > 0) {
-      notes.push(`NotrackRules of pulumi-conntrack now manage rules on this host and need ${needed.join(", ")}, which this resource keeps out; the next update refuses until one of them goes.`);
+      notes.push(
+        `NotrackRules of pulumi-conntrack now manage rules on this host and need ${needed.join(", ")}, which this resource keeps out; the next update refuses until one of them goes.`,
+      );
     }
     const outs = outputsFrom(obs, inputs, recorded, { unloaded: stored.unloaded ?? [], notes, drift });
     return { outs, inputs: { ...inputs, modules: liveModules(obs, inputs.mode) } };
@@ -231,15 +278,35 @@ export const moduleBlacklistKind: ResourceKind<ModuleBlacklistInputs, ModuleBlac
     const d = planDelete(obs, inputs, recordedFrom(stored));
     if (d.file.kind === "keep" && !d.regenerate) return;
     const file: FileAction =
-      d.file.kind === "keep" ? { kind: "keep" } : d.file.kind === "remove" ? { kind: "remove" } : { kind: "write", bytes: Buffer.from(d.file.replaced.base64, "base64"), mode: d.file.replaced.mode };
-    const r = await apply(conn, { path, file, regenerate: d.regenerate?.tool ?? null, guardNotrack: false, unload: [], modules: inputs.modules ?? [] });
+      d.file.kind === "keep"
+        ? { kind: "keep" }
+        : d.file.kind === "remove"
+          ? { kind: "remove" }
+          : { kind: "write", bytes: Buffer.from(d.file.replaced.base64, "base64"), mode: d.file.replaced.mode };
+    const r = await apply(conn, {
+      path,
+      file,
+      regenerate: d.regenerate?.tool ?? null,
+      guardNotrack: false,
+      unload: [],
+      modules: inputs.modules ?? [],
+    });
     const host = hostLabel(conn);
-    if (r.fileError) throw new ConntrackError(`could not ${d.file.kind} ${path}: ${r.fileError}`, { host, command: `${d.file.kind} ${path}`, hint: "check that /etc/modprobe.d is writable (root, or sudo: true)" });
+    if (r.fileError)
+      throw new ConntrackError(`could not ${d.file.kind} ${path}: ${r.fileError}`, {
+        host,
+        command: `${d.file.kind} ${path}`,
+        hint: "check that /etc/modprobe.d is writable (root, or sudo: true)",
+      });
     if (r.initramfs && r.initramfs.exitCode !== 0) {
       throw new RemoteCommandError(
         `${path} is ${d.file.kind === "restore" ? "restored" : "removed"}, but regenerating the initramfs failed (exit ${r.initramfs.exitCode}): it still holds the old copy:\n    ${r.initramfs.output.split("\n").join("\n    ")}`,
         { exitCode: r.initramfs.exitCode, stdout: r.initramfs.output, stderr: "" },
-        { host, command: d.regenerate?.tool === "dracut" ? "dracut -f" : "update-initramfs -u", hint: "fix the cause shown and regenerate it by hand" },
+        {
+          host,
+          command: d.regenerate?.tool === "dracut" ? "dracut -f" : "update-initramfs -u",
+          hint: "fix the cause shown and regenerate it by hand",
+        },
       );
     }
   },

@@ -110,7 +110,13 @@ export function parseNotrackScan(text: string): ManagedNotrackRule[] {
  * it loads with (`nf_defrag_ipv4`/`_ipv6`; `nf_conntrack_ipv4`/`_ipv6` before 4.19). An `install`
  * line that disables any of them keeps conntrack out, so the NOTRACK target cannot load.
  */
-export const CONNTRACK_CORE: readonly string[] = ["nf_conntrack", "nf_conntrack_ipv4", "nf_conntrack_ipv6", "nf_defrag_ipv4", "nf_defrag_ipv6"];
+export const CONNTRACK_CORE: readonly string[] = [
+  "nf_conntrack",
+  "nf_conntrack_ipv4",
+  "nf_conntrack_ipv6",
+  "nf_defrag_ipv4",
+  "nf_defrag_ipv6",
+];
 
 /** Extended regex (grep -E) for an `install` line of a {@link CONNTRACK_CORE} module (`-` and `_` alike). */
 export const CORE_INSTALL_ERE = `^[[:space:]]*install[[:space:]]+(${CONNTRACK_CORE.map((m) => m.replace(/_/g, "[-_]")).join("|")})[[:space:]]`;
@@ -144,7 +150,10 @@ export function parseCoreBlocks(grepOutput: string, cmdline: string): CoreBlock[
   }
   for (const word of cmdline.trim().split(/\s+/)) {
     const m = /^module_blacklist=(.*)$/.exec(word);
-    const module = m?.[1].split(",").map((x) => x.replace(/-/g, "_")).find((x) => CONNTRACK_CORE.includes(x));
+    const module = m?.[1]
+      .split(",")
+      .map((x) => x.replace(/-/g, "_"))
+      .find((x) => CONNTRACK_CORE.includes(x));
     if (module) out.push({ where: "kernel command line", text: word, module });
   }
   return out;
@@ -155,7 +164,14 @@ export function parseCoreBlocks(grepOutput: string, cmdline: string): CoreBlock[
  * nf_defrag_ipv4 /bin/false` is not `install nf_conntrack`), and why that stops conntrack.
  */
 export function describeCoreBlock(b: Pick<CoreBlock, "where" | "text">): string {
-  const module = b.where === "kernel command line" ? (/^module_blacklist=(.*)$/.exec(b.text)?.[1].split(",").map((x) => x.replace(/-/g, "_")).find((x) => CONNTRACK_CORE.includes(x)) ?? "nf_conntrack") : (b.text.split(/\s+/)[1] ?? "nf_conntrack").replace(/-/g, "_");
+  const module =
+    b.where === "kernel command line"
+      ? (/^module_blacklist=(.*)$/
+          .exec(b.text)?.[1]
+          .split(",")
+          .map((x) => x.replace(/-/g, "_"))
+          .find((x) => CONNTRACK_CORE.includes(x)) ?? "nf_conntrack")
+      : (b.text.split(/\s+/)[1] ?? "nf_conntrack").replace(/-/g, "_");
   const why = module === "nf_conntrack" ? "" : " (nf_conntrack depends on it, so conntrack cannot load)";
   return `${module} is disabled on this host by \`${b.text}\` in ${b.where}${why}`;
 }

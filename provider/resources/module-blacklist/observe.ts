@@ -173,7 +173,8 @@ export async function observe(conn: Connection, path: string, modules: readonly 
   const argv = script(OBSERVE_SCRIPT, observeArgs(path, modules, opts));
   const label = `observe modules ${modules.join(" ")} and ${path}`;
   const r = await exec(conn, argv, { label, timeoutMs: 300_000 });
-  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
+  if (r.exitCode !== 0)
+    throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseObservation(r.stdout);
 }
 
@@ -197,7 +198,12 @@ export function observationFromSections(sections: Map<string, string>): Observat
     const [name, state, rc, hs] = row.split("\t");
     if (!name) continue;
     const refcnt = Number(rc);
-    loaded.set(name, { name, state: state ?? "", refcnt: Number.isInteger(refcnt) && refcnt >= 0 ? refcnt : null, holders: (hs ?? "").split(" ").filter(Boolean).sort() });
+    loaded.set(name, {
+      name,
+      state: state ?? "",
+      refcnt: Number.isInteger(refcnt) && refcnt >= 0 ? refcnt : null,
+      holders: (hs ?? "").split(" ").filter(Boolean).sort(),
+    });
   }
   const configText = sections.get("config");
   let config: Observation["config"] = null;
@@ -231,7 +237,13 @@ function parseFile(kv: Map<string, string>): ObservedFile {
     case "file": {
       const [mode, mtime] = (kv.get("stat") ?? "").split(" ");
       const bytes = Buffer.from(kv.get("hex") ?? "", "hex");
-      return { kind: "file", content: bytes.toString("utf8"), base64: bytes.toString("base64"), mode: mode || "644", mtime: Number(mtime) || 0 };
+      return {
+        kind: "file",
+        content: bytes.toString("utf8"),
+        base64: bytes.toString("base64"),
+        mode: mode || "644",
+        mtime: Number(mtime) || 0,
+      };
     }
     case "other":
       return { kind: "other", what: kv.get("what") || "not a regular file" };

@@ -73,8 +73,21 @@ export function plan(obs: Observation, desired: Desired, recorded?: Recorded): P
   const content = renderManagedFile(desired.modules, desired.mode, replaced);
   const write = file.kind === "file" && file.content === content ? null : content;
   const guardNotrack = notrackDependenciesIn(desired.modules).length > 0;
-  const unload = desired.unload ? planUnload(obs.loaded, desired.modules.filter((m) => obs.modules.get(m)?.loaded)) : null;
-  const base: Plan = { path, write, regenerate: null, unload, guardNotrack, record: { replaced, initramfsRegenerated: recorded?.initramfsRegenerated ?? false }, notes };
+  const unload = desired.unload
+    ? planUnload(
+        obs.loaded,
+        desired.modules.filter((m) => obs.modules.get(m)?.loaded),
+      )
+    : null;
+  const base: Plan = {
+    path,
+    write,
+    regenerate: null,
+    unload,
+    guardNotrack,
+    record: { replaced, initramfsRegenerated: recorded?.initramfsRegenerated ?? false },
+    notes,
+  };
 
   const refusal = refuse(obs, desired, path, parsed, recorded);
   if (refusal) return { ...base, refusal };
@@ -85,21 +98,38 @@ export function plan(obs: Observation, desired: Desired, recorded?: Recorded): P
     const d = describeBlockedUnload(unload, obs.loaded);
     return {
       ...base,
-      refusal: { error: "conflict", message: `${d.message}\n  Nothing was changed: ${path} was not written and no module was unloaded.`, hint: d.hint, command: `modprobe -r ${unload.blocked.map((b) => b.module).join(" ")}` },
+      refusal: {
+        error: "conflict",
+        message: `${d.message}\n  Nothing was changed: ${path} was not written and no module was unloaded.`,
+        hint: d.hint,
+        command: `modprobe -r ${unload.blocked.map((b) => b.module).join(" ")}`,
+      },
     };
   }
   if (unload && unload.holdersRemoved.length > 0) {
     const held = desired.modules.filter((m) => unload.order.includes(m));
-    notes.push(`unload also removes ${unload.holdersRemoved.join(", ")} first: ${unload.holdersRemoved.length === 1 ? "it holds" : "they hold"} ${held.join(", ")} and nothing uses ${unload.holdersRemoved.length === 1 ? "it" : "them"} (refcnt 0); the kernel loads ${unload.holdersRemoved.length === 1 ? "it" : "them"} again when a rule needs ${unload.holdersRemoved.length === 1 ? "it" : "them"}.`);
+    notes.push(
+      `unload also removes ${unload.holdersRemoved.join(", ")} first: ${unload.holdersRemoved.length === 1 ? "it holds" : "they hold"} ${held.join(", ")} and nothing uses ${unload.holdersRemoved.length === 1 ? "it" : "them"} (refcnt 0); the kernel loads ${unload.holdersRemoved.length === 1 ? "it" : "them"} again when a rule needs ${unload.holdersRemoved.length === 1 ? "it" : "them"}.`,
+    );
   }
 
   const regen = initramfsDecision(obs, desired, path, write !== null);
   if ("refusal" in regen) return { ...base, refusal: regen.refusal };
   if (regen.note) notes.push(regen.note);
-  return { ...base, regenerate: regen.regenerate, record: { ...base.record, initramfsRegenerated: base.record.initramfsRegenerated || regen.regenerate !== null } };
+  return {
+    ...base,
+    regenerate: regen.regenerate,
+    record: { ...base.record, initramfsRegenerated: base.record.initramfsRegenerated || regen.regenerate !== null },
+  };
 }
 
-function refuse(obs: Observation, desired: Desired, path: string, parsed: ReturnType<typeof parseManagedFile> | null, recorded?: Recorded): Refusal | undefined {
+function refuse(
+  obs: Observation,
+  desired: Desired,
+  path: string,
+  parsed: ReturnType<typeof parseManagedFile> | null,
+  recorded?: Recorded,
+): Refusal | undefined {
   const file = obs.file;
   if (file.kind === "other") {
     return {
@@ -110,7 +140,12 @@ function refuse(obs: Observation, desired: Desired, path: string, parsed: Return
     };
   }
   if (file.kind === "unreadable") {
-    return { error: "unsupported", message: `${path} cannot be read`, hint: "run as root, or set sudo: true for a user with passwordless sudo", command: `read ${path}` };
+    return {
+      error: "unsupported",
+      message: `${path} cannot be read`,
+      hint: "run as root, or set sudo: true for a user with passwordless sudo",
+      command: `read ${path}`,
+    };
   }
   if (!recorded && file.kind === "file" && parsed && !parsed.managed && Buffer.byteLength(file.base64, "base64") > MAX_REPLACED_BYTES) {
     return {
@@ -149,29 +184,57 @@ function refuse(obs: Observation, desired: Desired, path: string, parsed: Return
  */
 export const INITRAMFS_NOTE_PREFIX = "initramfs: ";
 
-function initramfsDecision(obs: Observation, desired: Desired, path: string, fileChanges: boolean): { regenerate: Regeneration | null; note?: string } | { refusal: Refusal } {
+function initramfsDecision(
+  obs: Observation,
+  desired: Desired,
+  path: string,
+  fileChanges: boolean,
+): { regenerate: Regeneration | null; note?: string } | { refusal: Refusal } {
   const ir = obs.initramfs;
   if (desired.initramfs === "never") {
     const inside = ir?.contains ?? [];
     if (inside.length === 0) return { regenerate: null };
-    return { regenerate: null, note: `${INITRAMFS_NOTE_PREFIX}${inside.join(", ")} ${inside.length === 1 ? "is" : "are"} inside ${ir!.image}, which loads before /etc/modprobe.d is read, and initramfs is "never": early boot may still load ${inside.length === 1 ? "it" : "them"}` };
+    return {
+      regenerate: null,
+      note: `${INITRAMFS_NOTE_PREFIX}${inside.join(", ")} ${inside.length === 1 ? "is" : "are"} inside ${ir!.image}, which loads before /etc/modprobe.d is read, and initramfs is "never": early boot may still load ${inside.length === 1 ? "it" : "them"}`,
+    };
   }
   if (!ir) return { regenerate: null };
   const fileNewer = obs.file.kind === "file" && ir.imageMtime !== null && obs.file.mtime > ir.imageMtime;
   const stale = fileChanges || fileNewer;
   const reasons: string[] = [];
-  if (desired.initramfs === "always") reasons.push("initramfs is \"always\"");
+  if (desired.initramfs === "always") reasons.push('initramfs is "always"');
   else {
     if (ir.contains.length > 0) reasons.push(`${ir.contains.join(", ")} ${ir.contains.length === 1 ? "is" : "are"} inside ${ir.image}`);
     if (ir.hasFile) reasons.push(`${ir.image} holds a copy of ${path}`);
   }
   if (desired.initramfs === "always") {
     const command = ir.tool === "dracut" ? "dracut -f" : "update-initramfs -u";
-    if (!ir.tool) return { refusal: { error: "unsupported", message: "initramfs is \"always\", but neither update-initramfs nor dracut is installed", hint: "install initramfs-tools or dracut, or set initramfs to \"auto\" or \"never\"", command } };
-    if (!ir.imageExists) return { refusal: { error: "unsupported", message: `initramfs is "always", but there is no initramfs image of kernel ${obs.facts.kernelRelease} at ${ir.image}`, hint: "set initramfs to \"auto\" or \"never\" on a host that boots without an initramfs", command } };
+    if (!ir.tool)
+      return {
+        refusal: {
+          error: "unsupported",
+          message: 'initramfs is "always", but neither update-initramfs nor dracut is installed',
+          hint: 'install initramfs-tools or dracut, or set initramfs to "auto" or "never"',
+          command,
+        },
+      };
+    if (!ir.imageExists)
+      return {
+        refusal: {
+          error: "unsupported",
+          message: `initramfs is "always", but there is no initramfs image of kernel ${obs.facts.kernelRelease} at ${ir.image}`,
+          hint: 'set initramfs to "auto" or "never" on a host that boots without an initramfs',
+          command,
+        },
+      };
   }
   if (!stale || reasons.length === 0) return { regenerate: null };
-  if (!ir.tool) return { regenerate: null, note: `${INITRAMFS_NOTE_PREFIX}${reasons.join("; ")}, but neither update-initramfs nor dracut is installed to regenerate it` };
+  if (!ir.tool)
+    return {
+      regenerate: null,
+      note: `${INITRAMFS_NOTE_PREFIX}${reasons.join("; ")}, but neither update-initramfs nor dracut is installed to regenerate it`,
+    };
   return { regenerate: { tool: ir.tool, why: reasons.join("; ") } };
 }
 
@@ -185,23 +248,35 @@ function hostNotes(obs: Observation, desired: Desired): string[] {
     );
   }
   if (!obs.modulesSupported) {
-    notes.push(`NOT EFFECTIVE: kernel ${obs.facts.kernelRelease} loads no modules at all (/proc/modules is absent): every feature is built in or missing, and /etc/modprobe.d is never read.`);
+    notes.push(
+      `NOT EFFECTIVE: kernel ${obs.facts.kernelRelease} loads no modules at all (/proc/modules is absent): every feature is built in or missing, and /etc/modprobe.d is never read.`,
+    );
   }
   if (obs.modulesSupported && obs.depListAvailable) {
     const unknown = desired.modules.filter((m) => {
       const f = obs.modules.get(m);
       return f && !f.available && !f.builtIn && !f.loaded;
     });
-    if (unknown.length > 0) notes.push(`${unknown.join(", ")}: no such module in kernel ${obs.facts.kernelRelease} (modules.dep); check the spelling. The file keeps ${unknown.length === 1 ? "it" : "them"} out should a later kernel have ${unknown.length === 1 ? "it" : "them"}.`);
+    if (unknown.length > 0)
+      notes.push(
+        `${unknown.join(", ")}: no such module in kernel ${obs.facts.kernelRelease} (modules.dep); check the spelling. The file keeps ${unknown.length === 1 ? "it" : "them"} out should a later kernel have ${unknown.length === 1 ? "it" : "them"}.`,
+      );
   }
   if (desired.mode === "blacklist") {
-    notes.push(WEAK_MODE_NOTE_PREFIX + ": it only ignores the modules' aliases; `modprobe <m>`, a module that depends on them and kernel requests (iptables -t nat -L loads iptable_nat, nf_nat, nf_conntrack) still load them. Use mode \"disable\" to keep them out.");
+    notes.push(
+      WEAK_MODE_NOTE_PREFIX +
+        ': it only ignores the modules\' aliases; `modprobe <m>`, a module that depends on them and kernel requests (iptables -t nat -L loads iptable_nat, nf_nat, nf_conntrack) still load them. Use mode "disable" to keep them out.',
+    );
   }
   if (!desired.unload) {
     const loaded = desired.modules.filter((m) => obs.modules.get(m)?.loaded);
-    if (loaded.length > 0) notes.push(`${loaded.join(", ")} ${loaded.length === 1 ? "is" : "are"} loaded and stay${loaded.length === 1 ? "s" : ""} loaded (unload is false): the file keeps ${loaded.length === 1 ? "it" : "them"} out from the next load or boot on. Set unload: true, or run modprobe -r.`);
+    if (loaded.length > 0)
+      notes.push(
+        `${loaded.join(", ")} ${loaded.length === 1 ? "is" : "are"} loaded and stay${loaded.length === 1 ? "s" : ""} loaded (unload is false): the file keeps ${loaded.length === 1 ? "it" : "them"} out from the next load or boot on. Set unload: true, or run modprobe -r.`,
+      );
   }
-  if (desired.unload) notes.push("Deleting this resource removes the file only: modules it unloaded stay unloaded until something loads them.");
+  if (desired.unload)
+    notes.push("Deleting this resource removes the file only: modules it unloaded stay unloaded until something loads them.");
   return notes;
 }
 
@@ -235,7 +310,10 @@ export interface ModuleStatus {
  * it), and never for a module inside an initramfs that `initramfs: "never"` leaves without the file
  * (early boot loads it before /etc/modprobe.d is read).
  */
-export function moduleStatuses(obs: Observation, desired: Pick<Desired, "modules" | "mode"> & Partial<Pick<Desired, "initramfs">>): ModuleStatus[] {
+export function moduleStatuses(
+  obs: Observation,
+  desired: Pick<Desired, "modules" | "mode"> & Partial<Pick<Desired, "initramfs">>,
+): ModuleStatus[] {
   const parsed = obs.file.kind === "file" ? parseManagedFile(obs.file.content) : null;
   const early = earlyBootModules(obs, desired);
   return desired.modules.map((name) => {
@@ -278,7 +356,9 @@ export function overrideNotes(obs: Observation, desired: Pick<Desired, "modules"
   for (const s of moduleStatuses(obs, desired)) {
     const cmd = obs.config.install.get(s.name);
     if (s.blocked && !s.builtIn && cmd !== undefined && cmd !== "/bin/false") {
-      out.push(`NOT EFFECTIVE for ${s.name}: modprobe runs the first install line it reads, and another modprobe.d file that sorts before ${desired.fileName} says \`install ${s.name} ${cmd}\`; remove that line, or choose a fileName that sorts first (e.g. 00-${desired.fileName}).`);
+      out.push(
+        `NOT EFFECTIVE for ${s.name}: modprobe runs the first install line it reads, and another modprobe.d file that sorts before ${desired.fileName} says \`install ${s.name} ${cmd}\`; remove that line, or choose a fileName that sorts first (e.g. 00-${desired.fileName}).`,
+      );
     }
   }
   return out;
@@ -340,7 +420,10 @@ export function describeBlockedUnload(u: UnloadPlan, loaded: ReadonlyMap<string,
   const lines = u.blocked.map((b) => {
     const parts: string[] = [];
     if (b.holders.length) parts.push(`held by ${b.holders.join(", ")}`);
-    if (b.otherUsers > 0) parts.push(`${b.otherUsers} user${b.otherUsers === 1 ? "" : "s"} that ${b.otherUsers === 1 ? "is not a module" : "are not modules"} (rules, nft objects, sockets or a process)`);
+    if (b.otherUsers > 0)
+      parts.push(
+        `${b.otherUsers} user${b.otherUsers === 1 ? "" : "s"} that ${b.otherUsers === 1 ? "is not a module" : "are not modules"} (rules, nft objects, sockets or a process)`,
+      );
     return `${b.module}: ${parts.join("; ") || "in use"} (refcnt ${b.refcnt ?? "unknown"})`;
   });
   const outside = u.removeFirst.map((m) => {
@@ -350,11 +433,16 @@ export function describeBlockedUnload(u: UnloadPlan, loaded: ReadonlyMap<string,
   });
   const hint = [
     outside.length ? `remove first, in this order, or add to modules: ${outside.join(", ")}` : "",
-    u.blocked.some((b) => b.otherUsers > 0) ? "remove what uses the modules (iptables/nft rules, conntrack helpers, sockets), then run pulumi up again" : "",
+    u.blocked.some((b) => b.otherUsers > 0)
+      ? "remove what uses the modules (iptables/nft rules, conntrack helpers, sockets), then run pulumi up again"
+      : "",
   ]
     .filter(Boolean)
     .join("; ");
-  return { message: `cannot unload ${u.blocked.map((b) => b.module).join(", ")}: in use\n    ${lines.join("\n    ")}`, hint: hint || "find what uses them (lsmod), remove it, then run pulumi up again" };
+  return {
+    message: `cannot unload ${u.blocked.map((b) => b.module).join(", ")}: in use\n    ${lines.join("\n    ")}`,
+    hint: hint || "find what uses them (lsmod), remove it, then run pulumi up again",
+  };
 }
 
 /** What delete does. */
@@ -387,7 +475,10 @@ export function planDelete(obs: Observation, stored: Pick<Desired, "fileName" | 
   // The file already gone while the image still holds it: a delete that failed after removing it.
   const stale = !!ir?.hasFile && (changes || file.kind === "absent");
   if (stored.initramfs !== "never" && ir?.tool && ir.imageExists && ((changes && recorded.initramfsRegenerated) || stale)) {
-    regenerate = { tool: ir.tool, why: stale ? `${ir.image} holds a copy of ${managedPath(stored.fileName)}` : "this resource regenerated it" };
+    regenerate = {
+      tool: ir.tool,
+      why: stale ? `${ir.image} holds a copy of ${managedPath(stored.fileName)}` : "this resource regenerated it",
+    };
   }
   return { file: action, regenerate };
 }

@@ -103,13 +103,6 @@ export class ModuleBlacklist extends pulumi.dynamic.Resource {
       notes: undefined,
       warnings: undefined,
     };
-    super(
-      thinProvider(MODULE_BLACKLIST_TYPE),
-      name,
-      props,
-      withSecretConnection(opts),
-      TYPE_MODULE,
-      MODULE_BLACKLIST_TYPE,
-    );
+    super(thinProvider(MODULE_BLACKLIST_TYPE), name, props, withSecretConnection(opts), TYPE_MODULE, MODULE_BLACKLIST_TYPE);
   }
 }

@@ -30,7 +30,10 @@ export function canonicalModuleName(name: string): string {
 
 const moduleName = z
   .string()
-  .regex(MODULE_NAME, "must be a kernel module name: letters, digits, '_' and '-' (not first), at most 55 characters; no paths, spaces or shell characters");
+  .regex(
+    MODULE_NAME,
+    "must be a kernel module name: letters, digits, '_' and '-' (not first), at most 55 characters; no paths, spaces or shell characters",
+  );
 
 /**
  * The module list: validated, duplicates refused (`nf-conntrack` and `nf_conntrack` are the same
@@ -47,7 +50,12 @@ const moduleList = z
       const c = canonicalModuleName(name);
       const j = first.get(c);
       if (j === undefined) first.set(c, i);
-      else ctx.addIssue({ code: "custom", path: [i], message: `duplicate of modules[${j}] ("${list[j]}"): the kernel treats '-' and '_' alike` });
+      else
+        ctx.addIssue({
+          code: "custom",
+          path: [i],
+          message: `duplicate of modules[${j}] ("${list[j]}"): the kernel treats '-' and '_' alike`,
+        });
     });
   })
   // A value not known yet (preview) must reach the engine unchanged, so such a list is left as is.
@@ -85,7 +93,10 @@ export const ModuleBlacklistSchema = z
     initramfs: z.enum(INITRAMFS_POLICIES).default("auto"),
     fileName: z
       .string()
-      .regex(MODPROBE_FILE_NAME, "must be a plain file name ending in .conf (letters, digits, '.', '_', '-'; no '/'), which is all modprobe reads")
+      .regex(
+        MODPROBE_FILE_NAME,
+        "must be a plain file name ending in .conf (letters, digits, '.', '_', '-'; no '/'), which is all modprobe reads",
+      )
       .default(DEFAULT_FILE_NAME),
   })
   .strict();

@@ -119,7 +119,11 @@ export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdi
   const live = p.live;
   const guard = live?.guard;
   const hashes =
-    guard?.kind === "iptables" ? [guard.hashes.PREROUTING ?? "", guard.hashes.OUTPUT ?? ""] : guard?.kind === "nft" ? [guard.hash, ""] : ["", ""];
+    guard?.kind === "iptables"
+      ? [guard.hashes.PREROUTING ?? "", guard.hashes.OUTPUT ?? ""]
+      : guard?.kind === "nft"
+        ? [guard.hash, ""]
+        : ["", ""];
   const backend = live?.backend;
   const args = [
     family === "ipv6" ? "6" : "4",
@@ -144,10 +148,15 @@ function dirOf(path: string | undefined): string {
 
 /** Hints for the ways a live batch fails that the kernel explains badly. */
 function liveHint(stderr: string): string {
-  if (/Couldn't load target|No chain\/target\/match|Could not process rule: (No such file or directory|Operation not supported)|unknown option "--notrack"/i.test(stderr)) {
+  if (
+    /Couldn't load target|No chain\/target\/match|Could not process rule: (No such file or directory|Operation not supported)|unknown option "--notrack"/i.test(
+      stderr,
+    )
+  ) {
     return "the kernel cannot load the conntrack parts of the rule (nf_conntrack, xt_CT or nft_ct): check /etc/modprobe.d for an `install <module> /bin/false` line of nf_conntrack, nf_defrag_ipv4/6, xt_CT or nft_ct (a ModuleBlacklist) and that the modules exist for this kernel";
   }
-  if (/Another app is currently holding the xtables lock/.test(stderr)) return "another program held the xtables lock for over 60 s; retry when it is done";
+  if (/Another app is currently holding the xtables lock/.test(stderr))
+    return "another program held the xtables lock for over 60 s; retry when it is done";
   return "the batch was applied atomically, so nothing changed; the text above is the tool's own reason";
 }
 
@@ -171,21 +180,33 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
     });
   }
   if (r.exitCode === FILE_PREP_FAILED_EXIT) {
-    throw new RemoteCommandError(`nothing was changed on the host: ${p.file?.path} cannot be written (${r.stderr.trim() || "no message"}), and a rule and its saved copy are changed together`, r, {
-      host: hostLabel(conn),
-      command: `write ${p.file?.path} (checked before the live change)`,
-      hint: `make ${dirOf(p.file?.path)} writable (a read-only or full file system? sudo: true for a non-root user), or set persist: false on rules that need not survive a reboot; then run \`pulumi up\` again`,
-    });
+    throw new RemoteCommandError(
+      `nothing was changed on the host: ${p.file?.path} cannot be written (${r.stderr.trim() || "no message"}), and a rule and its saved copy are changed together`,
+      r,
+      {
+        host: hostLabel(conn),
+        command: `write ${p.file?.path} (checked before the live change)`,
+        hint: `make ${dirOf(p.file?.path)} writable (a read-only or full file system? sudo: true for a non-root user), or set persist: false on rules that need not survive a reboot; then run \`pulumi up\` again`,
+      },
+    );
   }
   if (r.exitCode === FILE_WRITE_FAILED_EXIT) {
-    throw new RemoteCommandError(`the live change was applied but ${p.file?.path} could not be replaced (${r.stderr.trim() || "no message"}): the saved ruleset still has the previous state`, r, {
-      host: hostLabel(conn),
-      command: `${p.file?.content === null ? "remove" : "replace"} ${p.file?.path}`,
-      hint: `make ${dirOf(p.file?.path)} writable, then run \`pulumi up\` again: it finds the live rule and saves it`,
-    });
+    throw new RemoteCommandError(
+      `the live change was applied but ${p.file?.path} could not be replaced (${r.stderr.trim() || "no message"}): the saved ruleset still has the previous state`,
+      r,
+      {
+        host: hostLabel(conn),
+        command: `${p.file?.content === null ? "remove" : "replace"} ${p.file?.path}`,
+        hint: `make ${dirOf(p.file?.path)} writable, then run \`pulumi up\` again: it finds the live rule and saves it`,
+      },
+    );
   }
   if (r.exitCode === LOCK_TIMEOUT_EXIT) {
-    throw new ConntrackError(`timed out waiting for ${HOST_LOCK}`, { host: hostLabel(conn), command: label, hint: "another netfilter change on this host held the lock for over 100 s; retry" });
+    throw new ConntrackError(`timed out waiting for ${HOST_LOCK}`, {
+      host: hostLabel(conn),
+      command: label,
+      hint: "another netfilter change on this host held the lock for over 100 s; retry",
+    });
   }
   throw commandFailed(conn, argv, r, { label });
 }

@@ -49,24 +49,38 @@ export function resolveBackend(choice: BackendChoice, o: Observed): BackendDecis
   const ipt = o.iptables;
   const iptBackend: ResolvedBackend | undefined = ipt.present ? (ipt.current === "legacy" ? "iptables-legacy" : "iptables-nft") : undefined;
   if (choice === "iptables") {
-    if (!iptBackend) return { ok: false, reason: `backend "iptables" was asked for but ${o.family === "ipv6" ? "ip6tables" : "iptables"} is not installed` };
+    if (!iptBackend)
+      return {
+        ok: false,
+        reason: `backend "iptables" was asked for but ${o.family === "ipv6" ? "ip6tables" : "iptables"} is not installed`,
+      };
     return { ok: true, backend: iptBackend, reason: `iptables asked for; the host's iptables is ${ipt.version ?? iptBackend}` };
   }
   if (choice === "nftables") {
     if (!o.nft.present) return { ok: false, reason: 'backend "nftables" was asked for but nft is not installed' };
     return { ok: true, backend: "nftables", reason: "nftables asked for" };
   }
-  if (o.nft.tables.includes(`inet ${NFT_TABLE}`)) return { ok: true, backend: "nftables", reason: `table inet ${NFT_TABLE} exists: other NotrackRules on this host use nftables` };
+  if (o.nft.tables.includes(`inet ${NFT_TABLE}`))
+    return { ok: true, backend: "nftables", reason: `table inet ${NFT_TABLE} exists: other NotrackRules on this host use nftables` };
   const native = nativeNftTables(o.nft.tables);
   if (iptBackend === "iptables-legacy") {
     if (o.legacyTables.length === 0 && native.length > 0 && o.nft.present) {
-      return { ok: true, backend: "nftables", reason: `no legacy iptables table is in use and native nft tables are (${native.join(", ")})` };
+      return {
+        ok: true,
+        backend: "nftables",
+        reason: `no legacy iptables table is in use and native nft tables are (${native.join(", ")})`,
+      };
     }
     return { ok: true, backend: "iptables-legacy", reason: `the host's iptables is ${ipt.version ?? "legacy"}` };
   }
   if (iptBackend === "iptables-nft") {
     const x = xtablesTables(o.nft.tables);
-    if (x.length > 0 || !o.nft.present) return { ok: true, backend: "iptables-nft", reason: x.length ? `iptables-nft tables are in use (${x.join(", ")})` : "nft is not installed" };
+    if (x.length > 0 || !o.nft.present)
+      return {
+        ok: true,
+        backend: "iptables-nft",
+        reason: x.length ? `iptables-nft tables are in use (${x.join(", ")})` : "nft is not installed",
+      };
     return { ok: true, backend: "nftables", reason: "the host's iptables is nf_tables-based and no iptables-nft table is in use" };
   }
   if (o.nft.present) return { ok: true, backend: "nftables", reason: "iptables is not installed" };
@@ -116,7 +130,8 @@ export function persistenceFor(backend: ResolvedBackend, o: Observed, persist: b
   const files = o.persist.files;
   if (backend === "nftables") {
     const file = ["/etc/nftables.conf", "/etc/sysconfig/nftables.conf"].find((f) => files[f]);
-    if (!file) return { mechanism: "none", note: "no nftables configuration file (/etc/nftables.conf) found: the rule is gone after a reboot" };
+    if (!file)
+      return { mechanism: "none", note: "no nftables configuration file (/etc/nftables.conf) found: the rule is gone after a reboot" };
     const st = o.persist.nftService;
     const note =
       st === "enabled" || st === "static" || st === "alias"
@@ -130,19 +145,40 @@ export function persistenceFor(backend: ResolvedBackend, o: Observed, persist: b
   const rhel = v6 ? "/etc/sysconfig/ip6tables" : "/etc/sysconfig/iptables";
   const hasNetfilterPersistent = o.facts.binaries["netfilter-persistent"] !== undefined;
   const flush =
-    backend === "iptables-nft" && o.persist.nftService === "enabled" && /^\s*flush\s+ruleset\b/m.test(files["/etc/nftables.conf"]?.content ?? "")
+    backend === "iptables-nft" &&
+    o.persist.nftService === "enabled" &&
+    /^\s*flush\s+ruleset\b/m.test(files["/etc/nftables.conf"]?.content ?? "")
       ? "nftables.service is enabled and /etc/nftables.conf runs `flush ruleset`, which also removes iptables-nft rules when it runs after the saved rules are restored at boot"
       : undefined;
   const nfp = o.persist.netfilterPersistentService;
-  const nfpOff = hasNetfilterPersistent && isOff(nfp) ? `netfilter-persistent.service is ${nfp}: ${debian} is not loaded at boot until it is enabled (systemctl enable netfilter-persistent)` : undefined;
-  const debianNote = [hasNetfilterPersistent ? nfpOff : "netfilter-persistent is not installed: nothing loads the file at boot until it is (apt install iptables-persistent)", flush].filter(Boolean).join("; ") || undefined;
+  const nfpOff =
+    hasNetfilterPersistent && isOff(nfp)
+      ? `netfilter-persistent.service is ${nfp}: ${debian} is not loaded at boot until it is enabled (systemctl enable netfilter-persistent)`
+      : undefined;
+  const debianNote =
+    [
+      hasNetfilterPersistent
+        ? nfpOff
+        : "netfilter-persistent is not installed: nothing loads the file at boot until it is (apt install iptables-persistent)",
+      flush,
+    ]
+      .filter(Boolean)
+      .join("; ") || undefined;
   const unit = v6 ? "ip6tables.service" : "iptables.service";
   const ipt = o.persist.iptablesService;
-  const rhelNote = [isOff(ipt) ? `${unit} is ${ipt}: ${rhel} is not loaded at boot until it is enabled (systemctl enable ${unit})` : undefined, flush].filter(Boolean).join("; ") || undefined;
+  const rhelNote =
+    [isOff(ipt) ? `${unit} is ${ipt}: ${rhel} is not loaded at boot until it is enabled (systemctl enable ${unit})` : undefined, flush]
+      .filter(Boolean)
+      .join("; ") || undefined;
   if (files[debian]) return { mechanism: "netfilter-persistent", file: debian, ...(debianNote ? { note: debianNote } : {}) };
   if (files[rhel]) return { mechanism: "iptables-services", file: rhel, ...(rhelNote ? { note: rhelNote } : {}) };
-  if (hasNetfilterPersistent || o.persist.etcIptablesDir) return { mechanism: "netfilter-persistent", file: debian, ...(debianNote ? { note: debianNote } : {}) };
+  if (hasNetfilterPersistent || o.persist.etcIptablesDir)
+    return { mechanism: "netfilter-persistent", file: debian, ...(debianNote ? { note: debianNote } : {}) };
   const rhelLike = RHEL_LIKE.test(o.facts.os.id) || o.facts.os.like.some((l) => RHEL_LIKE.test(l));
-  if (o.persist.iptablesServices || (o.persist.sysconfigDir && rhelLike)) return { mechanism: "iptables-services", file: rhel, ...(rhelNote ? { note: rhelNote } : {}) };
-  return { mechanism: "none", note: "no known persistence mechanism (netfilter-persistent, iptables-services) found: the rule is gone after a reboot" };
+  if (o.persist.iptablesServices || (o.persist.sysconfigDir && rhelLike))
+    return { mechanism: "iptables-services", file: rhel, ...(rhelNote ? { note: rhelNote } : {}) };
+  return {
+    mechanism: "none",
+    note: "no known persistence mechanism (netfilter-persistent, iptables-services) found: the rule is gone after a reboot",
+  };
 }

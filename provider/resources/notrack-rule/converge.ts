@@ -81,17 +81,27 @@ export function assertReadable(conn: Connection, backend: ResolvedBackend, o: Ob
 function guard(conn: Connection, req: Request, o: Observed, spec: RuleSpec): void {
   if (o.conntrackBlocks.length > 0) {
     const b = o.conntrackBlocks[0];
-    const builtin = o.facts.nfConntrack === "builtin" ? " (nf_conntrack is built into this kernel, so the line has no effect today, but it states that this host must not track connections)" : "";
-    throw new ConflictError(`${describeCoreBlock(b)}${builtin}; a NOTRACK rule needs connection tracking, and the kernel would only say "Couldn't load target"`, {
-      host: hostLabel(conn),
-      command: "apply NOTRACK rule change",
-      hint: `remove that line (or the ModuleBlacklist resource that manages ${b.where.replace(/:\d+$/, "")}) before adding NOTRACK rules, or remove this NotrackRule`,
-    });
+    const builtin =
+      o.facts.nfConntrack === "builtin"
+        ? " (nf_conntrack is built into this kernel, so the line has no effect today, but it states that this host must not track connections)"
+        : "";
+    throw new ConflictError(
+      `${describeCoreBlock(b)}${builtin}; a NOTRACK rule needs connection tracking, and the kernel would only say "Couldn't load target"`,
+      {
+        host: hostLabel(conn),
+        command: "apply NOTRACK rule change",
+        hint: `remove that line (or the ModuleBlacklist resource that manages ${b.where.replace(/:\d+$/, "")}) before adding NOTRACK rules, or remove this NotrackRule`,
+      },
+    );
   }
   if (req.allowManagementTraffic) return;
   const f = lockoutFromInputs(spec, conn) ?? (o.session ? lockoutFromSession(spec, o.session) : undefined);
   if (f) {
-    throw new ConflictError(`${f.property}: ${f.reason}`, { host: hostLabel(conn), command: "apply NOTRACK rule change", hint: "nothing was changed on the host" });
+    throw new ConflictError(`${f.property}: ${f.reason}`, {
+      host: hostLabel(conn),
+      command: "apply NOTRACK rule change",
+      hint: "nothing was changed on the host",
+    });
   }
 }
 
@@ -135,15 +145,21 @@ async function convergeMembers(conn: Connection, members: readonly Member[]): Pr
     if (m.identity !== identity) {
       results[i] = {
         ok: false,
-        error: new ConntrackError("internal error: a NotrackRule batch mixed connections with different credentials or host keys; nothing was done for this rule", {
-          host: hostLabel(conn),
-          command: "apply NOTRACK rule change",
-          hint: "run `pulumi up` again, and report this as a bug of pulumi-conntrack",
-        }),
+        error: new ConntrackError(
+          "internal error: a NotrackRule batch mixed connections with different credentials or host keys; nothing was done for this rule",
+          {
+            host: hostLabel(conn),
+            command: "apply NOTRACK rule change",
+            hint: "run `pulumi up` again, and report this as a bug of pulumi-conntrack",
+          },
+        ),
       };
     }
   });
-  const done = await convergeBatch(conn, same.map((i) => members[i].req));
+  const done = await convergeBatch(
+    conn,
+    same.map((i) => members[i].req),
+  );
   same.forEach((i, j) => (results[i] = done[j]));
   return results;
 }
@@ -194,14 +210,19 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
           const free = planned.filter((x) => !x.plan.file);
           for (const x of planned) if (x.plan.file) results[x.i] = { ok: false, error: fileError(conn, reqs[x.i], x.plan, e, "prepare") };
           if (free.length) {
-            const again = await convergeBatch(conn, free.map((x) => reqs[x.i]));
+            const again = await convergeBatch(
+              conn,
+              free.map((x) => reqs[x.i]),
+            );
             free.forEach((x, j) => (results[x.i] = again[j]));
           }
         } else if (e instanceof RemoteCommandError && e.exitCode === FILE_WRITE_FAILED_EXIT) {
           // The live batch is applied: members without a file change are done; the others say
           // exactly what was and was not done.
           for (const x of planned) {
-            results[x.i] = x.plan.file ? { ok: false, error: fileError(conn, reqs[x.i], x.plan, e, "replace") } : { ok: true, value: { backend: x.backend, plan: x.plan } };
+            results[x.i] = x.plan.file
+              ? { ok: false, error: fileError(conn, reqs[x.i], x.plan, e, "replace") }
+              : { ok: true, value: { backend: x.backend, plan: x.plan } };
           }
         } else {
           for (const x of planned) results[x.i] = { ok: false, error: e };
@@ -215,11 +236,14 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
     }
     open = planned.map((x) => x.i);
     if (attempt >= MAX_ATTEMPTS) {
-      const error = new ConflictError(`the raw table or saved ruleset kept changing while this rule was being written (${attempt} attempts)`, {
-        host: hostLabel(conn),
-        command: "apply NOTRACK rule change",
-        hint: "another program is rewriting the host's netfilter rules continuously; retry when it is done",
-      });
+      const error = new ConflictError(
+        `the raw table or saved ruleset kept changing while this rule was being written (${attempt} attempts)`,
+        {
+          host: hostLabel(conn),
+          command: "apply NOTRACK rule change",
+          hint: "another program is rewriting the host's netfilter rules continuously; retry when it is done",
+        },
+      );
       for (const i of open) results[i] = { ok: false, error };
       break;
     }
@@ -231,7 +255,13 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
 }
 
 /** One member's share of a failed file write: what was and was not done for its rule (exported for tests). */
-export function fileError(conn: Connection, req: Request, p: Plan, e: RemoteCommandError, stage: "prepare" | "replace"): RemoteCommandError {
+export function fileError(
+  conn: Connection,
+  req: Request,
+  p: Plan,
+  e: RemoteCommandError,
+  stage: "prepare" | "replace",
+): RemoteCommandError {
   const file = p.file?.path ?? "the saved ruleset";
   const why = e.stderr.trim() || "no message";
   const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : file;
@@ -249,7 +279,10 @@ export function fileError(conn: Connection, req: Request, p: Plan, e: RemoteComm
     );
   }
   const done = live.length ? `the live change was made (${live.join("; ")})` : "the live ruleset was already right";
-  const missing = p.file?.content === null || !req.spec || !req.persist ? `the rule is still saved in ${file} and comes back at the next boot` : `the rule is not saved in ${file} yet, so it is gone after a reboot`;
+  const missing =
+    p.file?.content === null || !req.spec || !req.persist
+      ? `the rule is still saved in ${file} and comes back at the next boot`
+      : `the rule is not saved in ${file} yet, so it is gone after a reboot`;
   return new RemoteCommandError(`${done}, but ${file} could not be replaced (${why}): ${missing}`, e, {
     host: hostLabel(conn),
     command: `${p.file?.content === null ? "remove" : "replace"} ${file}`,
@@ -263,7 +296,13 @@ export function fileError(conn: Connection, req: Request, p: Plan, e: RemoteComm
  * member that is refused gets its error in `results` and drops out of the batch: its batch-mates go
  * on without it.
  */
-function planMembers(conn: Connection, reqs: readonly Request[], open: readonly number[], o: Observed, results: Settled<Converged>[]): Planned[] {
+function planMembers(
+  conn: Connection,
+  reqs: readonly Request[],
+  open: readonly number[],
+  o: Observed,
+  results: Settled<Converged>[],
+): Planned[] {
   const out: Planned[] = [];
   let state = o;
   for (const i of open) {

@@ -59,7 +59,9 @@ type NftItem = Record<string, unknown> & { rule?: Record<string, unknown> & { co
 function withNftPlan(o: Observed, d: Desired, text: string): Observed {
   if (text.split("\n").some((l) => l.startsWith("delete table "))) return { ...o, nft: { ...o.nft, tableJson: "" } };
   const json = o.nft.tableJson.trim();
-  const items = (json === "" ? [] : ((JSON.parse(json) as { nftables?: NftItem[] }).nftables ?? [])).filter((i) => !(i.rule?.comment !== undefined && tagMatches(i.rule.comment, d.tag, d.adopt)));
+  const items = (json === "" ? [] : ((JSON.parse(json) as { nftables?: NftItem[] }).nftables ?? [])).filter(
+    (i) => !(i.rule?.comment !== undefined && tagMatches(i.rule.comment, d.tag, d.adopt)),
+  );
   if (d.spec) {
     if (!items.some((i) => i.table !== undefined)) items.push({ table: { family: "inet", name: NFT_TABLE } });
     // Later members only count rules and look up their own tags, so the rule needs no match here;

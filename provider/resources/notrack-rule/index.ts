@@ -1,5 +1,13 @@
-export { NotrackRule, ruleNameFor, type NotrackRuleArgs} from "./resource";
-export { NotrackServicePort, notrackServicePort, expandServicePort, type NotrackServicePortArgs, type ServicePortRule, type ServicePortSpec, type ServiceRole } from "./service-port";
+export { NotrackRule, ruleNameFor, type NotrackRuleArgs } from "./resource";
+export {
+  NotrackServicePort,
+  notrackServicePort,
+  expandServicePort,
+  type NotrackServicePortArgs,
+  type ServicePortRule,
+  type ServicePortSpec,
+  type ServiceRole,
+} from "./service-port";
 export {
   NotrackRuleSchema,
   NOTRACK_RULE_TYPE,

@@ -189,7 +189,8 @@ export function parseIptablesRule(line: string, family: Family): ParsedIptablesR
       case "--match":
         module = value();
         foreign = -1;
-        if (module !== "comment" && !(module === spec.protocol && ["tcp", "udp", "sctp"].includes(module))) foreign = extras.push(`-m ${module}`) - 1;
+        if (module !== "comment" && !(module === spec.protocol && ["tcp", "udp", "sctp"].includes(module)))
+          foreign = extras.push(`-m ${module}`) - 1;
         continue;
       case "-j":
       case "--jump": {
@@ -197,7 +198,8 @@ export function parseIptablesRule(line: string, family: Family): ParsedIptablesR
         const opts: string[] = [];
         // Target options and their values run to the end of the line or the next short option.
         while (i + 1 < t.length && !/^-[A-Za-z]$/.test(t[i + 1]) && t[i + 1] !== "!") opts.push(value());
-        if ((target === "CT" && opts.length === 1 && opts[0] === "--notrack") || (target === "NOTRACK" && opts.length === 0)) notrack = true;
+        if ((target === "CT" && opts.length === 1 && opts[0] === "--notrack") || (target === "NOTRACK" && opts.length === 0))
+          notrack = true;
         else extras.push(["-j", target, ...opts].join(" "));
         module = "";
         foreign = -1;

@@ -44,7 +44,14 @@ function outputsOf(tag: string, backend: ResolvedBackend, p: Plan, spec: RuleSpe
 /** The tag prefix a create of `inputs` recognises as its own (see {@link adoptPrefix}). */
 export function adoptPrefixOf(inputs: NotrackRuleInputs & { owner: string }): string {
   const c = inputs.connection;
-  return adoptPrefix({ owner: inputs.owner, ruleName: inputs.ruleName, family: inputs.family, backend: inputs.backend, host: c.host, port: c.port });
+  return adoptPrefix({
+    owner: inputs.owner,
+    ruleName: inputs.ruleName,
+    family: inputs.family,
+    backend: inputs.backend,
+    host: c.host,
+    port: c.port,
+  });
 }
 
 function requestOf(op: Request["op"], inputs: NotrackRuleInputs, tag: string, recorded?: ResolvedBackend): Request {
@@ -73,7 +80,8 @@ export const notrackRuleKind: ResourceKind<NotrackRuleInputs, NotrackRuleOutputs
 
   validate(inputs: NotrackRuleInputs): CheckFailure[] {
     const failures: CheckFailure[] = [];
-    if (inputs.observedDrift !== undefined && !containsUnknown(inputs.observedDrift)) failures.push({ property: "observedDrift", reason: "is set by refresh only; remove it from the program" });
+    if (inputs.observedDrift !== undefined && !containsUnknown(inputs.observedDrift))
+      failures.push({ property: "observedDrift", reason: "is set by refresh only; remove it from the program" });
     // With unknown values (preview), the schema checked each known field alone: the combinations
     // are checked here, each when the values it reads are known.
     if (containsUnknown(inputs)) failures.push(...crossFieldFailures(inputs));
@@ -81,8 +89,19 @@ export const notrackRuleKind: ResourceKind<NotrackRuleInputs, NotrackRuleOutputs
     // are known, whatever else is not yet (a private key from another resource's output).
     const spec = specOf(inputs);
     const conn = inputs.connection as Partial<NotrackRuleInputs["connection"]> | string;
-    const endpointKnown = typeof conn === "object" && conn !== null && !containsUnknown(conn.host) && !containsUnknown(conn.port) && typeof conn.host === "string" && typeof conn.port === "number";
-    if (inputs.allowManagementTraffic !== true && !containsUnknown(inputs.allowManagementTraffic) && !containsUnknown(spec) && endpointKnown) {
+    const endpointKnown =
+      typeof conn === "object" &&
+      conn !== null &&
+      !containsUnknown(conn.host) &&
+      !containsUnknown(conn.port) &&
+      typeof conn.host === "string" &&
+      typeof conn.port === "number";
+    if (
+      inputs.allowManagementTraffic !== true &&
+      !containsUnknown(inputs.allowManagementTraffic) &&
+      !containsUnknown(spec) &&
+      endpointKnown
+    ) {
       const f = lockoutFromInputs(spec, { host: conn.host as string, port: conn.port as number });
       if (f) failures.push({ property: f.property, reason: f.reason });
     }

@@ -28,13 +28,23 @@ export interface LiveRule {
 
 /** The rules tagged `tag` in the backend's live ruleset, in ruleset order. */
 export function liveRules(o: Observed, backend: ResolvedBackend, tag: string, adopt?: string): LiveRule[] {
-  if (backend === "nftables") return nftRules(o).filter((r) => r.comment !== undefined && tagMatches(r.comment, tag, adopt)).map(toLiveNft(tag));
+  if (backend === "nftables")
+    return nftRules(o)
+      .filter((r) => r.comment !== undefined && tagMatches(r.comment, tag, adopt))
+      .map(toLiveNft(tag));
   const out: LiveRule[] = [];
   for (const r of parseSavedRaw(o.iptables.save)) {
     if (!iptablesLineHasTag(r.line, tag, adopt)) continue;
     const p = parseIptablesRule(r.line, o.family);
     const extras = [...p.extras, ...p.comments.filter((c) => c !== tag).map((c) => `comment "${c}"`)];
-    out.push({ chain: r.chain, text: r.line, index: r.index, spec: p.spec, extras, comment: p.comments.find((c) => tagMatches(c, tag, adopt)) ?? tag });
+    out.push({
+      chain: r.chain,
+      text: r.line,
+      index: r.index,
+      spec: p.spec,
+      extras,
+      comment: p.comments.find((c) => tagMatches(c, tag, adopt)) ?? tag,
+    });
   }
   return out;
 }
@@ -50,7 +60,14 @@ function nftRules(o: Observed) {
 function toLiveNft(tag: string) {
   return (r: ReturnType<typeof parseNftListing>[number]): LiveRule => {
     const p = parseNftRule(r);
-    return { chain: r.chain, text: renderNftRule(p.spec, r.comment ?? tag), handle: r.handle, spec: p.spec, extras: p.extras, comment: r.comment ?? tag };
+    return {
+      chain: r.chain,
+      text: renderNftRule(p.spec, r.comment ?? tag),
+      handle: r.handle,
+      spec: p.spec,
+      extras: p.extras,
+      comment: r.comment ?? tag,
+    };
   };
 }
 

@@ -12,8 +12,14 @@ import type { FileWrite, LiveBatch, Plan } from "./plan";
  * leaves it as the last member wants it.
  */
 export function mergePlans(o: Observed, plans: readonly Plan[]): Plan {
-  const live = mergeLive(o, plans.flatMap((p) => (p.live ? [p.live] : [])));
-  const file = mergeFiles(o, plans.flatMap((p) => (p.file ? [p.file] : [])));
+  const live = mergeLive(
+    o,
+    plans.flatMap((p) => (p.live ? [p.live] : [])),
+  );
+  const file = mergeFiles(
+    o,
+    plans.flatMap((p) => (p.file ? [p.file] : [])),
+  );
   return {
     changes: plans.flatMap((p) => p.changes),
     ...(live ? { live } : {}),
@@ -57,7 +63,8 @@ function mergeFiles(o: Observed, writes: FileWrite[]): FileWrite | undefined {
   if (writes.length === 0) return undefined;
   const first = writes[0];
   const last = writes[writes.length - 1];
-  if (writes.some((w) => w.path !== first.path)) throw new Error("internal error: a NotrackRule batch writes more than one saved-ruleset file");
+  if (writes.some((w) => w.path !== first.path))
+    throw new Error("internal error: a NotrackRule batch writes more than one saved-ruleset file");
   const before = o.persist.files[first.path];
   // Saved then unsaved again within the batch: the file is as it was.
   if (last.content === null ? !before : last.content === before?.content) return undefined;

@@ -73,7 +73,9 @@ export function parseNftListing(json: string): NftListedRule[] {
   const doc = JSON.parse(json) as { nftables?: Array<Record<string, unknown>> };
   const out: NftListedRule[] = [];
   for (const item of doc.nftables ?? []) {
-    const r = item.rule as { family?: string; table?: string; chain?: string; handle?: number; comment?: string; expr?: unknown[] } | undefined;
+    const r = item.rule as
+      | { family?: string; table?: string; chain?: string; handle?: number; comment?: string; expr?: unknown[] }
+      | undefined;
     if (!r || r.family !== "inet" || r.table !== NFT_TABLE) continue;
     out.push({ chain: String(r.chain), handle: Number(r.handle), comment: r.comment, expr: r.expr ?? [] });
   }
@@ -88,7 +90,19 @@ export interface ParsedNftRule {
   extras: string[];
 }
 
-const L4: Record<string, Protocol> = { tcp: "tcp", udp: "udp", sctp: "sctp", icmp: "icmp", "ipv6-icmp": "icmpv6", icmpv6: "icmpv6", "6": "tcp", "17": "udp", "132": "sctp", "1": "icmp", "58": "icmpv6" };
+const L4: Record<string, Protocol> = {
+  tcp: "tcp",
+  udp: "udp",
+  sctp: "sctp",
+  icmp: "icmp",
+  "ipv6-icmp": "icmpv6",
+  icmpv6: "icmpv6",
+  "6": "tcp",
+  "17": "udp",
+  "132": "sctp",
+  "1": "icmp",
+  "58": "icmpv6",
+};
 
 type Json = Record<string, unknown>;
 
@@ -130,9 +144,17 @@ export function parseNftRule(rule: NftListedRule): ParsedNftRule {
       // nft drops `meta nfproto` when the ICMP protocol already implies it.
       if (L4[String(right)] === "icmp") setFamily("ipv4", "icmp");
       if (L4[String(right)] === "icmpv6") setFamily("ipv6", "icmpv6");
-    } else if ((meta?.key === "iifname" || meta?.key === "oifname") && typeof right === "string" && /^[A-Za-z0-9_.-]{1,15}\*?$/.test(right)) {
+    } else if (
+      (meta?.key === "iifname" || meta?.key === "oifname") &&
+      typeof right === "string" &&
+      /^[A-Za-z0-9_.-]{1,15}\*?$/.test(right)
+    ) {
       spec[meta.key === "iifname" ? "inInterface" : "outInterface"] = right.endsWith("*") ? `${right.slice(0, -1)}+` : right;
-    } else if (payload && (payload.protocol === "ip" || payload.protocol === "ip6") && (payload.field === "saddr" || payload.field === "daddr")) {
+    } else if (
+      payload &&
+      (payload.protocol === "ip" || payload.protocol === "ip6") &&
+      (payload.field === "saddr" || payload.field === "daddr")
+    ) {
       setFamily(payload.protocol === "ip" ? "ipv4" : "ipv6", `${payload.protocol} ${payload.field}`);
       const text = typeof right === "string" ? right : prefixText(right);
       const key = payload.field === "saddr" ? "source" : "destination";
@@ -143,7 +165,11 @@ export function parseNftRule(rule: NftListedRule): ParsedNftRule {
       } catch {
         extras.push(`${key} ${JSON.stringify(right)}`);
       }
-    } else if (payload && (payload.protocol === "tcp" || payload.protocol === "udp" || payload.protocol === "sctp") && (payload.field === "sport" || payload.field === "dport")) {
+    } else if (
+      payload &&
+      (payload.protocol === "tcp" || payload.protocol === "udp" || payload.protocol === "sctp") &&
+      (payload.field === "sport" || payload.field === "dport")
+    ) {
       setProtocol(payload.protocol, `${payload.protocol} ${payload.field}`);
       const text = typeof right === "number" ? String(right) : rangeText(right);
       const p = text === undefined ? undefined : parsePort(text);

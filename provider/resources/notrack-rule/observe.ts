@@ -163,7 +163,9 @@ exit 0`;
 
 /** sha256 hex of bytes (a string counts as latin1 bytes, as file contents are kept), as `sha256sum` prints it. */
 export function sha256(data: string | Buffer): string {
-  return createHash("sha256").update(typeof data === "string" ? Buffer.from(data, "latin1") : data).digest("hex");
+  return createHash("sha256")
+    .update(typeof data === "string" ? Buffer.from(data, "latin1") : data)
+    .digest("hex");
 }
 
 /** Parses the observe script's output. Pure, so it is tested without a host. */
@@ -203,7 +205,10 @@ export function parseObserved(stdout: string, family: Family): Observed {
     legacyTables: (ipt.get("legacy_tables") ?? "").split(/\s+/).filter(Boolean),
     nft: {
       present: nft.get("present") === "1",
-      tables: (nft.get("tables") ?? "").split(",").map((t) => t.trim()).filter(Boolean),
+      tables: (nft.get("tables") ?? "")
+        .split(",")
+        .map((t) => t.trim())
+        .filter(Boolean),
       tableJson: (s.get("nft-table") ?? "").trim(),
       tableHash: nft.get("hash") ?? "",
       ...(nft.has("json") ? { json: nft.get("json") === "1" } : {}),

@@ -48,7 +48,12 @@ export function taggedSavedLines(content: string | undefined, tag: string): stri
  * exactly the form this package adds it is removed again, and a file this package created is
  * removed (`null`). Nothing else changes, byte for byte.
  */
-export function editSavedRules(content: string | undefined, tag: string, want: SavedLine | undefined, adopt?: string): string | undefined | null {
+export function editSavedRules(
+  content: string | undefined,
+  tag: string,
+  want: SavedLine | undefined,
+  adopt?: string,
+): string | undefined | null {
   if (content === undefined) {
     if (!want) return undefined;
     return [IPTABLES_FILE_HEADER, ...rawSection(want.line)].join("\n") + "\n";

@@ -67,13 +67,19 @@ export function taggedNftLines(content: string | undefined, tag: string): NftSav
   const b = findBlock(content.split("\n"));
   if (!b) return [];
   const out: NftSavedRule[] = [];
-  for (const chain of ["prerouting", "output"] as const) for (const text of b.chains[chain]) if (nftLineHasTag(text, tag)) out.push({ chain, text });
+  for (const chain of ["prerouting", "output"] as const)
+    for (const text of b.chains[chain]) if (nftLineHasTag(text, tag)) out.push({ chain, text });
   return out;
 }
 
 /** The managed block for the given rules. */
 export function renderNftBlock(chains: Chains): string[] {
-  const chain = (name: keyof Chains) => [`\tchain ${name} {`, `\t\t${NFT_CHAIN_DECLARATIONS[name]}`, ...chains[name].map((r) => `\t\t${r}`), "\t}"];
+  const chain = (name: keyof Chains) => [
+    `\tchain ${name} {`,
+    `\t\t${NFT_CHAIN_DECLARATIONS[name]}`,
+    ...chains[name].map((r) => `\t\t${r}`),
+    "\t}",
+  ];
   return [
     NFT_BLOCK_BEGIN,
     // Declaring and deleting the table first makes the block load the same whether or not the
@@ -94,7 +100,12 @@ export function renderNftBlock(chains: Chains): string[] {
  * goes. `undefined` in, `undefined` out: without the file there is no nftables boot configuration
  * to add to.
  */
-export function editNftablesConf(content: string | undefined, tag: string, want: NftSavedRule | undefined, adopt?: string): string | undefined {
+export function editNftablesConf(
+  content: string | undefined,
+  tag: string,
+  want: NftSavedRule | undefined,
+  adopt?: string,
+): string | undefined {
   if (content === undefined) return undefined;
   const trailingNewline = content.endsWith("\n");
   const lines = content === "" ? [] : content.split("\n");

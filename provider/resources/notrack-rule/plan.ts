@@ -119,7 +119,12 @@ function planIptables(o: Observed, d: Desired, ours: LiveRule[], changes: Change
   if (ours.length === 0) return undefined;
   changes.push({ action: "remove", backend: d.backend, rules: ours.map((r) => r.text) });
   const emptied = canDropRawTable(d.backend) ? chainsEmptiedBy(o.iptables.save, new Set(ours.map((r) => r.text))) : [];
-  return { backend: d.backend, text: restoreBatch(ours.map((r) => deleteCommandFor(r.text))), guard, ...(emptied.length ? { emptiedChains: emptied } : {}) };
+  return {
+    backend: d.backend,
+    text: restoreBatch(ours.map((r) => deleteCommandFor(r.text))),
+    guard,
+    ...(emptied.length ? { emptiedChains: emptied } : {}),
+  };
 }
 
 function restoreBatch(lines: string[]): string {
@@ -169,12 +174,26 @@ function planFile(o: Observed, d: Desired, changes: Change[]): FileWrite | undef
   const keep = d.spec !== undefined && d.persist;
   let after: string | undefined | null;
   if (d.backend === "nftables") {
-    after = editNftablesConf(before?.content, d.tag, keep && d.spec ? { chain: nftChainName(d.spec.chain), text: renderNftRule(d.spec, d.tag) } : undefined, d.adopt);
+    after = editNftablesConf(
+      before?.content,
+      d.tag,
+      keep && d.spec ? { chain: nftChainName(d.spec.chain), text: renderNftRule(d.spec, d.tag) } : undefined,
+      d.adopt,
+    );
   } else {
-    after = editSavedRules(before?.content, d.tag, keep && d.spec ? { chain: d.spec.chain, line: renderIptablesRule(d.spec, d.tag) } : undefined, d.adopt);
+    after = editSavedRules(
+      before?.content,
+      d.tag,
+      keep && d.spec ? { chain: d.spec.chain, line: renderIptablesRule(d.spec, d.tag) } : undefined,
+      d.adopt,
+    );
   }
   if (after === undefined || after === before?.content || (after === null && !before)) return undefined;
-  changes.push(keep && d.spec ? { action: "save", file: where.file, rule: ruleTextFor(d.backend, d.spec, d.tag) } : { action: "unsave", file: where.file });
+  changes.push(
+    keep && d.spec
+      ? { action: "save", file: where.file, rule: ruleTextFor(d.backend, d.spec, d.tag) }
+      : { action: "unsave", file: where.file },
+  );
   return {
     path: where.file,
     expectedSha256: before ? before.sha256 : "absent",

@@ -128,13 +128,6 @@ export class NotrackRule extends pulumi.dynamic.Resource {
       actions: undefined,
       warnings: undefined,
     };
-    super(
-      thinProvider(NOTRACK_RULE_TYPE),
-      name,
-      props,
-      withSecretConnection(opts),
-      TYPE_MODULE,
-      NOTRACK_RULE_TYPE,
-    );
+    super(thinProvider(NOTRACK_RULE_TYPE), name, props, withSecretConnection(opts), TYPE_MODULE, NOTRACK_RULE_TYPE);
   }
 }

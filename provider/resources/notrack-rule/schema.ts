@@ -153,15 +153,19 @@ export function crossFieldFailures(v: {
   }
   if (known(v.protocol, v.family)) {
     if (v.protocol === "icmp" && v.family === "ipv6") fail("protocol", 'icmp is IPv4; use "icmpv6" in a rule of family ipv6');
-    if (v.protocol === "icmpv6" && v.family === "ipv4") fail("protocol", 'icmpv6 is IPv6; use "icmp" in a rule of family ipv4, or set family: "ipv6"');
+    if (v.protocol === "icmpv6" && v.family === "ipv4")
+      fail("protocol", 'icmpv6 is IPv6; use "icmp" in a rule of family ipv4, or set family: "ipv6"');
   }
-  if (known(v.chain, v.inInterface) && v.inInterface !== undefined && v.chain !== "PREROUTING") fail("inInterface", `the input interface is known only in PREROUTING (chain is ${String(v.chain)}); use outInterface`);
-  if (known(v.chain, v.outInterface) && v.outInterface !== undefined && v.chain !== "OUTPUT") fail("outInterface", `the output interface is known only in OUTPUT (chain is ${String(v.chain)}); use inInterface`);
+  if (known(v.chain, v.inInterface) && v.inInterface !== undefined && v.chain !== "PREROUTING")
+    fail("inInterface", `the input interface is known only in PREROUTING (chain is ${String(v.chain)}); use outInterface`);
+  if (known(v.chain, v.outInterface) && v.outInterface !== undefined && v.chain !== "OUTPUT")
+    fail("outInterface", `the output interface is known only in OUTPUT (chain is ${String(v.chain)}); use inInterface`);
   for (const key of ["source", "destination"] as const) {
     const a = v[key];
     if (typeof a !== "string" || !known(a, v.family)) continue;
     const c = parseCidr(a);
-    if (c && c.family !== v.family) fail(key, `${a} is an ${c.family === "ipv4" ? "IPv4" : "IPv6"} address but the rule's family is ${String(v.family)}`);
+    if (c && c.family !== v.family)
+      fail(key, `${a} is an ${c.family === "ipv4" ? "IPv4" : "IPv6"} address but the rule's family is ${String(v.family)}`);
   }
   return out;
 }

@@ -19,7 +19,17 @@ export interface RuleSpec {
 }
 
 /** Input keys that make up a {@link RuleSpec}. */
-export const SPEC_KEYS = ["family", "chain", "protocol", "source", "destination", "sourcePort", "destinationPort", "inInterface", "outInterface"] as const;
+export const SPEC_KEYS = [
+  "family",
+  "chain",
+  "protocol",
+  "source",
+  "destination",
+  "sourcePort",
+  "destinationPort",
+  "inInterface",
+  "outInterface",
+] as const;
 
 /** The match of validated inputs. */
 export function specOf(inputs: Pick<NotrackRuleInputs, (typeof SPEC_KEYS)[number]>): RuleSpec {
@@ -62,7 +72,10 @@ export interface IdentitySource {
  * second one.
  */
 export function adoptPrefix(s: IdentitySource): string {
-  const h = createHash("sha256").update(JSON.stringify([s.owner, s.ruleName, s.family, s.backend, s.host, s.port])).digest("hex").slice(0, 12);
+  const h = createHash("sha256")
+    .update(JSON.stringify([s.owner, s.ruleName, s.family, s.backend, s.host, s.port]))
+    .digest("hex")
+    .slice(0, 12);
   return `${RULE_TAG_PREFIX}${s.ruleName}:${h}.`;
 }
 

@@ -107,13 +107,15 @@ export async function apply(conn: Connection, changes: readonly Change[]): Promi
 export function verify(after: TableObservation, changes: readonly Change[]): string[] {
   const wrong: string[] = [];
   for (const c of changes) {
-    if (c.kind === "set-buckets" && liveBuckets(after) !== c.to) wrong.push(`the hash size reads ${liveBuckets(after) ?? "nothing"} after writing ${c.to}`);
+    if (c.kind === "set-buckets" && liveBuckets(after) !== c.to)
+      wrong.push(`the hash size reads ${liveBuckets(after) ?? "nothing"} after writing ${c.to}`);
     if (c.kind === "set-sysctl") {
       const got = c.key === "nf_conntrack_max" ? after.max?.value : after.timeouts[c.key]?.value;
       if (got !== c.to) wrong.push(`net.netfilter.${c.key} reads ${got ?? "nothing"} after writing ${c.to}`);
     }
     const f = c.kind === "write-file" || c.kind === "remove-file" ? after.files[c.role] : undefined;
-    if (c.kind === "write-file" && (f?.kind !== "file" || f.content !== c.content)) wrong.push(`${c.path} does not hold the content written`);
+    if (c.kind === "write-file" && (f?.kind !== "file" || f.content !== c.content))
+      wrong.push(`${c.path} does not hold the content written`);
     if (c.kind === "remove-file" && f?.kind !== "absent") wrong.push(`${c.path} still exists after removal`);
   }
   return wrong;

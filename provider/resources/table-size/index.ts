@@ -1,5 +1,13 @@
 export { ConntrackTableSize, type ConntrackTableSizeArgs, type ConntrackTimeoutsArgs } from "./resource";
-export { TableSizeSchema, TABLE_SIZE_TYPE, TIMEOUT_SYSCTLS, TIMEOUT_NAMES, type TableSizeInputs, type TableSizeDesired, type TimeoutName } from "./schema";
+export {
+  TableSizeSchema,
+  TABLE_SIZE_TYPE,
+  TIMEOUT_SYSCTLS,
+  TIMEOUT_NAMES,
+  type TableSizeInputs,
+  type TableSizeDesired,
+  type TimeoutName,
+} from "./schema";
 export {
   plan as planTableSize,
   planDelete as planTableSizeDelete,

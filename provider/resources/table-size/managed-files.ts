@@ -35,7 +35,12 @@ export function sysctlFileContent(entries: ReadonlyArray<readonly [string, numbe
 
 /** The modprobe.d file: the hash size nf_conntrack allocates when it loads. */
 export function modprobeFileContent(buckets: number): string {
-  return [MANAGED_FILE_HEADER, "# ConntrackTableSize: hash buckets of the conntrack table, read when nf_conntrack loads.", `options nf_conntrack hashsize=${buckets}`, ""].join("\n");
+  return [
+    MANAGED_FILE_HEADER,
+    "# ConntrackTableSize: hash buckets of the conntrack table, read when nf_conntrack loads.",
+    `options nf_conntrack hashsize=${buckets}`,
+    "",
+  ].join("\n");
 }
 
 /**

@@ -134,7 +134,8 @@ export async function observe(conn: Connection): Promise<TableObservation> {
   const argv = script(OBSERVE_BODY, observeArgs());
   const label = "observe conntrack table size (nf_conntrack_max, hashsize, timeouts, sysctl.d/modprobe.d/udev files)";
   const r = await exec(conn, argv, { label });
-  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
+  if (r.exitCode !== 0)
+    throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseObservation(r.stdout);
 }
 
@@ -160,7 +161,10 @@ export function parseObservation(stdout: string): TableObservation {
     if (sv) timeouts[k] = sv;
   }
   const num = (k: string) => (/^\d+$/.test(t.get(k) ?? "") ? Number(t.get(k)) : null);
-  const files = Object.fromEntries(FILE_ROLES.map((r) => [r, parseFile(parseKeyValues(s.get(`file.${r}`) ?? ""))])) as Record<FileRole, ObservedFile>;
+  const files = Object.fromEntries(FILE_ROLES.map((r) => [r, parseFile(parseKeyValues(s.get(`file.${r}`) ?? ""))])) as Record<
+    FileRole,
+    ObservedFile
+  >;
   const memKb = num("memtotal_kb");
   return {
     facts,

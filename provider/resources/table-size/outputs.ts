@@ -109,8 +109,10 @@ export function recordedOf(olds: Record<string, unknown>): Recorded {
   r.previousMax = int(olds.previousMax);
   r.previousBuckets = int(olds.previousBuckets);
   const t = olds.previousTimeouts;
-  if (t && typeof t === "object") for (const [k, v] of Object.entries(t)) if (/^nf_conntrack_[a-z0-9_]+$/.test(k) && int(v) !== null) r.previousTimeouts[k] = v as number;
+  if (t && typeof t === "object")
+    for (const [k, v] of Object.entries(t)) if (/^nf_conntrack_[a-z0-9_]+$/.test(k) && int(v) !== null) r.previousTimeouts[k] = v as number;
   const f = olds.previousFiles as Record<string, unknown> | undefined;
-  if (f && typeof f === "object") for (const role of FILE_ROLES) r.previousFiles[role] = typeof f[role] === "string" ? (f[role] as string) : null;
+  if (f && typeof f === "object")
+    for (const role of FILE_ROLES) r.previousFiles[role] = typeof f[role] === "string" ? (f[role] as string) : null;
   return r;
 }

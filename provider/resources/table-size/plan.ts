@@ -1,4 +1,13 @@
-import { FILE_ROLES, MANAGED_PATHS, foreignLines, isManagedContent, modprobeFileContent, sysctlFileContent, udevRuleContent, type FileRole } from "./managed-files";
+import {
+  FILE_ROLES,
+  MANAGED_PATHS,
+  foreignLines,
+  isManagedContent,
+  modprobeFileContent,
+  sysctlFileContent,
+  udevRuleContent,
+  type FileRole,
+} from "./managed-files";
 import { HASHSIZE_PATH, type TableObservation } from "./observe";
 import { TIMEOUT_NAMES, TIMEOUT_SYSCTLS, type TableSizeDesired, type TimeoutName } from "./schema";
 
@@ -128,11 +137,23 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
   for (const [k, v] of Object.entries(o.timeouts)) curTimeouts[k] = v.value;
   const effective = { max: curMax, buckets: curBuckets, timeouts: { ...curTimeouts } };
   const base = { target, record, warnings, notes, persistedFiles: [] as string[] };
-  const memoryOf = (max: number | null, buckets: number | null) => (max === null ? null : max * BYTES_PER_ENTRY + (buckets ?? 0) * BYTES_PER_BUCKET);
-  const refuse = (refusal: Refusal): Plan => ({ ...base, effective, memoryEstimateBytes: memoryOf(curMax, curBuckets), changes: [], refusal });
+  const memoryOf = (max: number | null, buckets: number | null) =>
+    max === null ? null : max * BYTES_PER_ENTRY + (buckets ?? 0) * BYTES_PER_BUCKET;
+  const refuse = (refusal: Refusal): Plan => ({
+    ...base,
+    effective,
+    memoryEstimateBytes: memoryOf(curMax, curBuckets),
+    changes: [],
+    refusal,
+  });
 
   if (d.maxPerCore !== undefined && o.cpus <= 0) {
-    return refuse({ error: "unsupported", command: "getconf _NPROCESSORS_ONLN", message: "cannot tell how many CPUs the host has, so maxPerCore cannot be resolved", hint: "give max instead of maxPerCore" });
+    return refuse({
+      error: "unsupported",
+      command: "getconf _NPROCESSORS_ONLN",
+      message: "cannot tell how many CPUs the host has, so maxPerCore cannot be resolved",
+      hint: "give max instead of maxPerCore",
+    });
   }
   const global = target.max !== null || target.buckets !== null;
   if (global && o.max === null) {
@@ -160,7 +181,8 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
       hint: "connect to the host itself (its initial network namespace, e.g. the node, not a pod or container); or drop max/maxPerCore/buckets from this resource and keep only timeouts, which each network namespace has its own of",
     });
   }
-  const bucketsWritableVia: "sysfs" | "sysctl" | null = o.hashsize?.writable && !o.sysReadOnly ? "sysfs" : o.bucketsSysctl?.writable ? "sysctl" : null;
+  const bucketsWritableVia: "sysfs" | "sysctl" | null =
+    o.hashsize?.writable && !o.sysReadOnly ? "sysfs" : o.bucketsSysctl?.writable ? "sysctl" : null;
   let wantBuckets = target.buckets;
   if (wantBuckets !== null && d.buckets !== undefined && kernelBuckets(wantBuckets, o.pageSize) !== wantBuckets) {
     return refuse({
@@ -174,7 +196,10 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
     const raising = wantBuckets > curBuckets;
     if (target.bucketsDerived) {
       // kube-proxy's behaviour: a read-only /sys is a warning and the hash size is left alone.
-      if (raising) warnings.push(`the hash size cannot be changed (${HASHSIZE_PATH} is read-only${o.sysReadOnly ? ": /sys is mounted read-only" : ""}): it stays ${curBuckets}, below max / 4 (${wantBuckets}); lookups get slower as the table fills`);
+      if (raising)
+        warnings.push(
+          `the hash size cannot be changed (${HASHSIZE_PATH} is read-only${o.sysReadOnly ? ": /sys is mounted read-only" : ""}): it stays ${curBuckets}, below max / 4 (${wantBuckets}); lookups get slower as the table fills`,
+        );
       wantBuckets = null;
     } else if (!(d.onlyRaise && curBuckets > wantBuckets)) {
       return refuse({
@@ -195,11 +220,20 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
         error: "unsupported",
         command: `set net.netfilter.${key}`,
         message: `timeouts.${name}: net.netfilter.${key} does not exist on kernel ${release}${o.max === null ? " (nf_conntrack is not loaded)" : ""}`,
-        hint: `remove timeouts.${name}; this host has: ${Object.keys(o.timeouts).map((k) => TIMEOUT_NAMES.find((n) => TIMEOUT_SYSCTLS[n] === k) ?? k).join(", ") || "no timeout sysctls"}`,
+        hint: `remove timeouts.${name}; this host has: ${
+          Object.keys(o.timeouts)
+            .map((k) => TIMEOUT_NAMES.find((n) => TIMEOUT_SYSCTLS[n] === k) ?? k)
+            .join(", ") || "no timeout sysctls"
+        }`,
       });
     }
     if (!cur.writable && cur.value !== want && !(d.onlyRaise && cur.value > want)) {
-      return refuse({ error: "unsupported", command: `set net.netfilter.${key}`, message: `net.netfilter.${key} is read-only here`, hint: "connect as root (or sudo: true) to the host or namespace that owns it" });
+      return refuse({
+        error: "unsupported",
+        command: `set net.netfilter.${key}`,
+        message: `net.netfilter.${key} is read-only here`,
+        hint: "connect as root (or sudo: true) to the host or namespace that owns it",
+      });
     }
   }
 
@@ -208,7 +242,9 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
   const lower = (cur: number, want: number) => d.onlyRaise && cur > want;
   if (wantBuckets !== null && curBuckets !== null && wantBuckets !== curBuckets) {
     if (lower(curBuckets, wantBuckets) || (target.bucketsDerived && curBuckets > wantBuckets)) {
-      notes.push(`the hash size stays ${curBuckets}: it is already above ${wantBuckets}${target.bucketsDerived ? " (a derived hash size is only ever raised, as kube-proxy does)" : " (onlyRaise)"}`);
+      notes.push(
+        `the hash size stays ${curBuckets}: it is already above ${wantBuckets}${target.bucketsDerived ? " (a derived hash size is only ever raised, as kube-proxy does)" : " (onlyRaise)"}`,
+      );
     } else {
       changes.push({ kind: "set-buckets", via: bucketsWritableVia!, from: curBuckets, to: wantBuckets });
       effective.buckets = wantBuckets;
@@ -230,7 +266,14 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
       effective.timeouts[key] = want;
     }
   }
-  if (target.max !== null && d.buckets === undefined && effective.buckets !== null && effective.max !== null && effective.buckets * 4 < effective.max && wantBuckets === null) {
+  if (
+    target.max !== null &&
+    d.buckets === undefined &&
+    effective.buckets !== null &&
+    effective.max !== null &&
+    effective.buckets * 4 < effective.max &&
+    wantBuckets === null
+  ) {
     notes.push(`max is ${effective.max} with ${effective.buckets} buckets: more than 4 entries a bucket on average when full`);
   }
 
@@ -245,7 +288,9 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
       hint: "lower max (or maxPerCore; kube-proxy's per-core sizing reached 3.1 M entries on 96-core hosts, kubernetes #72472), or set allowLargeTable: true if the host is meant to carry it",
     });
   }
-  const maxChange = changes.find((c): c is Extract<Change, { kind: "set-sysctl" }> => c.kind === "set-sysctl" && c.key === "nf_conntrack_max");
+  const maxChange = changes.find(
+    (c): c is Extract<Change, { kind: "set-sysctl" }> => c.kind === "set-sysctl" && c.key === "nf_conntrack_max",
+  );
   if (maxChange && o.count !== null && maxChange.to < o.count) {
     return refuse({
       error: "unsupported",
@@ -254,7 +299,8 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
       hint: `choose a max above ${o.count} (with headroom), or lower it later when the table is emptier`,
     });
   }
-  if (d.maxPerCore !== undefined && target.max !== null) notes.push(`max = max(maxPerCore ${d.maxPerCore} × ${o.cpus} CPUs, min ${d.min ?? 0}) = ${target.max}`);
+  if (d.maxPerCore !== undefined && target.max !== null)
+    notes.push(`max = max(maxPerCore ${d.maxPerCore} × ${o.cpus} CPUs, min ${d.min ?? 0}) = ${target.max}`);
 
   // Files.
   const fileRefusal = judgeFiles(o, recorded !== undefined);
@@ -267,17 +313,23 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
     // A built-in nf_conntrack reads no modprobe.d option; the buckets sysctl is the only persisted
     // hash size there, where the kernel lets it be written.
     // A derived hash size the host already exceeds is left to the host, not pinned.
-    const persistBuckets = wantBuckets !== null && effective.buckets !== null && (d.buckets !== undefined || effective.buckets === wantBuckets);
+    const persistBuckets =
+      wantBuckets !== null && effective.buckets !== null && (d.buckets !== undefined || effective.buckets === wantBuckets);
     if (persistBuckets && !modular && o.bucketsSysctl?.writable) entries.push(["nf_conntrack_buckets", effective.buckets!]);
     for (const key of Object.keys(target.timeouts)) entries.push([key, effective.timeouts[key]]);
     if (entries.length) wanted.sysctl = sysctlFileContent(entries);
     if (persistBuckets && modular) wanted.modprobe = modprobeFileContent(effective.buckets!);
     if (persistBuckets && !modular && !o.bucketsSysctl?.writable) {
-      warnings.push(`nf_conntrack is built into kernel ${release} and its buckets sysctl is read-only: the hash size ${effective.buckets} is lost at reboot unless the kernel command line sets it (add nf_conntrack.hashsize=${effective.buckets})`);
+      warnings.push(
+        `nf_conntrack is built into kernel ${release} and its buckets sysctl is read-only: the hash size ${effective.buckets} is lost at reboot unless the kernel command line sets it (add nf_conntrack.hashsize=${effective.buckets})`,
+      );
     }
     if (wanted.sysctl && modular) {
       if (o.systemdSysctl) wanted.udev = udevRuleContent(o.systemdSysctl);
-      else warnings.push(`no systemd-sysctl on this host: when nf_conntrack loads after boot, the values in ${MANAGED_PATHS.sysctl} are not applied until \`sysctl --system\` runs (hook it into module loading yourself)`);
+      else
+        warnings.push(
+          `no systemd-sysctl on this host: when nf_conntrack loads after boot, the values in ${MANAGED_PATHS.sysctl} are not applied until \`sysctl --system\` runs (hook it into module loading yourself)`,
+        );
     }
   } else {
     notes.push("persist is false: the values are lost when nf_conntrack is reloaded or the host reboots.");
@@ -288,17 +340,45 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
     const want = wanted[role];
     if (want !== null) base.persistedFiles.push(MANAGED_PATHS[role]);
     if (current === want) continue;
-    if (want !== null) changes.push({ kind: "write-file", role, path: MANAGED_PATHS[role], content: want, why: current === null ? "persist" : "the file differs from what this resource writes" });
-    else changes.push({ kind: "remove-file", role, path: MANAGED_PATHS[role], why: d.persist ? "nothing of this kind to persist" : "persist is false" });
+    if (want !== null)
+      changes.push({
+        kind: "write-file",
+        role,
+        path: MANAGED_PATHS[role],
+        content: want,
+        why: current === null ? "persist" : "the file differs from what this resource writes",
+      });
+    else
+      changes.push({
+        kind: "remove-file",
+        role,
+        path: MANAGED_PATHS[role],
+        why: d.persist ? "nothing of this kind to persist" : "persist is false",
+      });
   }
 
   for (const s of o.outside) {
-    const mine = s.key === "hashsize" ? (wanted.modprobe ? effective.buckets : null) : s.key === "nf_conntrack_max" ? (target.max !== null ? effective.max : null) : target.timeouts[s.key] !== undefined ? effective.timeouts[s.key] : null;
+    const mine =
+      s.key === "hashsize"
+        ? wanted.modprobe
+          ? effective.buckets
+          : null
+        : s.key === "nf_conntrack_max"
+          ? target.max !== null
+            ? effective.max
+            : null
+          : target.timeouts[s.key] !== undefined
+            ? effective.timeouts[s.key]
+            : null;
     if (mine === null || s.value === mine) continue;
     const base = s.path.slice(s.path.lastIndexOf("/") + 1);
-    const ours = MANAGED_PATHS[s.source === "sysctl" ? "sysctl" : "modprobe"].slice(MANAGED_PATHS[s.source === "sysctl" ? "sysctl" : "modprobe"].lastIndexOf("/") + 1);
+    const ours = MANAGED_PATHS[s.source === "sysctl" ? "sysctl" : "modprobe"].slice(
+      MANAGED_PATHS[s.source === "sysctl" ? "sysctl" : "modprobe"].lastIndexOf("/") + 1,
+    );
     const wins = base > ours || s.path === "/etc/sysctl.conf";
-    warnings.push(`${s.path}:${s.line} (${s.text.trim()}) sets ${s.key} to ${s.value ?? "an invalid value"}, not ${mine}${wins ? ": it is read after this resource's file and wins at boot" : ""}; remove or change that line`);
+    warnings.push(
+      `${s.path}:${s.line} (${s.text.trim()}) sets ${s.key} to ${s.value ?? "an invalid value"}, not ${mine}${wins ? ": it is read after this resource's file and wins at boot" : ""}; remove or change that line`,
+    );
   }
 
   // Record what each first change replaces (never a value that drifted after it).
@@ -310,7 +390,8 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
       } else if (record.previousTimeouts[c.key] === undefined) record.previousTimeouts[c.key] = c.from;
     }
   }
-  if (o.count !== null && effective.max !== null && o.count / effective.max > 0.75) warnings.push(`the table is ${Math.round((100 * o.count) / effective.max)}% full (${o.count} of ${effective.max})`);
+  if (o.count !== null && effective.max !== null && o.count / effective.max > 0.75)
+    warnings.push(`the table is ${Math.round((100 * o.count) / effective.max)}% full (${o.count} of ${effective.max})`);
   return { ...base, effective, memoryEstimateBytes: memory, changes, warnings, notes };
 }
 
@@ -328,12 +409,29 @@ function judgeFiles(o: TableObservation, recorded: boolean): Refusal | undefined
   for (const role of FILE_ROLES) {
     const f = o.files[role];
     const path = MANAGED_PATHS[role];
-    if (f.kind === "other") return { error: "conflict", command: `write ${path}`, message: `${path} is a ${f.what}; this resource writes only regular files it owns`, hint: "remove it by hand if it is not needed" };
-    if (f.kind === "unreadable") return { error: "conflict", command: `read ${path}`, message: `${path} exists but cannot be read`, hint: "connect as root or set sudo: true" };
+    if (f.kind === "other")
+      return {
+        error: "conflict",
+        command: `write ${path}`,
+        message: `${path} is a ${f.what}; this resource writes only regular files it owns`,
+        hint: "remove it by hand if it is not needed",
+      };
+    if (f.kind === "unreadable")
+      return {
+        error: "conflict",
+        command: `read ${path}`,
+        message: `${path} exists but cannot be read`,
+        hint: "connect as root or set sudo: true",
+      };
     if (!recorded && f.kind === "file" && !isManagedContent(f.content)) {
       const foreign = foreignLines(f.content);
       if (foreign.length) {
-        return { error: "conflict", command: `write ${path}`, message: `${path} already exists and holds settings this resource does not manage (line ${foreign[0].line}: ${foreign[0].text.trim()})`, hint: "move those settings to another file; this resource owns that path" };
+        return {
+          error: "conflict",
+          command: `write ${path}`,
+          message: `${path} already exists and holds settings this resource does not manage (line ${foreign[0].line}: ${foreign[0].text.trim()})`,
+          hint: "move those settings to another file; this resource owns that path",
+        };
       }
     }
   }

@@ -86,9 +86,26 @@ export class ConntrackTableSize extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: ConntrackTableSizeArgs, opts?: pulumi.CustomResourceOptions) {
     const outputs = [
-      "kernelRelease", "nfConntrack", "namespace", "cpus", "memTotalBytes", "targetMax", "targetBuckets", "effectiveMax", "effectiveBuckets",
-      "effectiveTimeouts", "memoryEstimateBytes", "countAtOperation", "persistedFiles", "previousMax", "previousBuckets", "previousTimeouts",
-      "previousFiles", "warnings", "notes", "actions",
+      "kernelRelease",
+      "nfConntrack",
+      "namespace",
+      "cpus",
+      "memTotalBytes",
+      "targetMax",
+      "targetBuckets",
+      "effectiveMax",
+      "effectiveBuckets",
+      "effectiveTimeouts",
+      "memoryEstimateBytes",
+      "countAtOperation",
+      "persistedFiles",
+      "previousMax",
+      "previousBuckets",
+      "previousTimeouts",
+      "previousFiles",
+      "warnings",
+      "notes",
+      "actions",
     ];
     const props: Record<string, unknown> = { ...args, connection: secretConnection(args.connection) };
     for (const k of outputs) props[k] = undefined;

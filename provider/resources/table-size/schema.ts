@@ -43,7 +43,10 @@ export type TimeoutName = keyof typeof TIMEOUT_SYSCTLS;
 export const TIMEOUT_NAMES = Object.keys(TIMEOUT_SYSCTLS) as TimeoutName[];
 
 const seconds = z.number().int().min(1).max(TIMEOUT_LIMIT);
-const timeoutShape = Object.fromEntries(TIMEOUT_NAMES.map((n) => [n, seconds.optional()])) as Record<TimeoutName, z.ZodOptional<typeof seconds>>;
+const timeoutShape = Object.fromEntries(TIMEOUT_NAMES.map((n) => [n, seconds.optional()])) as Record<
+  TimeoutName,
+  z.ZodOptional<typeof seconds>
+>;
 
 /**
  * Inputs of a `ConntrackTableSize`: the size of one host's conntrack table (`nf_conntrack_max`,
@@ -82,9 +85,15 @@ export type TableSizeDesired = Omit<TableSizeInputs, "connection">;
 /** Combination checks that need no host (the schema checks each field alone). */
 export function combinationFailures(i: Partial<TableSizeDesired>): Array<{ property: string; reason: string }> {
   const out: Array<{ property: string; reason: string }> = [];
-  if (i.max !== undefined && i.maxPerCore !== undefined) out.push({ property: "max", reason: "give either max or maxPerCore (with min), not both" });
-  if (i.min !== undefined && i.maxPerCore === undefined) out.push({ property: "min", reason: "min is the floor of maxPerCore sizing; without maxPerCore give max instead" });
-  const anything = i.max !== undefined || i.maxPerCore !== undefined || i.buckets !== undefined || Object.keys(i.timeouts ?? {}).some((k) => (i.timeouts as Record<string, unknown>)[k] !== undefined);
+  if (i.max !== undefined && i.maxPerCore !== undefined)
+    out.push({ property: "max", reason: "give either max or maxPerCore (with min), not both" });
+  if (i.min !== undefined && i.maxPerCore === undefined)
+    out.push({ property: "min", reason: "min is the floor of maxPerCore sizing; without maxPerCore give max instead" });
+  const anything =
+    i.max !== undefined ||
+    i.maxPerCore !== undefined ||
+    i.buckets !== undefined ||
+    Object.keys(i.timeouts ?? {}).some((k) => (i.timeouts as Record<string, unknown>)[k] !== undefined);
   if (!anything) out.push({ property: "max", reason: "nothing to manage: give max or maxPerCore, buckets, or timeouts" });
   return out;
 }

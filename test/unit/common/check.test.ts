@@ -4,7 +4,9 @@ import { checkWith, propertyPath } from "../../../provider/common/check";
 import { UNKNOWN } from "../../../provider/common/unknown";
 import { ConnectionSchema } from "../../../provider/connection/schema";
 
-const Schema = z.object({ connection: ConnectionSchema, enabled: z.boolean().default(false), files: z.array(z.string().regex(/^[a-z]+$/)).default([]) }).strict();
+const Schema = z
+  .object({ connection: ConnectionSchema, enabled: z.boolean().default(false), files: z.array(z.string().regex(/^[a-z]+$/)).default([]) })
+  .strict();
 
 describe("checkWith", () => {
   it("fills defaults, including @pulumi/command's connection defaults", () => {
@@ -17,7 +19,12 @@ describe("checkWith", () => {
   });
 
   it("names every bad property, unknown ones included, and never throws", () => {
-    const r = checkWith(Schema, { connection: { host: "h;rm -rf /", port: "22", bogus: 1 }, enabled: "yes", files: ["ok", "../x"], extra: true });
+    const r = checkWith(Schema, {
+      connection: { host: "h;rm -rf /", port: "22", bogus: 1 },
+      enabled: "yes",
+      files: ["ok", "../x"],
+      extra: true,
+    });
     expect(r.ok).toBe(false);
     if (!r.ok) {
       const props = r.failures.map((f) => f.property).sort();

@@ -7,11 +7,23 @@ const conn = { host: "a", port: 22, user: "root" };
 
 describe("diffInputs", () => {
   it("reports no change for equal inputs, whatever the key order", () => {
-    expect(diffInputs({ connection: { user: "root", port: 22, host: "a" }, enabled: false, other: 1 }, { connection: conn, enabled: false }, spec)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+    expect(
+      diffInputs(
+        { connection: { user: "root", port: 22, host: "a" }, enabled: false, other: 1 },
+        { connection: conn, enabled: false },
+        spec,
+      ),
+    ).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
   });
   it("updates in place for a setting and replaces for another host", () => {
-    expect(diffInputs({ connection: conn, enabled: false }, { connection: conn, enabled: true }, spec)).toMatchObject({ changes: true, replaces: [] });
-    expect(diffInputs({ connection: conn, enabled: false }, { connection: { ...conn, host: "b" }, enabled: false }, spec)).toMatchObject({ changes: true, replaces: ["connection"] });
+    expect(diffInputs({ connection: conn, enabled: false }, { connection: conn, enabled: true }, spec)).toMatchObject({
+      changes: true,
+      replaces: [],
+    });
+    expect(diffInputs({ connection: conn, enabled: false }, { connection: { ...conn, host: "b" }, enabled: false }, spec)).toMatchObject({
+      changes: true,
+      replaces: ["connection"],
+    });
   });
   it("treats an unknown host as a replacement during preview", () => {
     expect(diffInputs({ connection: conn }, { connection: { ...conn, host: UNKNOWN } }, spec).replaces).toEqual(["connection"]);

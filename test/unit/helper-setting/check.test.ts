@@ -1,7 +1,12 @@
 import * as command from "@pulumi/command";
 import { describe, expect, it } from "vitest";
 import { UNKNOWN } from "../../../provider/common/unknown";
-import { ConntrackHelperSetting, type ConntrackHelperSettingArgs, HelperSettingSchema, plan } from "../../../provider/resources/helper-setting";
+import {
+  ConntrackHelperSetting,
+  type ConntrackHelperSettingArgs,
+  HelperSettingSchema,
+  plan,
+} from "../../../provider/resources/helper-setting";
 import { helperSettingId } from "../../../provider/resources/helper-setting/kind";
 import { handler } from "../../../provider/runtime";
 import { poolSize } from "../../../provider/transport/pool";
@@ -19,7 +24,12 @@ describe("check: inputs validated without a host", () => {
   it("fills defaults: off, persisted, the default file", async () => {
     const r = await h().check({}, { connection: conn });
     expect(r.failures).toBeUndefined();
-    expect(r.inputs).toMatchObject({ enabled: false, persist: true, fileName: "pulumi-conntrack-helper.conf", connection: { host: "127.0.0.9", port: 22, user: "root" } });
+    expect(r.inputs).toMatchObject({
+      enabled: false,
+      persist: true,
+      fileName: "pulumi-conntrack-helper.conf",
+      connection: { host: "127.0.0.9", port: 22, user: "root" },
+    });
   });
 
   it("refuses wrong types, naming each property", async () => {
@@ -31,10 +41,14 @@ describe("check: inputs validated without a host", () => {
   it("refuses a file name that is not a plain .conf name", async () => {
     for (const bad of ["../x.conf", "a/b.conf", "/etc/x.conf", "..conf", "a..b.conf", "x.txt", ".hidden.conf", "", "a b.conf", "-x.conf"]) {
       const r = await h().check({}, { connection: conn, fileName: bad });
-      expect(r.failures?.map((f) => f.property), bad).toEqual(expect.arrayContaining(["fileName"]));
+      expect(
+        r.failures?.map((f) => f.property),
+        bad,
+      ).toEqual(expect.arrayContaining(["fileName"]));
       expect(r.failures!.every((f) => f.property === "fileName")).toBe(true);
     }
-    const reasons = async (n: string) => ((await h().check({}, { connection: conn, fileName: n })).failures ?? []).map((f) => f.reason).join(" ");
+    const reasons = async (n: string) =>
+      ((await h().check({}, { connection: conn, fileName: n })).failures ?? []).map((f) => f.reason).join(" ");
     expect(await reasons("a/b.conf")).toMatch(/without '\/'/);
     expect(await reasons("../b.conf")).toMatch(/'\.\.'/);
     expect(await reasons("b.cfg")).toMatch(/\.conf/);
@@ -58,7 +72,13 @@ describe("check: inputs validated without a host", () => {
 });
 
 describe("diff: no host needed", () => {
-  const olds = { connection: { host: "10.0.0.1", port: 22, user: "root" }, enabled: false, persist: true, fileName: "pulumi-conntrack-helper.conf", liveValue: 0 };
+  const olds = {
+    connection: { host: "10.0.0.1", port: 22, user: "root" },
+    enabled: false,
+    persist: true,
+    fileName: "pulumi-conntrack-helper.conf",
+    liveValue: 0,
+  };
   const news = (over: Record<string, unknown>) => ({ ...HelperSettingSchema.parse({ connection: { host: "10.0.0.1" } }), ...over });
 
   it("nothing changed: no change, whatever outputs are stored", async () => {

@@ -15,7 +15,9 @@ export interface HostShape {
 
 /** Builds an observation the way parseObservation would from such a host. */
 export function host(s: HostShape): HelperObservation {
-  const facts = parseFacts([`kernel=${s.kernel}`, "uid=0", `nf_conntrack=${s.nf}`, ...(s.live === undefined ? [] : [`helper_sysctl=${s.live}`])].join("\n"));
+  const facts = parseFacts(
+    [`kernel=${s.kernel}`, "uid=0", `nf_conntrack=${s.nf}`, ...(s.live === undefined ? [] : [`helper_sysctl=${s.live}`])].join("\n"),
+  );
   return {
     facts,
     sysctlPresent: s.live !== undefined,

@@ -5,7 +5,13 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { OBSERVE_SCRIPT, managedPath, parseObservation } from "../../../provider/resources/helper-setting/observe";
 import { APPLY_SCRIPT, applyArgs, verify } from "../../../provider/resources/helper-setting/apply";
-import { foreignSettings, helperOptionLines, isManagedContent, managedFileContent, parseBoolParam } from "../../../provider/resources/helper-setting/managed-file";
+import {
+  foreignSettings,
+  helperOptionLines,
+  isManagedContent,
+  managedFileContent,
+  parseBoolParam,
+} from "../../../provider/resources/helper-setting/managed-file";
 import { host, HOSTS, file } from "./fixtures";
 
 const dir = mkdtempSync(join(tmpdir(), "ctk-helper-unit-"));
@@ -40,17 +46,36 @@ describe("observe script output parsing", () => {
     ].join("\n");
     const o = parseObservation(out);
     expect(o.facts.kernelRelease).toBe("5.10.0-32-amd64");
-    expect(o).toMatchObject({ sysctlPresent: true, live: 0, moduleParameter: "N", modinfoHasToggle: true, file: { kind: "file", content } });
+    expect(o).toMatchObject({
+      sysctlPresent: true,
+      live: 0,
+      moduleParameter: "N",
+      modinfoHasToggle: true,
+      file: { kind: "file", content },
+    });
     expect(o.outside).toEqual([
       { source: "cmdline", path: "/proc/cmdline", line: 0, text: "nf_conntrack.nf_conntrack_helper=1", value: 1 },
-      { source: "modprobe", path: "/etc/modprobe.d/zz.conf", line: 3, text: "options nf-conntrack hashsize=1024 nf_conntrack_helper=Y", value: 1 },
+      {
+        source: "modprobe",
+        path: "/etc/modprobe.d/zz.conf",
+        line: 3,
+        text: "options nf-conntrack hashsize=1024 nf_conntrack_helper=Y",
+        value: 1,
+      },
       { source: "sysctl", path: "/etc/sysctl.d/99 ct.conf", line: 7, text: "net/netfilter/nf_conntrack_helper = 0", value: 0 },
     ]);
   });
 
   it("parses a 6.x host: no sysctl, no parameter, no file", () => {
     const o = parseObservation("@@ctk facts\nkernel=6.18.44\nnf_conntrack=builtin\n@@ctk toggle\n@@ctk file\nkind=absent\n@@ctk outside\n");
-    expect(o).toMatchObject({ sysctlPresent: false, live: null, moduleParameter: null, modinfoHasToggle: null, file: { kind: "absent" }, outside: [] });
+    expect(o).toMatchObject({
+      sysctlPresent: false,
+      live: null,
+      moduleParameter: null,
+      modinfoHasToggle: null,
+      file: { kind: "absent" },
+      outside: [],
+    });
   });
 
   it("maps every kind of path", () => {
@@ -100,8 +125,20 @@ describe("apply script arguments and verification", () => {
 
   it("reports what the host does not show after the changes", () => {
     const o = host({ ...HOSTS.k510loaded1, file: file("x") });
-    expect(verify(o, [{ kind: "set-live", from: 1, to: 0 }, { kind: "set-module-parameter", from: "Y", to: "N" }, { kind: "write-file", path: "/p", content: "y", why: "" }, { kind: "remove-file", path: "/p", why: "" }])).toHaveLength(4);
-    expect(verify(o, [{ kind: "set-live", from: 0, to: 1 }, { kind: "write-file", path: "/p", content: "x", why: "" }])).toEqual([]);
+    expect(
+      verify(o, [
+        { kind: "set-live", from: 1, to: 0 },
+        { kind: "set-module-parameter", from: "Y", to: "N" },
+        { kind: "write-file", path: "/p", content: "y", why: "" },
+        { kind: "remove-file", path: "/p", why: "" },
+      ]),
+    ).toHaveLength(4);
+    expect(
+      verify(o, [
+        { kind: "set-live", from: 0, to: 1 },
+        { kind: "write-file", path: "/p", content: "x", why: "" },
+      ]),
+    ).toEqual([]);
   });
 });
 

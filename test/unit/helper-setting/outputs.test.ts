@@ -80,7 +80,14 @@ describe("outputs", () => {
   it("where the toggle is gone: says so, and reports no file", () => {
     const o = host(HOSTS.k618builtin);
     const out = outputsOf(o, plan(o, off), off, REC, []);
-    expect(out).toMatchObject({ toggle: "removed", nfConntrack: "builtin", liveValue: null, persistedFile: null, persistedContent: null, persistence: "not-applicable" });
+    expect(out).toMatchObject({
+      toggle: "removed",
+      nfConntrack: "builtin",
+      liveValue: null,
+      persistedFile: null,
+      persistedContent: null,
+      persistence: "not-applicable",
+    });
     expect(out.notes[0]).toMatch(/does not exist on this kernel/);
   });
 
@@ -91,7 +98,17 @@ describe("outputs", () => {
   });
 
   it("reads recorded values from stored state, tolerating anything malformed", () => {
-    expect(recordedOf({ previousLiveValue: 1, previousModuleParameter: "Y", previousFileContent: "x", previousFileMode: "600" })).toEqual({ previousLiveValue: 1, previousModuleParameter: "Y", previousFileContent: "x", previousFileMode: "600" });
-    expect(recordedOf({ previousLiveValue: "1", previousModuleParameter: 3, previousFileMode: "rwx" })).toEqual({ previousLiveValue: null, previousModuleParameter: null, previousFileContent: null, previousFileMode: null });
+    expect(recordedOf({ previousLiveValue: 1, previousModuleParameter: "Y", previousFileContent: "x", previousFileMode: "600" })).toEqual({
+      previousLiveValue: 1,
+      previousModuleParameter: "Y",
+      previousFileContent: "x",
+      previousFileMode: "600",
+    });
+    expect(recordedOf({ previousLiveValue: "1", previousModuleParameter: 3, previousFileMode: "rwx" })).toEqual({
+      previousLiveValue: null,
+      previousModuleParameter: null,
+      previousFileContent: null,
+      previousFileMode: null,
+    });
   });
 });

@@ -83,34 +83,163 @@ interface Row {
 const rows: Row[] = [
   // Toggle removed (>= 6.0)
   { name: "6.18 built in, off, no file: nothing to do", host: HOSTS.k618builtin, desired: off, changes: [], persistence: "not-applicable" },
-  { name: "6.18 built in, off, persist false: nothing to do", host: HOSTS.k618builtin, desired: { ...off, persist: false }, changes: [], persistence: "not-applicable" },
+  {
+    name: "6.18 built in, off, persist false: nothing to do",
+    host: HOSTS.k618builtin,
+    desired: { ...off, persist: false },
+    changes: [],
+    persistence: "not-applicable",
+  },
   { name: "6.18 built in, on: refused", host: HOSTS.k618builtin, desired: on, changes: [], refusal: "unsupported" },
   { name: "6.1 loaded, on: refused", host: HOSTS.k61loaded, desired: on, changes: [], refusal: "unsupported" },
   { name: "6.1 not loaded, on: refused", host: HOSTS.k61notLoaded, desired: on, changes: [], refusal: "unsupported" },
-  { name: "6.1 loaded, off, stale managed file: removed", host: { ...HOSTS.k61loaded, file: file(C0) }, desired: off, changes: ["remove-file"] },
-  { name: "6.1 loaded, off, stale enabled line: removed", host: { ...HOSTS.k61loaded, file: file(C1) }, desired: off, changes: ["remove-file"] },
-  { name: "6.1 not loaded, off, adoptable file: taken over and removed", host: { ...HOSTS.k61notLoaded, file: file(ADOPTABLE) }, desired: off, changes: ["remove-file"] },
-  { name: "6.1, off, foreign settings at create: refused", host: { ...HOSTS.k61loaded, file: file(FOREIGN) }, desired: off, changes: [], refusal: "conflict" },
-  { name: "6.1, off, foreign settings at update: removed", host: { ...HOSTS.k61loaded, file: file(FOREIGN) }, desired: off, recorded: NOTHING, changes: ["remove-file"] },
+  {
+    name: "6.1 loaded, off, stale managed file: removed",
+    host: { ...HOSTS.k61loaded, file: file(C0) },
+    desired: off,
+    changes: ["remove-file"],
+  },
+  {
+    name: "6.1 loaded, off, stale enabled line: removed",
+    host: { ...HOSTS.k61loaded, file: file(C1) },
+    desired: off,
+    changes: ["remove-file"],
+  },
+  {
+    name: "6.1 not loaded, off, adoptable file: taken over and removed",
+    host: { ...HOSTS.k61notLoaded, file: file(ADOPTABLE) },
+    desired: off,
+    changes: ["remove-file"],
+  },
+  {
+    name: "6.1, off, foreign settings at create: refused",
+    host: { ...HOSTS.k61loaded, file: file(FOREIGN) },
+    desired: off,
+    changes: [],
+    refusal: "conflict",
+  },
+  {
+    name: "6.1, off, foreign settings at update: removed",
+    host: { ...HOSTS.k61loaded, file: file(FOREIGN) },
+    desired: off,
+    recorded: NOTHING,
+    changes: ["remove-file"],
+  },
   // Toggle present, loaded
-  { name: "5.10 on->off, persist: live, parameter and file", host: HOSTS.k510loaded1, desired: off, changes: ["set-live", "set-module-parameter", "write-file"], persistence: "modprobe.d" },
-  { name: "5.10 already off with file: nothing", host: { ...HOSTS.k510loaded0, file: file(C0) }, desired: off, changes: [], persistence: "modprobe.d" },
-  { name: "5.10 off->on, persist false: live and file removal", host: { ...HOSTS.k510loaded0, file: file(C0) }, desired: { ...on, persist: false }, changes: ["set-live", "set-module-parameter", "remove-file"], persistence: "not-persisted" },
-  { name: "5.10 file edited to 1: rewritten", host: { ...HOSTS.k510loaded0, file: file(C1) }, desired: off, recorded: NOTHING, changes: ["write-file"], persistence: "modprobe.d" },
-  { name: "5.10 adoptable file at create: rewritten", host: { ...HOSTS.k510loaded0, file: file(ADOPTABLE) }, desired: off, changes: ["write-file"] },
-  { name: "5.10 foreign settings at create: refused", host: { ...HOSTS.k510loaded0, file: file(FOREIGN) }, desired: off, changes: [], refusal: "conflict" },
-  { name: "5.10 symlink at the path: refused", host: { ...HOSTS.k510loaded0, file: { kind: "other", what: "symlink" } }, desired: off, changes: [], refusal: "conflict" },
-  { name: "5.10 directory at the path: refused", host: { ...HOSTS.k510loaded0, file: { kind: "other", what: "not a regular file" } }, desired: off, changes: [], refusal: "conflict" },
-  { name: "5.10 unreadable file: refused", host: { ...HOSTS.k510loaded0, file: { kind: "unreadable" } }, desired: off, changes: [], refusal: "conflict" },
+  {
+    name: "5.10 on->off, persist: live, parameter and file",
+    host: HOSTS.k510loaded1,
+    desired: off,
+    changes: ["set-live", "set-module-parameter", "write-file"],
+    persistence: "modprobe.d",
+  },
+  {
+    name: "5.10 already off with file: nothing",
+    host: { ...HOSTS.k510loaded0, file: file(C0) },
+    desired: off,
+    changes: [],
+    persistence: "modprobe.d",
+  },
+  {
+    name: "5.10 off->on, persist false: live and file removal",
+    host: { ...HOSTS.k510loaded0, file: file(C0) },
+    desired: { ...on, persist: false },
+    changes: ["set-live", "set-module-parameter", "remove-file"],
+    persistence: "not-persisted",
+  },
+  {
+    name: "5.10 file edited to 1: rewritten",
+    host: { ...HOSTS.k510loaded0, file: file(C1) },
+    desired: off,
+    recorded: NOTHING,
+    changes: ["write-file"],
+    persistence: "modprobe.d",
+  },
+  {
+    name: "5.10 adoptable file at create: rewritten",
+    host: { ...HOSTS.k510loaded0, file: file(ADOPTABLE) },
+    desired: off,
+    changes: ["write-file"],
+  },
+  {
+    name: "5.10 foreign settings at create: refused",
+    host: { ...HOSTS.k510loaded0, file: file(FOREIGN) },
+    desired: off,
+    changes: [],
+    refusal: "conflict",
+  },
+  {
+    name: "5.10 symlink at the path: refused",
+    host: { ...HOSTS.k510loaded0, file: { kind: "other", what: "symlink" } },
+    desired: off,
+    changes: [],
+    refusal: "conflict",
+  },
+  {
+    name: "5.10 directory at the path: refused",
+    host: { ...HOSTS.k510loaded0, file: { kind: "other", what: "not a regular file" } },
+    desired: off,
+    changes: [],
+    refusal: "conflict",
+  },
+  {
+    name: "5.10 unreadable file: refused",
+    host: { ...HOSTS.k510loaded0, file: { kind: "unreadable" } },
+    desired: off,
+    changes: [],
+    refusal: "conflict",
+  },
   // Toggle present, not loaded
-  { name: "5.10 not loaded, persist: file only", host: HOSTS.k510notLoaded, desired: off, changes: ["write-file"], persistence: "modprobe.d" },
-  { name: "5.10 not loaded, persist false: nothing possible", host: HOSTS.k510notLoaded, desired: { ...off, persist: false }, changes: [], persistence: "not-persisted" },
-  { name: "4.4 not loaded (default on), off: file", host: HOSTS.k44notLoaded, desired: off, changes: ["write-file"], persistence: "modprobe.d" },
-  { name: "5.4 without nf_conntrack: file for later", host: HOSTS.k54absent, desired: off, changes: ["write-file"], persistence: "modprobe.d" },
+  {
+    name: "5.10 not loaded, persist: file only",
+    host: HOSTS.k510notLoaded,
+    desired: off,
+    changes: ["write-file"],
+    persistence: "modprobe.d",
+  },
+  {
+    name: "5.10 not loaded, persist false: nothing possible",
+    host: HOSTS.k510notLoaded,
+    desired: { ...off, persist: false },
+    changes: [],
+    persistence: "not-persisted",
+  },
+  {
+    name: "4.4 not loaded (default on), off: file",
+    host: HOSTS.k44notLoaded,
+    desired: off,
+    changes: ["write-file"],
+    persistence: "modprobe.d",
+  },
+  {
+    name: "5.4 without nf_conntrack: file for later",
+    host: HOSTS.k54absent,
+    desired: off,
+    changes: ["write-file"],
+    persistence: "modprobe.d",
+  },
   // Toggle present, built in
-  { name: "5.10 built in, on->off: live only", host: HOSTS.k510builtin1, desired: off, changes: ["set-live", "set-module-parameter"], persistence: "impossible-builtin" },
-  { name: "5.10 built in, stale file: removed", host: { ...HOSTS.k510builtin1, file: file(C0) }, desired: off, changes: ["set-live", "set-module-parameter", "remove-file"], persistence: "impossible-builtin" },
-  { name: "5.10 built in, already on, persist false", host: HOSTS.k510builtin1, desired: { ...on, persist: false }, changes: [], persistence: "not-persisted" },
+  {
+    name: "5.10 built in, on->off: live only",
+    host: HOSTS.k510builtin1,
+    desired: off,
+    changes: ["set-live", "set-module-parameter"],
+    persistence: "impossible-builtin",
+  },
+  {
+    name: "5.10 built in, stale file: removed",
+    host: { ...HOSTS.k510builtin1, file: file(C0) },
+    desired: off,
+    changes: ["set-live", "set-module-parameter", "remove-file"],
+    persistence: "impossible-builtin",
+  },
+  {
+    name: "5.10 built in, already on, persist false",
+    host: HOSTS.k510builtin1,
+    desired: { ...on, persist: false },
+    changes: [],
+    persistence: "not-persisted",
+  },
   // No toggle
   { name: "3.2, off: refused", host: HOSTS.k32loaded, desired: off, changes: [], refusal: "unsupported" },
   { name: "3.2, on: refused", host: HOSTS.k32loaded, desired: on, changes: [], refusal: "unsupported" },
@@ -199,15 +328,32 @@ describe("plan: what it says", () => {
 
   it("built in: says modprobe.d has no effect and names the kernel command line", () => {
     const p = plan(host(HOSTS.k510builtin1), off);
-    expect(p.warnings.join(" ")).toMatch(/built into kernel 5\.10\.0-custom.*modprobe\.d option has no effect.*nf_conntrack\.nf_conntrack_helper=0/);
-    const cmd = { source: "cmdline" as const, path: "/proc/cmdline", line: 0, text: "nf_conntrack.nf_conntrack_helper=0", value: 0 as const };
+    expect(p.warnings.join(" ")).toMatch(
+      /built into kernel 5\.10\.0-custom.*modprobe\.d option has no effect.*nf_conntrack\.nf_conntrack_helper=0/,
+    );
+    const cmd = {
+      source: "cmdline" as const,
+      path: "/proc/cmdline",
+      line: 0,
+      text: "nf_conntrack.nf_conntrack_helper=0",
+      value: 0 as const,
+    };
     const q = plan(host({ ...HOSTS.k510builtin1, outside: [cmd] }), off);
     expect(q.persistence).toBe("kernel-command-line");
     expect(q.warnings).toEqual([]);
-    const wrongCmd = plan(host({ ...HOSTS.k510builtin1, outside: [{ ...cmd, text: "nf_conntrack.nf_conntrack_helper=1", value: 1 }] }), off);
+    const wrongCmd = plan(
+      host({ ...HOSTS.k510builtin1, outside: [{ ...cmd, text: "nf_conntrack.nf_conntrack_helper=1", value: 1 }] }),
+      off,
+    );
     expect(wrongCmd.persistence).toBe("impossible-builtin");
     expect(wrongCmd.warnings.some((w) => /kernel command line .*sets 1/.test(w))).toBe(true);
-    const sysctl = { source: "sysctl" as const, path: "/etc/sysctl.d/90-ct.conf", line: 2, text: "net.netfilter.nf_conntrack_helper = 0", value: 0 as const };
+    const sysctl = {
+      source: "sysctl" as const,
+      path: "/etc/sysctl.d/90-ct.conf",
+      line: 2,
+      text: "net.netfilter.nf_conntrack_helper = 0",
+      value: 0 as const,
+    };
     expect(plan(host({ ...HOSTS.k510builtin1, outside: [sysctl] }), off).persistence).toBe("sysctl.d");
     expect(describeChange(plan(host({ ...HOSTS.k510builtin1, file: file(C0) }), off).changes[2])).toMatch(/built into the kernel/);
   });
@@ -233,7 +379,12 @@ describe("plan: what it says", () => {
 
 describe("plan: what it records for delete", () => {
   it("at create: the live value, module parameter and file content found", () => {
-    expect(plan(host({ ...HOSTS.k510loaded1, file: { kind: "file", content: ADOPTABLE, mode: "640" } }), off).record).toEqual({ previousLiveValue: 1, previousModuleParameter: "Y", previousFileContent: ADOPTABLE, previousFileMode: "640" });
+    expect(plan(host({ ...HOSTS.k510loaded1, file: { kind: "file", content: ADOPTABLE, mode: "640" } }), off).record).toEqual({
+      previousLiveValue: 1,
+      previousModuleParameter: "Y",
+      previousFileContent: ADOPTABLE,
+      previousFileMode: "640",
+    });
     expect(plan(host(HOSTS.k618builtin), off).record).toEqual(NOTHING);
   });
 
@@ -242,10 +393,16 @@ describe("plan: what it records for delete", () => {
     expect(plan(host(HOSTS.k510notLoaded), off).record).toEqual({ ...NOTHING, previousLiveValue: 0, previousModuleParameter: "N" });
     expect(plan(host(HOSTS.k44notLoaded), off).record).toEqual({ ...NOTHING, previousLiveValue: 1, previousModuleParameter: "Y" });
     // Another modprobe.d file (the last one wins), else the kernel command line, decides first.
-    const other = host({ ...HOSTS.k510notLoaded, outside: [modprobeLine("/etc/modprobe.d/a.conf", 0), modprobeLine("/etc/modprobe.d/z.conf", 1)] });
+    const other = host({
+      ...HOSTS.k510notLoaded,
+      outside: [modprobeLine("/etc/modprobe.d/a.conf", 0), modprobeLine("/etc/modprobe.d/z.conf", 1)],
+    });
     expect(loadValueWithoutManagedFile(other)).toBe(1);
     expect(plan(other, off).record).toEqual({ ...NOTHING, previousLiveValue: 1, previousModuleParameter: "Y" });
-    const cmdline = host({ ...HOSTS.k44notLoaded, outside: [{ source: "cmdline", path: "/proc/cmdline", line: 0, text: "nf_conntrack.nf_conntrack_helper=0", value: 0 }] });
+    const cmdline = host({
+      ...HOSTS.k44notLoaded,
+      outside: [{ source: "cmdline", path: "/proc/cmdline", line: 0, text: "nf_conntrack.nf_conntrack_helper=0", value: 0 }],
+    });
     expect(plan(cmdline, on).record).toEqual({ ...NOTHING, previousLiveValue: 0, previousModuleParameter: "N" });
     // No toggle or no version: nothing to record.
     expect(plan(host(HOSTS.k61notLoaded), off).record).toEqual(NOTHING);
@@ -269,9 +426,15 @@ describe("plan: what it records for delete", () => {
     expect(repair.record).toEqual(created.record);
     // Destroy after the repair writes back 0, never the drift value 1.
     const afterRepair = simulate(drifted, repair.changes);
-    expect(planDelete(afterRepair, DEFAULT_HELPER_FILE_NAME, repair.record).changes).toEqual([{ kind: "remove-file", path: PATH, why: "delete: there was no file before create" }]);
+    expect(planDelete(afterRepair, DEFAULT_HELPER_FILE_NAME, repair.record).changes).toEqual([
+      { kind: "remove-file", path: PATH, why: "delete: there was no file before create" },
+    ]);
     // Destroy without the repair (drift still live) puts 0 back too.
-    expect(kinds(planDelete(drifted, DEFAULT_HELPER_FILE_NAME, repair.record).changes)).toEqual(["set-live", "set-module-parameter", "remove-file"]);
+    expect(kinds(planDelete(drifted, DEFAULT_HELPER_FILE_NAME, repair.record).changes)).toEqual([
+      "set-live",
+      "set-module-parameter",
+      "remove-file",
+    ]);
     expect(planDelete(drifted, DEFAULT_HELPER_FILE_NAME, repair.record).changes[0]).toEqual({ kind: "set-live", from: 1, to: 0 });
     // State from before this rule (nothing recorded): the repair records nothing, delete leaves the live value alone.
     const old = plan(drifted, off, NOTHING);
@@ -283,7 +446,9 @@ describe("plan: what it records for delete", () => {
 describe("plan: settings of the toggle elsewhere", () => {
   it("a later modprobe.d file with another value overrides the managed one: warned", () => {
     const p = plan(host({ ...HOSTS.k510loaded0, file: file(C0), outside: [modprobeLine("/etc/modprobe.d/zz-local.conf", 1, 4)] }), off);
-    expect(p.conflicts).toEqual([expect.objectContaining({ path: "/etc/modprobe.d/zz-local.conf", line: 4, value: 1, contradicts: true, overridesManagedFile: true })]);
+    expect(p.conflicts).toEqual([
+      expect.objectContaining({ path: "/etc/modprobe.d/zz-local.conf", line: 4, value: 1, contradicts: true, overridesManagedFile: true }),
+    ]);
     expect(p.warnings.join(" ")).toMatch(/zz-local\.conf:4.*read after pulumi-conntrack-helper\.conf.*not 0/);
     expect(p.changes).toEqual([]);
     // The managed file does not decide what the module gets at load: persistence says so (item 8).
@@ -345,7 +510,11 @@ describe("planDelete: put back what was there before create", () => {
   });
 
   it("restores a file it took over, with its mode", () => {
-    const d = planDelete(host(HOSTS.k61loaded), DEFAULT_HELPER_FILE_NAME, { ...NOTHING, previousFileContent: ADOPTABLE, previousFileMode: "640" });
+    const d = planDelete(host(HOSTS.k61loaded), DEFAULT_HELPER_FILE_NAME, {
+      ...NOTHING,
+      previousFileContent: ADOPTABLE,
+      previousFileMode: "640",
+    });
     expect(d.changes).toEqual([{ kind: "write-file", path: PATH, content: ADOPTABLE, mode: "640", why: expect.any(String) }]);
     const e = planDelete(host(HOSTS.k61loaded), DEFAULT_HELPER_FILE_NAME, { ...NOTHING, previousFileContent: ADOPTABLE });
     expect(e.changes[0]).not.toHaveProperty("mode");

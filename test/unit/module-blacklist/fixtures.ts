@@ -20,7 +20,9 @@ export function loadedMap(list: LoadedModule[]): Map<string, LoadedModule> {
 }
 
 /** An observation of a modular 5.10 host; override what a test needs. */
-export function observation(over: Partial<Observation> & { loadedList?: LoadedModule[]; moduleFacts?: Partial<ModuleFacts>[] } = {}): Observation {
+export function observation(
+  over: Partial<Observation> & { loadedList?: LoadedModule[]; moduleFacts?: Partial<ModuleFacts>[] } = {},
+): Observation {
   const loaded = loadedMap(over.loadedList ?? []);
   const modules = new Map<string, ModuleFacts>();
   for (const f of over.moduleFacts ?? []) {

@@ -6,7 +6,13 @@ describe("the managed file", () => {
   it("renders disable mode as install /bin/false plus blacklist, sorted, after the header", () => {
     const text = renderManagedFile(["nf_nat", "iptable_nat"], "disable", null);
     expect(text.split("\n")[0]).toBe(MANAGED_FILE_HEADER);
-    expect(text.split("\n").filter((l) => !l.startsWith("#"))).toEqual(["install iptable_nat /bin/false", "blacklist iptable_nat", "install nf_nat /bin/false", "blacklist nf_nat", ""]);
+    expect(text.split("\n").filter((l) => !l.startsWith("#"))).toEqual([
+      "install iptable_nat /bin/false",
+      "blacklist iptable_nat",
+      "install nf_nat /bin/false",
+      "blacklist nf_nat",
+      "",
+    ]);
     expect(text.endsWith("\n")).toBe(true);
   });
 
@@ -25,7 +31,9 @@ describe("the managed file", () => {
   });
 
   it("parses what modprobe would: first install wins, '-' is '_', continuations joined, comments skipped", () => {
-    const p = parseManagedFile("# x\ninstall nf-conntrack /bin/true\ninstall nf_conntrack /bin/false\nblacklist \\\n nf_nat\n  # blacklist ignored\n");
+    const p = parseManagedFile(
+      "# x\ninstall nf-conntrack /bin/true\ninstall nf_conntrack /bin/false\nblacklist \\\n nf_nat\n  # blacklist ignored\n",
+    );
     expect(p.managed).toBe(false);
     expect(p.install.get("nf_conntrack")).toBe("/bin/true");
     expect([...p.blacklist]).toEqual(["nf_nat"]);

@@ -52,15 +52,30 @@ describe("the NotrackRule scan", () => {
 });
 
 describe("the NotrackRule pre-check: which conntrack-core module a modprobe.d line disables (issue 12, item 10)", () => {
-  const CONF = ["install nf_defrag_ipv4 /bin/false", "install nf-conntrack /bin/true", "install nf_conntrack_ftp /bin/false", "install nf_defrag_ipv6 /sbin/modprobe --ignore-install nf_defrag_ipv6", "blacklist nf_defrag_ipv4", "  install   nf_defrag_ipv6   /bin/false"].join("\n") + "\n";
+  const CONF =
+    [
+      "install nf_defrag_ipv4 /bin/false",
+      "install nf-conntrack /bin/true",
+      "install nf_conntrack_ftp /bin/false",
+      "install nf_defrag_ipv6 /sbin/modprobe --ignore-install nf_defrag_ipv6",
+      "blacklist nf_defrag_ipv4",
+      "  install   nf_defrag_ipv6   /bin/false",
+    ].join("\n") + "\n";
 
   it("the grep expression finds install lines of every core module and nothing else", () => {
     const out = execFileSync("grep", ["-n", "-E", CORE_INSTALL_ERE], { input: CONF, encoding: "utf8" });
-    expect(out.split("\n").filter(Boolean).map((l) => l.split(":")[0])).toEqual(["1", "2", "4", "6"]);
+    expect(
+      out
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(":")[0]),
+    ).toEqual(["1", "2", "4", "6"]);
   });
 
   it("names the module the line disables, not nf_conntrack", () => {
-    const grep = execFileSync("grep", ["-n", "-E", CORE_INSTALL_ERE], { input: CONF, encoding: "utf8" }).replace(/^/gm, "/etc/modprobe.d/x.conf:").replace(/\/etc\/modprobe\.d\/x\.conf:$/, "");
+    const grep = execFileSync("grep", ["-n", "-E", CORE_INSTALL_ERE], { input: CONF, encoding: "utf8" })
+      .replace(/^/gm, "/etc/modprobe.d/x.conf:")
+      .replace(/\/etc\/modprobe\.d\/x\.conf:$/, "");
     const blocks = parseCoreBlocks(grep, "ro module_blacklist=nf_nat,nf-defrag-ipv6 quiet");
     expect(blocks).toEqual([
       { where: "/etc/modprobe.d/x.conf:1", text: "install nf_defrag_ipv4 /bin/false", module: "nf_defrag_ipv4" },
@@ -68,9 +83,15 @@ describe("the NotrackRule pre-check: which conntrack-core module a modprobe.d li
       { where: "/etc/modprobe.d/x.conf:6", text: "install   nf_defrag_ipv6   /bin/false", module: "nf_defrag_ipv6" },
       { where: "kernel command line", text: "module_blacklist=nf_nat,nf-defrag-ipv6", module: "nf_defrag_ipv6" },
     ]);
-    expect(describeCoreBlock(blocks[0])).toBe("nf_defrag_ipv4 is disabled on this host by `install nf_defrag_ipv4 /bin/false` in /etc/modprobe.d/x.conf:1 (nf_conntrack depends on it, so conntrack cannot load)");
+    expect(describeCoreBlock(blocks[0])).toBe(
+      "nf_defrag_ipv4 is disabled on this host by `install nf_defrag_ipv4 /bin/false` in /etc/modprobe.d/x.conf:1 (nf_conntrack depends on it, so conntrack cannot load)",
+    );
     expect(describeCoreBlock(blocks[0])).not.toContain("install nf_conntrack");
-    expect(describeCoreBlock(blocks[1])).toBe("nf_conntrack is disabled on this host by `install nf-conntrack /bin/true` in /etc/modprobe.d/x.conf:2");
-    expect(describeCoreBlock(blocks[3])).toMatch(/^nf_defrag_ipv6 is disabled on this host by `module_blacklist=nf_nat,nf-defrag-ipv6` in kernel command line/);
+    expect(describeCoreBlock(blocks[1])).toBe(
+      "nf_conntrack is disabled on this host by `install nf-conntrack /bin/true` in /etc/modprobe.d/x.conf:2",
+    );
+    expect(describeCoreBlock(blocks[3])).toMatch(
+      /^nf_defrag_ipv6 is disabled on this host by `module_blacklist=nf_nat,nf-defrag-ipv6` in kernel command line/,
+    );
   });
 });

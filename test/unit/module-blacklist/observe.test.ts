@@ -66,10 +66,24 @@ describe("parseObservation", () => {
   });
 
   it("reads the file's exact bytes, mode and time, the effective config, the initramfs and NotrackRules", () => {
-    expect(o.file).toEqual({ kind: "file", content: "# me\ninstall nf_conntrack /bin/false", base64: Buffer.from("# me\ninstall nf_conntrack /bin/false").toString("base64"), mode: "600", mtime: 1764100000 });
+    expect(o.file).toEqual({
+      kind: "file",
+      content: "# me\ninstall nf_conntrack /bin/false",
+      base64: Buffer.from("# me\ninstall nf_conntrack /bin/false").toString("base64"),
+      mode: "600",
+      mtime: 1764100000,
+    });
     expect(o.config!.install.get("nf_conntrack")).toBe("/bin/false");
     expect(o.config!.blacklist.has("evbug")).toBe(true);
-    expect(o.initramfs).toEqual({ tool: "update-initramfs", image: "/boot/initrd.img-5.10.0-32-amd64", imageExists: true, imageMtime: 1764000000, listed: true, contains: ["nf_conntrack"], hasFile: true });
+    expect(o.initramfs).toEqual({
+      tool: "update-initramfs",
+      image: "/boot/initrd.img-5.10.0-32-amd64",
+      imageExists: true,
+      imageMtime: 1764000000,
+      listed: true,
+      contains: ["nf_conntrack"],
+      hasFile: true,
+    });
     expect(o.notrackRules).toEqual([{ source: "nft", rule: 'udp dport 53 notrack comment "pulumi-conntrack:x"' }]);
   });
 
@@ -82,7 +96,14 @@ describe("parseObservation", () => {
 describe("the observe script, run locally", () => {
   const dir = mkdtempSync(join(tmpdir(), "ctk-mb-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const observeLocal = (path: string) => parseObservation(execFileSync("sh", ["-c", OBSERVE_SCRIPT, "sh", ...observeArgs(path, ["nf_conntrack", "no_such_module_x"], { initramfs: false, notrack: false })], { encoding: "utf8" }));
+  const observeLocal = (path: string) =>
+    parseObservation(
+      execFileSync(
+        "sh",
+        ["-c", OBSERVE_SCRIPT, "sh", ...observeArgs(path, ["nf_conntrack", "no_such_module_x"], { initramfs: false, notrack: false })],
+        { encoding: "utf8" },
+      ),
+    );
 
   it("reads a file byte for byte, whatever it holds", () => {
     const bytes = Buffer.from([0x23, 0x20, 0xc3, 0xa9, 0x0a, 0x09, 0x27, 0x22, 0x24, 0x5c, 0x00, 0xff, 0x0a, 0x0a]);

@@ -3,7 +3,6 @@ import { UNKNOWN } from "../../../provider/common/unknown";
 import { DEFAULT_FILE_NAME, ModuleBlacklistSchema } from "../../../provider/resources/module-blacklist/schema";
 import { handler } from "../../../provider/runtime";
 
-
 const connection = { host: "127.0.0.9" };
 const h = handler("ModuleBlacklist");
 
@@ -15,7 +14,13 @@ async function failures(news: Record<string, unknown>) {
 describe("ModuleBlacklist inputs", () => {
   it("applies the defaults and canonicalizes the module list", () => {
     const v = ModuleBlacklistSchema.parse({ connection, modules: ["nf_nat", "iptable-nat", "nf_conntrack"] });
-    expect(v).toMatchObject({ modules: ["iptable_nat", "nf_conntrack", "nf_nat"], mode: "disable", unload: false, initramfs: "auto", fileName: DEFAULT_FILE_NAME });
+    expect(v).toMatchObject({
+      modules: ["iptable_nat", "nf_conntrack", "nf_nat"],
+      mode: "disable",
+      unload: false,
+      initramfs: "auto",
+      fileName: DEFAULT_FILE_NAME,
+    });
     expect(v.connection).toMatchObject({ port: 22, user: "root", sudo: false });
   });
 
@@ -67,7 +72,14 @@ describe("ModuleBlacklist inputs", () => {
 });
 
 describe("ModuleBlacklist diff", () => {
-  const base = { connection: { ...connection, port: 22, user: "root", sudo: false, dialErrorLimit: 10, perDialTimeout: 15 }, modules: ["nf_conntrack"], mode: "disable", unload: false, initramfs: "auto", fileName: DEFAULT_FILE_NAME };
+  const base = {
+    connection: { ...connection, port: 22, user: "root", sudo: false, dialErrorLimit: 10, perDialTimeout: 15 },
+    modules: ["nf_conntrack"],
+    mode: "disable",
+    unload: false,
+    initramfs: "auto",
+    fileName: DEFAULT_FILE_NAME,
+  };
 
   it("updates in place for modules, mode, unload and initramfs", async () => {
     for (const change of [{ modules: ["nf_nat"] }, { mode: "blacklist" }, { unload: true }, { initramfs: "never" }]) {
@@ -76,12 +88,24 @@ describe("ModuleBlacklist diff", () => {
   });
 
   it("replaces, removing the old file first, for another file name or host", async () => {
-    expect(await h.diff("id", base, { ...base, fileName: "other.conf" })).toEqual({ changes: true, replaces: ["fileName"], deleteBeforeReplace: true });
-    expect(await h.diff("id", base, { ...base, connection: { ...base.connection, host: "10.0.0.2" } })).toMatchObject({ replaces: ["connection"], deleteBeforeReplace: true });
+    expect(await h.diff("id", base, { ...base, fileName: "other.conf" })).toEqual({
+      changes: true,
+      replaces: ["fileName"],
+      deleteBeforeReplace: true,
+    });
+    expect(await h.diff("id", base, { ...base, connection: { ...base.connection, host: "10.0.0.2" } })).toMatchObject({
+      replaces: ["connection"],
+      deleteBeforeReplace: true,
+    });
   });
 
   it("asks for an update when a refresh found drift the inputs cannot show", async () => {
-    expect(await h.diff("id", { ...base, drift: ["edited by hand"], driftRepairable: true }, base)).toMatchObject({ changes: true, replaces: [] });
-    expect(await h.diff("id", { ...base, drift: ["nf_conntrack is loaded"], driftRepairable: false }, base)).toMatchObject({ changes: false });
+    expect(await h.diff("id", { ...base, drift: ["edited by hand"], driftRepairable: true }, base)).toMatchObject({
+      changes: true,
+      replaces: [],
+    });
+    expect(await h.diff("id", { ...base, drift: ["nf_conntrack is loaded"], driftRepairable: false }, base)).toMatchObject({
+      changes: false,
+    });
   });
 });

@@ -51,7 +51,14 @@ describe("planUnload (modprobe -r over the live holder graph)", () => {
   });
 
   it("ignores modules that are not loaded, and a kernel without unload support (no refcnt)", () => {
-    expect(planUnload(loadedMap(NAT_LOADED), ["nf_conntrack_ftp"])).toEqual({ order: [], holdersRemoved: [], dependencies: [], sequence: [], blocked: [], removeFirst: [] });
+    expect(planUnload(loadedMap(NAT_LOADED), ["nf_conntrack_ftp"])).toEqual({
+      order: [],
+      holdersRemoved: [],
+      dependencies: [],
+      sequence: [],
+      blocked: [],
+      removeFirst: [],
+    });
     const p = planUnload(loadedMap([{ name: "a", state: "live", refcnt: null, holders: [] }]), ["a"]);
     expect(p.order).toEqual(["a"]);
   });
@@ -81,7 +88,15 @@ describe("planUnload (modprobe -r over the live holder graph)", () => {
     expect(p.order).toEqual(["nft_chain_nat", "xt_MASQUERADE", "nf_conntrack"]);
     // nf_nat and then nf_conntrack leave as unused dependencies of xt_MASQUERADE; nf_conntrack is
     // listed, so it is in order too (its own modprobe -r then finds it gone).
-    expect(p.sequence).toEqual(["nft_chain_nat", "nf_tables", "xt_MASQUERADE", "nf_nat", "nf_conntrack", "nf_defrag_ipv4", "nf_defrag_ipv6"]);
+    expect(p.sequence).toEqual([
+      "nft_chain_nat",
+      "nf_tables",
+      "xt_MASQUERADE",
+      "nf_nat",
+      "nf_conntrack",
+      "nf_defrag_ipv4",
+      "nf_defrag_ipv6",
+    ]);
     expect(p.sequence.indexOf("xt_MASQUERADE")).toBeLessThan(p.sequence.indexOf("nf_nat"));
     expect(p.sequence.indexOf("nf_nat")).toBeLessThan(p.sequence.indexOf("nf_conntrack"));
   });

@@ -24,7 +24,8 @@ describe("addresses in the form iptables and nft print them", () => {
     expect(canonicalCidr("1:0:0:1:0:0:0:1")).toBe("1:0:0:1::1");
     expect(canonicalCidr("1:0:1:1:1:1:1:1")).toBe("1:0:1:1:1:1:1:1");
     expect(canonicalCidr("::/0")).toBeUndefined();
-    for (const bad of ["::1::2", "1:2:3:4:5:6:7:8:9", "12345::", "fe80::1%eth0", ":::", "2001:db8::/129"]) expect(parseCidr(bad), bad).toBeUndefined();
+    for (const bad of ["::1::2", "1:2:3:4:5:6:7:8:9", "12345::", "fe80::1%eth0", ":::", "2001:db8::/129"])
+      expect(parseCidr(bad), bad).toBeUndefined();
   });
 
   it("containment by family", () => {
@@ -43,7 +44,8 @@ describe("ports", () => {
     expect(parsePort("53:53")).toEqual({ ok: true, value: 53 });
     expect(parsePort("0:65535")).toEqual({ ok: true, value: "0:65535" });
     expect(parsePort("54:53")).toMatchObject({ ok: false, reason: expect.stringMatching(/inverted/) });
-    for (const bad of [65536, -1, 2.5, "65536", "1:65536", "", "x", "053", "1,2", null, true]) expect(parsePort(bad).ok, String(bad)).toBe(false);
+    for (const bad of [65536, -1, 2.5, "65536", "1:65536", "", "x", "053", "1,2", null, true])
+      expect(parsePort(bad).ok, String(bad)).toBe(false);
     expect(nftPort("1024:65535")).toBe("1024-65535");
     expect(portOverlaps("1:1023", 1024, 65535)).toBe(false);
     expect(portOverlaps("1:1024", 1024, 65535)).toBe(true);

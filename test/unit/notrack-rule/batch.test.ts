@@ -9,8 +9,14 @@ import { file, observed, planAll, nftTableJson } from "./fixtures";
 
 const A = "pulumi-conntrack:a:0000000001";
 const B = "pulumi-conntrack:b:0000000002";
-const udp = (port: number, chain: "PREROUTING" | "OUTPUT" = "PREROUTING"): RuleSpec => ({ family: "ipv4", chain, protocol: "udp", destinationPort: port });
-const line = (tag: string, port: number, chain = "PREROUTING") => `-A ${chain} -p udp -m udp --dport ${port} -m comment --comment "${tag}" -j CT --notrack`;
+const udp = (port: number, chain: "PREROUTING" | "OUTPUT" = "PREROUTING"): RuleSpec => ({
+  family: "ipv4",
+  chain,
+  protocol: "udp",
+  destinationPort: port,
+});
+const line = (tag: string, port: number, chain = "PREROUTING") =>
+  `-A ${chain} -p udp -m udp --dport ${port} -m comment --comment "${tag}" -j CT --notrack`;
 const save = (...lines: string[]) => ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ...lines, "COMMIT", ""].join("\n");
 const FOREIGN = "-A PREROUTING -p udp -m udp --dport 5353 -j CT --notrack";
 
@@ -35,7 +41,15 @@ describe("a batch on iptables", () => {
     ]);
     const m = mergePlans(o, plans);
     expect(m.live?.text).toBe(
-      ["*raw", line(A, 53).replace("-A ", "-D "), line(A, 53, "OUTPUT"), line(B, 54).replace("-A ", "-D "), line(B, 55).replace("-A PREROUTING", "-I PREROUTING 2"), "COMMIT", ""].join("\n"),
+      [
+        "*raw",
+        line(A, 53).replace("-A ", "-D "),
+        line(A, 53, "OUTPUT"),
+        line(B, 54).replace("-A ", "-D "),
+        line(B, 55).replace("-A PREROUTING", "-I PREROUTING 2"),
+        "COMMIT",
+        "",
+      ].join("\n"),
     );
     expect(m.live?.guard).toEqual({ kind: "iptables", hashes: { PREROUTING: "h-pre", OUTPUT: "h-out" } });
   });
@@ -76,14 +90,26 @@ describe("a batch on nftables", () => {
   });
 
   it("deletes the table once, with the last rule, when the batch removes them all", () => {
-    const o = observed({ nft: { tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: A, port: 53 }, { chain: "prerouting", handle: 5, comment: B, port: 54 }]) } });
+    const o = observed({
+      nft: {
+        tableJson: nftTableJson([
+          { chain: "prerouting", handle: 4, comment: A, port: 53 },
+          { chain: "prerouting", handle: 5, comment: B, port: 54 },
+        ]),
+      },
+    });
     const plans = planAll(o, [
       { tag: A, persist: false, backend: "nftables" },
       { tag: B, persist: false, backend: "nftables" },
     ]);
     const m = mergePlans(o, plans);
     expect(m.live?.text).toBe(
-      ["delete rule inet pulumi_conntrack prerouting handle 4", "delete rule inet pulumi_conntrack prerouting handle 5", "delete table inet pulumi_conntrack", ""].join("\n"),
+      [
+        "delete rule inet pulumi_conntrack prerouting handle 4",
+        "delete rule inet pulumi_conntrack prerouting handle 5",
+        "delete table inet pulumi_conntrack",
+        "",
+      ].join("\n"),
     );
     expect(m.live?.guard).toEqual({ kind: "nft", hash: "h-nft" });
   });
@@ -98,10 +124,12 @@ describe("a batch on nftables", () => {
 });
 
 describe("joinBatch", () => {
-  const echo = (calls: string[][]) => async (ms: string[]): Promise<Settled<string>[]> => {
-    calls.push(ms);
-    return ms.map((m) => (m.startsWith("bad") ? { ok: false, error: new Error(`refused ${m}`) } : { ok: true, value: m.toUpperCase() }));
-  };
+  const echo =
+    (calls: string[][]) =>
+    async (ms: string[]): Promise<Settled<string>[]> => {
+      calls.push(ms);
+      return ms.map((m) => (m.startsWith("bad") ? { ok: false, error: new Error(`refused ${m}`) } : { ok: true, value: m.toUpperCase() }));
+    };
 
   it("runs calls issued together as one batch, each with its own result or error", async () => {
     const calls: string[][] = [];
@@ -121,7 +149,11 @@ describe("joinBatch", () => {
       if (calls.length === 1) await gate;
       return ms.map((m) => ({ ok: true, value: m }));
     };
-    const first = [joinBatch("lane-2", "create", "a", run), joinBatch("lane-2", "delete", "x", run), joinBatch("lane-2", "create", "b", run)];
+    const first = [
+      joinBatch("lane-2", "create", "a", run),
+      joinBatch("lane-2", "delete", "x", run),
+      joinBatch("lane-2", "create", "b", run),
+    ];
     while (calls.length === 0) await new Promise((r) => setImmediate(r));
     const more = [joinBatch("lane-2", "create", "c", run), joinBatch("lane-2", "create", "d", run)];
     open();

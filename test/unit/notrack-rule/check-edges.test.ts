@@ -22,17 +22,24 @@ function undefinedPaths(v: unknown, path = ""): string[] {
 
 async function props(news: Record<string, unknown>, olds: Record<string, unknown> = {}) {
   const r = await h().check(olds, news);
-  return { failures: (r.failures ?? []).map((f) => f.property).sort(), reasons: (r.failures ?? []).map((f) => f.reason), inputs: r.inputs as Record<string, unknown> };
+  return {
+    failures: (r.failures ?? []).map((f) => f.property).sort(),
+    reasons: (r.failures ?? []).map((f) => f.reason),
+    inputs: r.inputs as Record<string, unknown>,
+  };
 }
 
 describe("check returns what the engine can serialize", () => {
-  it.each(["0.0.0.0/0", "10.0.0.0/0", "0.0.0.0/0.0.0.0"])("a /0 source or destination (%s) is no restriction, and no undefined value", async (a) => {
-    const r = await props({ ...base, source: a, destination: a });
-    expect(r.failures).toEqual([]);
-    expect(undefinedPaths(r.inputs)).toEqual([]);
-    expect(r.inputs).not.toHaveProperty("source");
-    expect(r.inputs).not.toHaveProperty("destination");
-  });
+  it.each(["0.0.0.0/0", "10.0.0.0/0", "0.0.0.0/0.0.0.0"])(
+    "a /0 source or destination (%s) is no restriction, and no undefined value",
+    async (a) => {
+      const r = await props({ ...base, source: a, destination: a });
+      expect(r.failures).toEqual([]);
+      expect(undefinedPaths(r.inputs)).toEqual([]);
+      expect(r.inputs).not.toHaveProperty("source");
+      expect(r.inputs).not.toHaveProperty("destination");
+    },
+  );
 
   it("an ipv6 ::/0 likewise", async () => {
     const r = await props({ ...base, family: "ipv6", source: "::/0" });
@@ -47,18 +54,24 @@ describe("check returns what the engine can serialize", () => {
 });
 
 describe("check refuses what can never work", () => {
-  it.each(["not-a-key", "ssh-ed25519 AAAA", "SHA256:short", "ssh-rsa " + KEY.split(" ")[1]])("a malformed hostKey (%s)", async (hostKey) => {
-    const r = await props({ ...base, connection: { ...conn, hostKey } });
-    expect(r.failures).toEqual(["connection.hostKey"]);
-    expect(poolSize()).toBe(0);
-  });
+  it.each(["not-a-key", "ssh-ed25519 AAAA", "SHA256:short", "ssh-rsa " + KEY.split(" ")[1]])(
+    "a malformed hostKey (%s)",
+    async (hostKey) => {
+      const r = await props({ ...base, connection: { ...conn, hostKey } });
+      expect(r.failures).toEqual(["connection.hostKey"]);
+      expect(poolSize()).toBe(0);
+    },
+  );
 
   it("accepts a key line, a known_hosts line and a fingerprint", async () => {
-    for (const hostKey of [KEY, `10.0.0.5 ${KEY}`, "SHA256:" + "A".repeat(43)]) expect((await props({ ...base, connection: { ...conn, hostKey } })).failures).toEqual([]);
+    for (const hostKey of [KEY, `10.0.0.5 ${KEY}`, "SHA256:" + "A".repeat(43)])
+      expect((await props({ ...base, connection: { ...conn, hostKey } })).failures).toEqual([]);
   });
 
   it("a bastion's malformed hostKey too", async () => {
-    expect((await props({ ...base, connection: { ...conn, proxy: { host: "10.0.0.1", hostKey: "nope" } } })).failures).toEqual(["connection.proxy.hostKey"]);
+    expect((await props({ ...base, connection: { ...conn, proxy: { host: "10.0.0.1", hostKey: "nope" } } })).failures).toEqual([
+      "connection.proxy.hostKey",
+    ]);
   });
 
   it("a perDialTimeout beyond Node's timer range, and accepts its upper bound", async () => {
@@ -96,12 +109,18 @@ describe("check with unknown values (preview)", () => {
   it("normalizes the known parts", async () => {
     const r = await props({ ...base, connection: { ...conn, privateKey: UNKNOWN }, sourcePort: "1024-65535", source: "10.1.2.3/8" });
     expect(r.failures).toEqual([]);
-    expect(r.inputs).toMatchObject({ sourcePort: "1024:65535", source: "10.0.0.0/8", connection: { host: "127.0.0.9", privateKey: UNKNOWN, port: 22 } });
+    expect(r.inputs).toMatchObject({
+      sourcePort: "1024:65535",
+      source: "10.0.0.0/8",
+      connection: { host: "127.0.0.9", privateKey: UNKNOWN, port: 22 },
+    });
   });
 
   it("still refuses known bad values, unknown properties and combinations of known values", async () => {
     expect((await props({ ...base, connection: { host: UNKNOWN, port: 0 } })).failures).toEqual(["connection.port"]);
-    expect((await props({ ...base, connection: { ...conn, privateKey: UNKNOWN, hostKey: "nope" } })).failures).toEqual(["connection.hostKey"]);
+    expect((await props({ ...base, connection: { ...conn, privateKey: UNKNOWN, hostKey: "nope" } })).failures).toEqual([
+      "connection.hostKey",
+    ]);
     expect((await props({ ...base, connection: { ...conn, password: UNKNOWN, bogus: 1 } })).failures).toEqual(["connection.bogus"]);
     expect((await props({ ...base, source: UNKNOWN, protocol: "icmp", destinationPort: 53 })).failures).toEqual(["destinationPort"]);
     expect((await props({ ...base, source: UNKNOWN, chain: "OUTPUT", inInterface: "eth0" })).failures).toEqual(["inInterface"]);

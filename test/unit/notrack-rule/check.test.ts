@@ -33,9 +33,15 @@ describe("check: defaults and canonical forms", () => {
   });
 
   it("normalizes ports, ranges and addresses the way iptables stores them", async () => {
-    const r = await h().check({}, { ...base, sourcePort: "1024-65535", destinationPort: "53", source: "10.1.2.3/8", destination: "192.0.2.9/32" });
+    const r = await h().check(
+      {},
+      { ...base, sourcePort: "1024-65535", destinationPort: "53", source: "10.1.2.3/8", destination: "192.0.2.9/32" },
+    );
     expect(r.inputs).toMatchObject({ sourcePort: "1024:65535", destinationPort: 53, source: "10.0.0.0/8", destination: "192.0.2.9" });
-    const v6 = await h().check({}, { ...base, family: "ipv6", source: "2001:DB8:0:0::1/64", destination: "0::0/0", destinationPort: "53:53" });
+    const v6 = await h().check(
+      {},
+      { ...base, family: "ipv6", source: "2001:DB8:0:0::1/64", destination: "0::0/0", destinationPort: "53:53" },
+    );
     expect(v6.failures).toBeUndefined();
     expect(v6.inputs).toMatchObject({ source: "2001:db8::/64", destinationPort: 53 });
     expect((v6.inputs as Record<string, unknown>).destination).toBeUndefined();
@@ -55,7 +61,9 @@ describe("check: defaults and canonical forms", () => {
   });
 
   it("accepts unknown values during preview", async () => {
-    expect((await h().check({}, { ...base, connection: { host: UNKNOWN }, destinationPort: UNKNOWN, source: UNKNOWN })).failures).toBeUndefined();
+    expect(
+      (await h().check({}, { ...base, connection: { host: UNKNOWN }, destinationPort: UNKNOWN, source: UNKNOWN })).failures,
+    ).toBeUndefined();
   });
 });
 
@@ -92,7 +100,12 @@ describe("check: combinations iptables refuses, with the property named", () => 
     for (const bad of ["", "a-very-long-interface", "eth 0", "+", "eth0++", "eth/0"]) {
       expect(await failures({ ...base, inInterface: bad }), bad).toEqual(["inInterface"]);
     }
-    expect(await failures({ ...base, chain: "INPUT", protocol: "gre", family: "ipv5", backend: "pf" })).toEqual(["backend", "chain", "family", "protocol"]);
+    expect(await failures({ ...base, chain: "INPUT", protocol: "gre", family: "ipv5", backend: "pf" })).toEqual([
+      "backend",
+      "chain",
+      "family",
+      "protocol",
+    ]);
     expect(await failures({ ...base, chain: "prerouting" })).toEqual(["chain"]);
     expect(await failures({ ...base, dport: 53, target: "ACCEPT" })).toEqual(["dport", "target"]);
     expect(await failures({ ...base, ruleName: undefined })).toEqual(["ruleName"]);
@@ -104,8 +117,31 @@ describe("check: combinations iptables refuses, with the property named", () => 
 });
 
 describe("check: hostile strings", () => {
-  const hostile = ["53; rm -rf /", "$(reboot)", "`id`", "a\nb", "x\n-A PREROUTING -j DROP", "'", '"', "53 -j ACCEPT", "eth0\u0000", "a|b", "-p tcp"];
-  const fields = ["ruleName", "chain", "protocol", "sourcePort", "destinationPort", "source", "destination", "inInterface", "family", "backend"];
+  const hostile = [
+    "53; rm -rf /",
+    "$(reboot)",
+    "`id`",
+    "a\nb",
+    "x\n-A PREROUTING -j DROP",
+    "'",
+    '"',
+    "53 -j ACCEPT",
+    "eth0\u0000",
+    "a|b",
+    "-p tcp",
+  ];
+  const fields = [
+    "ruleName",
+    "chain",
+    "protocol",
+    "sourcePort",
+    "destinationPort",
+    "source",
+    "destination",
+    "inInterface",
+    "family",
+    "backend",
+  ];
 
   it("refuses shell metacharacters and newlines in every string field, naming it", async () => {
     for (const field of fields) {
@@ -122,7 +158,9 @@ describe("check: hostile strings", () => {
 
   it("create refuses them too, before contacting anything", async () => {
     for (const v of hostile) {
-      await expect(h().create({ ...base, connection: { host: "127.0.0.1", port: 1, dialErrorLimit: 1, perDialTimeout: 1 }, source: v })).rejects.toThrow(/invalid inputs: source/);
+      await expect(
+        h().create({ ...base, connection: { host: "127.0.0.1", port: 1, dialErrorLimit: 1, perDialTimeout: 1 }, source: v }),
+      ).rejects.toThrow(/invalid inputs: source/);
     }
     expect(poolSize()).toBe(0);
   });
@@ -133,13 +171,23 @@ describe("check: lockout guard", () => {
 
   it("refuses rules that could match the SSH session, naming the input", async () => {
     const reason = async (news: Record<string, unknown>) => (await h().check({}, news)).failures ?? [];
-    expect(await reason({ ...tcp, chain: "PREROUTING", destinationPort: 22 })).toEqual([{ property: "destinationPort", reason: expect.stringMatching(/allowManagementTraffic/) }]);
+    expect(await reason({ ...tcp, chain: "PREROUTING", destinationPort: 22 })).toEqual([
+      { property: "destinationPort", reason: expect.stringMatching(/allowManagementTraffic/) },
+    ]);
     expect(await failures({ ...tcp, chain: "PREROUTING" })).toEqual(["protocol"]);
     expect(await failures({ ...tcp, chain: "PREROUTING", protocol: "all" })).toEqual(["protocol"]);
     expect(await failures({ ...tcp, chain: "OUTPUT", sourcePort: "1:1024" })).toEqual(["sourcePort"]);
     expect(await failures({ ...tcp, chain: "PREROUTING", sourcePort: "1024:65535" })).toEqual(["sourcePort"]);
     expect(await failures({ ...tcp, chain: "PREROUTING", destination: "10.213.0.0/24" })).toEqual(["protocol"]);
-    expect(await failures({ ...tcp, connection: { host: "ssh.example.com", port: 2222 }, chain: "PREROUTING", destinationPort: 2222, destination: "192.0.2.1" })).toEqual(["destinationPort"]);
+    expect(
+      await failures({
+        ...tcp,
+        connection: { host: "ssh.example.com", port: 2222 },
+        chain: "PREROUTING",
+        destinationPort: 2222,
+        destination: "192.0.2.1",
+      }),
+    ).toEqual(["destinationPort"]);
   });
 
   it("allows what cannot match, and anything with allowManagementTraffic", async () => {
@@ -151,12 +199,23 @@ describe("check: lockout guard", () => {
     expect(await failures({ ...tcp, chain: "PREROUTING", protocol: "udp" })).toEqual([]);
     expect(await failures({ ...tcp, family: "ipv6", chain: "PREROUTING", destinationPort: 22 })).toEqual([]);
     expect(await failures({ ...tcp, chain: "PREROUTING", destinationPort: 22, allowManagementTraffic: true })).toEqual([]);
-    expect(await failures({ ...tcp, connection: { host: "10.213.0.13", port: 2222 }, chain: "PREROUTING", destinationPort: 22 })).toEqual([]);
+    expect(await failures({ ...tcp, connection: { host: "10.213.0.13", port: 2222 }, chain: "PREROUTING", destinationPort: 22 })).toEqual(
+      [],
+    );
   });
 });
 
 describe("diff: no host needed", () => {
-  const olds = { ...base, connection: { ...conn, port: 22 }, family: "ipv4", backend: "auto", persist: true, allowManagementTraffic: false, tag: "t", resolvedBackend: "iptables-nft" };
+  const olds = {
+    ...base,
+    connection: { ...conn, port: 22 },
+    family: "ipv4",
+    backend: "auto",
+    persist: true,
+    allowManagementTraffic: false,
+    tag: "t",
+    resolvedBackend: "iptables-nft",
+  };
 
   it("match fields update in place; host, family, backend and ruleName replace", async () => {
     expect(await h().diff("t", olds, { ...olds, destinationPort: 54 })).toMatchObject({ changes: true, replaces: [] });

@@ -8,9 +8,18 @@ import { sha256 } from "../../../provider/resources/notrack-rule/observe";
 export function observed(over: { [K in keyof Observed]?: Partial<Observed[K]> } = {}): Observed {
   const base: Observed = {
     family: "ipv4",
-    facts: parseFacts("kernel=6.1.0\nuid=0\nbin.iptables=/usr/sbin/iptables\nbin.nft=/usr/sbin/nft\nnf_conntrack=builtin\nos.ID=debian\nos.VERSION_ID=12"),
+    facts: parseFacts(
+      "kernel=6.1.0\nuid=0\nbin.iptables=/usr/sbin/iptables\nbin.nft=/usr/sbin/nft\nnf_conntrack=builtin\nos.ID=debian\nos.VERSION_ID=12",
+    ),
     conntrackBlocks: [],
-    iptables: { present: true, version: "iptables v1.8.9 (nf_tables)", current: "nft", variant: "nft", save: "", chainHashes: { PREROUTING: "h-pre", OUTPUT: "h-out" } },
+    iptables: {
+      present: true,
+      version: "iptables v1.8.9 (nf_tables)",
+      current: "nft",
+      variant: "nft",
+      save: "",
+      chainHashes: { PREROUTING: "h-pre", OUTPUT: "h-out" },
+    },
     legacyTables: [],
     nft: { present: true, tables: [], tableJson: "", tableHash: "h-nft" },
     persist: { etcIptablesDir: false, sysconfigDir: false, iptablesServices: false, files: {} },

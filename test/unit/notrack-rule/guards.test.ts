@@ -35,7 +35,10 @@ describe("lockout guard", () => {
     const conn = { host: "198.51.100.1", port: 2222 };
     const rule = r({ destination: "10.0.0.0/24", destinationPort: 22 });
     expect(lockoutFromInputs(rule, conn)).toBeUndefined();
-    expect(lockoutFromSession(rule, s)).toMatchObject({ property: "destinationPort", reason: expect.stringMatching(/203\.0\.113\.5:51022 -> 10\.0\.0\.5:22/) });
+    expect(lockoutFromSession(rule, s)).toMatchObject({
+      property: "destinationPort",
+      reason: expect.stringMatching(/203\.0\.113\.5:51022 -> 10\.0\.0\.5:22/),
+    });
     expect(lockoutFromSession(r({ chain: "OUTPUT", destination: "203.0.113.5" }), s)).toMatchObject({ property: "protocol" });
     expect(lockoutFromSession(r({ chain: "OUTPUT", destination: "203.0.113.6" }), s)).toBeUndefined();
     expect(lockoutFromSession(r({ source: "192.0.2.0/24" }), s)).toBeUndefined();

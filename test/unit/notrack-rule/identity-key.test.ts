@@ -7,7 +7,9 @@ const base = ConnectionSchema.parse({ host: "192.0.2.7", privateKey: "k1", hostK
 
 describe("connectionIdentity", () => {
   it("is the same for the same connection", () => {
-    expect(connectionIdentity(ConnectionSchema.parse({ host: "192.0.2.7", privateKey: "k1", hostKey: "SHA256:" + "A".repeat(43) }))).toBe(connectionIdentity(base));
+    expect(connectionIdentity(ConnectionSchema.parse({ host: "192.0.2.7", privateKey: "k1", hostKey: "SHA256:" + "A".repeat(43) }))).toBe(
+      connectionIdentity(base),
+    );
   });
 
   it.each([

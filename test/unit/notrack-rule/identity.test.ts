@@ -54,10 +54,15 @@ describe("a create that finds its earlier attempt's rule", () => {
   const now = `${p}bbbbbb`;
 
   it("re-tags the live rule in place and in the saved file instead of adding a second one (iptables)", () => {
-    const o = observed({ iptables: { save: save(line(old, 53)) }, persist: { etcIptablesDir: true, files: { "/etc/iptables/rules.v4": file(save(line(old, 53))) } } });
+    const o = observed({
+      iptables: { save: save(line(old, 53)) },
+      persist: { etcIptablesDir: true, files: { "/etc/iptables/rules.v4": file(save(line(old, 53))) } },
+    });
     const r = plan(o, { tag: now, spec: udp(53), persist: true, backend: "iptables-nft", adopt: p });
     expect(r.changes.map((c) => c.action)).toEqual(["replace", "save"]);
-    expect(r.live?.text).toBe(["*raw", line(old, 53).replace("-A ", "-D "), line(now, 53).replace("-A PREROUTING", "-I PREROUTING 1"), "COMMIT", ""].join("\n"));
+    expect(r.live?.text).toBe(
+      ["*raw", line(old, 53).replace("-A ", "-D "), line(now, 53).replace("-A PREROUTING", "-I PREROUTING 1"), "COMMIT", ""].join("\n"),
+    );
     expect(r.live?.guard).toBeDefined();
     expect(r.file?.content).toBe(save(line(now, 53)));
   });
@@ -66,16 +71,24 @@ describe("a create that finds its earlier attempt's rule", () => {
     const o = observed({ iptables: { save: save(line(old, 53), line(`${p}cccccc`, 53)) } });
     const r = plan(o, { tag: now, spec: udp(53), persist: false, backend: "iptables-nft", adopt: p });
     expect(r.live?.text.split("\n").filter((l) => l.startsWith("-D "))).toHaveLength(2);
-    expect(r.live?.text.split("\n").filter((l) => l.startsWith("-I ") || l.startsWith("-A "))).toEqual([line(now, 53).replace("-A PREROUTING", "-I PREROUTING 1")]);
+    expect(r.live?.text.split("\n").filter((l) => l.startsWith("-I ") || l.startsWith("-A "))).toEqual([
+      line(now, 53).replace("-A PREROUTING", "-I PREROUTING 1"),
+    ]);
   });
 
   it("guards a fresh add, so an earlier attempt still running on the host cannot add a second rule", () => {
     const o = observed({ iptables: { save: save() } });
-    expect(plan(o, { tag: now, spec: udp(53), persist: false, backend: "iptables-nft", adopt: p }).live?.guard).toEqual({ kind: "iptables", hashes: { PREROUTING: "h-pre", OUTPUT: "h-out" } });
+    expect(plan(o, { tag: now, spec: udp(53), persist: false, backend: "iptables-nft", adopt: p }).live?.guard).toEqual({
+      kind: "iptables",
+      hashes: { PREROUTING: "h-pre", OUTPUT: "h-out" },
+    });
     // Without an identity to recognise (state of 0.1 releases), appending stays unguarded.
     expect(plan(o, { tag: now, spec: udp(53), persist: false, backend: "iptables-nft" }).live?.guard).toBeUndefined();
     const n = observed({ nft: { tableJson: "" } });
-    expect(plan(n, { tag: now, spec: udp(53), persist: false, backend: "nftables", adopt: p }).live?.guard).toEqual({ kind: "nft", hash: "h-nft" });
+    expect(plan(n, { tag: now, spec: udp(53), persist: false, backend: "nftables", adopt: p }).live?.guard).toEqual({
+      kind: "nft",
+      hash: "h-nft",
+    });
   });
 
   it("re-tags with nft's replace rule, and in the nftables.conf block", () => {
@@ -85,7 +98,12 @@ describe("a create that finds its earlier attempt's rule", () => {
     expect(r.live?.text).toContain(`comment "${now}"`);
     const conf = "flush ruleset\n";
     const withOld = editNftablesConf(conf, old, { chain: "prerouting", text: `meta nfproto ipv4 udp dport 53 notrack comment "${old}"` })!;
-    const retagged = editNftablesConf(withOld, now, { chain: "prerouting", text: `meta nfproto ipv4 udp dport 53 notrack comment "${now}"` }, p)!;
+    const retagged = editNftablesConf(
+      withOld,
+      now,
+      { chain: "prerouting", text: `meta nfproto ipv4 udp dport 53 notrack comment "${now}"` },
+      p,
+    )!;
     expect(retagged).toBe(withOld.replace(old, now));
   });
 

@@ -4,7 +4,8 @@ import { inspect, type Stored } from "../../../provider/resources/notrack-rule/i
 import { file, observed } from "./fixtures";
 
 const TAG = "pulumi-conntrack:dns:0123456789";
-const line = (port: number | string = 53, extra = "") => `-A PREROUTING -p udp -m udp --dport ${port}${extra} -m comment --comment "${TAG}" -j CT --notrack`;
+const line = (port: number | string = 53, extra = "") =>
+  `-A PREROUTING -p udp -m udp --dport ${port}${extra} -m comment --comment "${TAG}" -j CT --notrack`;
 const save = (...lines: string[]) => ["*raw", ":PREROUTING ACCEPT [0:0]", ...lines, "COMMIT"].join("\n");
 const olds: Stored = {
   connection: { host: "127.0.0.9", port: 22, user: "root", dialErrorLimit: 10, perDialTimeout: 15, sudo: false },
@@ -32,7 +33,14 @@ describe("inspect", () => {
   it("reads back the program's inputs when the host matches", () => {
     const r = inspect(observed({ iptables: { save: save(line()) }, persist: savedFile(save(line())) }), olds)!;
     expect(r.inputs).toEqual(inputsOf(olds));
-    expect(r.outs).toEqual({ tag: TAG, resolvedBackend: "iptables-nft", ruleText: line(), persistence: expect.objectContaining({ mechanism: "netfilter-persistent" }), actions: ["added"], warnings: [expect.stringContaining("netfilter-persistent is not installed")] });
+    expect(r.outs).toEqual({
+      tag: TAG,
+      resolvedBackend: "iptables-nft",
+      ruleText: line(),
+      persistence: expect.objectContaining({ mechanism: "netfilter-persistent" }),
+      actions: ["added"],
+      warnings: [expect.stringContaining("netfilter-persistent is not installed")],
+    });
   });
 
   it("shows a hand-edited match in the inputs, and the saved copy that no longer matches it not at all", () => {
@@ -41,7 +49,10 @@ describe("inspect", () => {
   });
 
   it("reports what inputs cannot express as observedDrift", () => {
-    const extra = inspect(observed({ iptables: { save: save(line(53, " -m limit --limit 1/sec")) }, persist: savedFile(save(line())) }), olds)!;
+    const extra = inspect(
+      observed({ iptables: { save: save(line(53, " -m limit --limit 1/sec")) }, persist: savedFile(save(line())) }),
+      olds,
+    )!;
     expect(extra.inputs.observedDrift).toEqual(["the live rule has -m limit --limit 1/sec"]);
     const dup = inspect(observed({ iptables: { save: save(line(), line()) }, persist: savedFile(save(line())) }), olds)!;
     expect(dup.inputs.observedDrift).toEqual([expect.stringMatching(/^2 live rules carry the tag/)]);
@@ -49,7 +60,10 @@ describe("inspect", () => {
     expect(unsaved.inputs.observedDrift).toEqual(["the rule is not saved in /etc/iptables/rules.v4"]);
     const stale = inspect(observed({ iptables: { save: save(line()) }, persist: savedFile(save(line(54))) }), olds)!;
     expect(stale.inputs.observedDrift).toEqual([expect.stringMatching(/saved in \/etc\/iptables\/rules.v4 differs/)]);
-    const notWanted = inspect(observed({ iptables: { save: save(line()) }, persist: savedFile(save(line())) }), { ...olds, persist: false })!;
+    const notWanted = inspect(observed({ iptables: { save: save(line()) }, persist: savedFile(save(line())) }), {
+      ...olds,
+      persist: false,
+    })!;
     expect(notWanted.inputs.observedDrift).toEqual([expect.stringMatching(/although persist is false/)]);
   });
 
@@ -57,12 +71,17 @@ describe("inspect", () => {
     expect(inspect(observed({ persist: savedFile("") }), olds)).toBeUndefined();
     expect(inspect(observed(), { ...olds, persist: false })).toBeUndefined();
     const r = inspect(observed({ persist: savedFile(save(line())) }), olds)!;
-    expect(r.inputs).toEqual({ ...inputsOf(olds), observedDrift: ["the rule is missing from the live ruleset but still saved in /etc/iptables/rules.v4"] });
+    expect(r.inputs).toEqual({
+      ...inputsOf(olds),
+      observedDrift: ["the rule is missing from the live ruleset but still saved in /etc/iptables/rules.v4"],
+    });
   });
 
   it("never reads rules of another variant, tag or table", () => {
     const other = `-A PREROUTING -p udp -m udp --dport 53 -m comment --comment "${TAG}x" -j CT --notrack`;
     expect(inspect(observed({ iptables: { save: save(other) } }), { ...olds, persist: false })).toBeUndefined();
-    expect(inspect(observed({ iptables: { save: save(line()) } }), { ...olds, persist: false, resolvedBackend: "nftables" })).toBeUndefined();
+    expect(
+      inspect(observed({ iptables: { save: save(line()) } }), { ...olds, persist: false, resolvedBackend: "nftables" }),
+    ).toBeUndefined();
   });
 });

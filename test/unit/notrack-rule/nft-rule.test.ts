@@ -9,10 +9,25 @@ const LISTING = JSON.stringify({
   nftables: [
     { metainfo: { version: "1.0.6", json_schema_version: 1 } },
     { table: { family: "inet", name: "pulumi_conntrack", handle: 1 } },
-    { chain: { family: "inet", table: "pulumi_conntrack", name: "prerouting", handle: 1, type: "filter", hook: "prerouting", prio: -300, policy: "accept" } },
+    {
+      chain: {
+        family: "inet",
+        table: "pulumi_conntrack",
+        name: "prerouting",
+        handle: 1,
+        type: "filter",
+        hook: "prerouting",
+        prio: -300,
+        policy: "accept",
+      },
+    },
     {
       rule: {
-        family: "inet", table: "pulumi_conntrack", chain: "prerouting", handle: 3, comment: "pulumi-conntrack:a:1",
+        family: "inet",
+        table: "pulumi_conntrack",
+        chain: "prerouting",
+        handle: 3,
+        comment: "pulumi-conntrack:a:1",
         expr: [
           { match: { op: "==", left: { meta: { key: "nfproto" } }, right: "ipv4" } },
           { match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: 53 } },
@@ -22,7 +37,11 @@ const LISTING = JSON.stringify({
     },
     {
       rule: {
-        family: "inet", table: "pulumi_conntrack", chain: "prerouting", handle: 4, comment: "pulumi-conntrack:a:2",
+        family: "inet",
+        table: "pulumi_conntrack",
+        chain: "prerouting",
+        handle: 4,
+        comment: "pulumi-conntrack:a:2",
         expr: [
           { match: { op: "==", left: { meta: { key: "iifname" } }, right: "eth*" } },
           { match: { op: "==", left: { payload: { protocol: "ip", field: "saddr" } }, right: { prefix: { addr: "10.0.0.0", len: 24 } } } },
@@ -35,7 +54,11 @@ const LISTING = JSON.stringify({
     },
     {
       rule: {
-        family: "inet", table: "pulumi_conntrack", chain: "output", handle: 5, comment: "pulumi-conntrack:a:3",
+        family: "inet",
+        table: "pulumi_conntrack",
+        chain: "output",
+        handle: 5,
+        comment: "pulumi-conntrack:a:3",
         expr: [
           { match: { op: "==", left: { meta: { key: "oifname" } }, right: "eth0" } },
           { match: { op: "==", left: { payload: { protocol: "ip6", field: "saddr" } }, right: { prefix: { addr: "fd42::", len: 64 } } } },
@@ -46,14 +69,25 @@ const LISTING = JSON.stringify({
     },
     {
       rule: {
-        family: "inet", table: "pulumi_conntrack", chain: "output", handle: 8, comment: "pulumi-conntrack:a:6",
+        family: "inet",
+        table: "pulumi_conntrack",
+        chain: "output",
+        handle: 8,
+        comment: "pulumi-conntrack:a:6",
         expr: [{ match: { op: "==", left: { meta: { key: "l4proto" } }, right: "icmp" } }, { notrack: null }],
       },
     },
     {
       rule: {
-        family: "inet", table: "pulumi_conntrack", chain: "output", handle: 9,
-        expr: [{ match: { op: "==", left: { meta: { key: "l4proto" } }, right: "udp" } }, { counter: { packets: 0, bytes: 0 } }, { notrack: null }],
+        family: "inet",
+        table: "pulumi_conntrack",
+        chain: "output",
+        handle: 9,
+        expr: [
+          { match: { op: "==", left: { meta: { key: "l4proto" } }, right: "udp" } },
+          { counter: { packets: 0, bytes: 0 } },
+          { notrack: null },
+        ],
       },
     },
     { rule: { family: "ip", table: "raw", chain: "PREROUTING", handle: 2, expr: [{ notrack: null }] } },
@@ -62,11 +96,18 @@ const LISTING = JSON.stringify({
 
 describe("nft rules", () => {
   it("renders the family explicitly (an inet table sees both), and ranges and wildcards nft's way", () => {
-    expect(renderNftRule({ family: "ipv4", chain: "PREROUTING", protocol: "udp", destinationPort: 53 }, TAG)).toBe(`meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`);
-    expect(renderNftRule({ family: "ipv6", chain: "PREROUTING", protocol: "tcp", inInterface: "eth+", source: "fd42::/64", sourcePort: "1024:65535" }, TAG)).toBe(
-      `meta nfproto ipv6 iifname "eth*" ip6 saddr fd42::/64 tcp sport 1024-65535 notrack comment "${TAG}"`,
+    expect(renderNftRule({ family: "ipv4", chain: "PREROUTING", protocol: "udp", destinationPort: 53 }, TAG)).toBe(
+      `meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`,
     );
-    expect(renderNftRule({ family: "ipv6", chain: "OUTPUT", protocol: "icmpv6" }, TAG)).toBe(`meta nfproto ipv6 meta l4proto ipv6-icmp notrack comment "${TAG}"`);
+    expect(
+      renderNftRule(
+        { family: "ipv6", chain: "PREROUTING", protocol: "tcp", inInterface: "eth+", source: "fd42::/64", sourcePort: "1024:65535" },
+        TAG,
+      ),
+    ).toBe(`meta nfproto ipv6 iifname "eth*" ip6 saddr fd42::/64 tcp sport 1024-65535 notrack comment "${TAG}"`);
+    expect(renderNftRule({ family: "ipv6", chain: "OUTPUT", protocol: "icmpv6" }, TAG)).toBe(
+      `meta nfproto ipv6 meta l4proto ipv6-icmp notrack comment "${TAG}"`,
+    );
     expect(renderNftRule({ family: "ipv4", chain: "OUTPUT", protocol: "all" }, TAG)).toBe(`meta nfproto ipv4 notrack comment "${TAG}"`);
   });
 
@@ -76,13 +117,30 @@ describe("nft rules", () => {
     expect(rules.map((r) => parseNftRule(r))).toEqual([
       { spec: { family: "ipv4", chain: "PREROUTING", protocol: "udp", destinationPort: 53 }, notrack: true, extras: [] },
       {
-        spec: { family: "ipv4", chain: "PREROUTING", protocol: "tcp", inInterface: "eth+", source: "10.0.0.0/24", destination: "1.2.3.4", sourcePort: "1000:2000", destinationPort: 53 },
+        spec: {
+          family: "ipv4",
+          chain: "PREROUTING",
+          protocol: "tcp",
+          inInterface: "eth+",
+          source: "10.0.0.0/24",
+          destination: "1.2.3.4",
+          sourcePort: "1000:2000",
+          destinationPort: 53,
+        },
         notrack: true,
         extras: [],
       },
-      { spec: { family: "ipv6", chain: "OUTPUT", protocol: "icmpv6", outInterface: "eth0", source: "fd42::/64" }, notrack: true, extras: [] },
+      {
+        spec: { family: "ipv6", chain: "OUTPUT", protocol: "icmpv6", outInterface: "eth0", source: "fd42::/64" },
+        notrack: true,
+        extras: [],
+      },
       { spec: { family: "ipv4", chain: "OUTPUT", protocol: "icmp" }, notrack: true, extras: [] },
-      { spec: { family: "ipv4", chain: "OUTPUT", protocol: "udp" }, notrack: true, extras: ['{"counter":{"packets":0,"bytes":0}}', "matches both families (no meta nfproto)"] },
+      {
+        spec: { family: "ipv4", chain: "OUTPUT", protocol: "udp" },
+        notrack: true,
+        extras: ['{"counter":{"packets":0,"bytes":0}}', "matches both families (no meta nfproto)"],
+      },
     ]);
     expect(parseNftListing("")).toEqual([]);
   });

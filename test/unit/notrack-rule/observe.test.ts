@@ -52,15 +52,45 @@ describe("observe and apply scripts", () => {
     const o = parseObserved(out, "ipv4");
     expect(o.session).toEqual({ clientAddress: "10.213.0.1", clientPort: 40000, serverAddress: "10.213.0.16", serverPort: 22 });
     expect(o.conntrackBlocks).toEqual([{ where: "/etc/modprobe.d/b.conf:2", text: "install nf_conntrack /bin/false" }]);
-    expect(o.iptables).toEqual({ present: true, version: "iptables v1.8.9 (legacy)", current: "legacy", variant: "legacy", save: "*raw\n-A PREROUTING -j CT --notrack\nCOMMIT", chainHashes: { PREROUTING: "aaa", OUTPUT: "bbb" } });
+    expect(o.iptables).toEqual({
+      present: true,
+      version: "iptables v1.8.9 (legacy)",
+      current: "legacy",
+      variant: "legacy",
+      save: "*raw\n-A PREROUTING -j CT --notrack\nCOMMIT",
+      chainHashes: { PREROUTING: "aaa", OUTPUT: "bbb" },
+    });
     expect(o.legacyTables).toEqual(["raw", "filter"]);
-    expect(o.nft).toEqual({ present: true, tables: ["ip filter", "inet pulumi_conntrack"], tableJson: '{"nftables": []}', tableHash: "ccc" });
-    expect(o.persist).toEqual({ etcIptablesDir: true, sysconfigDir: false, iptablesServices: false, nftService: "disabled", files: { "/etc/nftables.conf": { content: conf, sha256: sha256(conf) } } });
+    expect(o.nft).toEqual({
+      present: true,
+      tables: ["ip filter", "inet pulumi_conntrack"],
+      tableJson: '{"nftables": []}',
+      tableHash: "ccc",
+    });
+    expect(o.persist).toEqual({
+      etcIptablesDir: true,
+      sysconfigDir: false,
+      iptablesServices: false,
+      nftService: "disabled",
+      files: { "/etc/nftables.conf": { content: conf, sha256: sha256(conf) } },
+    });
     expect(o.facts.nfConntrack).toBe("loaded");
   });
 
   it("never takes an unreadable ruleset for an empty one", () => {
-    const o = parseObserved(["@@ctk iptables", "present=1", "save_ok=0", "save_error=iptables-save: Permission denied (you must be root) ", "@@ctk nft", "present=1", "json=0", ""].join("\n"), "ipv4");
+    const o = parseObserved(
+      [
+        "@@ctk iptables",
+        "present=1",
+        "save_ok=0",
+        "save_error=iptables-save: Permission denied (you must be root) ",
+        "@@ctk nft",
+        "present=1",
+        "json=0",
+        "",
+      ].join("\n"),
+      "ipv4",
+    );
     expect(o.iptables.saveError).toBe("iptables-save: Permission denied (you must be root)");
     expect(o.nft.json).toBe(false);
     const conn = ConnectionSchema.parse({ host: "127.0.0.9" });

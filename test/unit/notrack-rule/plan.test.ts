@@ -10,7 +10,8 @@ import { file, observed, nftTableJson } from "./fixtures";
 const TAG = "pulumi-conntrack:dns:0123456789";
 const OTHER = "pulumi-conntrack:other:9999999999";
 const spec: RuleSpec = { family: "ipv4", chain: "PREROUTING", protocol: "udp", destinationPort: 53 };
-const line = (tag: string, port = 53, chain = "PREROUTING", target = "CT --notrack") => `-A ${chain} -p udp -m udp --dport ${port} -m comment --comment "${tag}" -j ${target}`;
+const line = (tag: string, port = 53, chain = "PREROUTING", target = "CT --notrack") =>
+  `-A ${chain} -p udp -m udp --dport ${port} -m comment --comment "${tag}" -j ${target}`;
 const save = (...lines: string[]) => ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ...lines, "COMMIT"].join("\n");
 const FOREIGN = "-A PREROUTING -p udp -m udp --dport 5353 -j CT --notrack";
 
@@ -25,7 +26,12 @@ describe("plan on iptables", () => {
 
   it("does nothing when the rule is there, also written as -j NOTRACK", () => {
     for (const target of ["CT --notrack", "NOTRACK"]) {
-      const p = plan(observed({ iptables: { save: save(FOREIGN, line(TAG, 53, "PREROUTING", target)) } }), { tag: TAG, spec, persist: false, backend: "iptables-nft" });
+      const p = plan(observed({ iptables: { save: save(FOREIGN, line(TAG, 53, "PREROUTING", target)) } }), {
+        tag: TAG,
+        spec,
+        persist: false,
+        backend: "iptables-nft",
+      });
       expect(p.live).toBeUndefined();
       expect(p.changes).toEqual([]);
     }
@@ -42,25 +48,51 @@ describe("plan on iptables", () => {
   });
 
   it("collapses duplicates and moves between chains", () => {
-    const dup = plan(observed({ iptables: { save: save(line(TAG), line(TAG)) } }), { tag: TAG, spec, persist: false, backend: "iptables-nft" });
-    expect(dup.live!.text).toBe(`*raw\n-D ${line(TAG).slice(3)}\n-D ${line(TAG).slice(3)}\n-I PREROUTING 1 ${line(TAG).slice(14)}\nCOMMIT\n`);
-    const moved = plan(observed({ iptables: { save: save(line(TAG, 53, "OUTPUT")) } }), { tag: TAG, spec, persist: false, backend: "iptables-legacy" });
+    const dup = plan(observed({ iptables: { save: save(line(TAG), line(TAG)) } }), {
+      tag: TAG,
+      spec,
+      persist: false,
+      backend: "iptables-nft",
+    });
+    expect(dup.live!.text).toBe(
+      `*raw\n-D ${line(TAG).slice(3)}\n-D ${line(TAG).slice(3)}\n-I PREROUTING 1 ${line(TAG).slice(14)}\nCOMMIT\n`,
+    );
+    const moved = plan(observed({ iptables: { save: save(line(TAG, 53, "OUTPUT")) } }), {
+      tag: TAG,
+      spec,
+      persist: false,
+      backend: "iptables-legacy",
+    });
     expect(moved.live!.text).toBe(`*raw\n-D ${line(TAG, 53, "OUTPUT").slice(3)}\n${line(TAG)}\nCOMMIT\n`);
   });
 
   it("deletes only the tagged rules", () => {
-    const p = plan(observed({ iptables: { save: save(FOREIGN, line(TAG), line(OTHER)) } }), { tag: TAG, persist: false, backend: "iptables-nft" });
+    const p = plan(observed({ iptables: { save: save(FOREIGN, line(TAG), line(OTHER)) } }), {
+      tag: TAG,
+      persist: false,
+      backend: "iptables-nft",
+    });
     expect(p.live!.text).toBe(`*raw\n-D ${line(TAG).slice(3)}\nCOMMIT\n`);
-    expect(plan(observed({ iptables: { save: save(FOREIGN) } }), { tag: TAG, persist: false, backend: "iptables-nft" }).live).toBeUndefined();
+    expect(
+      plan(observed({ iptables: { save: save(FOREIGN) } }), { tag: TAG, persist: false, backend: "iptables-nft" }).live,
+    ).toBeUndefined();
   });
 
   it("saves into the existing rules file with a hash guard, and takes the rule out when persist goes off", () => {
     const before = `*raw\n${FOREIGN}\nCOMMIT\n`;
     const o = observed({ persist: { etcIptablesDir: true, files: { "/etc/iptables/rules.v4": file(before) } } });
     const p = plan(o, { tag: TAG, spec, persist: true, backend: "iptables-nft" });
-    expect(p.file).toEqual({ path: "/etc/iptables/rules.v4", expectedSha256: file(before).sha256, content: `*raw\n${FOREIGN}\n${line(TAG)}\nCOMMIT\n`, mode: "0640" });
+    expect(p.file).toEqual({
+      path: "/etc/iptables/rules.v4",
+      expectedSha256: file(before).sha256,
+      content: `*raw\n${FOREIGN}\n${line(TAG)}\nCOMMIT\n`,
+      mode: "0640",
+    });
     expect(p.persistence).toMatchObject({ mechanism: "netfilter-persistent", file: "/etc/iptables/rules.v4" });
-    const saved = observed({ iptables: { save: save(line(TAG)) }, persist: { files: { "/etc/iptables/rules.v4": file(p.file!.content!) } } });
+    const saved = observed({
+      iptables: { save: save(line(TAG)) },
+      persist: { files: { "/etc/iptables/rules.v4": file(p.file!.content!) } },
+    });
     expect(plan(saved, { tag: TAG, spec, persist: true, backend: "iptables-nft" })).toMatchObject({ changes: [] });
     const off = plan(saved, { tag: TAG, spec, persist: false, backend: "iptables-nft" });
     expect(off.live).toBeUndefined();
@@ -83,7 +115,20 @@ describe("plan on iptables", () => {
     const p = plan(o, { tag: TAG, spec, persist: true, backend: "iptables-legacy" });
     const { argv, stdin } = applyInvocation("ipv4", p);
     expect(argv.slice(0, 2)).toEqual(["sh", "-c"]);
-    expect(argv.slice(3)).toEqual(["sh", "4", "iptables", "legacy", p.live!.text, "iptables", "h-pre", "h-out", "/etc/iptables/rules.v4", "absent", "0640", ""]);
+    expect(argv.slice(3)).toEqual([
+      "sh",
+      "4",
+      "iptables",
+      "legacy",
+      p.live!.text,
+      "iptables",
+      "h-pre",
+      "h-out",
+      "/etc/iptables/rules.v4",
+      "absent",
+      "0640",
+      "",
+    ]);
     expect(stdin.toString("latin1")).toBe(p.file!.content);
     expect(argv[2]).not.toContain(TAG);
   });
@@ -106,15 +151,26 @@ describe("plan on nftables", () => {
   });
 
   it("replaces by handle in place, and deletes the table only with its last rule", () => {
-    const o = observed({ nft: { tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: TAG, port: 54 }, { chain: "output", handle: 5, port: 1 }]) } });
+    const o = observed({
+      nft: {
+        tableJson: nftTableJson([
+          { chain: "prerouting", handle: 4, comment: TAG, port: 54 },
+          { chain: "output", handle: 5, port: 1 },
+        ]),
+      },
+    });
     expect(plan(o, { tag: TAG, spec, persist: false, backend: "nftables" }).live).toEqual({
       backend: "nftables",
       text: `replace rule inet pulumi_conntrack prerouting handle 4 ${want}\n`,
       guard: { kind: "nft", hash: "h-nft" },
     });
-    expect(plan(o, { tag: TAG, persist: false, backend: "nftables" }).live!.text).toBe("delete rule inet pulumi_conntrack prerouting handle 4\n");
+    expect(plan(o, { tag: TAG, persist: false, backend: "nftables" }).live!.text).toBe(
+      "delete rule inet pulumi_conntrack prerouting handle 4\n",
+    );
     const alone = observed({ nft: { tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: TAG, port: 53 }]) } });
-    expect(plan(alone, { tag: TAG, persist: false, backend: "nftables" }).live!.text).toBe("delete rule inet pulumi_conntrack prerouting handle 4\ndelete table inet pulumi_conntrack\n");
+    expect(plan(alone, { tag: TAG, persist: false, backend: "nftables" }).live!.text).toBe(
+      "delete rule inet pulumi_conntrack prerouting handle 4\ndelete table inet pulumi_conntrack\n",
+    );
     expect(plan(alone, { tag: TAG, spec, persist: false, backend: "nftables" }).live).toBeUndefined();
   });
 
@@ -122,6 +178,10 @@ describe("plan on nftables", () => {
     const o = observed({ persist: { nftService: "disabled", files: { "/etc/nftables.conf": file("flush ruleset\n") } } });
     const p = plan(o, { tag: TAG, spec, persist: true, backend: "nftables" });
     expect(p.file!.content).toContain(`\t\t${want}\n`);
-    expect(p.persistence).toEqual({ mechanism: "nftables", file: "/etc/nftables.conf", note: expect.stringMatching(/nftables.service is disabled/) });
+    expect(p.persistence).toEqual({
+      mechanism: "nftables",
+      file: "/etc/nftables.conf",
+      note: expect.stringMatching(/nftables.service is disabled/),
+    });
   });
 });

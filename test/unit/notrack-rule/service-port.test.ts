@@ -61,13 +61,26 @@ describe("NotrackServicePort component", () => {
       "stack",
       true,
     );
-    const c = new NotrackServicePort("dns", { connection: { host: "127.0.0.9" }, port: 53, role: "both", families: ["ipv4", "ipv6"], backend: "iptables" });
+    const c = new NotrackServicePort("dns", {
+      connection: { host: "127.0.0.9" },
+      port: 53,
+      role: "both",
+      families: ["ipv4", "ipv6"],
+      backend: "iptables",
+    });
     const tags = await Promise.all(c.rules.map((r) => new Promise((res) => r.tag.apply(res))));
     expect(tags).toHaveLength(16);
     const rules = registered.filter((r) => r.type === "pulumi-nodejs:dynamic/conntrack:NotrackRule");
     expect(rules).toHaveLength(16);
     expect(rules.map((r) => r.name)).toContain("dns-ipv6-udp-in-dport");
     const one = rules.find((r) => r.name === "dns-ipv4-tcp-out-sport")!;
-    expect(one.inputs).toMatchObject({ ruleName: "dns-ipv4-tcp-out-sport", chain: "OUTPUT", protocol: "tcp", sourcePort: 53, family: "ipv4", backend: "iptables" });
+    expect(one.inputs).toMatchObject({
+      ruleName: "dns-ipv4-tcp-out-sport",
+      chain: "OUTPUT",
+      protocol: "tcp",
+      sourcePort: 53,
+      family: "ipv4",
+      backend: "iptables",
+    });
   });
 });

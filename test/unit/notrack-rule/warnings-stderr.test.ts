@@ -21,19 +21,27 @@ describe("persistence warnings", () => {
   it("warns when nftables.service is disabled, and says how to fix it", () => {
     const p = persistenceFor("nftables", observed({ persist: { ...conf, nftService: "disabled" } }), true);
     expect(persistenceWarnings(p, true)).toEqual([expect.stringMatching(/nftables\.service is disabled.*systemctl enable nftables/)]);
-    expect(persistenceWarnings(persistenceFor("nftables", observed({ persist: { ...conf, nftService: "enabled" } }), true), true)).toEqual([]);
+    expect(persistenceWarnings(persistenceFor("nftables", observed({ persist: { ...conf, nftService: "enabled" } }), true), true)).toEqual(
+      [],
+    );
   });
 
   it("warns when netfilter-persistent is installed but disabled", () => {
-    const facts = parseFacts("kernel=6.1.0\nuid=0\nbin.iptables=/usr/sbin/iptables\nbin.netfilter-persistent=/usr/sbin/netfilter-persistent\nos.ID=debian");
+    const facts = parseFacts(
+      "kernel=6.1.0\nuid=0\nbin.iptables=/usr/sbin/iptables\nbin.netfilter-persistent=/usr/sbin/netfilter-persistent\nos.ID=debian",
+    );
     const o = (state: string) => observed({ facts, persist: { etcIptablesDir: true, netfilterPersistentService: state } });
-    expect(persistenceWarnings(persistenceFor("iptables-nft", o("disabled"), true), true)).toEqual([expect.stringMatching(/netfilter-persistent\.service is disabled.*systemctl enable netfilter-persistent/)]);
+    expect(persistenceWarnings(persistenceFor("iptables-nft", o("disabled"), true), true)).toEqual([
+      expect.stringMatching(/netfilter-persistent\.service is disabled.*systemctl enable netfilter-persistent/),
+    ]);
     expect(persistenceWarnings(persistenceFor("iptables-nft", o("enabled"), true), true)).toEqual([]);
   });
 
   it("warns when iptables.service is masked on a RHEL host", () => {
     const o = observed({ persist: { sysconfigDir: true, iptablesServices: true, iptablesService: "masked" } });
-    expect(persistenceWarnings(persistenceFor("iptables-nft", o, true), true)).toEqual([expect.stringMatching(/iptables\.service is masked/)]);
+    expect(persistenceWarnings(persistenceFor("iptables-nft", o, true), true)).toEqual([
+      expect.stringMatching(/iptables\.service is masked/),
+    ]);
   });
 
   it("says nothing for persist: false, which asks for a rule gone after a reboot", () => {
@@ -57,7 +65,10 @@ describe("a tool's stderr is never parsed as rules", () => {
 
   it("reads only standard output of a save that warns on stderr, and still reports a failing one's message", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "ctk-save-"));
-    const rules = Array.from({ length: 60 }, (_, i) => `-A PREROUTING -p udp -m udp --dport ${7000 + i} -m comment --comment "pulumi-conntrack:r${i}:0123456789" -j CT --notrack`);
+    const rules = Array.from(
+      { length: 60 },
+      (_, i) => `-A PREROUTING -p udp -m udp --dport ${7000 + i} -m comment --comment "pulumi-conntrack:r${i}:0123456789" -j CT --notrack`,
+    );
     const out = ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ...rules, "COMMIT"].join("\n");
     writeFileSync(path.join(dir, "out.txt"), out + "\n");
     // Interleaves a warning in the middle of stdout, as a pipe-buffer-sized write does.
@@ -67,7 +78,11 @@ describe("a tool's stderr is never parsed as rules", () => {
     );
     chmodSync(path.join(dir, "iptables-nft-save"), 0o755);
     const run = () =>
-      execFileSync("sh", ["-c", `${SHELL_FUNCTIONS}\nctk_nft_ok() { return 0; }\nctk_ipt_raw_save nft 4`], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+      execFileSync("sh", ["-c", `${SHELL_FUNCTIONS}\nctk_nft_ok() { return 0; }\nctk_ipt_raw_save nft 4`], {
+        env: { PATH: `${dir}:/usr/bin:/bin` },
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+      });
     expect(run().trimEnd()).toBe(out);
     writeFileSync(path.join(dir, "fail"), "");
     let err = "";

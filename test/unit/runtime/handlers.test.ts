@@ -13,7 +13,10 @@ describe("runtime handlers", () => {
   });
 
   it("names the property and the host in check failures, for a fleet of hundreds", async () => {
-    const r = await handler("ConntrackHelperSetting").check({}, { connection: { host: "10.0.0.7", port: 70000 }, enabled: "yes", enable: true });
+    const r = await handler("ConntrackHelperSetting").check(
+      {},
+      { connection: { host: "10.0.0.7", port: 70000 }, enabled: "yes", enable: true },
+    );
     expect(r.failures).toEqual(
       expect.arrayContaining([
         { property: "connection.port", reason: expect.stringContaining('(host "10.0.0.7")') },

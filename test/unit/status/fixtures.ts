@@ -35,14 +35,46 @@ export const NFT_JSON = JSON.stringify({
     { metainfo: { version: "1.0.6", json_schema_version: 1 } },
     { table: { family: "inet", name: "pulumi_conntrack", handle: 1 } },
     { "ct helper": { family: "inet", name: "ftp-standard", table: "pulumi_conntrack", type: "ftp", protocol: "tcp", l3proto: "inet" } },
-    { rule: { family: "inet", table: "pulumi_conntrack", chain: "prerouting", handle: 4, comment: "pulumi-conntrack:a", expr: [{ match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: 53 } }, { counter: { packets: 10, bytes: 800 } }, { notrack: null }] } },
-    { rule: { family: "inet", table: "pulumi_conntrack", chain: "output", handle: 5, comment: "pulumi-conntrack:b", expr: [{ notrack: null }] } },
+    {
+      rule: {
+        family: "inet",
+        table: "pulumi_conntrack",
+        chain: "prerouting",
+        handle: 4,
+        comment: "pulumi-conntrack:a",
+        expr: [
+          { match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: 53 } },
+          { counter: { packets: 10, bytes: 800 } },
+          { notrack: null },
+        ],
+      },
+    },
+    {
+      rule: {
+        family: "inet",
+        table: "pulumi_conntrack",
+        chain: "output",
+        handle: 5,
+        comment: "pulumi-conntrack:b",
+        expr: [{ notrack: null }],
+      },
+    },
   ],
 });
 
 /** A whole status script output from a 6.x host (lab-like) with conntrack -S working. */
-export function statusOutput(parts: { table?: string; ctstats?: string; procfs?: string; ipt?: Record<string, string>; nft?: string; helpers?: string }): string {
-  const out = ["@@ctk table", parts.table ?? "kernel=6.18.44\nuid=0\ncount=1500\nmax=2000\nbuckets=512\nconntrack_tool=/usr/sbin/conntrack\nprocfs=1"];
+export function statusOutput(parts: {
+  table?: string;
+  ctstats?: string;
+  procfs?: string;
+  ipt?: Record<string, string>;
+  nft?: string;
+  helpers?: string;
+}): string {
+  const out = [
+    "@@ctk table",
+    parts.table ?? "kernel=6.18.44\nuid=0\ncount=1500\nmax=2000\nbuckets=512\nconntrack_tool=/usr/sbin/conntrack\nprocfs=1",
+  ];
   out.push("@@ctk ctstats", parts.ctstats ?? `${CT_S_NEW}rc=0`);
   out.push("@@ctk procfs", parts.procfs ?? PROCFS_NEW);
   out.push("@@ctk helpers", parts.helpers ?? "ftp=2\nsip=0");

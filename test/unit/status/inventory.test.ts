@@ -38,7 +38,16 @@ hosts:
 
   it("parses the command line with defaults (root, 75%, 16 at once) and refuses bad values", () => {
     const o = parseArgs(["--hosts", "a,b:2200", "--warn-at", "90%", "--json", "--known-hosts", "/tmp/kh"]);
-    expect(o).toMatchObject({ hosts: [{ host: "a" }, { host: "b", port: 2200 }], user: "root", port: 22, warnAt: 0.9, json: true, parallel: 16, acceptNew: false, knownHosts: "/tmp/kh" });
+    expect(o).toMatchObject({
+      hosts: [{ host: "a" }, { host: "b", port: 2200 }],
+      user: "root",
+      port: 22,
+      warnAt: 0.9,
+      json: true,
+      parallel: 16,
+      acceptNew: false,
+      knownHosts: "/tmp/kh",
+    });
     expect(parseArgs(["--hosts=a"]).warnAt).toBe(0.75);
     expect(() => parseArgs([])).toThrow(/--hosts or --inventory/);
     expect(() => parseArgs(["--hosts", "a", "--warn-at", "120"])).toThrow(/percentage/);

@@ -1,9 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { byPreference, hostFieldMatches, knownHostName, knownHostsLine, lookupHost, parseKnownHosts } from "../../../provider/status/known-hosts";
+import {
+  byPreference,
+  hostFieldMatches,
+  knownHostName,
+  knownHostsLine,
+  lookupHost,
+  parseKnownHosts,
+} from "../../../provider/status/known-hosts";
 
 const ED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICRHdnOQ0eWdKJQigBPleqEbzOqK8cN2Pex7f9nn5y5E";
 const ED_FP = "SHA256:JX78jJsJ7DnCASGE2Pcq9eMeDGKuch5OCC0Csd4A6VI";
-const ECDSA = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBD6S5gAV6sjxZn6GrT+w5908FZVo+Mh7VPiLQlNLitpN4pD+Als5ArFBPUTwnKvO+2em8TeyOh7KAFIi993XW/M=";
+const ECDSA =
+  "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBD6S5gAV6sjxZn6GrT+w5908FZVo+Mh7VPiLQlNLitpN4pD+Als5ArFBPUTwnKvO+2em8TeyOh7KAFIi993XW/M=";
 
 // Written by `ssh-keygen -H` from "ctlab15 <ED>" and "[10.0.0.7]:2222 <ED>".
 const HASHED_CTLAB15 = `|1|Qsw6FTAbzwuQNNySIhhgJ59rQVs=|HebP3FcaLrrbi8hJvpRVdnw1T4A= ${ED}`;
@@ -38,7 +46,9 @@ describe("known_hosts matching as OpenSSH does it", () => {
   });
 
   it("skips comments, blank and broken lines; reads @revoked and @cert-authority markers", () => {
-    const e = parseKnownHosts(`# comment\n\nhost1 ssh-ed25519 notbase64!\nhost1 ${ED}\n@revoked * ${ECDSA}\n@cert-authority *.example.org ${ED}\n@unknown host1 ${ED}\n`);
+    const e = parseKnownHosts(
+      `# comment\n\nhost1 ssh-ed25519 notbase64!\nhost1 ${ED}\n@revoked * ${ECDSA}\n@cert-authority *.example.org ${ED}\n@unknown host1 ${ED}\n`,
+    );
     expect(e.map((x) => [x.line, x.marker])).toEqual([
       [4, null],
       [5, "revoked"],

@@ -6,13 +6,33 @@ describe("conntrack -S", () => {
   it("sums per-CPU lines of a new kernel, clash_resolve and chaintoolong included", () => {
     expect(parseConntrackS(CT_S_NEW)).toEqual({
       cpus: 2,
-      stats: { found: 20, invalid: 400, insert: 0, insert_failed: 2, drop: 6, early_drop: 42, error: 1, search_restart: 8, clash_resolve: 7, chaintoolong: 1 },
+      stats: {
+        found: 20,
+        invalid: 400,
+        insert: 0,
+        insert_failed: 2,
+        drop: 6,
+        early_drop: 42,
+        error: 1,
+        search_restart: 8,
+        clash_resolve: 7,
+        chaintoolong: 1,
+      },
     });
   });
   it("sums an old kernel's lines, ignoring columns it no longer has a meaning for, and does not invent the newer ones", () => {
     const r = parseConntrackS(CT_S_OLD);
     expect(r.cpus).toBe(2);
-    expect(r.stats).toEqual({ found: 51225, invalid: 20, insert: 6400, insert_failed: 1, drop: 4, early_drop: 6, error: 2, search_restart: 9 });
+    expect(r.stats).toEqual({
+      found: 51225,
+      invalid: 20,
+      insert: 6400,
+      insert_failed: 1,
+      drop: 4,
+      early_drop: 6,
+      error: 2,
+      search_restart: 9,
+    });
     expect(r.stats.clash_resolve).toBeUndefined();
   });
 });
@@ -21,7 +41,16 @@ describe("/proc/net/stat/nf_conntrack", () => {
   it("sums hex columns by the header's names on an old kernel, never the entries column", () => {
     const r = parseProcfsStat(PROCFS_OLD);
     expect(r.cpus).toBe(2);
-    expect(r.stats).toEqual({ found: 0x3c + 4, invalid: 5 + 0xb, insert: 0, insert_failed: 2, drop: 8, early_drop: 13, error: 1, search_restart: 17 });
+    expect(r.stats).toEqual({
+      found: 0x3c + 4,
+      invalid: 5 + 0xb,
+      insert: 0,
+      insert_failed: 2,
+      drop: 8,
+      early_drop: 13,
+      error: 1,
+      search_restart: 17,
+    });
   });
   it("maps the new kernel's clashres and chainlength to clash_resolve and chaintoolong", () => {
     const r = parseProcfsStat(PROCFS_NEW);
@@ -56,7 +85,15 @@ describe("NOTRACK counters", () => {
 describe("parseStatus", () => {
   it("prefers conntrack -S and reports usage, helpers and NOTRACK counters", () => {
     const s = parseStatus(statusOutput({}));
-    expect(s).toMatchObject({ kernelRelease: "6.18.44", count: 1500, max: 2000, buckets: 512, usage: 0.75, source: "conntrack -S", cpus: 2 });
+    expect(s).toMatchObject({
+      kernelRelease: "6.18.44",
+      count: 1500,
+      max: 2000,
+      buckets: 512,
+      usage: 0.75,
+      source: "conntrack -S",
+      cpus: 2,
+    });
     expect(s.stats.early_drop).toBe(42);
     expect(s.helperModules).toEqual([
       { name: "ftp", refcnt: 2 },
@@ -67,10 +104,15 @@ describe("parseStatus", () => {
     expect(s.missing).toEqual([]);
   });
   it("falls back to procfs without the conntrack tool and says so", () => {
-    const s = parseStatus(statusOutput({ table: "kernel=4.19.0\ncount=1\nmax=65536\nbuckets=16384\nprocfs=1", ctstats: "", procfs: PROCFS_OLD }));
+    const s = parseStatus(
+      statusOutput({ table: "kernel=4.19.0\ncount=1\nmax=65536\nbuckets=16384\nprocfs=1", ctstats: "", procfs: PROCFS_OLD }),
+    );
     expect(s.source).toBe("/proc/net/stat/nf_conntrack");
     expect(s.stats.early_drop).toBe(13);
-    expect(s.missing).toEqual(["no conntrack tool (conntrack-tools) on the host", "clash_resolve, chaintoolong not reported by this kernel"]);
+    expect(s.missing).toEqual([
+      "no conntrack tool (conntrack-tools) on the host",
+      "clash_resolve, chaintoolong not reported by this kernel",
+    ]);
   });
   it("falls back to procfs when conntrack -S fails (exit code, not stderr, decides)", () => {
     const s = parseStatus(statusOutput({ ctstats: "rc=1", procfs: PROCFS_NEW }));

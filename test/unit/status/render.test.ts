@@ -4,7 +4,9 @@ import { exitCodeOf, renderJson, renderTable, usageBar, type StatusRow } from ".
 import { statusOutput } from "./fixtures";
 
 const busy = parseStatus(statusOutput({ table: "kernel=6.18\ncount=1600\nmax=2000\nbuckets=512\nconntrack_tool=/usr/sbin/conntrack" }));
-const quiet = parseStatus(statusOutput({ table: "kernel=6.18\ncount=10\nmax=2000\nbuckets=512\nconntrack_tool=/usr/sbin/conntrack", ipt: {} }));
+const quiet = parseStatus(
+  statusOutput({ table: "kernel=6.18\ncount=10\nmax=2000\nbuckets=512\nconntrack_tool=/usr/sbin/conntrack", ipt: {} }),
+);
 const rows: StatusRow[] = [
   { host: "a", ok: true, status: busy },
   { host: "b", ok: true, status: quiet },
@@ -22,8 +24,12 @@ describe("renderer", () => {
   it("prints one row per host, the unreachable one included, then notes", () => {
     const t = renderTable(rows, 0.75);
     const lines = t.split("\n");
-    expect(lines[0]).toMatch(/^HOST\s+COUNT\/MAX\s+USAGE\s+BUCKETS\s+found\s+invalid\s+ins_fail\s+drop\s+early_drop\s+restart\s+clash\s+chain2long\s+HELPERS\s+NOTRACK\s+SOURCE$/);
-    expect(lines[1]).toMatch(/^a\s+1600\/2000\s+\[################\.\.\.\.\] 80\.0% !\s+512\s+20\s+400\s+2\s+6\s+42\s+8\s+7\s+1\s+CT:ftp,ftp\(2\)\s+2 rules 1205 pkts\s+conntrack -S$/);
+    expect(lines[0]).toMatch(
+      /^HOST\s+COUNT\/MAX\s+USAGE\s+BUCKETS\s+found\s+invalid\s+ins_fail\s+drop\s+early_drop\s+restart\s+clash\s+chain2long\s+HELPERS\s+NOTRACK\s+SOURCE$/,
+    );
+    expect(lines[1]).toMatch(
+      /^a\s+1600\/2000\s+\[################\.\.\.\.\] 80\.0% !\s+512\s+20\s+400\s+2\s+6\s+42\s+8\s+7\s+1\s+CT:ftp,ftp\(2\)\s+2 rules 1205 pkts\s+conntrack -S$/,
+    );
     expect(lines[2]).toMatch(/^b\s+10\/2000\s+\[\.{20}\] 0\.5%\s+512/);
     expect(lines[3]).toMatch(/^c\s+unreachable$/);
     expect(t).toContain("c: root@c:22: connect EHOSTUNREACH (after 2 attempts)\n");

@@ -56,8 +56,22 @@ describe("observe parser", () => {
     expect(o.files.sysctl).toMatchObject({ kind: "file", mode: "644" });
     expect(o.files.udev).toEqual({ kind: "other", what: "symlink" });
     expect(o.outside).toEqual([
-      { source: "sysctl", path: "/etc/sysctl.d/99-k8s.conf", line: 3, text: "net.netfilter.nf_conntrack_max=131072", key: "nf_conntrack_max", value: 131072 },
-      { source: "modprobe", path: "/etc/modprobe.d/x.conf", line: 1, text: "options nf_conntrack hashsize=16384", key: "hashsize", value: 16384 },
+      {
+        source: "sysctl",
+        path: "/etc/sysctl.d/99-k8s.conf",
+        line: 3,
+        text: "net.netfilter.nf_conntrack_max=131072",
+        key: "nf_conntrack_max",
+        value: 131072,
+      },
+      {
+        source: "modprobe",
+        path: "/etc/modprobe.d/x.conf",
+        line: 1,
+        text: "options nf_conntrack hashsize=16384",
+        key: "hashsize",
+        value: 16384,
+      },
     ]);
     expect(parseObservation(LAB.replace("netns_init=", "netns_init=net:[4026540460]")).namespace).toBe("initial");
     expect(parseObservation(LAB.replace("netns_init=", "netns_init=net:[4026531840]")).namespace).toBe("other");
@@ -69,13 +83,20 @@ describe("apply arguments and verification", () => {
     const p = plan(host({ max: 262144, buckets: 65536 }), want({ max: 524288, buckets: 131072 }));
     const args = applyArgs(p.changes);
     expect(args.slice(0, 6)).toEqual([MANAGED_PATHS.sysctl, MANAGED_PATHS.modprobe, MANAGED_PATHS.udev, "write", "write", "write"]);
-    expect(args.slice(9)).toEqual(["/sys/module/nf_conntrack/parameters/hashsize", "131072", "/proc/sys/net/netfilter/nf_conntrack_max", "524288"]);
+    expect(args.slice(9)).toEqual([
+      "/sys/module/nf_conntrack/parameters/hashsize",
+      "131072",
+      "/proc/sys/net/netfilter/nf_conntrack_max",
+      "524288",
+    ]);
     expect(() => applyArgs([{ kind: "set-sysctl", key: "../../x", from: 1, to: 2 }])).toThrow(/not a conntrack sysctl/);
   });
 
   it("verify names every value the host does not show", () => {
     const o = host({ max: 100 });
-    expect(verify(o, [{ kind: "set-sysctl", key: "nf_conntrack_max", from: 1, to: 200 }])).toEqual(["net.netfilter.nf_conntrack_max reads 100 after writing 200"]);
+    expect(verify(o, [{ kind: "set-sysctl", key: "nf_conntrack_max", from: 1, to: 200 }])).toEqual([
+      "net.netfilter.nf_conntrack_max reads 100 after writing 200",
+    ]);
     expect(verify(o, [{ kind: "remove-file", role: "udev", path: "x", why: "" }])).toEqual([]);
   });
 });
@@ -94,7 +115,9 @@ describe("read: drift shown as inputs, recorded values from state", () => {
     expect(p.record.previousMax).toBe(50000);
   });
   it("reads malformed recorded values as not recorded", () => {
-    expect(recordedOf({ previousMax: "x", previousTimeouts: { "../x": 1, nf_conntrack_udp_timeout: 30 }, previousFiles: { sysctl: 3 } })).toEqual({
+    expect(
+      recordedOf({ previousMax: "x", previousTimeouts: { "../x": 1, nf_conntrack_udp_timeout: 30 }, previousFiles: { sysctl: 3 } }),
+    ).toEqual({
       previousMax: null,
       previousBuckets: null,
       previousTimeouts: { nf_conntrack_udp_timeout: 30 },

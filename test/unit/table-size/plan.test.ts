@@ -5,7 +5,8 @@ import { describeChange, kernelBuckets, plan, planDelete, type Change } from "..
 import type { TableObservation } from "../../../provider/resources/table-size/observe";
 import { host, want } from "./fixtures";
 
-const kinds = (cs: Change[]) => cs.map((c) => (c.kind === "set-sysctl" ? `${c.key}=${c.to}` : c.kind === "set-buckets" ? `buckets=${c.to}` : `${c.kind}:${c.role}`));
+const kinds = (cs: Change[]) =>
+  cs.map((c) => (c.kind === "set-sysctl" ? `${c.key}=${c.to}` : c.kind === "set-buckets" ? `buckets=${c.to}` : `${c.kind}:${c.role}`));
 
 /** The host after the changes were made. */
 function simulate(o: TableObservation, changes: Change[]): TableObservation {
@@ -29,11 +30,21 @@ describe("ConntrackTableSize planner", () => {
     const p = plan(o, want({ maxPerCore: 32768, min: 131072 }));
     expect(p.refusal).toBeUndefined();
     expect(p.target).toMatchObject({ max: 524288, buckets: 131072, bucketsDerived: true });
-    expect(kinds(p.changes)).toEqual(["buckets=131072", "nf_conntrack_max=524288", "write-file:sysctl", "write-file:modprobe", "write-file:udev"]);
-    const files = Object.fromEntries(p.changes.filter((c) => c.kind === "write-file").map((c) => [c.role, (c as { content: string }).content]));
+    expect(kinds(p.changes)).toEqual([
+      "buckets=131072",
+      "nf_conntrack_max=524288",
+      "write-file:sysctl",
+      "write-file:modprobe",
+      "write-file:udev",
+    ]);
+    const files = Object.fromEntries(
+      p.changes.filter((c) => c.kind === "write-file").map((c) => [c.role, (c as { content: string }).content]),
+    );
     expect(files.sysctl).toBe(sysctlFileContent([["nf_conntrack_max", 524288]]));
     expect(files.modprobe).toBe(modprobeFileContent(131072));
-    expect(files.udev).toContain('ACTION=="add", SUBSYSTEM=="module", KERNEL=="nf_conntrack", RUN+="/usr/lib/systemd/systemd-sysctl --prefix=/net/netfilter"');
+    expect(files.udev).toContain(
+      'ACTION=="add", SUBSYSTEM=="module", KERNEL=="nf_conntrack", RUN+="/usr/lib/systemd/systemd-sysctl --prefix=/net/netfilter"',
+    );
     expect(files.sysctl.split("\n")[0]).toBe(MANAGED_FILE_HEADER);
     expect(p.record).toMatchObject({ previousMax: 262144, previousBuckets: 65536 });
     expect(p.memoryEstimateBytes).toBe(524288 * 320 + 131072 * 8);
@@ -67,9 +78,17 @@ describe("ConntrackTableSize planner", () => {
       expect(p.refusal?.message).toMatch(/global to the host and cannot be set from it/);
       expect(p.refusal?.hint).toMatch(/keep only timeouts/);
     }
-    const ok = plan(host({ namespace: "other", maxWritable: false, hashsizeWritable: true }), want({ timeouts: { udp: 60, tcpEstablished: 86400 } }));
+    const ok = plan(
+      host({ namespace: "other", maxWritable: false, hashsizeWritable: true }),
+      want({ timeouts: { udp: 60, tcpEstablished: 86400 } }),
+    );
     expect(ok.refusal).toBeUndefined();
-    expect(kinds(ok.changes)).toEqual(["nf_conntrack_tcp_timeout_established=86400", "nf_conntrack_udp_timeout=60", "write-file:sysctl", "write-file:udev"]);
+    expect(kinds(ok.changes)).toEqual([
+      "nf_conntrack_tcp_timeout_established=86400",
+      "nf_conntrack_udp_timeout=60",
+      "write-file:sysctl",
+      "write-file:udev",
+    ]);
     expect(ok.record.previousTimeouts).toEqual({ nf_conntrack_tcp_timeout_established: 432000, nf_conntrack_udp_timeout: 30 });
   });
 
@@ -81,12 +100,18 @@ describe("ConntrackTableSize planner", () => {
     expect(kinds(p.changes)).toEqual(["nf_conntrack_max=131072", "write-file:sysctl", "write-file:udev"]);
     expect(p.warnings[0]).toMatch(/hash size cannot be changed.*stays 16384, below max \/ 4 \(32768\)/);
     // The buckets sysctl, where the kernel lets it be written, is the other way in.
-    const viaSysctl = plan(host({ hashsizeWritable: false, bucketsSysctlWritable: true, buckets: 16384, max: 65536 }), want({ max: 131072 }));
+    const viaSysctl = plan(
+      host({ hashsizeWritable: false, bucketsSysctlWritable: true, buckets: 16384, max: 65536 }),
+      want({ max: 131072 }),
+    );
     expect(viaSysctl.changes[0]).toMatchObject({ kind: "set-buckets", via: "sysctl", to: 32768 });
   });
 
   it("onlyRaise keeps higher values (max, buckets, timeouts) and says so", () => {
-    const p = plan(host({ max: 1048576, buckets: 262144 }), want({ max: 524288, buckets: 131072, onlyRaise: true, timeouts: { tcpEstablished: 86400, udp: 60 } }));
+    const p = plan(
+      host({ max: 1048576, buckets: 262144 }),
+      want({ max: 524288, buckets: 131072, onlyRaise: true, timeouts: { tcpEstablished: 86400, udp: 60 } }),
+    );
     expect(kinds(p.changes)).toEqual(["nf_conntrack_udp_timeout=60", "write-file:sysctl", "write-file:modprobe", "write-file:udev"]);
     expect(p.effective).toMatchObject({ max: 1048576, buckets: 262144 });
     expect(p.notes.join("\n")).toMatch(/nf_conntrack_max stays 1048576.*onlyRaise/);
@@ -99,7 +124,9 @@ describe("ConntrackTableSize planner", () => {
     const big = host({ memGiB: 4, cpus: 96 });
     const p = plan(big, want({ maxPerCore: 32768 }));
     expect(p.target.max).toBe(3145728);
-    expect(p.refusal?.message).toMatch(/3145728 entries and 786432 buckets needs about 966\.0 MiB.*more than 10% of this host's 4\.0 GiB RAM/);
+    expect(p.refusal?.message).toMatch(
+      /3145728 entries and 786432 buckets needs about 966\.0 MiB.*more than 10% of this host's 4\.0 GiB RAM/,
+    );
     expect(p.refusal?.hint).toMatch(/allowLargeTable: true/);
     expect(plan(big, want({ maxPerCore: 32768, allowLargeTable: true })).refusal).toBeUndefined();
   });
@@ -124,7 +151,10 @@ describe("ConntrackTableSize planner", () => {
     const p = plan(host({ nf: "builtin", buckets: 16384, max: 65536 }), want({ max: 131072, buckets: 32768 }));
     expect(kinds(p.changes)).toEqual(["buckets=32768", "nf_conntrack_max=131072", "write-file:sysctl"]);
     expect(p.warnings.join(" ")).toMatch(/nf_conntrack.hashsize=32768/);
-    const writable = plan(host({ nf: "builtin", buckets: 16384, max: 65536, bucketsSysctlWritable: true }), want({ max: 131072, buckets: 32768 }));
+    const writable = plan(
+      host({ nf: "builtin", buckets: 16384, max: 65536, bucketsSysctlWritable: true }),
+      want({ max: 131072, buckets: 32768 }),
+    );
     const c = writable.changes.find((x) => x.kind === "write-file") as { content: string };
     expect(c.content).toContain("net.netfilter.nf_conntrack_buckets = 32768");
   });
@@ -137,19 +167,39 @@ describe("ConntrackTableSize planner", () => {
 
   it("persist: false writes no file and removes its own", () => {
     const o = host({ files: { sysctl: { kind: "file", content: `${MANAGED_FILE_HEADER}\nnet.netfilter.nf_conntrack_max = 1\n` } } });
-    const p = plan(o, want({ max: 300000, persist: false }), { previousMax: null, previousBuckets: null, previousTimeouts: {}, previousFiles: { sysctl: null, modprobe: null, udev: null } });
+    const p = plan(o, want({ max: 300000, persist: false }), {
+      previousMax: null,
+      previousBuckets: null,
+      previousTimeouts: {},
+      previousFiles: { sysctl: null, modprobe: null, udev: null },
+    });
     expect(kinds(p.changes)).toEqual(["nf_conntrack_max=300000", "remove-file:sysctl"]);
   });
 
   it("refuses to take over a file at its path that holds someone else's settings, or is not a regular file", () => {
     const foreign = host({ files: { sysctl: { kind: "file", content: "vm.swappiness = 10\n" } } });
     expect(plan(foreign, want({ max: 300000 })).refusal).toMatchObject({ error: "conflict" });
-    expect(plan(host({ files: { udev: { kind: "other", what: "symlink" } } }), want({ max: 300000 })).refusal?.message).toMatch(/is a symlink/);
+    expect(plan(host({ files: { udev: { kind: "other", what: "symlink" } } }), want({ max: 300000 })).refusal?.message).toMatch(
+      /is a symlink/,
+    );
   });
 
   it("warns about other files that set the same keys to other values", () => {
-    const o = host({ outside: [{ source: "sysctl", path: "/etc/sysctl.d/99-k8s.conf", line: 3, text: "net.netfilter.nf_conntrack_max = 131072", key: "nf_conntrack_max", value: 131072 }] });
-    expect(plan(o, want({ max: 300000 })).warnings[0]).toMatch(/99-k8s.conf:3.*sets nf_conntrack_max to 131072, not 300000: it is read after this resource's file and wins at boot/);
+    const o = host({
+      outside: [
+        {
+          source: "sysctl",
+          path: "/etc/sysctl.d/99-k8s.conf",
+          line: 3,
+          text: "net.netfilter.nf_conntrack_max = 131072",
+          key: "nf_conntrack_max",
+          value: 131072,
+        },
+      ],
+    });
+    expect(plan(o, want({ max: 300000 })).warnings[0]).toMatch(
+      /99-k8s.conf:3.*sets nf_conntrack_max to 131072, not 300000: it is read after this resource's file and wins at boot/,
+    );
   });
 
   it("previous values: recorded at the first change, never replaced by a drift value; delete restores them", () => {

@@ -25,7 +25,10 @@ function sh(body: string, args: string[], input = ""): string {
   return execFileSync("/bin/sh", ["-c", `${ATOMIC_WRITE_FUNCTIONS}\n${body}`, "sh", ...args], { input, encoding: "utf8" });
 }
 
-const dotfiles = (d: string) => readdirSync(d).filter((f) => f.startsWith(".")).sort();
+const dotfiles = (d: string) =>
+  readdirSync(d)
+    .filter((f) => f.startsWith("."))
+    .sort();
 
 describe("atomic-write fragment", () => {
   it("is the one convention: every apply script that writes a file includes it, and none names its own temporary file", () => {
@@ -34,7 +37,9 @@ describe("atomic-write fragment", () => {
       expect(s.replace(ATOMIC_WRITE_FUNCTIONS, "")).not.toContain(".ctk-tmp");
     }
     // The module-blacklist script is not exported; its module imports the fragment (see apply.ts).
-    expect(readFileSync(path.join(__dirname, "../../../provider/resources/module-blacklist/apply.ts"), "utf8")).toContain("${ATOMIC_WRITE_FUNCTIONS}");
+    expect(readFileSync(path.join(__dirname, "../../../provider/resources/module-blacklist/apply.ts"), "utf8")).toContain(
+      "${ATOMIC_WRITE_FUNCTIONS}",
+    );
   });
 
   it("parses under sh -n, alone and inside each apply script", () => {

@@ -1,7 +1,15 @@
 /** Commands issued together for one host: grouping, framing, and the driver run by a local sh. */
 import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { Coalescer, coalesceSettings, DRIVER, groupInput, parseGroupOutput, type GroupMember, type MemberResult } from "../../../provider/transport/coalesce";
+import {
+  Coalescer,
+  coalesceSettings,
+  DRIVER,
+  groupInput,
+  parseGroupOutput,
+  type GroupMember,
+  type MemberResult,
+} from "../../../provider/transport/coalesce";
 import { remoteCommandLine, script } from "../../../provider/transport/exec";
 
 const saved = { ...coalesceSettings };
@@ -58,7 +66,9 @@ describe("Coalescer", () => {
     const groups: string[][] = [];
     const c = new Coalescer<GroupMember, string>(async (ms): Promise<MemberResult<string>[]> => {
       groups.push(ms.map((m) => m.line));
-      return ms.map((m) => (m.line.startsWith("bad") ? { ok: false, error: new Error(m.line) } : { ok: true, value: m.line.toUpperCase() }));
+      return ms.map((m) =>
+        m.line.startsWith("bad") ? { ok: false, error: new Error(m.line) } : { ok: true, value: m.line.toUpperCase() },
+      );
     });
     return { groups, c };
   }

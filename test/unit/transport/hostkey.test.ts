@@ -10,7 +10,9 @@ function keygen(): { line: string; fingerprint: string } {
   const key = join(dir, "k");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
   const line = readFileSync(`${key}.pub`, "utf8").trim();
-  const fp = execFileSync("ssh-keygen", ["-lf", `${key}.pub`]).toString().split(" ")[1];
+  const fp = execFileSync("ssh-keygen", ["-lf", `${key}.pub`])
+    .toString()
+    .split(" ")[1];
   return { line, fingerprint: fp };
 }
 

@@ -2,7 +2,27 @@ import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { shJoin, shQuote } from "../../../provider/transport/quote";
 
-const hostile = ["", "plain", "with space", "it's", `"double"`, "$(id)", "`id`", "a;b|c&d", "line1\nline2", "tab\there", "*?[x]", "~root", "-n", "\\back\\", "'", "''", "é ünïcode", "$HOME", "!bang"];
+const hostile = [
+  "",
+  "plain",
+  "with space",
+  "it's",
+  `"double"`,
+  "$(id)",
+  "`id`",
+  "a;b|c&d",
+  "line1\nline2",
+  "tab\there",
+  "*?[x]",
+  "~root",
+  "-n",
+  "\\back\\",
+  "'",
+  "''",
+  "é ünïcode",
+  "$HOME",
+  "!bang",
+];
 
 describe("shQuote", () => {
   it("round-trips every argument byte for byte through a real POSIX shell", () => {

@@ -10,7 +10,12 @@ describe("section framing", () => {
     expect(s.get("a")).toBe("one\n\ntwo");
     expect(s.get("b")).toBe("x=1\ny=a=b");
     expect(s.get("empty")).toBe("");
-    expect(parseKeyValues(s.get("b")!)).toEqual(new Map([["x", "1"], ["y", "a=b"]]));
+    expect(parseKeyValues(s.get("b")!)).toEqual(
+      new Map([
+        ["x", "1"],
+        ["y", "a=b"],
+      ]),
+    );
   });
 
   it("refuses section names that are not identifiers", () => {

@@ -50,7 +50,11 @@ const provider: pulumi.dynamic.ResourceProvider = {
 
 class LocalFile extends pulumi.dynamic.Resource {
   declare readonly length: pulumi.Output<number>;
-  constructor(name: string, args: { path: pulumi.Input<string>; content: pulumi.Input<string>; token: pulumi.Input<string>; after?: pulumi.Input<string> }, opts?: pulumi.CustomResourceOptions) {
+  constructor(
+    name: string,
+    args: { path: pulumi.Input<string>; content: pulumi.Input<string>; token: pulumi.Input<string>; after?: pulumi.Input<string> },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
     super(provider, name, { length: undefined, ...args }, { ...opts, additionalSecretOutputs: ["length"] }, "harness", "LocalFile");
   }
 }
@@ -60,7 +64,12 @@ const ids: Record<string, pulumi.Output<string>> = {};
 const lengths: Record<string, pulumi.Output<number>> = {};
 for (const [name, spec] of Object.entries(files)) {
   const { content, file } = typeof spec === "string" ? { content: spec, file: name } : spec;
-  const f: LocalFile = new LocalFile(name, { path: `${dir}/${file}`, content, token, ...(chain && previous ? { after: previous.id } : {}) });
+  const f: LocalFile = new LocalFile(name, {
+    path: `${dir}/${file}`,
+    content,
+    token,
+    ...(chain && previous ? { after: previous.id } : {}),
+  });
   ids[name] = f.id;
   lengths[name] = f.length;
   previous = f;
