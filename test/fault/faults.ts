@@ -318,7 +318,12 @@ export async function tagCount(host: string, ruleName: string): Promise<{ live: 
 export async function tagCounts(host: string, ruleNames: readonly string[]): Promise<Record<string, { live: number; saved: number }>> {
   const out = await hostSh(
     host,
-    "{ iptables-nft-save -t raw; ip6tables-nft-save -t raw; iptables-legacy-save -t raw; ip6tables-legacy-save -t raw; nft list table inet pulumi_conntrack; } 2>/dev/null; echo '==== saved'; cat /etc/iptables/rules.v4 /etc/iptables/rules.v6 /etc/nftables.conf 2>/dev/null; true",
+    // A legacy raw table is read only when it exists: asking iptables-legacy-save for it makes the
+    // kernel create it, and the host would then differ from its snapshot because of this look.
+    "{ iptables-nft-save -t raw; ip6tables-nft-save -t raw; " +
+      "grep -qx raw /proc/net/ip_tables_names && iptables-legacy-save -t raw; " +
+      "grep -qx raw /proc/net/ip6_tables_names && ip6tables-legacy-save -t raw; " +
+      "nft list table inet pulumi_conntrack; } 2>/dev/null; echo '==== saved'; cat /etc/iptables/rules.v4 /etc/iptables/rules.v6 /etc/nftables.conf 2>/dev/null; true",
   );
   const [live, saved] = out.split("==== saved\n");
   const result: Record<string, { live: number; saved: number }> = {};
