@@ -4,20 +4,14 @@ import { commandFailed, exec, script } from "../../transport/exec";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { helperOptionLines, parseBoolParam, type ToggleValue } from "./managed-file";
+import { parseObservedFile, type ObservedFile } from "../../transport/observed-file";
 
 /** Where the live toggle of the session's network namespace lives (only while `nf_conntrack` is in). */
 export const HELPER_SYSCTL_PATH = "/proc/sys/net/netfilter/nf_conntrack_helper";
 /** The module parameter: the value every network namespace created from now on starts with. */
 export const HELPER_PARAM_PATH = "/sys/module/nf_conntrack/parameters/nf_conntrack_helper";
 
-/** The managed file as found at its path. */
-export type ObservedFile =
-  | { kind: "absent" }
-  /** `mode`: octal permission bits, as `stat -c %a` prints them (absent when stat could not tell). */
-  | { kind: "file"; content: string; mode?: string }
-  /** A symlink, directory or device: never written through or replaced. */
-  | { kind: "other"; what: "symlink" | "not a regular file" }
-  | { kind: "unreadable" };
+export type { ObservedFile } from "../../transport/observed-file";
 
 /** A setting of the toggle outside the managed file. */
 export interface OutsideSetting {
@@ -139,27 +133,9 @@ export function parseObservation(stdout: string): HelperObservation {
     live: liveRaw === "0" ? 0 : liveRaw === "1" ? 1 : null,
     moduleParameter: param === "Y" || param === "N" ? param : param === "1" ? "Y" : param === "0" ? "N" : null,
     modinfoHasToggle: modinfo === "1" ? true : modinfo === "0" ? false : null,
-    file: parseFile(file),
+    file: parseObservedFile(file),
     outside: parseOutside(sections.get("outside") ?? ""),
   };
-}
-
-function parseFile(kv: Map<string, string>): ObservedFile {
-  switch (kv.get("kind")) {
-    case "absent":
-      return { kind: "absent" };
-    case "file": {
-      const mode = kv.get("mode");
-      const content = Buffer.from(kv.get("hex") ?? "", "hex").toString("utf8");
-      return mode && /^[0-7]{3,4}$/.test(mode) ? { kind: "file", content, mode } : { kind: "file", content };
-    }
-    case "symlink":
-      return { kind: "other", what: "symlink" };
-    case "other":
-      return { kind: "other", what: "not a regular file" };
-    default:
-      return { kind: "unreadable" };
-  }
 }
 
 function parseOutside(text: string): OutsideSetting[] {

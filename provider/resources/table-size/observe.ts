@@ -3,18 +3,14 @@ import { commandFailed, exec, script } from "../../transport/exec";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { FILE_ROLES, MANAGED_PATHS, type FileRole } from "./managed-files";
+import { parseObservedFile, type ObservedFile } from "../../transport/observed-file";
 
 /** Where the sysctls live. */
 export const NETFILTER_PROC = "/proc/sys/net/netfilter";
 /** The hash size as the module parameter (runtime-writable from the initial namespace). */
 export const HASHSIZE_PATH = "/sys/module/nf_conntrack/parameters/hashsize";
 
-/** A managed file as found at its path. */
-export type ObservedFile =
-  | { kind: "absent" }
-  | { kind: "file"; content: string; mode?: string }
-  | { kind: "other"; what: "symlink" | "not a regular file" }
-  | { kind: "unreadable" };
+export type { ObservedFile } from "../../transport/observed-file";
 
 /** A sysctl value and whether its /proc file can be written (mode bits, which the kernel sets per namespace). */
 export interface SysctlValue {
@@ -161,7 +157,7 @@ export function parseObservation(stdout: string): TableObservation {
     if (sv) timeouts[k] = sv;
   }
   const num = (k: string) => (/^\d+$/.test(t.get(k) ?? "") ? Number(t.get(k)) : null);
-  const files = Object.fromEntries(FILE_ROLES.map((r) => [r, parseFile(parseKeyValues(s.get(`file.${r}`) ?? ""))])) as Record<
+  const files = Object.fromEntries(FILE_ROLES.map((r) => [r, parseObservedFile(parseKeyValues(s.get(`file.${r}`) ?? ""))])) as Record<
     FileRole,
     ObservedFile
   >;
@@ -182,24 +178,6 @@ export function parseObservation(stdout: string): TableObservation {
     files,
     outside: parseOutside(s.get("outside") ?? ""),
   };
-}
-
-function parseFile(kv: Map<string, string>): ObservedFile {
-  switch (kv.get("kind")) {
-    case "absent":
-      return { kind: "absent" };
-    case "file": {
-      const mode = kv.get("mode");
-      const content = Buffer.from(kv.get("hex") ?? "", "hex").toString("utf8");
-      return mode && /^[0-7]{3,4}$/.test(mode) ? { kind: "file", content, mode } : { kind: "file", content };
-    }
-    case "symlink":
-      return { kind: "other", what: "symlink" };
-    case "other":
-      return { kind: "other", what: "not a regular file" };
-    default:
-      return { kind: "unreadable" };
-  }
 }
 
 function parseOutside(text: string): OutsideSetting[] {
