@@ -5,12 +5,11 @@
  * through the dynamic-provider handlers; guest state asserted with the OpenSSH client (`vmExec`).
  * Each test leaves the VM as found: nf_conntrack unloaded, /etc/modprobe.d empty.
  */
-import { readFileSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { MANAGED_FILE_HEADER } from "../../provider/common/markers";
 import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
-import { loadVm, requireVm, vmExec } from "./inventory";
+import { loadVm, requireVm, vmExec, vmConnection } from "./inventory";
 
 const TYPE = "ConntrackHelperSetting";
 const FILE = "/etc/modprobe.d/pulumi-conntrack-helper.conf";
@@ -35,14 +34,7 @@ async function run(cmd: string): Promise<string> {
 
 /** The program's inputs, normalized by check as the engine does. */
 async function program(extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
-  const vm = requireVm();
-  const connection = {
-    host: vm.host,
-    port: vm.port,
-    user: vm.user,
-    privateKey: readFileSync(vm.privateKeyPath, "utf8"),
-    hostKey: vm.hostKey,
-  };
+  const connection = vmConnection();
   const c = await handler(TYPE).check({}, { connection, ...extra });
   expect(c.failures).toBeUndefined();
   return c.inputs;

@@ -118,6 +118,15 @@ export function requireVm(ctx?: { skip: (note?: string) => never }): VmInventory
 }
 
 /**
+ * The `connection` input for the running VM (root with the VM's key, its host key pinned), as a
+ * program gives it. Skips the current test when no VM is up, like {@link requireVm}.
+ */
+export function vmConnection(): { host: string; port: number; user: string; privateKey: string; hostKey: string } {
+  const vm = requireVm();
+  return { host: vm.host, port: vm.port, user: vm.user, privateKey: fs.readFileSync(vm.privateKeyPath, "utf8"), hostKey: vm.hostKey };
+}
+
+/**
  * Quotes one word for a POSIX shell with single quotes, so the remote shell sees it verbatim.
  *
  * @example shellQuote("it's") === `'it'\''s'`

@@ -8,13 +8,12 @@
  * asserted with the OpenSSH client (`vmExec`). Each test leaves the netfilter modules unloaded and
  * /etc/modprobe.d as it found it.
  */
-import { readFileSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { MANAGED_FILE_HEADER } from "../../provider/common/markers";
 import { ConflictError } from "../../provider/errors";
 import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
-import { loadVm, requireVm, vmExec } from "./inventory";
+import { loadVm, requireVm, vmExec, vmConnection } from "./inventory";
 
 const TYPE = "ModuleBlacklist";
 const FILE = "/etc/modprobe.d/pulumi-conntrack-blacklist.conf";
@@ -39,14 +38,7 @@ async function run(cmd: string): Promise<string> {
 
 /** The program's inputs, normalized by check as the engine does. */
 async function program(extra: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const vm = requireVm();
-  const connection = {
-    host: vm.host,
-    port: vm.port,
-    user: vm.user,
-    privateKey: readFileSync(vm.privateKeyPath, "utf8"),
-    hostKey: vm.hostKey,
-  };
+  const connection = vmConnection();
   const c = await h().check({}, { connection, ...extra });
   expect(c.failures).toBeUndefined();
   return c.inputs;

@@ -10,12 +10,11 @@
  * - the boot used the initramfs the guest itself regenerated (a marker hook baked into it).
  * Leaves the VM as found (modules file, hooks and initramfs restored, nothing loaded or enabled).
  */
-import { readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
-import { requireVm, vmExec, vmReboot } from "./inventory";
+import { requireVm, vmExec, vmReboot, vmConnection } from "./inventory";
 
 const HOOK = "/etc/initramfs-tools/scripts/init-top/ctvm-marker";
 const MODULES = "/etc/initramfs-tools/modules";
@@ -31,14 +30,7 @@ async function run(cmd: string): Promise<string> {
 }
 
 async function program(type: string, extra: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const vm = requireVm();
-  const connection = {
-    host: vm.host,
-    port: vm.port,
-    user: vm.user,
-    privateKey: readFileSync(vm.privateKeyPath, "utf8"),
-    hostKey: vm.hostKey,
-  };
+  const connection = vmConnection();
   const c = await handler(type).check({}, { connection, ...extra });
   expect(c.failures).toBeUndefined();
   return c.inputs;

@@ -8,12 +8,11 @@
  * asserted with the OpenSSH client (`vmExec`). Leaves the VM as found: nf_conntrack unloaded, no
  * file of this resource.
  */
-import { readFileSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { handler } from "../../provider/runtime";
 import { MANAGED_PATHS } from "../../provider/resources/table-size/managed-files";
 import { closeAll } from "../../provider/transport/pool";
-import { loadVm, requireVm, vmExec } from "./inventory";
+import { loadVm, vmExec, vmConnection } from "./inventory";
 
 const TYPE = "ConntrackTableSize";
 const MAX = "/proc/sys/net/netfilter/nf_conntrack_max";
@@ -36,14 +35,7 @@ async function run(cmd: string): Promise<string> {
 }
 
 async function program(extra: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const vm = requireVm();
-  const connection = {
-    host: vm.host,
-    port: vm.port,
-    user: vm.user,
-    privateKey: readFileSync(vm.privateKeyPath, "utf8"),
-    hostKey: vm.hostKey,
-  };
+  const connection = vmConnection();
   const c = await handler(TYPE).check({}, { connection, ...extra });
   expect(c.failures).toBeUndefined();
   return c.inputs;
