@@ -45,8 +45,15 @@ function envMs(name: string, dflt: number): number {
 export const DRIVER_SETUP_FAILED = 97;
 
 /**
- * The driver, run as `sh -c DRIVER` on one channel. Its stdin: a first line with two byte counts per
- * command (command line, stdin), then those bytes. It copies stdin to a private temporary directory
+ * Exit code of the driver when its standard input did not arrive whole (the client went away while
+ * sending it): it ran no command, since a command line cut short is another command.
+ */
+export const DRIVER_INPUT_INCOMPLETE = 98;
+
+/**
+ * The driver, run as `sh -c DRIVER` on one channel. Its stdin: a first line with the number of bytes
+ * that follow it and two byte counts per command (command line, stdin), then those bytes. Input
+ * shorter than announced runs nothing (exit {@link DRIVER_INPUT_INCOMPLETE}). It copies stdin to a private temporary directory
  * (mktemp -d: mode 700, removed on exit), cuts each command and its stdin out by byte counts, runs
  * the command line with `sh` (what sshd's login shell would run it with: every argument is quoted),
  * and writes, per command, a line `<index> <exit code> <stdout bytes> <stderr bytes>` followed by its
@@ -60,6 +67,8 @@ export const DRIVER = [
   `head -n 1 "$t/all" > "$t/h" || exit ${DRIVER_SETUP_FAILED}`,
   `off=$(( $(wc -c < "$t/h") + 1 ))`,
   `set -- $(cat "$t/h")`,
+  `[ "$#" -ge 1 ] && [ "$(( $(wc -c < "$t/all") - off + 1 ))" = "$1" ] || exit ${DRIVER_INPUT_INCOMPLETE}`,
+  `shift`,
   `i=0`,
   `while [ $# -ge 2 ]; do`,
   `  tail -c +"$off" "$t/all" | head -c "$1" > "$t/c"; off=$((off + $1))`,
@@ -92,7 +101,8 @@ const bytesOf = (x: string | Buffer | undefined) =>
 /** The driver's stdin for a group. */
 export function groupInput(members: readonly GroupMember[]): Buffer {
   const parts = members.map((m) => [Buffer.from(m.line, "utf8"), bytesOf(m.stdin)]);
-  const header = parts.map(([l, i]) => `${l.length} ${i.length}`).join(" ");
+  const body = parts.reduce((n, [l, i]) => n + l.length + i.length, 0);
+  const header = [String(body), ...parts.map(([l, i]) => `${l.length} ${i.length}`)].join(" ");
   return Buffer.concat([Buffer.from(`${header}\n`), ...parts.flat()]);
 }
 

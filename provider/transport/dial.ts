@@ -1,6 +1,6 @@
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import { hostLabel, type Connection, type ProxyEndpoint } from "../connection/schema";
-import { AuthenticationError, ConntrackError, DialTimeoutError, HostKeyMismatchError, UnreachableError } from "../errors";
+import { AuthenticationError, type ConntrackError, DialTimeoutError, HostKeyMismatchError, UnreachableError } from "../errors";
 import { fingerprintOf, parseHostKey } from "./hostkey";
 
 /** An open SSH session, with the bastion it runs through when there is one. */

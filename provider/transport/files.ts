@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Connection } from "../connection/schema";
 import { commandFailed, exec, script } from "./exec";
 
@@ -28,6 +29,19 @@ export async function readRemoteFile(conn: Connection, path: string): Promise<Re
 }
 
 /**
+ * Status of `ctk_tmp_fill` and `ctk_write_file` (and exit code of the scripts that pass it on) when
+ * standard input ended before the whole content arrived: nothing was written.
+ */
+export const INPUT_INCOMPLETE_STATUS = 14;
+
+/** sha256 (hex) of the bytes a write sends on standard input, for `ctk_tmp_fill`'s check. */
+export function contentSha256(content: string | Buffer): string {
+  return createHash("sha256")
+    .update(typeof content === "string" ? Buffer.from(content, "utf8") : content)
+    .digest("hex");
+}
+
+/**
  * The host-side convention for writing a file atomically, in one place: shell functions every apply
  * script of this package includes (ModuleBlacklist, ConntrackHelperSetting, ConntrackTableSize and
  * NotrackRule's saved ruleset).
@@ -40,10 +54,17 @@ export async function readRemoteFile(conn: Connection, path: string): Promise<Re
  *   kind releases before 0.2 wrote (`.ctk-tmp.XXXXXX`) once they are older than 10 minutes (a live
  *   writer's would be seconds old). Callers run it under the host lock, where no other run of this
  *   package is writing FILE.
+ * - `ctk_tmp_fill TMP SHA256`: copies standard input into TMP and checks that it is the content the
+ *   client sent (its sha256, a positional parameter: a command line arrives whole or not at all,
+ *   standard input does not). Returns 1 when the file system refuses the bytes, and
+ *   {@link INPUT_INCOMPLETE_STATUS} when standard input ended early: an apply whose client went
+ *   away before all of its input was sent must not install the part that arrived (an empty
+ *   `/etc/nftables.conf` is a host without its firewall at the next boot).
  * - `ctk_tmp_commit TMP FILE MODE`: gives TMP the mode and owner of an existing FILE (or MODE for a
  *   new one) and renames it over FILE: readers never see half a file.
- * - `ctk_write_file FILE MODE`: all of it for standard input (sweep, new, write, sync, commit), in
- *   a subshell that removes its temporary file on any failure or INT/TERM; exits non-zero on failure.
+ * - `ctk_write_file FILE MODE SHA256`: all of it for standard input (sweep, new, fill and check,
+ *   sync, commit), in a subshell that removes its temporary file on any failure or INT/TERM; exits
+ *   non-zero on failure ({@link INPUT_INCOMPLETE_STATUS} for input that did not arrive whole).
  * - `ctk_remove_file FILE`: sweeps FILE's leftovers, then removes FILE (absent is success).
  *
  * A run killed with SIGKILL (or whose host loses power) between `ctk_tmp_new` and the rename leaves
@@ -62,6 +83,12 @@ ctk_tmp_new() {
   _ctkd=$(dirname -- "$1"); _ctkb=$(basename -- "$1")
   mkdir -p -- "$_ctkd" && mktemp -- "$_ctkd/.ctk-tmp.$_ctkb.XXXXXX"
 }
+ctk_tmp_fill() {
+  cat > "$1" || return 1
+  [ "$(sha256sum < "$1" | cut -c1-64)" = "$2" ] && return 0
+  echo "the file's content did not arrive whole (standard input ended early: the client went away?); nothing was written" >&2
+  return ${INPUT_INCOMPLETE_STATUS}
+}
 ctk_tmp_commit() {
   if [ -e "$2" ]; then
     chmod --reference="$2" -- "$1" && { chown --reference="$2" -- "$1" 2>/dev/null || true; }
@@ -74,7 +101,7 @@ ctk_write_file() (
   tmp=$(ctk_tmp_new "$1") || exit 1
   trap 'rm -f -- "$tmp"' EXIT
   trap 'rm -f -- "$tmp"; exit 1' INT TERM
-  cat > "$tmp" || exit 1
+  ctk_tmp_fill "$tmp" "$3" || exit
   sync -- "$tmp" 2>/dev/null || true
   ctk_tmp_commit "$tmp" "$1" "$2" || exit 1
   trap - EXIT
@@ -87,16 +114,16 @@ ctk_remove_file() {
 /**
  * Shell text that atomically replaces `$1` with standard input (see {@link ATOMIC_WRITE_FUNCTIONS}):
  * a temporary file in the same directory, then rename. An existing file keeps its mode and owner; a
- * new one gets mode `$2`.
+ * new one gets mode `$2`. `$3` is the content's sha256: input that did not arrive whole is not written.
  */
 export const WRITE_FILE_SCRIPT = `${ATOMIC_WRITE_FUNCTIONS}
-ctk_write_file "$1" "$2"`;
+ctk_write_file "$1" "$2" "$3"`;
 
 /** Atomically writes `content` to `path` (see {@link WRITE_FILE_SCRIPT}). */
 export async function writeRemoteFileAtomic(conn: Connection, path: string, content: string, opts: { mode?: string } = {}): Promise<void> {
   const mode = opts.mode ?? "0644";
   if (!/^[0-7]{3,4}$/.test(mode)) throw new TypeError(`mode must be octal, got ${mode}`);
-  const argv = script(WRITE_FILE_SCRIPT, [path, mode]);
+  const argv = script(WRITE_FILE_SCRIPT, [path, mode, contentSha256(content)]);
   const r = await exec(conn, argv, { stdin: content, label: `write ${path}` });
   if (r.exitCode !== 0)
     throw commandFailed(conn, argv, r, {

@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
 import { isRoot, LAB_SKIP_MESSAGE, labRunning, loadLab, resetHost, type LabInventory } from "../lab/inventory";
-import { pulumiCliCached, RealStack, REPO, type CliRun } from "../../scripts/real-engine";
+import { pulumiCliCached, type RealStack, REPO, type CliRun } from "../../scripts/real-engine";
 
 /** The lab, when this process may use it. */
 export const lab = isRoot() && labRunning() ? (loadLab() as LabInventory) : undefined;

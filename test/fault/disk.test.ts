@@ -116,14 +116,7 @@ describe.skipIf(!isRoot() || !labRunning())("read-only and full /etc", () => {
     },
   );
 
-  // KNOWN INTERMITTENT (issue #12): the "full" case failed on a quiet machine in a clean-clone CI
-  // run (passed in the sandboxed runs); skipped until its cause is read. "read-only" still runs.
-  it.skip.each(FAULTS.filter((f) => f === "full"))(
-    "ModuleBlacklist, /etc %s: fails saying why, writes nothing; fixed, the retry converges and destroy restores",
-    () => undefined,
-  );
-
-  it.each(FAULTS.filter((f) => f !== "full"))(
+  it.each(FAULTS)(
     "ModuleBlacklist, /etc %s: fails saying why, writes nothing; fixed, the retry converges and destroy restores",
     async (fault) => {
       const before = await snapshot(HOST);

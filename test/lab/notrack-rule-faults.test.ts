@@ -8,7 +8,9 @@
  */
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { APPLY_SCRIPT as NOTRACK_APPLY, INPUT_INCOMPLETE_EXIT } from "../../provider/resources/notrack-rule/apply";
 import { handler } from "../../provider/runtime";
+import { contentSha256 } from "../../provider/transport/files";
 import { closeAll } from "../../provider/transport/pool";
 import { hostExec, hostSh, isRoot, labConnection, labHost, labRunning, loadLab, requireLab, resetHost, setBackend } from "./inventory";
 
@@ -162,13 +164,18 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule faults on lab hosts", (
       await new Promise((r) => setTimeout(r, 100));
     }
     await hostSh(c.name, `rm -f ${release}`);
-    // The cut-off run went on without its client: its rules are live under the first attempt's tags.
+    // The cut-off run went on without its client: its rules are live under the first attempt's tags,
+    // all of them or (when the cut came before its standard input, the new saved ruleset, had
+    // arrived) none: it refuses to install half an input and changes nothing. Never an empty file.
     const orphans = await hostSh(c.name, c.listing);
+    const counts = progs.map((_, i) => orphans.split("\n").filter((l) => l.includes(`dport ${7200 + i} `)).length);
+    expect([progs.map(() => 1), progs.map(() => 0)], `orphans ${counts}`).toContainEqual(counts);
+    const savedOrphans = await hostSh(c.name, c.saved);
     for (let i = 0; i < progs.length; i++)
       expect(
-        orphans.split("\n").filter((l) => l.includes(`dport ${7200 + i} `)),
-        `orphan ${7200 + i}`,
-      ).toHaveLength(1);
+        savedOrphans.split("\n").filter((l) => l.includes(`dport ${7200 + i} `)),
+        `saved orphan ${7200 + i}`,
+      ).toHaveLength(counts[i]);
 
     const again = await Promise.all(progs.map((p) => h().create(p)));
     const live = await hostSh(c.name, c.listing);
@@ -189,6 +196,48 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule faults on lab hosts", (
     expect(await tempFiles(c.name)).toBe("0\n");
     for (const m of again) await h().delete(m.id, m.outs);
     expect(await snapshot(c.name)).toBe(before);
+  });
+
+  it.each([
+    { name: "ctlab5", backend: "nftables", batch: "add table inet pulumi_conntrack\n", file: "/etc/nftables.conf" },
+    {
+      name: "ctlab6",
+      backend: "iptables",
+      batch: "*raw\n-A PREROUTING -p udp --dport 7301 -j NOTRACK\nCOMMIT\n",
+      file: "/etc/iptables/rules.v4",
+    },
+  ])("an apply whose new saved ruleset arrives cut short changes nothing on $name (not the live rules, not $file)", async (c) => {
+    await hostSh(c.name, `mkdir -p /etc/iptables && [ -e ${c.file} ] || printf 'flush ruleset\\n' > ${c.file}`);
+    const before = await snapshot(c.name);
+    const current = (await hostSh(c.name, `sha256sum < ${c.file} | cut -c1-64`)).trim();
+    const whole = `${await hostSh(c.name, `cat ${c.file}`)}# the new saved ruleset, longer than what arrives\n`;
+    const argv = [
+      "sh",
+      "-c",
+      NOTRACK_APPLY,
+      "sh",
+      "4",
+      c.backend,
+      c.backend === "iptables" ? "nft" : "",
+      c.batch,
+      "",
+      "",
+      "",
+      c.file,
+      current,
+      "0644",
+      "",
+      contentSha256(whole),
+    ];
+    // What a client that went away before sending all of its standard input leaves: part of it, or none.
+    for (const arrived of [whole.slice(0, 10), ""]) {
+      const r = await hostExec(c.name, argv, arrived);
+      expect(r.code, r.stderr).toBe(INPUT_INCOMPLETE_EXIT);
+      expect(await snapshot(c.name)).toBe(before);
+    }
+    // The same invocation with its whole input goes through.
+    expect((await hostExec(c.name, argv, whole)).code).toBe(0);
+    expect(await hostSh(c.name, `cat ${c.file}`)).toBe(whole);
   });
 
   it("temporary files a killed write left next to the saved ruleset are removed by the next apply; a fresh one of another writer is not", async () => {

@@ -1,7 +1,7 @@
 import { hostLabel, type Connection } from "../../connection/schema";
 import { ConntrackError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
-import { ATOMIC_WRITE_FUNCTIONS } from "../../transport/files";
+import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
 import { describeChange, type Change } from "./plan";
 import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, OBSERVE_BODY, parseObservation, type HelperObservation } from "./observe";
 
@@ -12,10 +12,11 @@ export const HOST_LOCK = "/run/pulumi-conntrack.lock";
  * Makes the changes, then observes again in the same round trip so that outputs report what the
  * host shows afterwards. Positional parameters: `$1` managed path, `$2` file action
  * (`keep`/`write`/`remove`; `write` takes the content on stdin), `$3` live value or empty, `$4`
- * module parameter (`Y`/`N`) or empty, `$5` mode of a file `write` creates. The file is changed first: if a live write then fails, the
+ * module parameter (`Y`/`N`) or empty, `$5` mode of a file `write` creates, `$6` sha256 of the
+ * content (standard input that did not arrive whole is not written). The file is changed first: if a live write then fails, the
  * next run still finds the persisted value right and only repairs the live one.
  */
-export const APPLY_SCRIPT = `m=$1; fa=$2; lv=$3; mp=$4; fm=$5
+export const APPLY_SCRIPT = `m=$1; fa=$2; lv=$3; mp=$4; fm=$5; fsum=$6
 fail() { printf 'pulumi-conntrack: %s\\n' "$*" >&2; exit 1; }
 ${ATOMIC_WRITE_FUNCTIONS}
 if [ "$fa" != keep ]; then
@@ -25,7 +26,7 @@ if [ "$fa" != keep ]; then
     flock -w 60 9 || fail "waited 60 s for ${HOST_LOCK} (another pulumi-conntrack change on this host holds it)"
   fi
   case "$fa" in
-    write) ctk_write_file "$m" "$fm" || fail "cannot write $m" ;;
+    write) ctk_write_file "$m" "$fm" "$fsum" || fail "cannot write $m" ;;
     remove) ctk_remove_file "$m" || fail "cannot remove $m" ;;
     *) fail "unknown file action $fa" ;;
   esac
@@ -62,7 +63,7 @@ export function applyArgs(path: string, changes: readonly Change[]): { args: str
       param = c.to;
     }
   }
-  return { args: [path, fileAction, live, param, mode], stdin };
+  return { args: [path, fileAction, live, param, mode, contentSha256(stdin)], stdin };
 }
 
 /** Runs {@link APPLY_SCRIPT} and checks that the host now shows every value it was given. */

@@ -22,6 +22,6 @@ export {
   type ConntrackModule,
   type Persistence as HelperPersistence,
 } from "./plan";
-export { type HelperSettingOutputs } from "./outputs";
-export { type HelperObservation, type ObservedFile as HelperObservedFile, type OutsideSetting as HelperOutsideSetting } from "./observe";
+export type { HelperSettingOutputs } from "./outputs";
+export type { HelperObservation, ObservedFile as HelperObservedFile, OutsideSetting as HelperOutsideSetting } from "./observe";
 export { helperSettingKind, helperSettingId } from "./kind";

@@ -1,6 +1,6 @@
 import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
-import { ATOMIC_WRITE_FUNCTIONS } from "../../transport/files";
+import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { OBSERVE_FUNCTION, observationFromSections, type Observation } from "./observe";
 import { parseNotrackScan, type ManagedNotrackRule } from "./notrack-guard";
@@ -53,8 +53,9 @@ export interface ApplyResult {
 }
 
 // Positional parameters: $1 path, $2 mode of a new file, $3 keep|remove|write, $4 tool or "-",
-// $5 guard (0/1), $6 number of modules to unload, then those modules in order, then the listed
-// modules. The file's bytes arrive on standard input. Every step reports in its own section; the
+// $5 guard (0/1), $6 sha256 of the file's bytes, $7 number of modules to unload, then those modules
+// in order, then the listed modules. The file's bytes arrive on standard input (not written unless
+// they arrived whole). Every step reports in its own section; the
 // script ends with an observation, so outputs are read back rather than assumed.
 const APPLY_SCRIPT = `${OBSERVE_FUNCTION}
 ${ATOMIC_WRITE_FUNCTIONS}
@@ -62,7 +63,7 @@ ctk_loaded() {
   for d in /sys/module/*; do [ -e "$d/initstate" ] && printf '%s\\n' "\${d##*/}"; done
   return 0
 }
-f=$1; fmode=$2; action=$3; regen=$4; guard=$5; n=$6; shift 6
+f=$1; fmode=$2; action=$3; regen=$4; guard=$5; fsum=$6; n=$7; shift 7
 order=
 while [ "$n" -gt 0 ]; do order="$order $1"; shift; n=$((n - 1)); done
 if command -v flock >/dev/null 2>&1; then
@@ -80,7 +81,7 @@ ${sectionStart("apply.conflict")}
 fi
 ${sectionStart("apply.file")}
 case $action in
-  write) err=$(ctk_write_file "$f" "$fmode" 2>&1) || { echo "error=$(printf '%s' "$err" | tr '\\n' ' ')"; ctk_observe "$f" 0 0 "$@"; exit 0; } ;;
+  write) err=$(ctk_write_file "$f" "$fmode" "$fsum" 2>&1) || { echo "error=$(printf '%s' "$err" | tr '\\n' ' ')"; ctk_observe "$f" 0 0 "$@"; exit 0; } ;;
   remove) err=$(ctk_remove_file "$f" 2>&1) || { echo "error=$(printf '%s' "$err" | tr '\\n' ' ')"; ctk_observe "$f" 0 0 "$@"; exit 0; } ;;
 esac
 echo ok=1
@@ -125,6 +126,7 @@ export async function apply(conn: Connection, req: ApplyRequest): Promise<ApplyR
     req.file.kind,
     req.regenerate ?? "-",
     req.guardNotrack ? "1" : "0",
+    contentSha256(req.file.kind === "write" ? req.file.bytes : ""),
     String(req.unload.length),
     ...req.unload,
     ...req.modules,

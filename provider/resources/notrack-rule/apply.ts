@@ -2,7 +2,7 @@ import type { Connection } from "../../connection/schema";
 import { hostLabel } from "../../connection/schema";
 import { ConntrackError, RemoteCommandError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
-import { ATOMIC_WRITE_FUNCTIONS } from "../../transport/files";
+import { ATOMIC_WRITE_FUNCTIONS, contentSha256, INPUT_INCOMPLETE_STATUS } from "../../transport/files";
 import { variantOf } from "./backend";
 import type { Family } from "./address";
 import type { Plan } from "./plan";
@@ -21,6 +21,11 @@ export const FILE_PREP_FAILED_EXIT = 11;
 const LOCK_TIMEOUT_EXIT = 12;
 /** Exit code when the live batch was applied but the file could not be replaced afterwards. */
 export const FILE_WRITE_FAILED_EXIT = 13;
+/**
+ * Exit code when the new file content did not arrive whole (the client went away while sending
+ * it): checked before anything changes, so nothing was changed.
+ */
+export const INPUT_INCOMPLETE_EXIT = INPUT_INCOMPLETE_STATUS;
 
 /**
  * The apply script: under the host lock, check that the live ruleset and the file are still what
@@ -39,13 +44,15 @@ export const FILE_WRITE_FAILED_EXIT = 13;
  * `$1` family (4|6), `$2` backend (iptables|nftables), `$3` iptables variant, `$4` live batch,
  * `$5` guard (""|iptables|nft), `$6` `$7` expected hashes (PREROUTING and OUTPUT lines, or the nft
  * table), `$8` file path, `$9` expected file sha256 (or `absent`), `${10}` mode of a new file, or
- * `remove` to remove the file, `${11}` the raw table's built-in chains the batch empties (space-separated).
- * The new file content is standard input. Values are positional parameters; the text is fixed.
+ * `remove` to remove the file, `${11}` the raw table's built-in chains the batch empties (space-separated),
+ * `${12}` the new content's sha256. The new file content is standard input; it is checked against
+ * `${12}` before anything changes, so a run whose client went away before sending all of it changes
+ * nothing (exit 14) instead of installing the part that arrived. Values are positional parameters; the text is fixed.
  */
 export const APPLY_SCRIPT = `${SHELL_FUNCTIONS}
 ${RAW_TABLE_SHELL_FUNCTIONS}
 ${ATOMIC_WRITE_FUNCTIONS}
-fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10} emptied=\${11}
+fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10} emptied=\${11} csum=\${12}
 trap '' HUP PIPE
 if command -v flock >/dev/null 2>&1; then
   exec 9>>${HOST_LOCK}
@@ -60,7 +67,9 @@ if [ -n "$file" ]; then
     tmp=$(ctk_tmp_new "$file") || exit ${FILE_PREP_FAILED_EXIT}
     trap 'rm -f -- "$tmp"' EXIT
     trap 'rm -f -- "$tmp"; exit 1' INT TERM
-    cat > "$tmp" || exit ${FILE_PREP_FAILED_EXIT}
+    ctk_tmp_fill "$tmp" "$csum"; rc=$?
+    [ "$rc" = ${INPUT_INCOMPLETE_STATUS} ] && exit ${INPUT_INCOMPLETE_STATUS}
+    [ "$rc" = 0 ] || exit ${FILE_PREP_FAILED_EXIT}
     # A full disk shows here, before anything changed, not after the live batch.
     sync -- "$tmp" 2>/dev/null || true
   elif [ -e "$file" ] && [ ! -w "$d" ]; then
@@ -125,6 +134,7 @@ export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdi
         ? [guard.hash, ""]
         : ["", ""];
   const backend = live?.backend;
+  const stdin = Buffer.from(p.file?.content ?? "", "latin1");
   const args = [
     family === "ipv6" ? "6" : "4",
     backend === "nftables" ? "nftables" : "iptables",
@@ -136,8 +146,9 @@ export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdi
     p.file?.expectedSha256 ?? "",
     p.file ? (p.file.content === null ? "remove" : p.file.mode) : "",
     (live?.emptiedChains ?? []).join(" "),
+    contentSha256(stdin),
   ];
-  return { argv: script(APPLY_SCRIPT, args), stdin: Buffer.from(p.file?.content ?? "", "latin1") };
+  return { argv: script(APPLY_SCRIPT, args), stdin };
 }
 
 function dirOf(path: string | undefined): string {
@@ -200,6 +211,13 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
         hint: `make ${dirOf(p.file?.path)} writable, then run \`pulumi up\` again: it finds the live rule and saves it`,
       },
     );
+  }
+  if (r.exitCode === INPUT_INCOMPLETE_EXIT) {
+    throw new RemoteCommandError(`nothing was changed on the host: the new content of ${p.file?.path} did not arrive whole`, r, {
+      host: hostLabel(conn),
+      command: `write ${p.file?.path} (checked before the live change)`,
+      hint: "the connection lost part of the input; run `pulumi up` again",
+    });
   }
   if (r.exitCode === LOCK_TIMEOUT_EXIT) {
     throw new ConntrackError(`timed out waiting for ${HOST_LOCK}`, {

@@ -50,7 +50,8 @@ for f in "$s1" "$s2" "$s3"; do
   if [ -e "$f" ]; then cp -p -- "$f" "$bk/f$i" || die "cannot copy $f"; fi
   printf '%s %s\\n' "$i" "$f" >> "$bk/files"
   case "$a" in
-    write) printf '%s' "$c" | ctk_write_file "$f" 0644 || die "cannot write $f" ;;
+    # The content is an argument here (it arrived whole with the command line): its own sum is the check.
+    write) printf '%s' "$c" | ctk_write_file "$f" 0644 "$(printf '%s' "$c" | sha256sum | cut -c1-64)" || die "cannot write $f" ;;
     remove) ctk_remove_file "$f" || die "cannot remove $f" ;;
     *) die "unknown file action $a" ;;
   esac

@@ -20,7 +20,7 @@ export {
   type Recorded as TableSizeRecorded,
   type Refusal as TableSizeRefusal,
 } from "./plan";
-export { type TableSizeOutputs } from "./outputs";
-export { type TableObservation } from "./observe";
+export type { TableSizeOutputs } from "./outputs";
+export type { TableObservation } from "./observe";
 export { MANAGED_PATHS as TABLE_SIZE_PATHS, type FileRole as TableSizeFileRole } from "./managed-files";
 export { tableSizeKind, tableSizeId } from "./kind";

@@ -1,4 +1,4 @@
-import * as command from "@pulumi/command";
+import type * as command from "@pulumi/command";
 import { describe, expect, it } from "vitest";
 import { UNKNOWN } from "../../../provider/common/unknown";
 import {

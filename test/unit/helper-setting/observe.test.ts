@@ -12,7 +12,10 @@ import {
   managedFileContent,
   parseBoolParam,
 } from "../../../provider/resources/helper-setting/managed-file";
+import { contentSha256 } from "../../../provider/transport/files";
 import { host, HOSTS, file } from "./fixtures";
+
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 const dir = mkdtempSync(join(tmpdir(), "ctk-helper-unit-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -108,15 +111,18 @@ describe("observe script output parsing", () => {
 
 describe("apply script arguments and verification", () => {
   it("passes values as positional parameters and content on stdin", () => {
-    expect(applyArgs("/etc/modprobe.d/a.conf", [])).toEqual({ args: ["/etc/modprobe.d/a.conf", "keep", "", "", "0644"], stdin: "" });
+    expect(applyArgs("/etc/modprobe.d/a.conf", [])).toEqual({
+      args: ["/etc/modprobe.d/a.conf", "keep", "", "", "0644", EMPTY_SHA256],
+      stdin: "",
+    });
     expect(
       applyArgs("/etc/modprobe.d/a.conf", [
         { kind: "set-live", from: 1, to: 0 },
         { kind: "set-module-parameter", from: "Y", to: "N" },
         { kind: "write-file", path: "/etc/modprobe.d/a.conf", content: "C", why: "w" },
       ]),
-    ).toEqual({ args: ["/etc/modprobe.d/a.conf", "write", "0", "N", "0644"], stdin: "C" });
-    expect(applyArgs("/p", [{ kind: "remove-file", path: "/p", why: "w" }]).args).toEqual(["/p", "remove", "", "", "0644"]);
+    ).toEqual({ args: ["/etc/modprobe.d/a.conf", "write", "0", "N", "0644", contentSha256("C")], stdin: "C" });
+    expect(applyArgs("/p", [{ kind: "remove-file", path: "/p", why: "w" }]).args).toEqual(["/p", "remove", "", "", "0644", EMPTY_SHA256]);
     expect(applyArgs("/p", [{ kind: "write-file", path: "/p", content: "", why: "w", mode: "600" }]).args[4]).toBe("600");
     expect(() => applyArgs("/p", [{ kind: "write-file", path: "/p", content: "", why: "w", mode: "6;rm" }])).toThrow(/octal/);
     // The script text is fixed: no value is ever part of it.

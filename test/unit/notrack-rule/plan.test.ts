@@ -128,6 +128,8 @@ describe("plan on iptables", () => {
       "absent",
       "0640",
       "",
+      // The saved file's new content (standard input) is checked whole against its sum before anything changes.
+      createHash("sha256").update(stdin).digest("hex"),
     ]);
     expect(stdin.toString("latin1")).toBe(p.file!.content);
     expect(argv[2]).not.toContain(TAG);

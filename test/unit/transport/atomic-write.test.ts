@@ -4,12 +4,12 @@
  * directory (no host, no root): a write or removal sweeps the temporary files a killed earlier
  * write of the same file left, and only those.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ATOMIC_WRITE_FUNCTIONS, WRITE_FILE_SCRIPT } from "../../../provider/transport/files";
+import { ATOMIC_WRITE_FUNCTIONS, contentSha256, INPUT_INCOMPLETE_STATUS, WRITE_FILE_SCRIPT } from "../../../provider/transport/files";
 import { APPLY_SCRIPT as HELPER_APPLY } from "../../../provider/resources/helper-setting/apply";
 import { APPLY_SCRIPT as NOTRACK_APPLY } from "../../../provider/resources/notrack-rule/apply";
 import { APPLY_SCRIPT as TABLE_APPLY } from "../../../provider/resources/table-size/apply";
@@ -51,10 +51,10 @@ describe("atomic-write fragment", () => {
   it("writes atomically, keeps an existing file's mode, gives a new one the mode asked, and leaves no temporary file", () => {
     dir = mkdtempSync(path.join(tmpdir(), "ctk-aw-"));
     const f = path.join(dir, "sub", "a.conf");
-    sh('ctk_write_file "$1" "$2"', [f, "0640"], "one $(x) 'q'\n");
+    sh('ctk_write_file "$1" "$2" "$3"', [f, "0640", contentSha256("one $(x) 'q'\n")], "one $(x) 'q'\n");
     expect(readFileSync(f, "utf8")).toBe("one $(x) 'q'\n");
     expect((statSync(f).mode & 0o777).toString(8)).toBe("640");
-    sh('ctk_write_file "$1" "$2"', [f, "0600"], "two\n");
+    sh('ctk_write_file "$1" "$2" "$3"', [f, "0600", contentSha256("two\n")], "two\n");
     expect(readFileSync(f, "utf8")).toBe("two\n");
     expect((statSync(f).mode & 0o777).toString(8)).toBe("640");
     expect(dotfiles(path.join(dir, "sub"))).toEqual([]);
@@ -74,7 +74,7 @@ describe("atomic-write fragment", () => {
       utimesSync(path.join(dir, oldUnnamed), past, past);
     };
     touch();
-    sh('ctk_write_file "$1" 0644', [f], "v\n");
+    sh('ctk_write_file "$1" 0644 "$2"', [f, contentSha256("v\n")], "v\n");
     expect(dotfiles(dir)).toEqual([...others].sort());
     touch();
     sh('ctk_remove_file "$1"', [f]);
@@ -93,7 +93,41 @@ describe("atomic-write fragment", () => {
     dir = mkdtempSync(path.join(tmpdir(), "ctk-aw-"));
     const f = path.join(dir, "a.conf");
     // A mode chmod refuses: the commit fails after the temporary file was written.
-    expect(() => sh('ctk_write_file "$1" 0999', [f], "v\n")).toThrow();
+    expect(() => sh('ctk_write_file "$1" 0999 "$2"', [f, contentSha256("v\n")], "v\n")).toThrow();
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it("input that did not arrive whole (a client that went away) is not written: the file keeps its bytes, no temporary file stays", () => {
+    dir = mkdtempSync(path.join(tmpdir(), "ctk-aw-"));
+    const f = path.join(dir, "nftables.conf");
+    writeFileSync(f, "flush ruleset\ntable inet filter {}\n");
+    const whole = "flush ruleset\ntable inet filter {}\n# BEGIN pulumi-conntrack\n# END pulumi-conntrack\n";
+    // Nothing arrived, then half of it: both are refused with the one status, before the rename.
+    for (const arrived of ["", whole.slice(0, 20)]) {
+      const r = spawnSync("/bin/sh", ["-c", `${ATOMIC_WRITE_FUNCTIONS}\nctk_write_file "$1" 0644 "$2"`, "sh", f, contentSha256(whole)], {
+        input: arrived,
+        encoding: "utf8",
+      });
+      expect(r.status).toBe(INPUT_INCOMPLETE_STATUS);
+      expect(r.stderr).toMatch(/did not arrive whole/);
+      expect(readFileSync(f, "utf8")).toBe("flush ruleset\ntable inet filter {}\n");
+      expect(dotfiles(dir)).toEqual([]);
+    }
+    // An empty file is a content like any other when it is what was sent.
+    sh('ctk_write_file "$1" 0644 "$2"', [f, contentSha256("")], "");
+    expect(readFileSync(f, "utf8")).toBe("");
+  });
+
+  it("every apply script that writes standard input to a file checks it whole (ctk_tmp_fill or ctk_write_file with a sum)", () => {
+    expect(NOTRACK_APPLY).toMatch(/ctk_tmp_fill "\$tmp" "\$csum"/);
+    expect(NOTRACK_APPLY.replace(ATOMIC_WRITE_FUNCTIONS, "")).not.toMatch(/cat > /);
+    for (const s of [HELPER_APPLY, WRITE_FILE_SCRIPT])
+      for (const call of s.replace(ATOMIC_WRITE_FUNCTIONS, "").match(/ctk_write_file [^\n|]*/g) ?? [])
+        expect(call.trim().split(/\s+/).length, call).toBe(4);
+    // ConntrackTableSize's content is an argument (whole with the command line): it sums it itself.
+    expect(TABLE_APPLY).toMatch(/ctk_write_file "\$f" 0644 "\$\(printf '%s' "\$c" \| sha256sum/);
+    expect(readFileSync(path.join(__dirname, "../../../provider/resources/module-blacklist/apply.ts"), "utf8")).toContain(
+      'ctk_write_file "$f" "$fmode" "$fsum"',
+    );
   });
 });

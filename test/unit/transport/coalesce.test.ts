@@ -5,6 +5,7 @@ import {
   Coalescer,
   coalesceSettings,
   DRIVER,
+  DRIVER_INPUT_INCOMPLETE,
   groupInput,
   parseGroupOutput,
   type GroupMember,
@@ -48,6 +49,19 @@ describe("the group driver", () => {
     expect(outcomes[0].stdout.toString()).toBe("1 0 5 5\n0 0 0 0\n");
     expect(Buffer.compare(outcomes[1].stdout, big)).toBe(0);
     expect(outcomes[2].stdout.toString().trim()).toBe("0");
+  });
+});
+
+describe("the group driver, input cut short", () => {
+  it("runs no command when its input ended early (the client went away): a command line cut short is another command", () => {
+    const input = groupInput([member(["sh", "-c", "echo first"]), member(["sh", "-c", "rm -rf /nonexistent-ctk; echo second"])]);
+    // Every proper prefix: the header alone, part of the first command line, up to all but one byte.
+    for (const cut of [0, 5, input.indexOf(0x0a) + 1, input.indexOf(0x0a) + 10, input.length - 1]) {
+      const r = spawnSync("sh", ["-c", DRIVER], { input: input.subarray(0, cut) });
+      expect(r.status, `cut at ${cut}`).toBe(DRIVER_INPUT_INCOMPLETE);
+      expect(r.stdout.length, `cut at ${cut}`).toBe(0);
+    }
+    expect(spawnSync("sh", ["-c", DRIVER], { input }).stdout.toString()).toContain("second");
   });
 });
 

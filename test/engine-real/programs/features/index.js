@@ -2,7 +2,7 @@
 // config on lab hosts, through the package by name as a user's program would, with the resource
 // options the engine features under test need. Plain JavaScript so that the repo's typecheck never
 // needs the built package.
-"use strict";
+
 const fs = require("fs");
 const pulumi = require("@pulumi/pulumi");
 const conntrack = require("pulumi-conntrack");

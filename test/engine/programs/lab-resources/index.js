@@ -1,7 +1,7 @@
 // Test program for the engine harness: declares the resources listed in stack config, each on a lab
 // host, through the package by name as a user's program would. Plain JavaScript so that the repo's
 // typecheck never needs the built package.
-"use strict";
+
 const fs = require("fs");
 const pulumi = require("@pulumi/pulumi");
 const conntrack = require("pulumi-conntrack");
