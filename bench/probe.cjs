@@ -1,6 +1,6 @@
 /**
- * Preloaded into the dynamic-provider server by the benchmark (`NODE_OPTIONS=--require`), never by
- * the package: on SIGUSR2 it writes the package's own counters (connections dialled, remote commands
+ * Preloaded into the dynamic-provider server (and the status command) by the benchmark
+ * (`NODE_OPTIONS=--require`), never by the package: on SIGUSR2 and at exit it writes the package's own counters (connections dialled, remote commands
  * run, SSH channels they took) and the process's peak RSS to the file named by CONNTRACK_BENCH_PROBE. The counters are the
  * ones the package keeps in `dist/provider/transport` (the same module instance the provider loads:
  * Node caches modules by real path, and the package's self-link resolves to this repository).
@@ -30,5 +30,7 @@ if (out) {
     fs.renameSync(`${out}.tmp`, out);
   };
   process.on("SIGUSR2", write);
+  // A command-line run (the status benchmark) reports once more as it exits.
+  process.on("exit", write);
   write();
 }

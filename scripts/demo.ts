@@ -128,6 +128,8 @@ async function main(): Promise<number> {
     privateKeyFile: l.privateKeyPath,
     knownHostsFile: l.knownHostsPath,
     hosts: l.hosts.map((h) => ({ name: h.name, address: h.address })),
+    // Each `up` reads the hosts' conntrack status (count / max, NOTRACK packet counters) into the `status` output.
+    reportStatus: true,
   };
 
   const cli = pulumiCli();
@@ -170,7 +172,11 @@ async function main(): Promise<number> {
     out(`   ${hosts[0]} now has ${(await rulesOn(hosts[0])).length} rules`);
     await pulumi(stack, "refresh");
 
-    step(4, "pulumi up: puts the rule back");
+    const [from, to] = l.hosts;
+    out(`   meanwhile, DNS traffic: 20 UDP queries from ${from.name} to ${to.name}:53 (untracked: they count in the NOTRACK rules)`);
+    await sh(from.name, `for i in $(seq 20); do printf 'q' > /dev/udp/${to.address}/53 || true; done`);
+
+    step(4, "pulumi up: puts the rule back, and reports the status (table count / max, NOTRACK packets)");
     await pulumi(stack, "up");
     out(`   ${hosts[0]} has ${(await rulesOn(hosts[0])).length} rules again`);
 

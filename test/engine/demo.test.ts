@@ -21,11 +21,16 @@ describe.skipIf(!(isRoot() && labRunning() && pulumiCliCached()))("npm run demo"
       "1. pulumi up:",
       "2. pulumi preview of a change",
       "3. a change by hand",
-      "4. pulumi up: puts the rule back",
+      "4. pulumi up: puts the rule back, and reports the status",
       "5. pulumi destroy",
     ])
       expect(text).toContain(`== ${s}`);
     expect(text).toMatch(/~ +pulumi-nodejs:dynamic\/conntrack:NotrackRule ctlab9-dns-ipv4-udp-in-dport updated/);
+    // The status output of the last up: the table of each host, and the packets its NOTRACK rules
+    // counted (iptables rules have counters; this package's nftables rules have none, and say so).
+    expect(text).toMatch(/table\s*:\s*"\d+ \/ \d+ entries/);
+    expect(text).toMatch(/notrackPackets\s*:\s*([1-9]\d*|<null>)/);
+    if (/notrackPackets\s*:\s*<null>/.test(text)) expect(text).toContain("carry no counter statement");
     expect(text.match(/byte for byte as before step 1/g)).toHaveLength(2);
     expect(text).toMatch(/^Done in \d+ s\. Path: the real Pulumi CLI /m);
     expect(r.status).toBe(0);
