@@ -23,6 +23,7 @@ export const labExec: HostExec = (name, argv, stdin) =>
       { encoding: "utf8", maxBuffer: 64 << 20 },
       (e, stdout, stderr) => resolve({ code: e ? (typeof e.code === "number" ? e.code : -1) : 0, stdout, stderr }),
     );
+    child.stdin?.on("error", () => undefined); // the command may exit before reading stdin: its exit code decides
     child.stdin?.end(stdin ?? "");
   });
 
@@ -43,7 +44,8 @@ sec "ip6tables-save -t raw"; ip6tables-save -t raw 2>&1 | grep -v '^# \(Generate
 sec "nft list ruleset"; nft list ruleset 2>&1
 for d in /etc/modprobe.d /etc/iptables /etc/nftables.conf; do
   sec "ls $d"
-  find "$d" -printf '%y %m %u:%g %s %p -> %l\n' 2>&1 | LC_ALL=C sort
+  # A directory's size is the file system's bookkeeping (4096 on ext4, 40 on a tmpfs), not content.
+  find "$d" \( -type d -printf '%y %m %u:%g - %p -> %l\n' \) -o -printf '%y %m %u:%g %s %p -> %l\n' 2>&1 | LC_ALL=C sort
   find "$d" -type f 2>/dev/null | LC_ALL=C sort | while read -r f; do sec "file $f $(sha256sum < "$f" | cut -c1-64)"; cat -A "$f"; done
 done
 `;

@@ -371,6 +371,7 @@ export function runLocal(
     const child = execFile(cmd, args, { cwd: opts.cwd, env: opts.env, encoding: "utf8", maxBuffer: 64 << 20 }, (e, stdout, stderr) =>
       resolve({ code: e ? (typeof e.code === "number" ? e.code : -1) : 0, stdout, stderr }),
     );
+    child.stdin?.on("error", () => undefined); // the command may exit before reading stdin: its exit code decides
     child.stdin?.end(opts.input ?? "");
   });
 }

@@ -129,6 +129,9 @@ export function labCommand(args: string[], stdin?: string): Promise<LabCommandRe
       if (error) code = typeof error.code === "number" ? error.code : -1;
       resolve({ code, stdout, stderr });
     });
+    // A command that never reads its standard input may exit before this write: EPIPE then is no
+    // error of the command (its exit code and output decide), and must not escape as an uncaught one.
+    child.stdin?.on("error", () => undefined);
     child.stdin?.end(stdin ?? "");
   });
 }

@@ -24,6 +24,7 @@ function run(file: string, args: string[]): Promise<Run> {
       const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
+    child.stdin?.on("error", () => undefined); // the command may exit before reading stdin: its exit code decides
     child.stdin?.end();
   });
 }
