@@ -51,7 +51,7 @@ case "$ra" in
     if [ "$ra" = replace ] || [ ! -e "$r" ]; then
       rec=$(ctk_previous_text) || fail "cannot read $m and the live values to record them in $r"
       rsum=$(printf '%s\n' "$rec" | sha256sum | cut -c1-64)
-      printf '%s\n' "$rec" | ctk_write_file "$r" 0600 "$rsum" || fail "cannot write $r"
+      printf '%s\n' "$rec" | ctk_write_file "$r" 0600 "$rsum" || fail "cannot write $r (the record of the host's earlier values, kept before the first change); nothing was changed"
       rmade=1
     fi ;;
   *) fail "unknown record action $ra" ;;
