@@ -17,6 +17,13 @@ import { isManagedContent, type ToggleValue } from "./managed-file";
  * and invisible to modprobe, initramfs hooks and this package's own `*.conf` scans (a dotfile not
  * ending in `.conf`; kmod skips both).
  *
+ * A record outlives the state only when a resource leaves the state without a destroy (`pulumi
+ * state delete`, a lost stack). The next create of that file then uses it while the managed path is
+ * still what this package left (its own file, or none) or the recorded file itself, so that its
+ * destroy puts back the host as it was before pulumi-conntrack, not this package's leftovers; once
+ * someone has put another file there by hand the record is stale: ignored with a warning, and
+ * replaced. Times are not compared: the package's own writes are always newer than the record.
+ *
  * @packageDocumentation
  */
 
