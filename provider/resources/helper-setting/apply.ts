@@ -28,7 +28,7 @@ export const APPLY_SCRIPT = `m=$1; fa=$2; lv=$3; mp=$4; fm=$5; fsum=$6; r=$7; ra
 rmade=0; changed=0
 fail() {
   if [ "$rmade" = 1 ] && [ "$changed" = 0 ]; then rm -f -- "$r"; fi
-  printf 'pulumi-conntrack: %s\n' "$*" >&2; exit 1
+  printf 'pulumi-conntrack: %s\\n' "$*" >&2; exit 1
 }
 ${ATOMIC_WRITE_FUNCTIONS}
 ${previousTextFunction(HELPER_SYSCTL_PATH, HELPER_PARAM_PATH)}
@@ -50,8 +50,8 @@ case "$ra" in
     # make: an existing record is an earlier attempt's, taken before its first change: keep it.
     if [ "$ra" = replace ] || [ ! -e "$r" ]; then
       rec=$(ctk_previous_text) || fail "cannot read $m and the live values to record them in $r"
-      rsum=$(printf '%s\n' "$rec" | sha256sum | cut -c1-64)
-      printf '%s\n' "$rec" | ctk_write_file "$r" 0600 "$rsum" || fail "cannot write $r (the record of the host's earlier values, kept before the first change); nothing was changed"
+      rsum=$(printf '%s\\n' "$rec" | sha256sum | cut -c1-64)
+      printf '%s\\n' "$rec" | ctk_write_file "$r" 0600 "$rsum" || fail "cannot write $r (the record of the host's earlier values, kept before the first change); nothing was changed"
       rmade=1
     fi ;;
   *) fail "unknown record action $ra" ;;
@@ -63,7 +63,7 @@ case "$fa" in
   *) fail "unknown file action $fa" ;;
 esac
 if [ -n "$lv" ]; then
-  printf '%s\n' "$lv" > ${HELPER_SYSCTL_PATH} || fail "cannot write $lv to ${HELPER_SYSCTL_PATH}"
+  printf '%s\\n' "$lv" > ${HELPER_SYSCTL_PATH} || fail "cannot write $lv to ${HELPER_SYSCTL_PATH}"
   changed=1
 fi
 if [ -n "$mp" ]; then
