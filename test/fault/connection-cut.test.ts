@@ -166,11 +166,21 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
   );
 
   const HELPER_FILE = "/etc/modprobe.d/no_conntrack_helper.conf";
+  /** The host-side record of what the host had before the resource's first change (previous-record.ts). */
+  const HELPER_RECORD = "/etc/modprobe.d/.no_conntrack_helper.conf.pulumi-conntrack-previous";
   const HAND_MADE = "# no helpers, see OPS-1\noptions nf_conntrack nf_conntrack_helper=0\n";
   const HELPER_CUTS: Array<CutPoint & { fate: Fate }> = [
     { step: "waiting for the lock", tool: "flock", phase: "before", pattern: "*", fate: "finishes" },
     { step: "at the removal of the stale file", tool: "rm", phase: "before", pattern: `*${HELPER_FILE}`, fate: "finishes" },
     { step: "right after the stale file was removed", tool: "rm", phase: "after", pattern: `*${HELPER_FILE}`, fate: "killed" },
+    // Before anything changed: the record's temporary file is left, and the retry sweeps it.
+    {
+      step: "at the rename that writes the record of the earlier values",
+      tool: "mv",
+      phase: "before",
+      pattern: `*${HELPER_RECORD}`,
+      fate: "killed",
+    },
   ];
 
   it.each(HELPER_CUTS)(
@@ -192,14 +202,16 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
         "as the program asks: the stale option is gone",
       ).toBe("absent\n");
       expect(await hostSh(host, "find /etc -name '.ctk-tmp.*'")).toBe("");
-      // The state says what the host had before: the hand-made file when the retry removed it, nothing
-      // when the interrupted attempt already had (never anything else), and destroy does exactly that.
-      const previous = made.outs.previousFileContent;
-      expect([HAND_MADE, null]).toContainEqual(previous);
+      // The state says what the host had before this resource first changed it, whichever attempt
+      // changed it (issue 12 item 3), and destroy puts exactly that back and removes the record.
+      expect(made.outs.previousFileContent).toBe(HAND_MADE);
+      expect(made.outs.previousFileMode).toBe("640");
       const r = await refresh("ConntrackHelperSetting", { id: made.id, outs: made.outs as Props });
       expect((await h("ConntrackHelperSetting").diff(made.id, r.props as Props, news)).changes).toBe(false);
       await destroy("ConntrackHelperSetting", { id: made.id, outs: r.props as Props });
-      expect(await hostSh(host, `cat ${HELPER_FILE} 2>/dev/null || echo absent`)).toBe(previous === null ? "absent\n" : HAND_MADE);
+      expect(await hostSh(host, `cat ${HELPER_FILE} 2>/dev/null || echo absent`)).toBe(HAND_MADE);
+      expect(await hostSh(host, `stat -c %a ${HELPER_FILE}`)).toBe("640\n");
+      expect(await hostSh(host, `test -e ${HELPER_RECORD} && echo present || echo absent`), "destroy removes the record").toBe("absent\n");
     },
   );
 
@@ -211,11 +223,10 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
     { step: "right after the hand-made file was removed", tool: "rm", phase: "after", pattern: `*${HELPER_FILE}`, fate: "killed" },
   ];
 
-  // KNOWN DEFECT, skipped so that the tier guards everything else: these fail today (the retry
-  // records `previousFileContent: null`, so destroy never puts the hand-made file back). The fix
-  // (a host-side copy of the file taken before the first change, read by observe, used by
-  // recordAtCreate, cleared by delete) is described on issue #12; un-skip with it.
-  it.skip.each(HELPER_REMOVED_CUTS)(
+  // Fixed by the host-side record: the create's apply script writes what the host had (file,
+  // mode, live value, module parameter) next to the managed file before its first change, the
+  // retry's observe reads it and the record step prefers it, and destroy removes it last.
+  it.each(HELPER_REMOVED_CUTS)(
     "ConntrackHelperSetting: cut $step, script $fate; the retry still records the hand-made file and destroy puts it back",
     async (cut) => {
       const host = "ctlab11";
@@ -235,10 +246,37 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
 
       const made = await h("ConntrackHelperSetting").create(news);
       expect.soft(made.outs.previousFileContent, "previous: what the host had before this resource first changed it").toBe(HAND_MADE);
+      expect.soft(made.outs.notes, "the outputs say where previous came from").toContainEqual(expect.stringContaining(HELPER_RECORD));
       await destroy("ConntrackHelperSetting", { id: made.id, outs: made.outs as Props });
       expect(await snapshot(host), "destroy leaves the host byte for byte as before the first attempt").toBe(before);
     },
   );
+
+  // The other side: a destroy cut after it put the file back but before it removed the record. The
+  // state still holds the resource (the delete failed); the retried destroy finds nothing left to
+  // restore but the record, and removes it.
+  it("ConntrackHelperSetting: destroy cut at the removal of the record, script killed; the retried destroy removes it", async () => {
+    const host = "ctlab11";
+    await fresh(host);
+    await hostSh(host, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE} && chmod 0640 ${HELPER_FILE}`);
+    const before = await snapshot(host);
+    const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(host), fileName: "no_conntrack_helper.conf" }))
+      .inputs;
+    const made = await h("ConntrackHelperSetting").create(news);
+    expect(await hostSh(host, `test -e ${HELPER_RECORD} && echo present || echo absent`)).toBe("present\n");
+
+    const cut: CutPoint = { step: "at the removal of the record", tool: "rm", phase: "before", pattern: `*${HELPER_RECORD}` };
+    const [first] = await interrupted(host, cut, "server", "killed", () => [
+      destroy("ConntrackHelperSetting", { id: made.id, outs: made.outs as Props }),
+    ]);
+    expect(first.status).toBe("rejected");
+    expectErrorSaying((first as PromiseRejectedResult).reason, labelOf(host), LOST);
+    expect(await hostSh(host, `cat ${HELPER_FILE}`), "precondition: the file was put back before the cut").toBe(HAND_MADE);
+    expect(await hostSh(host, `test -e ${HELPER_RECORD} && echo present || echo absent`)).toBe("present\n");
+
+    await destroy("ConntrackHelperSetting", { id: made.id, outs: made.outs as Props });
+    expect(await snapshot(host), "destroy leaves the host byte for byte as before create").toBe(before);
+  });
 
   const BLACKLIST_FILE = "/etc/modprobe.d/pulumi-conntrack-blacklist.conf";
   const BLACKLIST_CUTS: Array<CutPoint & { fate: Fate }> = [

@@ -7,6 +7,9 @@
  */
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { MANAGED_FILE_HEADER } from "../../provider/common/markers";
+import type { Connection } from "../../provider/connection/schema";
+import { apply } from "../../provider/resources/helper-setting/apply";
+import { managedFileContent } from "../../provider/resources/helper-setting/managed-file";
 import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
 import { loadVm, requireVm, vmExec, vmConnection } from "./inventory";
@@ -15,6 +18,8 @@ const TYPE = "ConntrackHelperSetting";
 const FILE = "/etc/modprobe.d/pulumi-conntrack-helper.conf";
 const SYSCTL = "/proc/sys/net/netfilter/nf_conntrack_helper";
 const PARAM = "/sys/module/nf_conntrack/parameters/nf_conntrack_helper";
+/** The host-side record of the values before the first change (provider/resources/helper-setting/previous-record.ts). */
+const RECORD = "/etc/modprobe.d/.pulumi-conntrack-helper.conf.pulumi-conntrack-previous";
 
 afterAll(() => closeAll());
 afterEach(async () => {
@@ -22,7 +27,7 @@ afterEach(async () => {
   await vmExec([
     "sh",
     "-c",
-    "rm -f /etc/modprobe.d/pulumi-conntrack-helper.conf /etc/modprobe.d/00-early.conf; modprobe -r nf_conntrack 2>/dev/null; true",
+    `rm -f /etc/modprobe.d/pulumi-conntrack-helper.conf /etc/modprobe.d/00-early.conf ${RECORD}; modprobe -r nf_conntrack 2>/dev/null; true`,
   ]);
 });
 
@@ -177,5 +182,64 @@ describe("ConntrackHelperSetting on Debian 5.10 (modular nf_conntrack, toggle pr
     await run(`echo 1 > ${SYSCTL}`);
     await handler(TYPE).delete(id, u);
     expect(await guest()).toEqual({ live: "0", param: "N", file: "-" });
+  });
+
+  // Issue 12 item 3 for the live values ("defect B"): the values recorded at create are those before
+  // this resource FIRST changed the host, also when the create that changed them never reached the state.
+  it("a create whose result was lost, created again, still records the values from before the first change; destroy restores them", async () => {
+    requireVm();
+    await run(`modprobe nf_conntrack && echo 1 > ${SYSCTL} && echo Y > ${PARAM}`);
+    const off = await program();
+    // The first create succeeded on the host, but the engine never heard of it (the response was lost).
+    const lost = await handler(TYPE).create(off);
+    expect(lost.outs).toMatchObject({ liveValue: 0, previousLiveValue: 1, previousModuleParameter: "Y" });
+    expect(await run(`cat ${RECORD}`)).toMatch(/^version=1\nkind=absent\nlive=1\nparam=Y$/);
+
+    // The next `up` creates again: the host already shows 0, N and the file, yet previous is 1, Y, none.
+    const { id, outs } = await handler(TYPE).create(off);
+    expect(outs).toMatchObject({
+      actions: [],
+      liveValue: 0,
+      moduleParameter: "N",
+      previousLiveValue: 1,
+      previousModuleParameter: "Y",
+      previousFileContent: null,
+    });
+    expect(outs.notes.join(" ")).toMatch(/pulumi-conntrack-previous/);
+    await handler(TYPE).delete(id, outs);
+    expect(await guest()).toEqual({ live: "1", param: "Y", file: "-" });
+    expect(await run("ls -A /etc/modprobe.d")).toBe("");
+  });
+
+  it("a create killed after its live write (before the module parameter): the retry records the original values, destroy restores them", async () => {
+    requireVm();
+    await run(`modprobe nf_conntrack && echo 1 > ${SYSCTL} && echo Y > ${PARAM}`);
+    const off = await program();
+    // What the first attempt's script had done when it died: the record, the file, the live value
+    // (the apply script with the steps before the kill point; the lab's fault tier cuts real
+    // connections, but its kernel has no toggle).
+    await apply(
+      off.connection as Connection,
+      FILE,
+      [
+        { kind: "write-file", path: FILE, content: managedFileContent(0), why: "persist" },
+        { kind: "set-live", from: 1, to: 0 },
+      ],
+      { path: RECORD, action: "make" },
+    );
+    expect(await guest()).toEqual({ live: "0", param: "Y", file: "options nf_conntrack nf_conntrack_helper=0" });
+
+    const { id, outs } = await handler(TYPE).create(off);
+    expect(outs).toMatchObject({
+      liveValue: 0,
+      moduleParameter: "N",
+      previousLiveValue: 1,
+      previousModuleParameter: "Y",
+      previousFileContent: null,
+    });
+    expect(outs.actions).toEqual([expect.stringMatching(/nf_conntrack_helper Y -> N/)]);
+    await handler(TYPE).delete(id, outs);
+    expect(await guest()).toEqual({ live: "1", param: "Y", file: "-" });
+    expect(await run("ls -A /etc/modprobe.d")).toBe("");
   });
 });

@@ -2,7 +2,8 @@ import { hostLabel, type Connection } from "../../connection/schema";
 import { ConntrackError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
-import { describeChange, type Change } from "./plan";
+import { describeChange, type Change, type RecordAction } from "./plan";
+import { previousTextFunction } from "./previous-record";
 import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, OBSERVE_BODY, parseObservation, type HelperObservation } from "./observe";
 
 /** Lock shared by every resource of this package that rewrites files under /etc on a host. */
@@ -13,35 +14,72 @@ export const HOST_LOCK = "/run/pulumi-conntrack.lock";
  * host shows afterwards. Positional parameters: `$1` managed path, `$2` file action
  * (`keep`/`write`/`remove`; `write` takes the content on stdin), `$3` live value or empty, `$4`
  * module parameter (`Y`/`N`) or empty, `$5` mode of a file `write` creates, `$6` sha256 of the
- * content (standard input that did not arrive whole is not written). The file is changed first: if a live write then fails, the
- * next run still finds the persisted value right and only repairs the live one.
+ * content (standard input that did not arrive whole is not written), `$7` path of the host-side
+ * record of the previous values, `$8` what to do with it ({@link RecordAction}).
+ *
+ * Order: under the host lock, the record first (what the host has right before the first change,
+ * read here rather than sent, so that it is never older than the change), then the file, the live
+ * value, the module parameter, and last the record's removal (delete). The file is changed before
+ * the live value: if a live write then fails, the next run still finds the persisted value right
+ * and only repairs the live one. A run that fails before changing anything also removes a record
+ * it made, so that the host is as it was.
  */
-export const APPLY_SCRIPT = `m=$1; fa=$2; lv=$3; mp=$4; fm=$5; fsum=$6
-fail() { printf 'pulumi-conntrack: %s\\n' "$*" >&2; exit 1; }
+export const APPLY_SCRIPT = `m=$1; fa=$2; lv=$3; mp=$4; fm=$5; fsum=$6; r=$7; ra=$8
+rmade=0; changed=0
+fail() {
+  if [ "$rmade" = 1 ] && [ "$changed" = 0 ]; then rm -f -- "$r"; fi
+  printf 'pulumi-conntrack: %s\\n' "$*" >&2; exit 1
+}
 ${ATOMIC_WRITE_FUNCTIONS}
-if [ "$fa" != keep ]; then
+${previousTextFunction(HELPER_SYSCTL_PATH, HELPER_PARAM_PATH)}
+locked=0
+if [ "$fa" != keep ] || [ "$ra" != keep ]; then
   # Other resources of this package rewrite files in /etc/modprobe.d on the same host in parallel.
   if command -v flock >/dev/null 2>&1; then
     exec 9>>${HOST_LOCK} || fail "cannot open ${HOST_LOCK}"
     flock -w 60 9 || fail "waited 60 s for ${HOST_LOCK} (another pulumi-conntrack change on this host holds it)"
+    locked=1
   fi
-  case "$fa" in
-    write) ctk_write_file "$m" "$fm" "$fsum" || fail "cannot write $m" ;;
-    remove) ctk_remove_file "$m" || fail "cannot remove $m" ;;
-    *) fail "unknown file action $fa" ;;
-  esac
-  exec 9>&-
 fi
+case "$ra" in
+  keep | drop) ;;
+  make | replace)
+    if [ -L "$r" ] || { [ -e "$r" ] && [ ! -f "$r" ]; }; then
+      fail "$r is not a regular file; remove it (this resource keeps the host's earlier values there)"
+    fi
+    # make: an existing record is an earlier attempt's, taken before its first change: keep it.
+    if [ "$ra" = replace ] || [ ! -e "$r" ]; then
+      rec=$(ctk_previous_text) || fail "cannot read $m and the live values to record them in $r"
+      rsum=$(printf '%s\\n' "$rec" | sha256sum | cut -c1-64)
+      printf '%s\\n' "$rec" | ctk_write_file "$r" 0600 "$rsum" || fail "cannot write $r (the record of the host's earlier values, kept before the first change); nothing was changed"
+      rmade=1
+    fi ;;
+  *) fail "unknown record action $ra" ;;
+esac
+case "$fa" in
+  keep) ;;
+  write) ctk_write_file "$m" "$fm" "$fsum" || fail "cannot write $m"; changed=1 ;;
+  remove) ctk_remove_file "$m" || fail "cannot remove $m"; changed=1 ;;
+  *) fail "unknown file action $fa" ;;
+esac
 if [ -n "$lv" ]; then
   printf '%s\\n' "$lv" > ${HELPER_SYSCTL_PATH} || fail "cannot write $lv to ${HELPER_SYSCTL_PATH}"
+  changed=1
 fi
 if [ -n "$mp" ]; then
   printf '%s' "$mp" > ${HELPER_PARAM_PATH} || fail "cannot write $mp to ${HELPER_PARAM_PATH}"
+  changed=1
 fi
+if [ "$ra" = drop ]; then ctk_remove_file "$r" || fail "cannot remove $r"; fi
+if [ "$locked" = 1 ]; then exec 9>&-; fi
 ${OBSERVE_BODY}`;
 
 /** The positional arguments and standard input of {@link APPLY_SCRIPT} for a list of changes. */
-export function applyArgs(path: string, changes: readonly Change[]): { args: string[]; stdin: string } {
+export function applyArgs(
+  path: string,
+  changes: readonly Change[],
+  record: { path: string; action: RecordAction } = { path: "", action: "keep" },
+): { args: string[]; stdin: string } {
   let fileAction = "keep";
   let stdin = "";
   let live = "";
@@ -63,14 +101,22 @@ export function applyArgs(path: string, changes: readonly Change[]): { args: str
       param = c.to;
     }
   }
-  return { args: [path, fileAction, live, param, mode, contentSha256(stdin)], stdin };
+  if (record.action !== "keep" && !record.path) throw new TypeError(`record action ${record.action} needs the record's path`);
+  return { args: [path, fileAction, live, param, mode, contentSha256(stdin), record.path, record.action], stdin };
 }
 
 /** Runs {@link APPLY_SCRIPT} and checks that the host now shows every value it was given. */
-export async function apply(conn: Connection, path: string, changes: readonly Change[]): Promise<HelperObservation> {
-  const { args, stdin } = applyArgs(path, changes);
+export async function apply(
+  conn: Connection,
+  path: string,
+  changes: readonly Change[],
+  record: { path: string; action: RecordAction } = { path: "", action: "keep" },
+): Promise<HelperObservation> {
+  const { args, stdin } = applyArgs(path, changes, record);
   const argv = script(APPLY_SCRIPT, args);
-  const label = `apply nf_conntrack_helper: ${changes.map(describeChange).join("; ")}`;
+  const steps = changes.map(describeChange);
+  if (record.action === "drop") steps.push(`remove ${record.path}`);
+  const label = `apply nf_conntrack_helper: ${steps.join("; ")}`;
   const r = await exec(conn, argv, { stdin, label });
   if (r.exitCode !== 0) {
     throw commandFailed(conn, argv, r, {
@@ -79,7 +125,7 @@ export async function apply(conn: Connection, path: string, changes: readonly Ch
     });
   }
   const after = parseObservation(r.stdout);
-  const wrong = verify(after, changes);
+  const wrong = verify(after, changes, record.action);
   if (wrong.length) {
     throw new ConntrackError(`the host does not show what was written: ${wrong.join("; ")}`, {
       host: hostLabel(conn),
@@ -91,8 +137,12 @@ export async function apply(conn: Connection, path: string, changes: readonly Ch
 }
 
 /** What the observation after apply contradicts of the changes just made. */
-export function verify(after: HelperObservation, changes: readonly Change[]): string[] {
+export function verify(after: HelperObservation, changes: readonly Change[], recordAction: RecordAction = "keep"): string[] {
   const wrong: string[] = [];
+  const rec = after.previousRecord.kind;
+  if ((recordAction === "make" || recordAction === "replace") && rec !== "record")
+    wrong.push("the record of the earlier values was not written");
+  if (recordAction === "drop" && rec !== "none") wrong.push("the record of the earlier values is still there after removal");
   for (const c of changes) {
     if (c.kind === "set-live" && after.live !== c.to)
       wrong.push(`${HELPER_SYSCTL_PATH} reads ${after.live ?? "nothing"} after writing ${c.to}`);

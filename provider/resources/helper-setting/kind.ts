@@ -4,7 +4,8 @@ import { ConflictError, UnsupportedError } from "../../errors";
 import { apply } from "./apply";
 import { managedPath, observe, type HelperObservation } from "./observe";
 import { outputsOf, recordedOf, reflectedDesired, type HelperSettingOutputs } from "./outputs";
-import { describeChange, plan, planDelete, type Plan, type Recorded } from "./plan";
+import { describeChange, plan, planDelete, recordNotesAtCreate, type Plan, type Recorded } from "./plan";
+import { previousRecordPath } from "./previous-record";
 import { HELPER_SETTING_TYPE, HelperSettingSchema, type HelperSettingDesired, type HelperSettingInputs } from "./schema";
 
 /** The resource's id: the setting is one per host (`nf_conntrack_helper@10.0.0.5:22`). */
@@ -34,8 +35,17 @@ async function converge(inputs: HelperSettingInputs, recorded: Recorded | undefi
   const first = plan(before, desired, recorded);
   if (first.refusal) refuse(conn, first);
   let after: HelperObservation = before;
-  if (first.changes.length > 0) after = await apply(conn, managedPath(desired.fileName), first.changes);
+  if (first.changes.length > 0) {
+    const record = { path: previousRecordPath(desired.fileName), action: first.recordAction };
+    after = await apply(conn, managedPath(desired.fileName), first.changes, record);
+  }
   const final = plan(after, desired, first.record);
+  // Where create's earlier values came from is said once, by create (final plans as an update).
+  if (!recorded) {
+    const said = recordNotesAtCreate(before, desired.fileName);
+    final.notes.push(...said.notes);
+    final.warnings.push(...said.warnings);
+  }
   return outputsOf(after, final, desired, first.record, first.changes.map(describeChange));
 }
 
@@ -79,8 +89,10 @@ export const helperSettingKind: ResourceKind<HelperSettingInputs, HelperSettingO
   async delete(_id, olds) {
     const conn = olds.connection;
     const o = await observe(conn, olds.fileName);
-    const { changes } = planDelete(o, olds.fileName, recordedOf(olds as unknown as Record<string, unknown>));
-    if (changes.length > 0) await apply(conn, managedPath(olds.fileName), changes);
+    const { changes, recordAction } = planDelete(o, olds.fileName, recordedOf(olds as unknown as Record<string, unknown>));
+    if (changes.length > 0 || recordAction !== "keep") {
+      await apply(conn, managedPath(olds.fileName), changes, { path: previousRecordPath(olds.fileName), action: recordAction });
+    }
   },
 };
 

@@ -5,6 +5,7 @@ import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts"
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { helperOptionLines, parseBoolParam, type ToggleValue } from "./managed-file";
 import { parseObservedFile, type ObservedFile } from "../../transport/observed-file";
+import { parsePreviousRecord, PREVIOUS_OBSERVE_SH, previousRecordPath, type PreviousRecord } from "./previous-record";
 
 /** Where the live toggle of the session's network namespace lives (only while `nf_conntrack` is in). */
 export const HELPER_SYSCTL_PATH = "/proc/sys/net/netfilter/nf_conntrack_helper";
@@ -45,10 +46,13 @@ export interface HelperObservation {
   file: ObservedFile;
   /** The toggle set elsewhere: other modprobe.d files, sysctl.d files, the kernel command line. */
   outside: OutsideSetting[];
+  /** The host-side record of the values before this resource's first change (see previous-record.ts). */
+  previousRecord: PreviousRecord;
 }
 
 /**
- * Shell text that prints an observation of the managed file `$m` (set by the caller) and the host.
+ * Shell text that prints an observation of the managed file `$m` and its record `$r` (both set by
+ * the caller; `$r` empty: none) and the host.
  * Also the tail of the apply script, so that what apply reports is read back, not assumed.
  */
 // Reads files modprobe and systemd-sysctl would read, in their precedence order: a file name seen
@@ -71,6 +75,7 @@ elif [ -f "$m" ]; then
   else echo kind=unreadable; fi
 elif [ -e "$m" ]; then echo kind=other
 else echo kind=absent; fi
+${PREVIOUS_OBSERVE_SH}
 ${sectionStart("outside")}
 set -f
 for w in $(cat /proc/cmdline 2>/dev/null); do
@@ -100,8 +105,8 @@ if [ -f /etc/sysctl.conf ]; then
 fi
 true`;
 
-/** The observe script: `$1` is the managed file's path. */
-export const OBSERVE_SCRIPT = `m=$1\n${OBSERVE_BODY}`;
+/** The observe script: `$1` is the managed file's path, `$2` its record's. */
+export const OBSERVE_SCRIPT = `m=$1; r=$2\n${OBSERVE_BODY}`;
 
 /** Absolute path of the managed file. */
 export function managedPath(fileName: string): string {
@@ -110,7 +115,7 @@ export function managedPath(fileName: string): string {
 
 /** Reads facts, live values, the managed file and other settings of the toggle in one round trip. */
 export async function observe(conn: Connection, fileName: string): Promise<HelperObservation> {
-  const argv = script(OBSERVE_SCRIPT, [managedPath(fileName)]);
+  const argv = script(OBSERVE_SCRIPT, [managedPath(fileName), previousRecordPath(fileName)]);
   const label = "observe nf_conntrack_helper (facts, live value, /etc/modprobe.d)";
   const r = await exec(conn, argv, { label });
   if (r.exitCode !== 0)
@@ -135,6 +140,7 @@ export function parseObservation(stdout: string): HelperObservation {
     modinfoHasToggle: modinfo === "1" ? true : modinfo === "0" ? false : null,
     file: parseObservedFile(file),
     outside: parseOutside(sections.get("outside") ?? ""),
+    previousRecord: parsePreviousRecord(parseKeyValues(sections.get("previous") ?? "")),
   };
 }
 

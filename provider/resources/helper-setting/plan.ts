@@ -1,6 +1,7 @@
 import type { HelperSettingDesired } from "./schema";
 import { foreignSettings, helperOptionLines, isManagedContent, managedFileContent, type ToggleValue } from "./managed-file";
 import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, managedPath, type HelperObservation, type OutsideSetting } from "./observe";
+import { previousRecordPath, recordDescribes, type PreviousRecord } from "./previous-record";
 
 /**
  * Whether the host's kernel has the automatic-assignment toggle:
@@ -47,7 +48,9 @@ export type Change =
 /**
  * The host's values before this resource changed them; delete puts them back. They are fixed at
  * create and never taken from a later observation: a value seen after create is this resource's
- * own or someone's drift, never what the host had before.
+ * own or someone's drift, never what the host had before. A create that retries an earlier attempt
+ * (cut, or its result lost) takes them from the host-side record that attempt wrote before its
+ * first change (previous-record.ts), not from what the attempt left.
  */
 export interface Recorded {
   /**
@@ -84,6 +87,15 @@ export interface Conflict extends OutsideSetting {
   overridesManagedFile: boolean;
 }
 
+/**
+ * What the apply script does with the host-side record of the previous values (previous-record.ts):
+ * - `make`: write it before the first change unless one exists (create);
+ * - `replace`: write it before the first change over a stale or unusable one (create);
+ * - `drop`: remove it after the values were put back (delete);
+ * - `keep`: leave it alone (update, and any run without changes).
+ */
+export type RecordAction = "make" | "replace" | "drop" | "keep";
+
 /** What {@link plan} decides. */
 export interface Plan {
   toggle: Toggle;
@@ -94,6 +106,8 @@ export interface Plan {
   refusal?: Refusal;
   /** The values to record (carried from state, filled in by the first change of a value). */
   record: Recorded;
+  /** What to do with the host-side record of these values. */
+  recordAction: RecordAction;
   persistence: Persistence;
   conflicts: Conflict[];
   /** Things the operator must act on. */
@@ -153,15 +167,60 @@ export function loadValueWithoutManagedFile(o: HelperObservation): ToggleValue |
  * The values recorded at create: what the host had before this resource changed anything. Where
  * `nf_conntrack` is not loaded there is no live value yet; the one it would get at its next load
  * without this resource is what the host "had", and what delete puts back once it is loaded.
+ *
+ * A host-side record left by an earlier attempt of this create (cut, or its result lost) wins over
+ * what the host shows now, which may be that attempt's own work; unless it is stale
+ * ({@link usableRecord}).
  */
 export function recordAtCreate(o: HelperObservation): Recorded {
-  const atLoad = o.live === null && o.moduleParameter === null && toggleOf(o) === "present" ? loadValueWithoutManagedFile(o) : null;
+  const r = usableRecord(o);
+  const live = r ? r.live : o.live;
+  const param = r ? r.moduleParameter : o.moduleParameter;
+  const file = r ? r.file : o.file;
+  const atLoad = live === null && param === null && toggleOf(o) === "present" ? loadValueWithoutManagedFile(o) : null;
   return {
-    previousLiveValue: o.live ?? atLoad,
-    previousModuleParameter: o.moduleParameter ?? (atLoad === null ? null : yn(atLoad)),
-    previousFileContent: o.file.kind === "file" ? o.file.content : null,
-    previousFileMode: o.file.kind === "file" ? (o.file.mode ?? null) : null,
+    previousLiveValue: live ?? atLoad,
+    previousModuleParameter: param ?? (atLoad === null ? null : yn(atLoad)),
+    previousFileContent: file.kind === "file" ? file.content : null,
+    previousFileMode: file.kind === "file" ? (file.mode ?? null) : null,
   };
+}
+
+/** The host-side record when it still describes the host before this package's first change, else undefined. */
+export function usableRecord(o: HelperObservation): Extract<PreviousRecord, { kind: "record" }> | undefined {
+  const r = o.previousRecord;
+  return r.kind === "record" && recordDescribes(r, o.file) ? r : undefined;
+}
+
+/** What a create that changes something does with the host-side record it finds. */
+function recordActionAtCreate(o: HelperObservation): RecordAction {
+  const r = o.previousRecord;
+  if (r.kind === "none" || usableRecord(o)) return "make";
+  return "replace";
+}
+
+/** Notes and warnings about the host-side record at create (said once, in the create's outputs). */
+export function recordNotesAtCreate(o: HelperObservation, fileName: string): { notes: string[]; warnings: string[] } {
+  const path = previousRecordPath(fileName);
+  const r = o.previousRecord;
+  if (r.kind === "none") return { notes: [], warnings: [] };
+  if (usableRecord(o))
+    return {
+      notes: [
+        `The values before this resource first changed the host were read from ${path}, written by an earlier create of it that did not complete (or whose result was lost); delete puts them back and removes that file.`,
+      ],
+      warnings: [],
+    };
+  if (r.kind === "record")
+    return {
+      notes: [],
+      warnings: [
+        `${path} recorded the host before an earlier pulumi-conntrack change, but ${managedPath(fileName)} was changed by hand since: it was ignored, and the host as it is now is what delete puts back.`,
+      ],
+    };
+  if (r.kind === "unusable")
+    return { notes: [], warnings: [`${path} was ignored (${r.why}); the host as it is now is what delete puts back.`] };
+  return { notes: [], warnings: [] };
 }
 
 const yn = (v: ToggleValue): "Y" | "N" => (v === 1 ? "Y" : "N");
@@ -172,6 +231,29 @@ const yn = (v: ToggleValue): "Y" | "N" => (v === 1 ? "Y" : "N");
  * @param recorded the values recorded in state; undefined at create (they are then read from `o`).
  */
 export function plan(o: HelperObservation, desired: HelperSettingDesired, recorded?: Recorded): Plan {
+  const p = planChanges(o, desired, recorded);
+  // Only a create that changes something writes the record: an update keeps the one from create,
+  // and a create that changes nothing has nothing to remember.
+  if (recorded || p.refusal || p.changes.length === 0) return p;
+  const r = o.previousRecord;
+  if (r.kind === "blocked") {
+    const path = previousRecordPath(desired.fileName);
+    return {
+      ...p,
+      changes: [],
+      persistence: "not-applicable",
+      refusal: {
+        error: "conflict",
+        command: `write ${path}`,
+        message: `${path} is ${r.what}; this resource keeps the host's earlier values there (a regular file) before it changes anything`,
+        hint: `remove ${path} (a symlink or directory there is not this package's), then run again`,
+      },
+    };
+  }
+  return { ...p, recordAction: recordActionAtCreate(o) };
+}
+
+function planChanges(o: HelperObservation, desired: HelperSettingDesired, recorded?: Recorded): Plan {
   const toggle = toggleOf(o);
   const module = moduleState(o);
   const want: ToggleValue = desired.enabled ? 1 : 0;
@@ -182,6 +264,7 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
     toggle,
     module,
     record,
+    recordAction: "keep" as RecordAction,
     conflicts: judgeConflicts(o, toggle, want, desired),
     warnings: [] as string[],
     notes: [] as string[],
@@ -349,8 +432,15 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
   return { ...base, changes, persistence, warnings, notes };
 }
 
-/** Changes that put back what the host had before create (delete). */
-export function planDelete(o: HelperObservation, fileName: string, recorded: Recorded): { changes: Change[]; warnings: string[] } {
+/**
+ * Changes that put back what the host had before create (delete), and the removal of the host-side
+ * record (after them, so that a delete cut before it finished still finds it).
+ */
+export function planDelete(
+  o: HelperObservation,
+  fileName: string,
+  recorded: Recorded,
+): { changes: Change[]; recordAction: RecordAction; warnings: string[] } {
   const changes: Change[] = [];
   const warnings: string[] = [];
   const path = managedPath(fileName);
@@ -383,7 +473,10 @@ export function planDelete(o: HelperObservation, fileName: string, recorded: Rec
       }
     }
   }
-  return { changes, warnings };
+  const r = o.previousRecord;
+  if (r.kind === "blocked") warnings.push(`${previousRecordPath(fileName)} is ${r.what}, not this package's record; it was left alone`);
+  const recordAction: RecordAction = r.kind === "record" || r.kind === "unusable" ? "drop" : "keep";
+  return { changes, recordAction, warnings };
 }
 
 /** Human-readable account of a change, for the `actions` output. */

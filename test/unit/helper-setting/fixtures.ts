@@ -1,6 +1,7 @@
 import { parseFacts } from "../../../provider/transport/facts";
 import type { ToggleValue } from "../../../provider/resources/helper-setting/managed-file";
 import type { HelperObservation, ObservedFile, OutsideSetting } from "../../../provider/resources/helper-setting/observe";
+import type { PreviousRecord } from "../../../provider/resources/helper-setting/previous-record";
 
 /** A host as the planner sees it, described in a few words. */
 export interface HostShape {
@@ -11,6 +12,8 @@ export interface HostShape {
   modinfo?: boolean;
   file?: ObservedFile;
   outside?: OutsideSetting[];
+  /** The host-side record of earlier values (none by default). */
+  previousRecord?: PreviousRecord;
 }
 
 /** Builds an observation the way parseObservation would from such a host. */
@@ -26,6 +29,7 @@ export function host(s: HostShape): HelperObservation {
     modinfoHasToggle: s.modinfo ?? null,
     file: s.file ?? { kind: "absent" },
     outside: s.outside ?? [],
+    previousRecord: s.previousRecord ?? { kind: "none" },
   };
 }
 

@@ -112,7 +112,7 @@ describe("observe script output parsing", () => {
 describe("apply script arguments and verification", () => {
   it("passes values as positional parameters and content on stdin", () => {
     expect(applyArgs("/etc/modprobe.d/a.conf", [])).toEqual({
-      args: ["/etc/modprobe.d/a.conf", "keep", "", "", "0644", EMPTY_SHA256],
+      args: ["/etc/modprobe.d/a.conf", "keep", "", "", "0644", EMPTY_SHA256, "", "keep"],
       stdin: "",
     });
     expect(
@@ -121,8 +121,19 @@ describe("apply script arguments and verification", () => {
         { kind: "set-module-parameter", from: "Y", to: "N" },
         { kind: "write-file", path: "/etc/modprobe.d/a.conf", content: "C", why: "w" },
       ]),
-    ).toEqual({ args: ["/etc/modprobe.d/a.conf", "write", "0", "N", "0644", contentSha256("C")], stdin: "C" });
-    expect(applyArgs("/p", [{ kind: "remove-file", path: "/p", why: "w" }]).args).toEqual(["/p", "remove", "", "", "0644", EMPTY_SHA256]);
+    ).toEqual({ args: ["/etc/modprobe.d/a.conf", "write", "0", "N", "0644", contentSha256("C"), "", "keep"], stdin: "C" });
+    expect(applyArgs("/p", [{ kind: "remove-file", path: "/p", why: "w" }]).args).toEqual([
+      "/p",
+      "remove",
+      "",
+      "",
+      "0644",
+      EMPTY_SHA256,
+      "",
+      "keep",
+    ]);
+    expect(applyArgs("/p", [], { path: "/r", action: "drop" }).args.slice(6)).toEqual(["/r", "drop"]);
+    expect(() => applyArgs("/p", [], { path: "", action: "make" })).toThrow(/path/);
     expect(applyArgs("/p", [{ kind: "write-file", path: "/p", content: "", why: "w", mode: "600" }]).args[4]).toBe("600");
     expect(() => applyArgs("/p", [{ kind: "write-file", path: "/p", content: "", why: "w", mode: "6;rm" }])).toThrow(/octal/);
     // The script text is fixed: no value is ever part of it.

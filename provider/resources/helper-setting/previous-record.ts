@@ -1,0 +1,133 @@
+import { MODPROBE_DIR } from "../../common/markers";
+import { sectionStart } from "../../transport/sections";
+import { parseObservedFile, type ObservedFile } from "../../transport/observed-file";
+import { isManagedContent, type ToggleValue } from "./managed-file";
+
+/**
+ * The host-side record of what a host had before a `ConntrackHelperSetting` first changed it (the
+ * managed file, the live value, the module parameter), so that "previous" survives a create whose
+ * result never reached the state (the connection was cut, or the response was lost): the retry
+ * reads the record instead of taking the first attempt's own values for the host's (issue #12,
+ * item 3). Written by the create's apply script under the host lock before its first change, kept
+ * by updates, removed by delete after it has put the values back.
+ *
+ * It lives next to the file it describes, `/etc/modprobe.d/.<fileName>.pulumi-conntrack-previous`:
+ * on the same file system (it survives a reboot, goes with backups and images of `/etc`, and a
+ * read-only `/etc` stops both alike), one per managed path (another fileName never collides),
+ * and invisible to modprobe, initramfs hooks and this package's own `*.conf` scans (a dotfile not
+ * ending in `.conf`; kmod skips both).
+ *
+ * A record outlives the state only when a resource leaves the state without a destroy (`pulumi
+ * state delete`, a lost stack). The next create of that file then uses it while the managed path is
+ * still what this package left (its own file, or none) or the recorded file itself, so that its
+ * destroy puts back the host as it was before pulumi-conntrack, not this package's leftovers; once
+ * someone has put another file there by hand the record is stale: ignored with a warning, and
+ * replaced. Times are not compared: the package's own writes are always newer than the record.
+ *
+ * @packageDocumentation
+ */
+
+/** Suffix of a record's name; the name never ends with the managed file's own name. */
+export const PREVIOUS_RECORD_SUFFIX = ".pulumi-conntrack-previous";
+
+/** Path of the record for a managed file name. */
+export function previousRecordPath(fileName: string): string {
+  return `${MODPROBE_DIR}/.${fileName}${PREVIOUS_RECORD_SUFFIX}`;
+}
+
+/** Format of the record's text (`version=` line); another version is not read. */
+export const PREVIOUS_RECORD_VERSION = "1";
+
+/** What observe finds at the record's path. */
+export type PreviousRecord =
+  | { kind: "none" }
+  /** A record this package wrote: the host's values before the first change. */
+  | {
+      kind: "record";
+      file: Extract<ObservedFile, { kind: "absent" } | { kind: "file" }>;
+      live: ToggleValue | null;
+      moduleParameter: "Y" | "N" | null;
+    }
+  /** A regular file that is not a record of this version (unreadable, another version, damaged). */
+  | { kind: "unusable"; why: string }
+  /** A symlink, directory or device: never written through, read or removed. */
+  | { kind: "blocked"; what: string };
+
+/**
+ * Shell text (part of the observe script; `$r` is the record's path, empty for none) that prints
+ * the `previous` section: `state=absent|present|symlink|other|unreadable`, then the record's lines.
+ */
+export const PREVIOUS_OBSERVE_SH = `${sectionStart("previous")}
+if [ -z "$r" ]; then :
+elif [ -L "$r" ]; then echo state=symlink
+elif [ -f "$r" ]; then
+  if t=$(cat -- "$r"); then echo state=present; printf '%s\\n' "$t" | grep -E '^(version|kind|mode|hex|live|param)=' || true
+  else echo state=unreadable; fi
+elif [ -e "$r" ]; then echo state=other
+else echo state=absent; fi`;
+
+/**
+ * Shell function `ctk_previous_text` (for the apply script; `$m` the managed path): prints the
+ * record of what the host has now, the managed file hex-encoded (any bytes survive), or fails when
+ * the managed path is not a regular file or cannot be read.
+ */
+export function previousTextFunction(sysctlPath: string, paramPath: string): string {
+  return `ctk_previous_text() {
+  echo version=${PREVIOUS_RECORD_VERSION}
+  if [ -L "$m" ]; then return 1
+  elif [ -f "$m" ]; then
+    _ctkh=$(od -An -v -tx1 < "$m") || return 1
+    _ctkm=$(stat -c %a -- "$m") || return 1
+    echo kind=file
+    printf 'hex=%s\\n' "$(printf '%s' "$_ctkh" | tr -d ' \\n')"
+    echo "mode=$_ctkm"
+  elif [ -e "$m" ]; then return 1
+  else echo kind=absent; fi
+  if [ -r ${sysctlPath} ]; then echo "live=$(cat ${sysctlPath})"; fi
+  if [ -r ${paramPath} ]; then echo "param=$(cat ${paramPath})"; fi
+}`;
+}
+
+/** Parses the `previous` section's key/values. */
+export function parsePreviousRecord(kv: Map<string, string>): PreviousRecord {
+  switch (kv.get("state")) {
+    case undefined:
+    case "absent":
+      return { kind: "none" };
+    case "symlink":
+      return { kind: "blocked", what: "a symlink" };
+    case "other":
+      return { kind: "blocked", what: "not a regular file" };
+    case "unreadable":
+      return { kind: "unusable", why: "it cannot be read" };
+  }
+  const version = kv.get("version");
+  if (version !== PREVIOUS_RECORD_VERSION) return { kind: "unusable", why: `it is not a record of format ${PREVIOUS_RECORD_VERSION}` };
+  const fileKind = kv.get("kind");
+  const hex = kv.get("hex") ?? "";
+  if (fileKind !== "absent" && !(fileKind === "file" && /^([0-9a-f]{2})*$/.test(hex)))
+    return { kind: "unusable", why: "it does not say what the managed file was" };
+  const file = parseObservedFile(kv) as Extract<ObservedFile, { kind: "absent" } | { kind: "file" }>;
+  const live = kv.get("live");
+  const param = kv.get("param");
+  return {
+    kind: "record",
+    file,
+    live: live === "0" ? 0 : live === "1" ? 1 : null,
+    moduleParameter: param === "Y" || param === "1" ? "Y" : param === "N" || param === "0" ? "N" : null,
+  };
+}
+
+/**
+ * Whether a record still describes the host before this package's first change of the managed
+ * file `current`: yes while `current` is absent, is a file this package wrote (its header), or is
+ * still byte for byte the recorded one (the first change had not happened). A file without the
+ * header that differs from the recorded one was put there by someone since (after a
+ * `pulumi state delete`, say): the record is stale, and the host as it is now is what "previous" is.
+ */
+export function recordDescribes(record: Extract<PreviousRecord, { kind: "record" }>, current: ObservedFile): boolean {
+  if (current.kind === "absent") return true;
+  if (current.kind !== "file") return false;
+  if (isManagedContent(current.content)) return true;
+  return record.file.kind === "file" && record.file.content === current.content;
+}
