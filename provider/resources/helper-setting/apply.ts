@@ -1,12 +1,11 @@
 import { hostLabel, type Connection } from "../../connection/schema";
 import { ConntrackError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
+import { EXIT } from "../../transport/exit-codes";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
+import { lockTimeoutError, RELEASE_HOST_LOCK, TAKE_HOST_LOCK } from "../../transport/host-lock";
 import { describeChange, type Change } from "./plan";
 import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, OBSERVE_BODY, parseObservation, type HelperObservation } from "./observe";
-
-/** Lock shared by every resource of this package that rewrites files under /etc on a host. */
-export const HOST_LOCK = "/run/pulumi-conntrack.lock";
 
 /**
  * Makes the changes, then observes again in the same round trip so that outputs report what the
@@ -21,16 +20,13 @@ fail() { printf 'pulumi-conntrack: %s\\n' "$*" >&2; exit 1; }
 ${ATOMIC_WRITE_FUNCTIONS}
 if [ "$fa" != keep ]; then
   # Other resources of this package rewrite files in /etc/modprobe.d on the same host in parallel.
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>>${HOST_LOCK} || fail "cannot open ${HOST_LOCK}"
-    flock -w 60 9 || fail "waited 60 s for ${HOST_LOCK} (another pulumi-conntrack change on this host holds it)"
-  fi
+${TAKE_HOST_LOCK}
   case "$fa" in
     write) ctk_write_file "$m" "$fm" "$fsum" || fail "cannot write $m" ;;
     remove) ctk_remove_file "$m" || fail "cannot remove $m" ;;
     *) fail "unknown file action $fa" ;;
   esac
-  exec 9>&-
+  ${RELEASE_HOST_LOCK}
 fi
 if [ -n "$lv" ]; then
   printf '%s\\n' "$lv" > ${HELPER_SYSCTL_PATH} || fail "cannot write $lv to ${HELPER_SYSCTL_PATH}"
@@ -72,7 +68,8 @@ export async function apply(conn: Connection, path: string, changes: readonly Ch
   const argv = script(APPLY_SCRIPT, args);
   const label = `apply nf_conntrack_helper: ${changes.map(describeChange).join("; ")}`;
   const r = await exec(conn, argv, { stdin, label });
-  if (r.exitCode !== 0) {
+  if (r.exitCode === EXIT.LOCK_TIMEOUT) throw lockTimeoutError(conn, label, r);
+  if (r.exitCode !== EXIT.OK) {
     throw commandFailed(conn, argv, r, {
       label,
       hint: "nothing after the failing step was changed; fix the cause and run `pulumi up` again (it repairs the rest)",
