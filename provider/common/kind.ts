@@ -22,8 +22,11 @@ export interface ReadOutcome<In, Out> {
 export interface ResourceKind<In extends BaseInputs, Out extends object> {
   /** Type name, e.g. `ConntrackHelperSetting`. */
   readonly type: string;
-  /** Inputs with defaults; unknown properties refused. */
-  readonly schema: z.ZodType<In>;
+  /**
+   * Inputs with defaults; unknown properties refused. An object schema: its `shape` names the
+   * top-level inputs (what the runtime keeps of a property bag).
+   */
+  readonly schema: z.ZodType<In> & { readonly shape: Readonly<Record<string, unknown>> };
   /** Dotted input paths whose change replaces the resource. `connection.host`/`.port` always do. */
   readonly replaceOn: readonly string[];
   /** Replacements remove the old object first. */

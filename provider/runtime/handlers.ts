@@ -1,5 +1,4 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import type { z } from "zod";
 import { checkWith, withoutUndefined, type CheckFailure } from "../common/check";
 import { UNKNOWN } from "../common/unknown";
 import { diffInputs } from "../common/diff";
@@ -16,12 +15,15 @@ export const STATE_VERSION_KEY = "stateVersion";
 export type DynamicHandlers = Required<Pick<dynamic.ResourceProvider, "check" | "diff" | "create" | "read" | "update" | "delete">>;
 
 /** Top-level input property names of a kind (its schema is a zod object). */
-export function inputKeysOf(kind: ResourceKind<BaseInputs, object>): string[] {
-  return Object.keys((kind.schema as unknown as z.ZodObject).shape);
+export function inputKeysOf<In extends BaseInputs, Out extends object>(kind: ResourceKind<In, Out>): string[] {
+  return Object.keys(kind.schema.shape);
 }
 
 /** Removes engine-private keys (`__provider`) and everything that is not an input. */
-function pickInputs(kind: ResourceKind<BaseInputs, object>, props: Record<string, unknown>): Record<string, unknown> {
+function pickInputs<In extends BaseInputs, Out extends object>(
+  kind: ResourceKind<In, Out>,
+  props: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of inputKeysOf(kind)) if (props[k] !== undefined) out[k] = props[k];
   return out;
@@ -29,18 +31,34 @@ function pickInputs(kind: ResourceKind<BaseInputs, object>, props: Record<string
 
 /**
  * Stored outputs brought to the current shape and re-normalized with today's defaults, so that state
- * written by an earlier release neither fails nor shows a spurious diff.
+ * written by an earlier release neither fails nor shows a spurious diff. A property bag.
+ */
+function normalizeStored<In extends BaseInputs, Out extends object>(
+  kind: ResourceKind<In, Out>,
+  raw: Record<string, unknown>,
+): Record<string, unknown> {
+  const upgraded = kind.upgrade ? kind.upgrade({ ...raw }) : { ...raw };
+  const parsed = kind.schema.safeParse(pickInputs(kind, upgraded));
+  const merged: Record<string, unknown> = parsed.success ? { ...upgraded, ...parsed.data } : upgraded;
+  delete merged.__provider;
+  return merged;
+}
+
+/**
+ * {@link normalizeStored}, typed as the kind's stored state: the one place where a bag the engine
+ * kept is taken for what this package wrote into it (its inputs, re-validated above, and its outputs).
  */
 function normalizeOlds<In extends BaseInputs, Out extends object>(kind: ResourceKind<In, Out>, raw: Record<string, unknown>): In & Out {
-  const upgraded = kind.upgrade ? kind.upgrade({ ...raw }) : { ...raw };
-  const parsed = kind.schema.safeParse(pickInputs(kind as never, upgraded));
-  const merged = parsed.success ? { ...upgraded, ...(parsed.data as object) } : upgraded;
-  delete (merged as Record<string, unknown>).__provider;
-  return merged as In & Out;
+  return normalizeStored(kind, raw) as In & Out;
+}
+
+/** The `warnings` output of a kind's outputs, whatever its type (the engine log takes strings only). */
+function warningsOf(outs: object): unknown {
+  return "warnings" in outs ? outs.warnings : undefined;
 }
 
 function strictInputs<In extends BaseInputs, Out extends object>(kind: ResourceKind<In, Out>, props: Record<string, unknown>): In {
-  const r = checkWith(kind.schema, pickInputs(kind as never, props));
+  const r = checkWith(kind.schema, pickInputs(kind, props));
   if (!r.ok) {
     throw new Error(`${kind.type}: invalid inputs: ${r.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
   }
@@ -56,10 +74,10 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
   const stamp = (inputs: In, outs: Out) => ({ ...inputs, ...outs, [STATE_VERSION_KEY]: kind.stateVersion });
   return {
     async check(olds: Record<string, unknown>, news: Record<string, unknown>) {
-      const r = checkWith(kind.schema, keepFixed(kind as never, olds, pickInputs(kind as never, news)));
+      const r = checkWith(kind.schema, keepFixed(kind, olds, pickInputs(kind, news)));
       // pickInputs drops what is not an input, so unknown top-level properties (a typo such as
       // `enable`) must be refused here; engine-private keys (`__provider`) are not the program's.
-      const known = new Set(inputKeysOf(kind as never));
+      const known = new Set(inputKeysOf(kind));
       const unknown = Object.keys(news ?? {})
         .filter((k) => !known.has(k) && !k.startsWith("__") && news[k] !== undefined)
         .map((k) => ({ property: k, reason: "unknown property" }));
@@ -67,14 +85,12 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
       if (!r.ok || unknown.length)
         return { inputs: withoutUndefined(news ?? {}), failures: naming(news, [...(r.ok ? [] : r.failures), ...unknown]) };
       const extra = kind.validate ? safeValidate(kind, r.inputs) : [];
-      return extra.length
-        ? { inputs: withoutUndefined(news), failures: naming(news, extra) }
-        : { inputs: withoutUndefined(r.inputs) as Record<string, unknown> };
+      return extra.length ? { inputs: withoutUndefined(news), failures: naming(news, extra) } : { inputs: withoutUndefined(r.inputs) };
     },
     async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
-      const o = normalizeOlds(kind, olds) as unknown as Record<string, unknown>;
-      const d = diffInputs(o, pickInputs(kind as never, news), {
-        inputKeys: inputKeysOf(kind as never),
+      const o = normalizeStored(kind, olds);
+      const d = diffInputs(o, pickInputs(kind, news), {
+        inputKeys: inputKeysOf(kind),
         replaceOn: [...HOST_IDENTITY, ...kind.replaceOn],
         deleteBeforeReplace: kind.deleteBeforeReplace,
       });
@@ -87,26 +103,26 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
     async create(props: Record<string, unknown>) {
       const inputs = strictInputs(kind, props);
       const { id, outs } = await kind.create(inputs);
-      await logWarnings(kind.type, id, (outs as { warnings?: unknown }).warnings);
+      await logWarnings(kind.type, id, warningsOf(outs));
       return { id, outs: stamp(inputs, outs) };
     },
     async read(id: string, props: Record<string, unknown>) {
       const olds = normalizeOlds(kind, props ?? {});
       const r = await kind.read(id, olds);
       if (!r) return {};
-      await logWarnings(kind.type, id, (r.outs as { warnings?: unknown }).warnings);
-      return { id, props: stamp(r.inputs, r.outs), inputs: r.inputs as Record<string, unknown> };
+      await logWarnings(kind.type, id, warningsOf(r.outs));
+      return { id, props: stamp(r.inputs, r.outs), inputs: r.inputs };
     },
     async update(id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
       const inputs = strictInputs(kind, news);
       const outs = await kind.update(id, normalizeOlds(kind, olds), inputs);
-      await logWarnings(kind.type, id, (outs as { warnings?: unknown }).warnings);
+      await logWarnings(kind.type, id, warningsOf(outs));
       return { outs: stamp(inputs, outs) };
     },
     async delete(id: string, props: Record<string, unknown>) {
       await kind.delete(id, normalizeOlds(kind, props));
     },
-  } as DynamicHandlers;
+  };
 }
 
 /**
@@ -115,8 +131,8 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
  * replacement alike) and nothing for a new one. A stored state without such an input keeps not
  * having it, so state written before the input existed shows no change.
  */
-function keepFixed(
-  kind: ResourceKind<BaseInputs, object>,
+function keepFixed<In extends BaseInputs, Out extends object>(
+  kind: ResourceKind<In, Out>,
   olds: Record<string, unknown> | undefined,
   news: Record<string, unknown>,
 ): Record<string, unknown> {

@@ -12,6 +12,7 @@
  * changes: the commands of one group run one after another instead of side by side, and a command
  * killed by a signal reports exit code 128+n (as a shell does) instead of a signal name.
  */
+import { EXIT } from "./exit-codes";
 
 /** Coalescing tuning; tests and benchmarks may change it. */
 export const coalesceSettings = {
@@ -42,13 +43,13 @@ function envMs(name: string, dflt: number): number {
 }
 
 /** Exit code of the driver when it cannot make its temporary directory: the group runs command by command instead. */
-export const DRIVER_SETUP_FAILED = 97;
+export const DRIVER_SETUP_FAILED = EXIT.DRIVER_SETUP_FAILED;
 
 /**
  * Exit code of the driver when its standard input did not arrive whole (the client went away while
  * sending it): it ran no command, since a command line cut short is another command.
  */
-export const DRIVER_INPUT_INCOMPLETE = 98;
+export const DRIVER_INPUT_INCOMPLETE = EXIT.DRIVER_INPUT_INCOMPLETE;
 
 /**
  * The driver, run as `sh -c DRIVER` on one channel. Its stdin: a first line with the number of bytes

@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import type { Connection } from "../connection/schema";
 import { commandFailed, exec, script } from "./exec";
+import { EXIT } from "./exit-codes";
 
 /** A remote file as read: absent, or present with its content and octal mode. */
 export type RemoteFile = { exists: false } | { exists: true; content: string; mode: string };
 
-const ABSENT_EXIT = 3;
+const ABSENT_EXIT = EXIT.ABSENT;
 
 /** Shell text that prints `$1`'s mode on one line and then its content; exits 3 when absent. */
 export const READ_FILE_SCRIPT = `[ -e "$1" ] || [ -L "$1" ] || exit ${ABSENT_EXIT}
@@ -32,7 +33,7 @@ export async function readRemoteFile(conn: Connection, path: string): Promise<Re
  * Status of `ctk_tmp_fill` and `ctk_write_file` (and exit code of the scripts that pass it on) when
  * standard input ended before the whole content arrived: nothing was written.
  */
-export const INPUT_INCOMPLETE_STATUS = 14;
+export const INPUT_INCOMPLETE_STATUS = EXIT.INPUT_INCOMPLETE;
 
 /** sha256 (hex) of the bytes a write sends on standard input, for `ctk_tmp_fill`'s check. */
 export function contentSha256(content: string | Buffer): string {

@@ -1,13 +1,12 @@
 import { hostLabel, type Connection } from "../../connection/schema";
 import { ConntrackError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
+import { EXIT } from "../../transport/exit-codes";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
+import { lockTimeoutError, RELEASE_HOST_LOCK, TAKE_HOST_LOCK } from "../../transport/host-lock";
 import { describeChange, type Change, type RecordAction } from "./plan";
 import { previousTextFunction } from "./previous-record";
 import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, OBSERVE_BODY, parseObservation, type HelperObservation } from "./observe";
-
-/** Lock shared by every resource of this package that rewrites files under /etc on a host. */
-export const HOST_LOCK = "/run/pulumi-conntrack.lock";
 
 /**
  * Makes the changes, then observes again in the same round trip so that outputs report what the
@@ -35,11 +34,8 @@ ${previousTextFunction(HELPER_SYSCTL_PATH, HELPER_PARAM_PATH)}
 locked=0
 if [ "$fa" != keep ] || [ "$ra" != keep ]; then
   # Other resources of this package rewrite files in /etc/modprobe.d on the same host in parallel.
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>>${HOST_LOCK} || fail "cannot open ${HOST_LOCK}"
-    flock -w 60 9 || fail "waited 60 s for ${HOST_LOCK} (another pulumi-conntrack change on this host holds it)"
-    locked=1
-  fi
+${TAKE_HOST_LOCK}
+  locked=1
 fi
 case "$ra" in
   keep | drop) ;;
@@ -71,7 +67,7 @@ if [ -n "$mp" ]; then
   changed=1
 fi
 if [ "$ra" = drop ]; then ctk_remove_file "$r" || fail "cannot remove $r"; fi
-if [ "$locked" = 1 ]; then exec 9>&-; fi
+if [ "$locked" = 1 ]; then ${RELEASE_HOST_LOCK}; fi
 ${OBSERVE_BODY}`;
 
 /** The positional arguments and standard input of {@link APPLY_SCRIPT} for a list of changes. */
@@ -118,7 +114,8 @@ export async function apply(
   if (record.action === "drop") steps.push(`remove ${record.path}`);
   const label = `apply nf_conntrack_helper: ${steps.join("; ")}`;
   const r = await exec(conn, argv, { stdin, label });
-  if (r.exitCode !== 0) {
+  if (r.exitCode === EXIT.LOCK_TIMEOUT) throw lockTimeoutError(conn, label, r);
+  if (r.exitCode !== EXIT.OK) {
     throw commandFailed(conn, argv, r, {
       label,
       hint: "nothing after the failing step was changed; fix the cause and run `pulumi up` again (it repairs the rest)",

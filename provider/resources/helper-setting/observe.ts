@@ -1,5 +1,6 @@
 import { MODPROBE_DIR } from "../../common/markers";
 import type { Connection } from "../../connection/schema";
+import { CONF_DIR_FUNCTIONS, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
 import { commandFailed, exec, script } from "../../transport/exec";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
@@ -50,13 +51,18 @@ export interface HelperObservation {
   previousRecord: PreviousRecord;
 }
 
+/** A modprobe.d option line that sets the toggle. */
+const HELPER_OPTION_ERE = "^[[:space:]]*options[[:space:]]+nf[-_]conntrack[[:space:]]+(.*[[:space:]])?nf[-_]conntrack[-_]helper=";
+/** A sysctl.d line that sets the toggle. */
+const HELPER_SYSCTL_ERE = "^[[:space:]]*-?net[./]netfilter[./]nf_conntrack_helper[[:space:]]*=";
+
 /**
  * Shell text that prints an observation of the managed file `$m` and its record `$r` (both set by
  * the caller; `$r` empty: none) and the host.
  * Also the tail of the apply script, so that what apply reports is read back, not assumed.
  */
-// Reads files modprobe and systemd-sysctl would read, in their precedence order: a file name seen
-// in an earlier directory hides files of that name in later ones, as both tools do. The managed
+// Reads the files modprobe and systemd-sysctl would read, in the order they read them
+// (transport/conf-dirs.ts: a file name in an earlier directory hides it in later ones). The managed
 // file is reported in its own section, not here.
 export const OBSERVE_BODY = `${sectionStart("facts")}
 ${FACTS_SCRIPT}
@@ -76,30 +82,15 @@ elif [ -f "$m" ]; then
 elif [ -e "$m" ]; then echo kind=other
 else echo kind=absent; fi
 ${PREVIOUS_OBSERVE_SH}
+${CONF_DIR_FUNCTIONS}
 ${sectionStart("outside")}
 set -f
 for w in $(cat /proc/cmdline 2>/dev/null); do
   case "$w" in nf[-_]conntrack.nf[-_]conntrack[-_]helper=*) printf 'cmdline\\t/proc/cmdline\\t0:%s\\n' "$w" ;; esac
 done
 set +f
-nl='
-'
-scan() {
-  src=$1; re=$2; shift 2
-  seen=$nl
-  for d in "$@"; do
-    for f in "$d"/*.conf; do
-      [ -f "$f" ] || continue
-      b=\${f##*/}
-      case "$seen" in *"$nl$b$nl"*) continue ;; esac
-      seen="$seen$b$nl"
-      [ "$f" = "$m" ] && continue
-      grep -nE "$re" -- "$f" 2>/dev/null | while IFS= read -r l; do printf '%s\\t%s\\t%s\\n' "$src" "$f" "$l"; done
-    done
-  done
-}
-scan modprobe '^[[:space:]]*options[[:space:]]+nf[-_]conntrack[[:space:]]+(.*[[:space:]])?nf[-_]conntrack[-_]helper=' ${MODPROBE_DIR} /run/modprobe.d /usr/local/lib/modprobe.d /usr/lib/modprobe.d /lib/modprobe.d
-scan sysctl '^[[:space:]]*-?net[./]netfilter[./]nf_conntrack_helper[[:space:]]*=' /etc/sysctl.d /run/sysctl.d /usr/local/lib/sysctl.d /usr/lib/sysctl.d /lib/sysctl.d
+${modprobeGrep(HELPER_OPTION_ERE, '"$m"')} | while IFS= read -r l; do printf 'modprobe\\t%s\\n' "$l"; done
+${sysctlGrep(HELPER_SYSCTL_ERE, '"$m"')} | while IFS= read -r l; do printf 'sysctl\\t%s\\n' "$l"; done
 if [ -f /etc/sysctl.conf ]; then
   grep -nE '^[[:space:]]*-?net[./]netfilter[./]nf_conntrack_helper[[:space:]]*=' /etc/sysctl.conf 2>/dev/null | while IFS= read -r l; do printf 'sysctl\\t/etc/sysctl.conf\\t%s\\n' "$l"; done
 fi
@@ -147,13 +138,12 @@ export function parseObservation(stdout: string): HelperObservation {
 function parseOutside(text: string): OutsideSetting[] {
   const out: OutsideSetting[] = [];
   for (const row of text.split("\n")) {
-    const [source, path, rest] = row.split("\t");
-    if ((source !== "modprobe" && source !== "sysctl" && source !== "cmdline") || !path || rest === undefined) continue;
-    const colon = rest.indexOf(":");
-    if (colon < 0) continue;
-    const line = Number(rest.slice(0, colon));
-    const text = rest.slice(colon + 1);
-    out.push({ source, path, line, text, value: settingValue(source, text) });
+    const tab = row.indexOf("\t");
+    const source = row.slice(0, tab);
+    if (tab < 0 || (source !== "modprobe" && source !== "sysctl" && source !== "cmdline")) continue;
+    const m = parseConfMatch(row.slice(tab + 1));
+    if (!m) continue;
+    out.push({ source, path: m.path, line: m.line, text: m.text, value: settingValue(source, m.text) });
   }
   return out;
 }

@@ -228,6 +228,11 @@ const yn = (v: ToggleValue): "Y" | "N" => (v === 1 ? "Y" : "N");
 /**
  * Decides what to change so that the host matches the program. Pure: tested without a host.
  *
+ * In steps, as ModuleBlacklist's planner: what is refused before anything ({@link refusalOf}), a
+ * kernel without the toggle ({@link planRemovedToggle}), then where it exists the live values
+ * ({@link liveChanges}), how the value is persisted ({@link persistenceOf}) and the file change
+ * that persistence needs ({@link fileChange}).
+ *
  * @param recorded the values recorded in state; undefined at create (they are then read from `o`).
  */
 export function plan(o: HelperObservation, desired: HelperSettingDesired, recorded?: Recorded): Plan {
@@ -257,8 +262,6 @@ function planChanges(o: HelperObservation, desired: HelperSettingDesired, record
   const toggle = toggleOf(o);
   const module = moduleState(o);
   const want: ToggleValue = desired.enabled ? 1 : 0;
-  const path = managedPath(desired.fileName);
-  const release = o.facts.kernelRelease || "(unknown release)";
   const record: Recorded = recorded ? { ...recorded } : recordAtCreate(o);
   const base = {
     toggle,
@@ -269,93 +272,142 @@ function planChanges(o: HelperObservation, desired: HelperSettingDesired, record
     warnings: [] as string[],
     notes: [] as string[],
   };
-  const refuse = (refusal: Refusal): Plan => ({ ...base, changes: [], refusal, persistence: "not-applicable" });
 
-  if (toggle === "too-old") {
-    return refuse({
-      error: "unsupported",
-      command: "set net.netfilter.nf_conntrack_helper",
-      message: `kernel ${release} is older than 3.5 and has no nf_conntrack_helper toggle: every loaded helper attaches to all flows on its port`,
-      hint: "upgrade the kernel to 3.5 or later, or keep helper modules (nf_conntrack_ftp, ...) from loading with a ModuleBlacklist",
-    });
-  }
-  if (toggle === "undetermined") {
-    return refuse({
-      error: "unsupported",
-      command: "uname -r",
-      message: `cannot tell whether kernel "${release}" has the nf_conntrack_helper toggle: the sysctl and module parameter are absent and the release is not a version number`,
-      hint: "load nf_conntrack (modprobe nf_conntrack) so that the toggle shows, then run again",
-    });
-  }
+  const refusal = refusalOf(o, toggle, desired, recorded);
+  if (refusal) return { ...base, changes: [], refusal, persistence: "not-applicable" };
 
-  // The path is the operator's choice; whatever is there that we did not write must survive.
-  if (o.file.kind === "other") {
-    return refuse({
-      error: "conflict",
-      command: `write ${path}`,
-      message: `${path} is a ${o.file.what}; this resource writes only regular files it owns`,
-      hint: "choose another fileName, or remove it by hand if it is not needed",
-    });
-  }
-  if (o.file.kind === "unreadable") {
-    return refuse({
-      error: "conflict",
-      command: `read ${path}`,
-      message: `${path} exists but cannot be read`,
-      hint: "connect as root or set sudo: true",
-    });
-  }
+  const path = managedPath(desired.fileName);
   const current = o.file.kind === "file" ? o.file.content : null;
-  if (!recorded && current !== null && !isManagedContent(current)) {
-    const foreign = foreignSettings(current);
-    if (foreign.length > 0) {
-      return refuse({
-        error: "conflict",
-        command: `write ${path}`,
-        message: `${path} already exists and holds settings this resource does not manage (line ${foreign[0].line}: ${foreign[0].text.trim()})`,
-        hint: "choose another fileName, or move those settings to another file; a file holding only comments and nf_conntrack_helper options is taken over and restored on delete",
-      });
-    }
-  }
-
   // A file this resource wrote that someone replaced by hand (its header is gone): the header said
   // edits are reverted, but say which settings go with it.
   const handEdits = recorded && current !== null && !isManagedContent(current) ? foreignSettings(current) : [];
-  const revertedWarning = `${path} was replaced by hand; the settings in it were reverted: ${handEdits.map((l) => l.text.trim()).join("; ")}`;
+  const reverted = handEdits.length
+    ? `${path} was replaced by hand; the settings in it were reverted: ${handEdits.map((l) => l.text.trim()).join("; ")}`
+    : null;
 
-  if (toggle === "removed") {
-    if (desired.enabled) {
-      return refuse({
-        error: "unsupported",
-        command: "set net.netfilter.nf_conntrack_helper=1",
-        message: `kernel ${release} has no automatic conntrack helper assignment (removed in Linux 6.0): enabled: true cannot be carried out`,
-        hint: "explicit rules are the only way to attach a helper on this kernel: iptables -t raw -A PREROUTING -p tcp --dport 21 -j CT --helper ftp (or nftables `ct helper set`); set enabled: false",
-      });
-    }
-    const changes: Change[] = [];
-    if (current !== null) {
-      const stale = helperOptionLines(current);
-      const why = stale.length
-        ? `stale option (this kernel ignores it: "unknown parameter 'nf_conntrack_helper' ignored"): ${stale.map((s) => `line ${s.line}`).join(", ")}`
-        : "this kernel has no toggle to persist";
-      changes.push({ kind: "remove-file", path, why });
-    }
-    const warnings = staleWarnings(base.conflicts);
-    if (handEdits.length && changes.length) warnings.unshift(revertedWarning);
-    return { ...base, changes, persistence: "not-applicable", notes: [REMOVED_NOTE], warnings };
-  }
+  if (toggle === "removed") return { ...base, ...planRemovedToggle(path, current, base.conflicts, reverted) };
 
   // toggle === "present"
-  const changes: Change[] = [];
-  const warnings = base.warnings;
-  const notes = base.notes;
-  notes.push(EXISTING_FLOWS_NOTE);
+  const notes = [EXISTING_FLOWS_NOTE];
   if (desired.enabled) {
     notes.push(
       "enabled: true lets every loaded helper attach to all flows on its port; explicit CT --helper rules are the secure alternative.",
     );
   }
+  const live = liveChanges(o, module, want);
+  const persist = persistenceOf(o, desired, module, base.conflicts, want);
+  const file = fileChange(path, current, persist.wanted, persist.removeWhy, recorded);
+  const warnings = [...live.warnings, ...persist.warnings];
+  if (file && reverted) warnings.push(reverted);
+  const ctx = {
+    ours: desired.fileName,
+    want,
+    persisting: persist.persistence === "modprobe.d" || persist.persistence === "overridden-modprobe.d",
+    builtin: module === "builtin",
+  };
+  for (const c of base.conflicts) if (c.contradicts) warnings.push(describeConflict(c, ctx));
+  return {
+    ...base,
+    changes: file ? [...live.changes, file] : live.changes,
+    persistence: persist.persistence,
+    warnings,
+    notes: [...notes, ...live.notes, ...persist.notes],
+  };
+}
 
+/**
+ * What is refused before anything changes: a kernel without the toggle or whose version is
+ * unknown, a managed path that is not a regular file this resource can read, a file at create that
+ * holds settings this resource does not manage, and `enabled: true` where Linux 6.0 removed the toggle.
+ */
+function refusalOf(o: HelperObservation, toggle: Toggle, desired: HelperSettingDesired, recorded: Recorded | undefined): Refusal | null {
+  const path = managedPath(desired.fileName);
+  const release = o.facts.kernelRelease || "(unknown release)";
+  if (toggle === "too-old") {
+    return {
+      error: "unsupported",
+      command: "set net.netfilter.nf_conntrack_helper",
+      message: `kernel ${release} is older than 3.5 and has no nf_conntrack_helper toggle: every loaded helper attaches to all flows on its port`,
+      hint: "upgrade the kernel to 3.5 or later, or keep helper modules (nf_conntrack_ftp, ...) from loading with a ModuleBlacklist",
+    };
+  }
+  if (toggle === "undetermined") {
+    return {
+      error: "unsupported",
+      command: "uname -r",
+      message: `cannot tell whether kernel "${release}" has the nf_conntrack_helper toggle: the sysctl and module parameter are absent and the release is not a version number`,
+      hint: "load nf_conntrack (modprobe nf_conntrack) so that the toggle shows, then run again",
+    };
+  }
+  // The path is the operator's choice; whatever is there that we did not write must survive.
+  if (o.file.kind === "other") {
+    return {
+      error: "conflict",
+      command: `write ${path}`,
+      message: `${path} is a ${o.file.what}; this resource writes only regular files it owns`,
+      hint: "choose another fileName, or remove it by hand if it is not needed",
+    };
+  }
+  if (o.file.kind === "unreadable") {
+    return {
+      error: "conflict",
+      command: `read ${path}`,
+      message: `${path} exists but cannot be read`,
+      hint: "connect as root or set sudo: true",
+    };
+  }
+  const current = o.file.kind === "file" ? o.file.content : null;
+  if (!recorded && current !== null && !isManagedContent(current)) {
+    const foreign = foreignSettings(current);
+    if (foreign.length > 0) {
+      return {
+        error: "conflict",
+        command: `write ${path}`,
+        message: `${path} already exists and holds settings this resource does not manage (line ${foreign[0].line}: ${foreign[0].text.trim()})`,
+        hint: "choose another fileName, or move those settings to another file; a file holding only comments and nf_conntrack_helper options is taken over and restored on delete",
+      };
+    }
+  }
+  if (toggle === "removed" && desired.enabled) {
+    return {
+      error: "unsupported",
+      command: "set net.netfilter.nf_conntrack_helper=1",
+      message: `kernel ${release} has no automatic conntrack helper assignment (removed in Linux 6.0): enabled: true cannot be carried out`,
+      hint: "explicit rules are the only way to attach a helper on this kernel: iptables -t raw -A PREROUTING -p tcp --dport 21 -j CT --helper ftp (or nftables `ct helper set`); set enabled: false",
+    };
+  }
+  return null;
+}
+
+/** A kernel without the toggle (Linux 6.0 and later), `enabled: false`: remove a stale option file, warn about stale lines elsewhere. */
+function planRemovedToggle(
+  path: string,
+  current: string | null,
+  conflicts: readonly Conflict[],
+  reverted: string | null,
+): Pick<Plan, "changes" | "persistence" | "notes" | "warnings"> {
+  const changes: Change[] = [];
+  if (current !== null) {
+    const stale = helperOptionLines(current);
+    const why = stale.length
+      ? `stale option (this kernel ignores it: "unknown parameter 'nf_conntrack_helper' ignored"): ${stale.map((s) => `line ${s.line}`).join(", ")}`
+      : "this kernel has no toggle to persist";
+    changes.push({ kind: "remove-file", path, why });
+  }
+  const warnings = staleWarnings(conflicts);
+  if (reverted && changes.length) warnings.unshift(reverted);
+  return { changes, persistence: "not-applicable", notes: [REMOVED_NOTE], warnings };
+}
+
+/** The live value and the module parameter, where the toggle exists. */
+function liveChanges(
+  o: HelperObservation,
+  module: ConntrackModule,
+  want: ToggleValue,
+): { changes: Change[]; warnings: string[]; notes: string[] } {
+  const changes: Change[] = [];
+  const warnings: string[] = [];
+  const notes: string[] = [];
   if (o.live !== null) {
     // Never record o.live here: at create recordAtCreate already has it, later it is drift.
     if (o.live !== want) changes.push({ kind: "set-live", from: o.live, to: want });
@@ -375,61 +427,73 @@ function planChanges(o: HelperObservation, desired: HelperSettingDesired, record
   if (o.moduleParameter !== null && o.moduleParameter !== yn(want)) {
     changes.push({ kind: "set-module-parameter", from: o.moduleParameter, to: yn(want) });
   }
+  return { changes, warnings, notes };
+}
 
-  let wanted: string | null = null;
-  let persistence: Persistence;
-  let removeWhy = "persist is false";
-  const cmdline = o.outside.filter((s) => s.source === "cmdline").at(-1);
+/**
+ * How the value survives a reload or reboot, and the managed file's content that needs (null: no
+ * file; `removeWhy` says why an existing one goes).
+ */
+function persistenceOf(
+  o: HelperObservation,
+  desired: HelperSettingDesired,
+  module: ConntrackModule,
+  conflicts: readonly Conflict[],
+  want: ToggleValue,
+): { persistence: Persistence; wanted: string | null; removeWhy: string; warnings: string[]; notes: string[] } {
+  const warnings: string[] = [];
+  const notes: string[] = [];
   if (!desired.persist) {
-    persistence = "not-persisted";
     notes.push("persist is false: the value is lost when nf_conntrack is reloaded or the host reboots.");
-  } else if (module === "builtin") {
-    removeWhy = "nf_conntrack is built into the kernel: modprobe.d options are never read for it";
-    const sysctl = o.outside.filter((s) => s.source === "sysctl");
-    if (cmdline?.value === want) {
-      persistence = "kernel-command-line";
-      notes.push(`nf_conntrack is built into the kernel; the kernel command line (${cmdline.text}) persists the value.`);
-    } else if (sysctl.length > 0 && sysctl.every((s) => s.value === want)) {
-      // A built-in nf_conntrack has its sysctl from boot on, so systemd-sysctl can set it.
-      persistence = "sysctl.d";
-      notes.push(
-        `nf_conntrack is built into the kernel; ${sysctl.map((s) => s.path).join(", ")} persists the value (systemd-sysctl at boot).`,
-      );
-    } else {
-      persistence = "impossible-builtin";
-      warnings.push(
-        `nf_conntrack is built into kernel ${release}: an /etc/modprobe.d option has no effect, so the value was set live only and is lost at reboot; persist it on the kernel command line: add nf_conntrack.nf_conntrack_helper=${want} (e.g. to GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub).`,
-      );
-    }
-  } else {
+    return { persistence: "not-persisted", wanted: null, removeWhy: "persist is false", warnings, notes };
+  }
+  if (module !== "builtin") {
     // A later file's contradicting option wins at load: saying "modprobe.d" would be a lie.
-    persistence = base.conflicts.some((c) => c.overridesManagedFile) ? "overridden-modprobe.d" : "modprobe.d";
-    wanted = managedFileContent(want);
+    const persistence = conflicts.some((c) => c.overridesManagedFile) ? "overridden-modprobe.d" : "modprobe.d";
+    return { persistence, wanted: managedFileContent(want), removeWhy: "persist is false", warnings, notes };
   }
-
-  if (current !== wanted) {
-    if (handEdits.length) warnings.push(revertedWarning);
-    if (wanted !== null) {
-      const why =
-        current === null
-          ? "persist the value for the next load of nf_conntrack"
-          : isManagedContent(current) || recorded
-            ? "the file differs from what this resource wrote"
-            : "take over the file (its previous content is restored on delete)";
-      changes.push({ kind: "write-file", path, content: wanted, why });
-    } else if (current !== null) {
-      changes.push({ kind: "remove-file", path, why: removeWhy });
-    }
+  const removeWhy = "nf_conntrack is built into the kernel: modprobe.d options are never read for it";
+  const cmdline = o.outside.filter((s) => s.source === "cmdline").at(-1);
+  const sysctl = o.outside.filter((s) => s.source === "sysctl");
+  let persistence: Persistence;
+  if (cmdline?.value === want) {
+    persistence = "kernel-command-line";
+    notes.push(`nf_conntrack is built into the kernel; the kernel command line (${cmdline.text}) persists the value.`);
+  } else if (sysctl.length > 0 && sysctl.every((s) => s.value === want)) {
+    // A built-in nf_conntrack has its sysctl from boot on, so systemd-sysctl can set it.
+    persistence = "sysctl.d";
+    notes.push(
+      `nf_conntrack is built into the kernel; ${sysctl.map((s) => s.path).join(", ")} persists the value (systemd-sysctl at boot).`,
+    );
+  } else {
+    persistence = "impossible-builtin";
+    const release = o.facts.kernelRelease || "(unknown release)";
+    warnings.push(
+      `nf_conntrack is built into kernel ${release}: an /etc/modprobe.d option has no effect, so the value was set live only and is lost at reboot; persist it on the kernel command line: add nf_conntrack.nf_conntrack_helper=${want} (e.g. to GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub).`,
+    );
   }
+  return { persistence, wanted: null, removeWhy, warnings, notes };
+}
 
-  const ctx = {
-    ours: desired.fileName,
-    want,
-    persisting: persistence === "modprobe.d" || persistence === "overridden-modprobe.d",
-    builtin: module === "builtin",
-  };
-  for (const c of base.conflicts) if (c.contradicts) warnings.push(describeConflict(c, ctx));
-  return { ...base, changes, persistence, warnings, notes };
+/** The change that makes the managed file hold `wanted` (null: no file), or null when it does. */
+function fileChange(
+  path: string,
+  current: string | null,
+  wanted: string | null,
+  removeWhy: string,
+  recorded: Recorded | undefined,
+): Change | null {
+  if (current === wanted) return null;
+  if (wanted !== null) {
+    const why =
+      current === null
+        ? "persist the value for the next load of nf_conntrack"
+        : isManagedContent(current) || recorded
+          ? "the file differs from what this resource wrote"
+          : "take over the file (its previous content is restored on delete)";
+    return { kind: "write-file", path, content: wanted, why };
+  }
+  return current !== null ? { kind: "remove-file", path, why: removeWhy } : null;
 }
 
 /**

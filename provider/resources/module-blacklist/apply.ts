@@ -1,12 +1,11 @@
 import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
+import { EXIT } from "../../transport/exit-codes";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
+import { lockTimeoutError, RELEASE_HOST_LOCK, TAKE_HOST_LOCK } from "../../transport/host-lock";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { OBSERVE_FUNCTION, observationFromSections, type Observation } from "./observe";
 import { parseNotrackScan, type ManagedNotrackRule } from "./notrack-guard";
-
-/** The host-wide lock every pulumi-conntrack resource takes around changes that others check. */
-export const HOST_LOCK = "/run/pulumi-conntrack.lock";
 
 /** What to do to the managed path. */
 export type FileAction =
@@ -52,12 +51,14 @@ export interface ApplyResult {
   after: Observation;
 }
 
-// Positional parameters: $1 path, $2 mode of a new file, $3 keep|remove|write, $4 tool or "-",
-// $5 guard (0/1), $6 sha256 of the file's bytes, $7 number of modules to unload, then those modules
-// in order, then the listed modules. The file's bytes arrive on standard input (not written unless
-// they arrived whole). Every step reports in its own section; the
-// script ends with an observation, so outputs are read back rather than assumed.
-const APPLY_SCRIPT = `${OBSERVE_FUNCTION}
+/**
+ * The apply script. Positional parameters: $1 path, $2 mode of a new file, $3 keep|remove|write,
+ * $4 tool or "-", $5 guard (0/1), $6 sha256 of the file's bytes, $7 number of modules to unload,
+ * then those modules in order, then the listed modules. The file's bytes arrive on standard input
+ * (not written unless they arrived whole). Every step reports in its own section; the script ends
+ * with an observation, so outputs are read back rather than assumed.
+ */
+export const APPLY_SCRIPT = `${OBSERVE_FUNCTION}
 ${ATOMIC_WRITE_FUNCTIONS}
 ctk_loaded() {
   for d in /sys/module/*; do [ -e "$d/initstate" ] && printf '%s\\n' "\${d##*/}"; done
@@ -66,10 +67,7 @@ ctk_loaded() {
 f=$1; fmode=$2; action=$3; regen=$4; guard=$5; fsum=$6; n=$7; shift 7
 order=
 while [ "$n" -gt 0 ]; do order="$order $1"; shift; n=$((n - 1)); done
-if command -v flock >/dev/null 2>&1; then
-  exec 9>>${HOST_LOCK}
-  flock -w 300 9 || { echo "timed out after 300 s waiting for ${HOST_LOCK}" >&2; exit 75; }
-fi
+${TAKE_HOST_LOCK}
 if [ "$guard" = 1 ]; then
   rules=$(ctk_notrack_scan)
   if [ -n "$rules" ]; then
@@ -86,7 +84,7 @@ case $action in
 esac
 echo ok=1
 # The lock guards the check-then-write against a NotrackRule being added; the slow steps run without it.
-exec 9>&-
+${RELEASE_HOST_LOCK}
 if [ "$regen" != - ]; then
 ${sectionStart("apply.initramfs")}
   kr=$(uname -r)
@@ -113,7 +111,7 @@ fi
 ctk_observe "$f" 0 0 "$@"`;
 
 /**
- * Makes the changes in one remote command: under the host lock ({@link HOST_LOCK}), checks
+ * Makes the changes in one remote command: under the host lock (`transport/host-lock.ts`), checks
  * again for NotrackRules when asked, writes or removes the file, regenerates the initramfs, then
  * unloads in the given order, stopping at the first refusal. Returns what happened and the host
  * as observed right after; throws only when the command itself could not run.
@@ -144,14 +142,9 @@ export async function apply(conn: Connection, req: ApplyRequest): Promise<ApplyR
     stdin: req.file.kind === "write" ? req.file.bytes : undefined,
     timeoutMs: req.regenerate ? 1_200_000 : 300_000,
   });
-  if (r.exitCode !== 0)
-    throw commandFailed(conn, argv, r, {
-      label,
-      hint:
-        r.exitCode === 75
-          ? "another pulumi-conntrack change holds the host lock; run pulumi up again"
-          : "check that the user is root or has passwordless sudo (sudo: true)",
-    });
+  if (r.exitCode === EXIT.LOCK_TIMEOUT) throw lockTimeoutError(conn, label, r);
+  if (r.exitCode !== EXIT.OK)
+    throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseApplyOutput(r.stdout);
 }
 

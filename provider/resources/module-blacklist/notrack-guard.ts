@@ -1,4 +1,5 @@
 import { NFT_TABLE, RULE_TAG_PREFIX } from "../../common/markers";
+import { parseConfMatches } from "../../transport/conf-dirs";
 import { shQuote } from "../../transport/quote";
 
 /**
@@ -132,21 +133,20 @@ export interface CoreBlock {
 }
 
 /**
- * Reads `grep -n` output over modprobe configuration (`path:line:text`) and the kernel command line
- * for lines that disable a {@link CONNTRACK_CORE} module: `install <m> <command>` whose command does
- * not itself run modprobe or insmod, and `module_blacklist=` naming one. A bare `blacklist` line is
- * not one (it only ignores aliases). Pure.
+ * Reads `ctk_conf_grep` output over the modprobe.d files modprobe reads (`path<TAB>line:text`, see
+ * `transport/conf-dirs.ts`: a file hidden by one of the same name in an earlier directory is not
+ * among them) and the kernel command line for lines that disable a {@link CONNTRACK_CORE} module:
+ * `install <m> <command>` whose command does not itself run modprobe or insmod, and
+ * `module_blacklist=` naming one. A bare `blacklist` line is not one (it only ignores aliases). Pure.
  */
 export function parseCoreBlocks(grepOutput: string, cmdline: string): CoreBlock[] {
   const out: CoreBlock[] = [];
-  for (const row of grepOutput.split("\n")) {
-    const m = /^(.+?):(\d+):(.*)$/.exec(row);
-    if (!m) continue;
-    const words = m[3].trim().split(/\s+/);
+  for (const { path, line, text } of parseConfMatches(grepOutput)) {
+    const words = text.trim().split(/\s+/);
     const module = (words[1] ?? "").replace(/-/g, "_");
     if (words[0] !== "install" || !CONNTRACK_CORE.includes(module)) continue;
     if (/\b(modprobe|insmod)\b/.test(words.slice(2).join(" "))) continue;
-    out.push({ where: `${m[1]}:${m[2]}`, text: m[3].trim(), module });
+    out.push({ where: `${path}:${line}`, text: text.trim(), module });
   }
   for (const word of cmdline.trim().split(/\s+/)) {
     const m = /^module_blacklist=(.*)$/.exec(word);

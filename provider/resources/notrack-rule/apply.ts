@@ -1,39 +1,34 @@
 import type { Connection } from "../../connection/schema";
 import { hostLabel } from "../../connection/schema";
-import { ConntrackError, RemoteCommandError } from "../../errors";
+import { RemoteCommandError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
-import { ATOMIC_WRITE_FUNCTIONS, contentSha256, INPUT_INCOMPLETE_STATUS } from "../../transport/files";
+import { EXIT } from "../../transport/exit-codes";
+import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
+import { lockTimeoutError, TAKE_HOST_LOCK } from "../../transport/host-lock";
 import { variantOf } from "./backend";
 import type { Family } from "./address";
 import type { Plan } from "./plan";
 import { RAW_TABLE_SHELL_FUNCTIONS } from "./raw-table";
-import { HOST_LOCK, SHELL_FUNCTIONS } from "./shell";
+import { SHELL_FUNCTIONS } from "./shell";
 
-/** Exit code of the apply script when the host changed since it was observed. */
-export const CONFLICT_EXIT = 75;
-/** Exit code of the apply script when the tool refused the live batch (nothing was changed). */
-export const LIVE_FAILED_EXIT = 10;
-/**
- * Exit code when the saved-ruleset file could not be prepared (read-only or full file system, no
- * such directory): it is checked before anything else changes, so nothing was changed.
- */
-export const FILE_PREP_FAILED_EXIT = 11;
-const LOCK_TIMEOUT_EXIT = 12;
-/** Exit code when the live batch was applied but the file could not be replaced afterwards. */
-export const FILE_WRITE_FAILED_EXIT = 13;
-/**
- * Exit code when the new file content did not arrive whole (the client went away while sending
- * it): checked before anything changes, so nothing was changed.
- */
-export const INPUT_INCOMPLETE_EXIT = INPUT_INCOMPLETE_STATUS;
+/** Exit code of the apply script when the host changed since it was observed ({@link EXIT.CONFLICT}). */
+export const CONFLICT_EXIT = EXIT.CONFLICT;
+/** Exit code of the apply script when the tool refused the live batch ({@link EXIT.LIVE_FAILED}). */
+export const LIVE_FAILED_EXIT = EXIT.LIVE_FAILED;
+/** Exit code when the saved-ruleset file could not be prepared ({@link EXIT.FILE_PREP_FAILED}). */
+export const FILE_PREP_FAILED_EXIT = EXIT.FILE_PREP_FAILED;
+/** Exit code when the live batch was applied but the file could not be replaced ({@link EXIT.FILE_WRITE_FAILED}). */
+export const FILE_WRITE_FAILED_EXIT = EXIT.FILE_WRITE_FAILED;
+/** Exit code when the new file content did not arrive whole ({@link EXIT.INPUT_INCOMPLETE}). */
+export const INPUT_INCOMPLETE_EXIT = EXIT.INPUT_INCOMPLETE;
 
 /**
- * The apply script: under the host lock, check that the live ruleset and the file are still what
- * the plan was computed from (else exit 75 and change nothing), apply the live batch atomically,
+ * The apply script: under the host lock (`transport/host-lock.ts`; exit {@link EXIT.LOCK_TIMEOUT} when another run holds it too long), check that the live ruleset and the file are still what
+ * the plan was computed from (else exit {@link EXIT.CONFLICT} and change nothing), apply the live batch atomically,
  * then replace the saved-ruleset file atomically (temporary file + rename; an existing file keeps
  * its mode and owner). The temporary file is written before anything changes, so a file system that
- * refuses it (read-only `/etc`, full disk) fails the apply with nothing changed (exit 11); only the
- * final rename can fail after the live batch (exit 13). Temporary files that a killed earlier run
+ * refuses it (read-only `/etc`, full disk) fails the apply with nothing changed (exit {@link EXIT.FILE_PREP_FAILED}); only the
+ * final rename can fail after the live batch (exit {@link EXIT.FILE_WRITE_FAILED}). Temporary files that a killed earlier run
  * left next to the file are removed under the lock. Hang-up and broken-pipe signals are ignored: a
  * client that goes away mid-apply does not leave half an apply behind; the run completes, and the
  * retry finds (and takes over) what it did. When the plan says the batch empties built-in chains of iptables-nft's raw
@@ -47,17 +42,14 @@ export const INPUT_INCOMPLETE_EXIT = INPUT_INCOMPLETE_STATUS;
  * `remove` to remove the file, `${11}` the raw table's built-in chains the batch empties (space-separated),
  * `${12}` the new content's sha256. The new file content is standard input; it is checked against
  * `${12}` before anything changes, so a run whose client went away before sending all of it changes
- * nothing (exit 14) instead of installing the part that arrived. Values are positional parameters; the text is fixed.
+ * nothing (exit {@link EXIT.INPUT_INCOMPLETE}) instead of installing the part that arrived. Values are positional parameters; the text is fixed.
  */
 export const APPLY_SCRIPT = `${SHELL_FUNCTIONS}
 ${RAW_TABLE_SHELL_FUNCTIONS}
 ${ATOMIC_WRITE_FUNCTIONS}
 fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10} emptied=\${11} csum=\${12}
 trap '' HUP PIPE
-if command -v flock >/dev/null 2>&1; then
-  exec 9>>${HOST_LOCK}
-  flock -w 100 9 || { echo "timed out waiting for ${HOST_LOCK} (another change to this host's netfilter rules is running)" >&2; exit ${LOCK_TIMEOUT_EXIT}; }
-fi
+${TAKE_HOST_LOCK}
 if [ -n "$file" ]; then
   d=$(dirname -- "$file")
   # Under the lock no other run of this script is writing: a temporary file of this file is a
@@ -68,7 +60,7 @@ if [ -n "$file" ]; then
     trap 'rm -f -- "$tmp"' EXIT
     trap 'rm -f -- "$tmp"; exit 1' INT TERM
     ctk_tmp_fill "$tmp" "$csum"; rc=$?
-    [ "$rc" = ${INPUT_INCOMPLETE_STATUS} ] && exit ${INPUT_INCOMPLETE_STATUS}
+    [ "$rc" = ${INPUT_INCOMPLETE_EXIT} ] && exit ${INPUT_INCOMPLETE_EXIT}
     [ "$rc" = 0 ] || exit ${FILE_PREP_FAILED_EXIT}
     # A full disk shows here, before anything changed, not after the live batch.
     sync -- "$tmp" 2>/dev/null || true
@@ -180,7 +172,7 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
   const what = [p.live ? `${p.live.backend} batch` : "", p.file ? `write ${p.file.path}` : ""].filter(Boolean).join(" + ");
   const label = `apply NOTRACK rule change (${what})`;
   const r = await exec(conn, argv, { stdin, label });
-  if (r.exitCode === 0) return "done";
+  if (r.exitCode === EXIT.OK) return "done";
   if (r.exitCode === CONFLICT_EXIT) return "conflict";
   if (r.exitCode === LIVE_FAILED_EXIT) {
     const batch = p.live?.text.trim().split("\n").join(" \\n ") ?? "";
@@ -219,12 +211,6 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
       hint: "the connection lost part of the input; run `pulumi up` again",
     });
   }
-  if (r.exitCode === LOCK_TIMEOUT_EXIT) {
-    throw new ConntrackError(`timed out waiting for ${HOST_LOCK}`, {
-      host: hostLabel(conn),
-      command: label,
-      hint: "another netfilter change on this host held the lock for over 100 s; retry",
-    });
-  }
+  if (r.exitCode === EXIT.LOCK_TIMEOUT) throw lockTimeoutError(conn, label, r);
   throw commandFailed(conn, argv, r, { label });
 }

@@ -14,7 +14,7 @@ export interface ConntrackBlock {
 }
 
 /**
- * Reads `grep -n` output over modprobe configuration (`path:line:text`) and the kernel command
+ * Reads `ctk_conf_grep` output over the modprobe.d files modprobe reads (`path<TAB>line:text`) and the kernel command
  * line. `install nf_conntrack <command>` replaces loading the module with the command, so any
  * command that does not itself run modprobe or insmod (`/bin/false`, `/bin/true`, an echo) keeps
  * it out, also as a dependency. A bare `blacklist nf_conntrack` does not (it only ignores

@@ -10,11 +10,12 @@ import type { Observed } from "./observe";
 import { taggedSavedLines } from "./persist-iptables";
 import { taggedNftLines } from "./persist-nftables";
 import { ruleTextFor } from "./plan";
+import { NOTRACK_RULE_OUTPUT_NAMES } from "./resource";
 import type { NotrackRuleInputs } from "./schema";
 import { specOf, SPEC_KEYS, type RuleSpec } from "./spec";
 
-/** Output keys that are never inputs. */
-const OUTPUT_KEYS = ["tag", "resolvedBackend", "ruleText", "persistence", "actions", "warnings", "stateVersion"];
+/** Output keys that are never inputs (the outputs, and the state version the runtime stores). */
+const OUTPUT_KEYS = [...NOTRACK_RULE_OUTPUT_NAMES, "stateVersion"];
 
 /** Inputs that are not part of the rule's match, kept as they were. */
 function nonSpecInputs(olds: Record<string, unknown>): Partial<NotrackRuleInputs> {

@@ -6,7 +6,7 @@ import { parseKeyValues, parseSections, sectionStart } from "../../transport/sec
 import type { Family } from "./address";
 import { parseConntrackBlocks, type ConntrackBlock } from "./conntrack-blocks";
 import { CORE_INSTALL_ERE } from "../module-blacklist/notrack-guard";
-import { shQuote } from "../../transport/quote";
+import { CONF_DIR_FUNCTIONS, modprobeGrep } from "../../transport/conf-dirs";
 import { parseSshConnection, type SshSession } from "./lockout";
 import { SHELL_FUNCTIONS } from "./shell";
 
@@ -84,6 +84,7 @@ export interface Observed {
  * one the host's `iptables` command is). Values are positional parameters; the text is fixed.
  */
 export const OBSERVE_SCRIPT = `${SHELL_FUNCTIONS}
+${CONF_DIR_FUNCTIONS}
 fam=$1
 ${sectionStart("facts")}
 ${FACTS_SCRIPT}
@@ -101,11 +102,7 @@ while [ -z "$s" ] && [ "$n" -lt 10 ] && [ "\${p:-0}" -gt 1 ]; do
 done
 printf '%s\\n' "$s"
 ${sectionStart("modprobe")}
-for d in /etc/modprobe.d /run/modprobe.d /usr/local/lib/modprobe.d /usr/lib/modprobe.d /lib/modprobe.d; do
-  for f in "$d"/*.conf; do
-    [ -f "$f" ] && grep -n -E ${shQuote(CORE_INSTALL_ERE)} "$f" 2>/dev/null | sed "s|^|$f:|"
-  done
-done
+${modprobeGrep(CORE_INSTALL_ERE)}
 ${sectionStart("cmdline")}
 cat /proc/cmdline 2>/dev/null
 ${sectionStart("iptables")}

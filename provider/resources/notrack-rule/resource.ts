@@ -1,6 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { secretConnection, withSecretConnection, type ConnectionArgs } from "../../common/resource-options";
+import type { Assert, DeclaresOutputs, ExactNames } from "../../common/output-names";
+import { outputSlots } from "../../common/output-names";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
+import type { NotrackRuleOutputs } from "./kind";
 import type { Persistence, ResolvedBackend } from "./backend";
 import type { PortSpec } from "./ports";
 import { NOTRACK_RULE_TYPE, RULE_NAME, type BackendChoice, type Chain, type Protocol } from "./schema";
@@ -82,6 +85,15 @@ function parentPath(parent: pulumi.Resource | undefined): string {
 }
 
 /**
+ * The names of {@link NotrackRule}'s outputs besides its inputs, once: the constructor's output slots come
+ * from it, and the compiler checks it against {@link NotrackRuleOutputs} and the class's declared fields below.
+ */
+export const NOTRACK_RULE_OUTPUT_NAMES = ["tag", "resolvedBackend", "ruleText", "persistence", "actions", "warnings"] as const;
+
+// Compile-time only: the list is exactly the outputs type's keys.
+type _NamesAreTheOutputs = Assert<ExactNames<NotrackRuleOutputs, typeof NOTRACK_RULE_OUTPUT_NAMES>>;
+
+/**
  * One NOTRACK rule on one host: packets it matches bypass connection tracking (the busy DNS
  * server case: port 53 in PREROUTING and OUTPUT). The rule lives in the raw table of the iptables
  * variant the host uses, or in this package's nftables table at raw priority, carries a comment
@@ -121,13 +133,11 @@ export class NotrackRule extends pulumi.dynamic.Resource {
       connection: secretConnection(args.connection),
       ruleName: args.ruleName ?? ruleNameFor(name),
       owner: ownerOf(name, opts),
-      tag: undefined,
-      resolvedBackend: undefined,
-      ruleText: undefined,
-      persistence: undefined,
-      actions: undefined,
-      warnings: undefined,
+      ...outputSlots(NOTRACK_RULE_OUTPUT_NAMES),
     };
     super(thinProvider(NOTRACK_RULE_TYPE), name, props, withSecretConnection(opts), TYPE_MODULE, NOTRACK_RULE_TYPE);
   }
 }
+
+// Compile-time only: every output is declared on the class, as `pulumi.Output` of its type.
+type _FieldsAreTheOutputs = Assert<DeclaresOutputs<NotrackRule, NotrackRuleOutputs, typeof NOTRACK_RULE_OUTPUT_NAMES>>;

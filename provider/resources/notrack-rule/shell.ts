@@ -5,9 +5,6 @@
  */
 import { NFT_TABLE } from "../../common/markers";
 
-/** Lock file held around every change, shared with the other resources of this package. */
-export const HOST_LOCK = "/run/pulumi-conntrack.lock";
-
 /**
  * - `ctk_ipt_bin VARIANT FAMILY save|restore`: the binary of the iptables variant asked for
  *   (`iptables-legacy-save`...), or the plain one where the variant has no binary of its own.

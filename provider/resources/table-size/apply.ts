@@ -1,8 +1,9 @@
 import { hostLabel, type Connection } from "../../connection/schema";
 import { ConntrackError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
+import { EXIT } from "../../transport/exit-codes";
 import { ATOMIC_WRITE_FUNCTIONS } from "../../transport/files";
-import { HOST_LOCK } from "../helper-setting/apply";
+import { lockTimeoutError, RELEASE_HOST_LOCK, TAKE_HOST_LOCK } from "../../transport/host-lock";
 import { FILE_ROLES, MANAGED_PATHS } from "./managed-files";
 import { HASHSIZE_PATH, NETFILTER_PROC, OBSERVE_SCRIPT_BODY, parseObservation, type TableObservation } from "./observe";
 import { describeChange, liveBuckets, type Change } from "./plan";
@@ -29,10 +30,7 @@ rollback() {
   done < "$bk/files"
 }
 die() { rollback; rm -rf -- "$bk"; fail "$* (every change of this run was put back)"; }
-if command -v flock >/dev/null 2>&1; then
-  exec 9>>${HOST_LOCK} || fail "cannot open ${HOST_LOCK}"
-  flock -w 60 9 || fail "waited 60 s for ${HOST_LOCK} (another pulumi-conntrack change on this host holds it)"
-fi
+${TAKE_HOST_LOCK}
 while [ $# -ge 2 ]; do
   p=$1; v=$2; shift 2
   old=$(cat -- "$p") || die "cannot read $p"
@@ -58,7 +56,7 @@ for f in "$s1" "$s2" "$s3"; do
   case "$f" in *.rules) udevadm control --reload >/dev/null 2>&1 || true ;; esac
 done
 rm -rf -- "$bk"
-exec 9>&-
+${RELEASE_HOST_LOCK}
 set -- "$s1" "$s2" "$s3"
 ${OBSERVE_SCRIPT_BODY}`;
 
@@ -89,7 +87,8 @@ export async function apply(conn: Connection, changes: readonly Change[]): Promi
   const argv = script(APPLY_SCRIPT, applyArgs(changes));
   const label = `apply conntrack table size: ${changes.map(describeChange).join("; ")}`;
   const r = await exec(conn, argv, { label });
-  if (r.exitCode !== 0) {
+  if (r.exitCode === EXIT.LOCK_TIMEOUT) throw lockTimeoutError(conn, label, r);
+  if (r.exitCode !== EXIT.OK) {
     throw commandFailed(conn, argv, r, { label, hint: "the host was left as it was; fix the cause and run `pulumi up` again" });
   }
   const after = parseObservation(r.stdout);

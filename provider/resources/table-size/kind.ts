@@ -62,7 +62,7 @@ export const tableSizeKind: ResourceKind<TableSizeInputs, TableSizeOutputs> = {
 
   async read(_id, olds) {
     const desired = desiredOf(olds);
-    const recorded = recordedOf(olds as unknown as Record<string, unknown>);
+    const recorded = recordedOf(olds);
     const o = await observe(olds.connection);
     const p = plan(o, desired, recorded);
     const actions = Array.isArray(olds.actions) ? olds.actions : [];
@@ -70,12 +70,12 @@ export const tableSizeKind: ResourceKind<TableSizeInputs, TableSizeOutputs> = {
   },
 
   async update(_id, olds, news) {
-    return converge(news, recordedOf(olds as unknown as Record<string, unknown>));
+    return converge(news, recordedOf(olds));
   },
 
   async delete(_id, olds) {
     const o = await observe(olds.connection);
-    const { changes } = planDelete(o, recordedOf(olds as unknown as Record<string, unknown>));
+    const { changes } = planDelete(o, recordedOf(olds));
     if (changes.length > 0) await apply(olds.connection, changes);
   },
 };

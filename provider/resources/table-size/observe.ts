@@ -1,5 +1,7 @@
 import type { Connection } from "../../connection/schema";
+import { CONF_DIR_FUNCTIONS, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
 import { commandFailed, exec, script } from "../../transport/exec";
+import { shQuote } from "../../transport/quote";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { FILE_ROLES, MANAGED_PATHS, type FileRole } from "./managed-files";
@@ -63,6 +65,10 @@ export interface TableObservation {
 
 const P = NETFILTER_PROC;
 const KEY_RE = "nf_conntrack_(max|buckets|[a-z0-9_]*timeout[a-z0-9_]*)";
+/** A sysctl.d line that sets a managed key. */
+const TABLE_SYSCTL_ERE = `^[[:space:]]*-?net[./]netfilter[./]${KEY_RE}[[:space:]]*=`;
+/** A modprobe.d option line that sets the hash size. */
+const TABLE_OPTION_ERE = "^[[:space:]]*options[[:space:]]+nf[-_]conntrack[[:space:]]+(.*[[:space:]])?hashsize=";
 
 // One round trip: facts, live values with their write permission, the managed files, and the same
 // keys set elsewhere. Modes come from stat: outside the initial namespace the kernel makes the
@@ -107,14 +113,12 @@ file_state "$2"
 ${sectionStart("file.udev")}
 file_state "$3"
 ${sectionStart("outside")}
-for f in /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf /etc/sysctl.conf; do
-  [ -f "$f" ] && [ "$f" != "$1" ] || continue
-  grep -nE '^[[:space:]]*-?net[./]netfilter[./]${KEY_RE}[[:space:]]*=' -- "$f" 2>/dev/null | while IFS= read -r l; do printf 'sysctl\\t%s\\t%s\\n' "$f" "$l"; done
-done
-for f in /etc/modprobe.d/*.conf /run/modprobe.d/*.conf /usr/local/lib/modprobe.d/*.conf /usr/lib/modprobe.d/*.conf /lib/modprobe.d/*.conf; do
-  [ -f "$f" ] && [ "$f" != "$2" ] || continue
-  grep -nE '^[[:space:]]*options[[:space:]]+nf[-_]conntrack[[:space:]]+(.*[[:space:]])?hashsize=' -- "$f" 2>/dev/null | while IFS= read -r l; do printf 'modprobe\\t%s\\t%s\\n' "$f" "$l"; done
-done
+${CONF_DIR_FUNCTIONS}
+${sysctlGrep(TABLE_SYSCTL_ERE, '"$1"')} | while IFS= read -r l; do printf 'sysctl\\t%s\\n' "$l"; done
+if [ -f /etc/sysctl.conf ] && [ /etc/sysctl.conf != "$1" ]; then
+  grep -nE ${shQuote(TABLE_SYSCTL_ERE)} /etc/sysctl.conf 2>/dev/null | while IFS= read -r l; do printf 'sysctl\\t/etc/sysctl.conf\\t%s\\n' "$l"; done
+fi
+${modprobeGrep(TABLE_OPTION_ERE, '"$2"')} | while IFS= read -r l; do printf 'modprobe\\t%s\\n' "$l"; done
 true`;
 
 /** Shell text that prints an observation; `$1`..`$3` are the managed paths (sysctl, modprobe, udev). */
@@ -183,12 +187,12 @@ export function parseObservation(stdout: string): TableObservation {
 function parseOutside(text: string): OutsideSetting[] {
   const out: OutsideSetting[] = [];
   for (const row of text.split("\n")) {
-    const [source, path, rest] = row.split("\t");
-    if ((source !== "sysctl" && source !== "modprobe") || !path || rest === undefined) continue;
-    const colon = rest.indexOf(":");
-    if (colon < 0) continue;
-    const line = Number(rest.slice(0, colon));
-    const body = rest.slice(colon + 1);
+    const tab = row.indexOf("\t");
+    const source = row.slice(0, tab);
+    if (tab < 0 || (source !== "sysctl" && source !== "modprobe")) continue;
+    const match = parseConfMatch(row.slice(tab + 1));
+    if (!match) continue;
+    const { path, line, text: body } = match;
     if (source === "sysctl") {
       const m = /^\s*-?net[./]netfilter[./](\S+?)\s*=\s*(\S*)/.exec(body);
       if (!m) continue;

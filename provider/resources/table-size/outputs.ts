@@ -103,7 +103,7 @@ export function reflectedDesired(p: Plan, olds: TableSizeDesired): TableSizeDesi
 }
 
 /** The recorded values carried in stored outputs (anything malformed counts as not recorded). */
-export function recordedOf(olds: Record<string, unknown>): Recorded {
+export function recordedOf(olds: { readonly [K in keyof Recorded]?: unknown }): Recorded {
   const r = emptyRecord();
   const int = (v: unknown) => (typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : null);
   r.previousMax = int(olds.previousMax);

@@ -9,7 +9,8 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, sym
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { APPLY_SCRIPT, HOST_LOCK, applyArgs, verify } from "../../../provider/resources/helper-setting/apply";
+import { APPLY_SCRIPT, applyArgs, verify } from "../../../provider/resources/helper-setting/apply";
+import { HOST_LOCK_PATH as HOST_LOCK } from "../../../provider/transport/host-lock";
 import { managedFileContent } from "../../../provider/resources/helper-setting/managed-file";
 import { OBSERVE_SCRIPT, parseObservation } from "../../../provider/resources/helper-setting/observe";
 import {

@@ -74,8 +74,8 @@ describe("the NotrackRule pre-check: which conntrack-core module a modprobe.d li
 
   it("names the module the line disables, not nf_conntrack", () => {
     const grep = execFileSync("grep", ["-n", "-E", CORE_INSTALL_ERE], { input: CONF, encoding: "utf8" })
-      .replace(/^/gm, "/etc/modprobe.d/x.conf:")
-      .replace(/\/etc\/modprobe\.d\/x\.conf:$/, "");
+      .replace(/^/gm, "/etc/modprobe.d/x.conf\t")
+      .replace(/\/etc\/modprobe\.d\/x\.conf\t$/, "");
     const blocks = parseCoreBlocks(grep, "ro module_blacklist=nf_nat,nf-defrag-ipv6 quiet");
     expect(blocks).toEqual([
       { where: "/etc/modprobe.d/x.conf:1", text: "install nf_defrag_ipv4 /bin/false", module: "nf_defrag_ipv4" },

@@ -6,10 +6,10 @@ import type { RuleSpec } from "../../../provider/resources/notrack-rule/spec";
 describe("nf_conntrack kept out", () => {
   it("finds install lines that do not load the module, and module_blacklist=", () => {
     const grep = [
-      "/etc/modprobe.d/pulumi-conntrack-blacklist.conf:3:install nf_conntrack /bin/false",
-      "/etc/modprobe.d/x.conf:1:  install nf-conntrack /usr/bin/true",
-      "/etc/modprobe.d/y.conf:7:install nf_conntrack /sbin/modprobe --ignore-install nf_conntrack $CMDLINE_OPTS",
-      "/etc/modprobe.d/z.conf:2:install nf_conntrack_ftp /bin/false",
+      "/etc/modprobe.d/pulumi-conntrack-blacklist.conf\t3:install nf_conntrack /bin/false",
+      "/etc/modprobe.d/x.conf\t1:  install nf-conntrack /usr/bin/true",
+      "/etc/modprobe.d/y.conf\t7:install nf_conntrack /sbin/modprobe --ignore-install nf_conntrack $CMDLINE_OPTS",
+      "/etc/modprobe.d/z.conf\t2:install nf_conntrack_ftp /bin/false",
     ].join("\n");
     expect(parseConntrackBlocks(grep, "BOOT_IMAGE=/vmlinuz ro module_blacklist=nf_nat,nf_conntrack quiet")).toEqual([
       { where: "/etc/modprobe.d/pulumi-conntrack-blacklist.conf:3", text: "install nf_conntrack /bin/false" },

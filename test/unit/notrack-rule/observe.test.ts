@@ -20,7 +20,7 @@ describe("observe and apply scripts", () => {
       "@@ctk session",
       "10.213.0.1 40000 10.213.0.16 22",
       "@@ctk modprobe",
-      "/etc/modprobe.d/b.conf:2:install nf_conntrack /bin/false",
+      "/etc/modprobe.d/b.conf\t2:install nf_conntrack /bin/false",
       "@@ctk cmdline",
       "ro quiet",
       "@@ctk iptables",

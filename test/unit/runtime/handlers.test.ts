@@ -34,9 +34,9 @@ describe("runtime handlers", () => {
 
 describe("warnings reach the engine log (issue 12, item 8)", () => {
   const schema = z.object({ connection: z.any(), n: z.number() }).strict();
-  const kind: ResourceKind<never, { warnings: string[]; notes: string[] }> = {
+  const kind: ResourceKind<z.output<typeof schema>, { warnings: string[]; notes: string[] }> = {
     type: "Fake",
-    schema: schema as never,
+    schema,
     replaceOn: [],
     stateVersion: 1,
     async create() {
@@ -57,7 +57,7 @@ describe("warnings reach the engine log (issue 12, item 8)", () => {
       seen.push(m);
     });
     try {
-      const h = handlersFor(kind as never);
+      const h = handlersFor(kind);
       await h.create({ connection: {}, n: 1 });
       await h.read("fake-1", { connection: {}, n: 1 });
       await h.update("fake-1", { connection: {}, n: 1 }, { connection: {}, n: 2 });
@@ -73,7 +73,7 @@ describe("warnings reach the engine log (issue 12, item 8)", () => {
     });
     try {
       await expect(logWarnings("Fake", "id", ["w"])).resolves.toBeUndefined();
-      await expect(handlersFor(kind as never).create({ connection: {}, n: 1 })).resolves.toMatchObject({ id: "fake-1" });
+      await expect(handlersFor(kind).create({ connection: {}, n: 1 })).resolves.toMatchObject({ id: "fake-1" });
     } finally {
       setWarningSink(undefined);
     }

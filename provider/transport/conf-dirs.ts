@@ -1,0 +1,95 @@
+/**
+ * One reader of the configuration directories modprobe (and systemd-sysctl) read, with their
+ * precedence rules, for every observe script that looks for settings outside this package's own
+ * files (kmod's modprobe.d(5); sysctl.d(5) has the same rules):
+ *
+ * - the directories are read in a fixed order of precedence, `/etc` first;
+ * - a file in an earlier directory hides the file of the same name in every later one (so an empty
+ *   `/etc/modprobe.d/x.conf`, or one linked to `/dev/null`, switches off a packaged `/lib/modprobe.d/x.conf`);
+ * - only names ending in `.conf` are read, directories are skipped;
+ * - the files left are read in lexical order of their names (C locale), whatever their directory:
+ *   for options, the last one read wins.
+ *
+ * The host lists and greps (the shell text below); what a match means is decided in TypeScript
+ * ({@link parseConfMatches} and each kind's planner).
+ */
+import { shQuote } from "./quote";
+
+/** modprobe.d directories in kmod's order of precedence (`/usr/lib` is kmod's DISTCONFDIR, before `/lib`). */
+export const MODPROBE_D_DIRS: readonly string[] = [
+  "/etc/modprobe.d",
+  "/run/modprobe.d",
+  "/usr/local/lib/modprobe.d",
+  "/usr/lib/modprobe.d",
+  "/lib/modprobe.d",
+];
+
+/** sysctl.d directories in systemd-sysctl's order of precedence. */
+export const SYSCTL_D_DIRS: readonly string[] = [
+  "/etc/sysctl.d",
+  "/run/sysctl.d",
+  "/usr/local/lib/sysctl.d",
+  "/usr/lib/sysctl.d",
+  "/lib/sysctl.d",
+];
+
+/**
+ * Shell functions:
+ * - `ctk_conf_files DIR...`: the files read from DIR... (in precedence order), one path per line, in
+ *   the order they are read: for each `*.conf` name the first directory's entry (any entry but a
+ *   directory hides the name; a dangling link does not), sorted by name.
+ * - `ctk_conf_grep ERE EXCLUDE DIR...`: `path<TAB>line:text` for every line matching ERE (grep -E)
+ *   in those files, in the order read. EXCLUDE (a path, or empty) still hides its name but its lines
+ *   are left out: a kind's own managed file is not a setting "outside" it. Unreadable files say nothing.
+ */
+export const CONF_DIR_FUNCTIONS = `ctk_conf_files() {
+  for _cd in "$@"; do
+    for _cf in "$_cd"/*.conf; do
+      [ -e "$_cf" ] && [ ! -d "$_cf" ] || continue
+      # A name cannot hold "/": "name/path" sorts by name and cuts back to the path.
+      printf '%s/%s\\n' "\${_cf##*/}" "$_cf"
+    done
+  done | awk -F / '!seen[$1]++' | LC_ALL=C sort -t / -k 1,1 | cut -d / -f 2-
+}
+ctk_conf_grep() {
+  _cre=$1; _cx=$2; shift 2
+  ctk_conf_files "$@" | while IFS= read -r _cf; do
+    [ "$_cf" != "$_cx" ] && [ -f "$_cf" ] || continue
+    grep -nE -- "$_cre" "$_cf" 2>/dev/null | while IFS= read -r _cl; do printf '%s\\t%s\\n' "$_cf" "$_cl"; done
+  done
+  return 0
+}`;
+
+/**
+ * Shell text (needs {@link CONF_DIR_FUNCTIONS}) that prints the lines matching `ere` of the modprobe.d
+ * files modprobe reads, except those of `exclude` (shell text: a quoted path or a `"$var"`).
+ */
+export function modprobeGrep(ere: string, exclude = '""'): string {
+  return `ctk_conf_grep ${shQuote(ere)} ${exclude} ${MODPROBE_D_DIRS.join(" ")}`;
+}
+
+/** As {@link modprobeGrep}, over the sysctl.d directories. */
+export function sysctlGrep(ere: string, exclude = '""'): string {
+  return `ctk_conf_grep ${shQuote(ere)} ${exclude} ${SYSCTL_D_DIRS.join(" ")}`;
+}
+
+/** One line of a configuration file that matched. */
+export interface ConfMatch {
+  /** The file it is in. */
+  path: string;
+  /** Its line number (1-based). */
+  line: number;
+  /** The line as written. */
+  text: string;
+}
+
+/** Parses one `path<TAB>line:text` row of `ctk_conf_grep`; null for anything else. Pure. */
+export function parseConfMatch(row: string): ConfMatch | null {
+  const m = /^([^\t]+)\t(\d+):(.*)$/.exec(row);
+  return m ? { path: m[1], line: Number(m[2]), text: m[3] } : null;
+}
+
+/** Parses `ctk_conf_grep` output, keeping its order (the order modprobe reads the lines). Pure. */
+export function parseConfMatches(text: string): ConfMatch[] {
+  return text.split("\n").flatMap((row) => parseConfMatch(row) ?? []);
+}

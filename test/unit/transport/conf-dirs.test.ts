@@ -1,0 +1,140 @@
+/**
+ * The one reader of modprobe.d (and sysctl.d) with modprobe's precedence rules
+ * (provider/transport/conf-dirs.ts), run by this machine's /bin/sh over temporary directories that
+ * stand for /etc, /run, /usr/local/lib, /usr/lib and /lib (the directories are parameters of the
+ * fragment), then read by the one parser; and every observe script that looks at modprobe.d using it.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CORE_INSTALL_ERE } from "../../../provider/resources/module-blacklist/notrack-guard";
+import { OBSERVE_SCRIPT as HELPER_OBSERVE } from "../../../provider/resources/helper-setting/observe";
+import { parseConntrackBlocks } from "../../../provider/resources/notrack-rule/conntrack-blocks";
+import { OBSERVE_SCRIPT as NOTRACK_OBSERVE } from "../../../provider/resources/notrack-rule/observe";
+import { OBSERVE_SCRIPT_BODY as TABLE_OBSERVE } from "../../../provider/resources/table-size/observe";
+import { CONF_DIR_FUNCTIONS, MODPROBE_D_DIRS, modprobeGrep, parseConfMatch, parseConfMatches } from "../../../provider/transport/conf-dirs";
+
+let root = "";
+let dirs: string[] = [];
+beforeEach(() => {
+  root = mkdtempSync(path.join(tmpdir(), "ctk-confdirs-"));
+  // The five directories, in modprobe's order of precedence.
+  dirs = ["etc", "run", "usr-local-lib", "usr-lib", "lib"].map((d) => path.join(root, d));
+  for (const d of dirs) mkdirSync(d);
+});
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+const [ETC, RUN, , USR_LIB, LIB] = [0, 1, 2, 3, 4];
+const put = (dir: number, name: string, content: string) => writeFileSync(path.join(dirs[dir], name), content);
+const at = (dir: number, name: string) => path.join(dirs[dir], name);
+
+function sh(body: string, args: string[]): string {
+  return execFileSync("/bin/sh", ["-c", `${CONF_DIR_FUNCTIONS}\n${body}`, "sh", ...args], { encoding: "utf8" });
+}
+const files = () => sh('ctk_conf_files "$@"', dirs).split("\n").filter(Boolean);
+const grep = (ere: string, exclude = "") => sh('re=$1; x=$2; shift 2; ctk_conf_grep "$re" "$x" "$@"', [ere, exclude, ...dirs]);
+
+describe("the modprobe.d reader", () => {
+  it("lets a file in an earlier directory hide the same name in every later one", () => {
+    put(LIB, "a.conf", "install nf_conntrack /bin/false\n");
+    put(USR_LIB, "a.conf", "install nf_conntrack /bin/true\n");
+    put(ETC, "a.conf", "# local override: nothing\n");
+    put(LIB, "b.conf", "blacklist x\n");
+    expect(files()).toEqual([at(ETC, "a.conf"), at(LIB, "b.conf")]);
+    expect(grep("install")).toBe("");
+  });
+
+  it("reads the files in lexical order of name, whatever their directory (the last option wins)", () => {
+    put(ETC, "50-b.conf", "options m p=etc\n");
+    put(LIB, "10-a.conf", "options m p=lib\n");
+    put(RUN, "90-c.conf", "x\noptions m p=run\n");
+    put(USR_LIB, "50-B.conf", "options m p=usrlib\n");
+    expect(files()).toEqual([at(LIB, "10-a.conf"), at(USR_LIB, "50-B.conf"), at(ETC, "50-b.conf"), at(RUN, "90-c.conf")]);
+    expect(parseConfMatches(grep("^options m "))).toEqual([
+      { path: at(LIB, "10-a.conf"), line: 1, text: "options m p=lib" },
+      { path: at(USR_LIB, "50-B.conf"), line: 1, text: "options m p=usrlib" },
+      { path: at(ETC, "50-b.conf"), line: 1, text: "options m p=etc" },
+      { path: at(RUN, "90-c.conf"), line: 2, text: "options m p=run" },
+    ]);
+  });
+
+  it("reads only *.conf; a link to /dev/null hides the name, a directory or a dangling link does not", () => {
+    put(ETC, "a.conf.bak", "install nf_conntrack /bin/false\n");
+    put(LIB, "masked.conf", "install nf_conntrack /bin/false\n");
+    symlinkSync("/dev/null", at(ETC, "masked.conf"));
+    put(LIB, "dir.conf", "install nf_conntrack /bin/false\n");
+    mkdirSync(at(ETC, "dir.conf"));
+    put(LIB, "dangling.conf", "install nf_conntrack /bin/false\n");
+    symlinkSync(path.join(root, "nowhere"), at(ETC, "dangling.conf"));
+    expect(files()).toEqual([at(LIB, "dangling.conf"), at(LIB, "dir.conf"), at(ETC, "masked.conf")]);
+    expect(parseConfMatches(grep("install")).map((m) => m.path)).toEqual([at(LIB, "dangling.conf"), at(LIB, "dir.conf")]);
+  });
+
+  it("leaves out the excluded file's lines, but the excluded file still hides its name", () => {
+    put(ETC, "ours.conf", "options nf_conntrack hashsize=1\n");
+    put(LIB, "ours.conf", "options nf_conntrack hashsize=2\n");
+    put(LIB, "theirs.conf", "options nf_conntrack hashsize=3\n");
+    expect(parseConfMatches(grep("hashsize", at(ETC, "ours.conf"))).map((m) => m.text)).toEqual(["options nf_conntrack hashsize=3"]);
+    // Without our file in /etc, the packaged one of the same name is read, and reported.
+    rmSync(at(ETC, "ours.conf"));
+    expect(parseConfMatches(grep("hashsize", at(ETC, "ours.conf"))).map((m) => m.text)).toEqual([
+      "options nf_conntrack hashsize=2",
+      "options nf_conntrack hashsize=3",
+    ]);
+  });
+
+  it("reads file names with spaces, and an empty set of directories", () => {
+    put(ETC, "99 local.conf", "options a b=1\n");
+    expect(parseConfMatches(grep("options"))).toEqual([{ path: at(ETC, "99 local.conf"), line: 1, text: "options a b=1" }]);
+    for (const d of dirs) rmSync(d, { recursive: true });
+    expect(grep("options")).toBe("");
+  });
+
+  it("parses rows, and nothing else", () => {
+    expect(parseConfMatch("/etc/modprobe.d/a:b.conf\t12:install x /bin/false: yes")).toEqual({
+      path: "/etc/modprobe.d/a:b.conf",
+      line: 12,
+      text: "install x /bin/false: yes",
+    });
+    expect(parseConfMatch("garbage")).toBeNull();
+    expect(parseConfMatch("/etc/x.conf\tno number")).toBeNull();
+    expect(parseConfMatches("\n\nx\n")).toEqual([]);
+  });
+});
+
+describe("NotrackRule's conntrack check over the reader", () => {
+  it("does not report an `install nf_conntrack /bin/false` that a file of the same name in /etc hides", () => {
+    put(LIB, "blacklist-conntrack.conf", "install nf_conntrack /bin/false\n");
+    put(ETC, "blacklist-conntrack.conf", "# conntrack allowed on this host\n");
+    expect(parseConntrackBlocks(grep(CORE_INSTALL_ERE), "ro quiet")).toEqual([]);
+    // The same line where nothing hides it is reported, with its file and line.
+    rmSync(at(ETC, "blacklist-conntrack.conf"));
+    expect(parseConntrackBlocks(grep(CORE_INSTALL_ERE), "ro quiet")).toEqual([
+      { where: `${at(LIB, "blacklist-conntrack.conf")}:1`, text: "install nf_conntrack /bin/false" },
+    ]);
+  });
+});
+
+describe("every observe script that reads modprobe.d", () => {
+  it("uses the one reader over the five directories in kmod's order, and lists none itself", () => {
+    expect(MODPROBE_D_DIRS).toEqual([
+      "/etc/modprobe.d",
+      "/run/modprobe.d",
+      "/usr/local/lib/modprobe.d",
+      "/usr/lib/modprobe.d",
+      "/lib/modprobe.d",
+    ]);
+    expect(modprobeGrep("x")).toBe(`ctk_conf_grep x "" ${MODPROBE_D_DIRS.join(" ")}`);
+    for (const [name, s] of Object.entries({ HELPER_OBSERVE, NOTRACK_OBSERVE, TABLE_OBSERVE })) {
+      expect(s, name).toContain(CONF_DIR_FUNCTIONS);
+      const rest = s.replace(CONF_DIR_FUNCTIONS, "");
+      expect(rest, name).toContain(`${MODPROBE_D_DIRS.join(" ")}`);
+      // No loop of its own over a modprobe.d directory.
+      expect(rest.replaceAll(MODPROBE_D_DIRS.join(" "), ""), name).not.toMatch(/modprobe\.d\/\*|modprobe\.d \//);
+    }
+  });
+});
