@@ -30,7 +30,8 @@ export {
   type LiveBatch as NotrackLiveBatch,
   type FileWrite as NotrackFileWrite,
 } from "./plan";
-export { notrackRuleKind, type NotrackRuleOutputs } from "./kind";
+export { notrackRuleKind } from "./kind";
+export type { NotrackRuleOutputs } from "./outputs";
 export {
   resolveBackend as resolveNotrackBackend,
   type ResolvedBackend as NotrackResolvedBackend,

@@ -4,7 +4,7 @@
  * Pure, so it is tested without a host.
  */
 import { persistenceFor, persistenceWarnings, type ResolvedBackend } from "./backend";
-import type { NotrackRuleOutputs } from "./kind";
+import type { NotrackRuleOutputs } from "./outputs";
 import { liveRules } from "./live";
 import type { Observed } from "./observe";
 import { taggedSavedLines } from "./persist-iptables";
