@@ -10,7 +10,7 @@ import type { Family } from "./address";
 import { applyPlan, FILE_PREP_FAILED_EXIT, FILE_WRITE_FAILED_EXIT, LIVE_FAILED_EXIT } from "./apply";
 import { resolveBackend, variantOf, type ResolvedBackend } from "./backend";
 import { afterPlan } from "./evolve";
-import { joinBatch, type Settled } from "./host-batcher";
+import { joinBatch, type Settled } from "../../common/batcher";
 import { lockoutFromInputs, lockoutFromSession } from "./lockout";
 import { mergePlans } from "./merge";
 import { observe, type Observed } from "./observe";

@@ -1,7 +1,7 @@
 import type { Connection } from "../../connection/schema";
 import { connectionIdentity } from "./converge";
 import type { Family } from "./address";
-import { joinBatch } from "./host-batcher";
+import { joinBatch } from "../../common/batcher";
 import { observe, type IptablesVariant, type Observed } from "./observe";
 
 /**

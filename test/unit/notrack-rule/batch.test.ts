@@ -1,7 +1,7 @@
 /** Batches: members planned against the host as the ones before them leave it, applied as one. */
 import { describe, expect, it } from "vitest";
 import { afterPlan } from "../../../provider/resources/notrack-rule/evolve";
-import { joinBatch, type Settled } from "../../../provider/resources/notrack-rule/host-batcher";
+import { joinBatch, type Settled } from "../../../provider/common/batcher";
 import { mergePlans } from "../../../provider/resources/notrack-rule/merge";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
 import type { RuleSpec } from "../../../provider/resources/notrack-rule/spec";
