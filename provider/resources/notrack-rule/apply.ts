@@ -4,7 +4,7 @@ import { ConntrackError, RemoteCommandError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256, INPUT_INCOMPLETE_STATUS } from "../../transport/files";
 import { variantOf } from "./backend";
-import type { Family } from "./address";
+import type { Family } from "./syntax";
 import type { Plan } from "./plan";
 import { RAW_TABLE_SHELL_FUNCTIONS } from "./raw-table";
 import { HOST_LOCK, SHELL_FUNCTIONS } from "./shell";

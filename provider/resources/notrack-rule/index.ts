@@ -38,5 +38,5 @@ export {
   type Persistence as NotrackPersistence,
   type PersistenceMechanism as NotrackPersistenceMechanism,
 } from "./backend";
-export type { RuleSpec as NotrackRuleSpec } from "./spec";
-export type { PortSpec } from "./ports";
+export type { RuleSpec as NotrackRuleSpec } from "./syntax/rule";
+export type { PortSpec } from "./syntax/ports";

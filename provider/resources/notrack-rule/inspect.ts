@@ -7,11 +7,9 @@ import { persistenceFor, persistenceWarnings, type ResolvedBackend } from "./bac
 import type { NotrackRuleOutputs } from "./outputs";
 import { liveRules } from "./live";
 import type { Observed } from "./observe";
-import { taggedSavedLines } from "./persist-iptables";
-import { taggedNftLines } from "./persist-nftables";
+import { taggedSavedLines, taggedNftLines, specOf, SPEC_KEYS, type RuleSpec } from "./syntax";
 import { ruleTextFor } from "./plan";
 import type { NotrackRuleInputs } from "./schema";
-import { specOf, SPEC_KEYS, type RuleSpec } from "./spec";
 
 /** Output keys that are never inputs. */
 const OUTPUT_KEYS = ["tag", "resolvedBackend", "ruleText", "persistence", "actions", "warnings", "stateVersion"];

@@ -3,13 +3,15 @@ import type { CheckFailure } from "../../common/check";
 import type { ReadOutcome, ResourceKind } from "../../common/kind";
 import { containsUnknown } from "../../common/unknown";
 import { variantOf, type ResolvedBackend } from "./backend";
-import { assertReadable, converge, decideBackend, type Request } from "./converge";
+import { converge } from "./batch/converge";
+import { assertReadable, decideBackend, type Request } from "./batch/members";
 import { inspect } from "./inspect";
 import { lockoutFromInputs } from "./lockout";
 import { outputsOf, type NotrackRuleOutputs } from "./outputs";
-import { observeShared } from "./shared-observe";
+import { observeShared } from "./batch/shared-observe";
 import { crossFieldFailures, NOTRACK_RULE_TYPE, NotrackRuleSchema, type NotrackRuleInputs } from "./schema";
-import { adoptPrefix, makeTag, specOf, tagWithPrefix } from "./spec";
+import { adoptPrefix, makeTag, tagWithPrefix } from "./identity";
+import { specOf } from "./syntax";
 
 /** The tag prefix a create of `inputs` recognises as its own (see {@link adoptPrefix}). */
 export function adoptPrefixOf(inputs: NotrackRuleInputs & { owner: string }): string {

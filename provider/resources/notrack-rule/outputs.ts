@@ -1,7 +1,7 @@
 /** What a NotrackRule reports besides its inputs, and how a create or update fills it in. */
 import { persistenceWarnings, type Persistence, type ResolvedBackend } from "./backend";
 import { describeChanges, ruleTextFor, type Plan } from "./plan";
-import type { RuleSpec } from "./spec";
+import type { RuleSpec } from "./syntax";
 
 /** What a NotrackRule records beyond its inputs. */
 export interface NotrackRuleOutputs {

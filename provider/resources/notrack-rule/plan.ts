@@ -5,14 +5,20 @@
  */
 import { NFT_TABLE } from "../../common/markers";
 import { persistenceFor, type Persistence, type ResolvedBackend } from "./backend";
-import { deleteCommandFor, insertCommandFor, renderIptablesRule } from "./iptables-rule";
+import {
+  deleteCommandFor,
+  insertCommandFor,
+  renderIptablesRule,
+  NFT_CHAIN_DECLARATIONS,
+  nftChainName,
+  renderNftRule,
+  editSavedRules,
+  editNftablesConf,
+  type RuleSpec,
+} from "./syntax";
 import { isExactly, liveRules, nftTableRules, type LiveRule } from "./live";
-import { NFT_CHAIN_DECLARATIONS, nftChainName, renderNftRule } from "./nft-rule";
 import { canDropRawTable, chainsEmptiedBy } from "./raw-table";
 import type { Observed } from "./observe";
-import { editSavedRules } from "./persist-iptables";
-import { editNftablesConf } from "./persist-nftables";
-import type { RuleSpec } from "./spec";
 
 /** What one resource wants on the host. */
 export interface Desired {

@@ -21,7 +21,7 @@
  * stays a plain `iptables-restore --noflush` batch.
  */
 import type { ResolvedBackend } from "./backend";
-import { parseSavedRuleset } from "./syntax/saved-ruleset";
+import { parseSavedRuleset } from "./syntax";
 
 /** The built-in chains of the raw table. */
 const RAW_CHAINS = ["PREROUTING", "OUTPUT"] as const;

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { secretConnection, withSecretConnection, type ConnectionArgs } from "../../common/resource-options";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
 import type { Persistence, ResolvedBackend } from "./backend";
-import type { PortSpec } from "./ports";
+import type { PortSpec } from "./syntax";
 import { NOTRACK_RULE_TYPE, RULE_NAME, type BackendChoice, type Chain, type Protocol } from "./schema";
 
 /** Arguments of {@link NotrackRule}. */

@@ -1,10 +1,10 @@
 /** Batches: members planned against the host as the ones before them leave it, applied as one. */
 import { describe, expect, it } from "vitest";
-import { afterPlan } from "../../../provider/resources/notrack-rule/evolve";
+import { afterPlan } from "../../../provider/resources/notrack-rule/batch/evolve";
 import { joinBatch, type Settled } from "../../../provider/common/batcher";
-import { mergePlans } from "../../../provider/resources/notrack-rule/merge";
+import { mergePlans } from "../../../provider/resources/notrack-rule/batch/merge";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
-import type { RuleSpec } from "../../../provider/resources/notrack-rule/spec";
+import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
 import { file, observed, planAll, nftTableJson } from "./fixtures";
 
 const A = "pulumi-conntrack:a:0000000001";

@@ -1,5 +1,5 @@
 import { parseFacts } from "../../../provider/transport/facts";
-import { afterPlan } from "../../../provider/resources/notrack-rule/evolve";
+import { afterPlan } from "../../../provider/resources/notrack-rule/batch/evolve";
 import type { Observed } from "../../../provider/resources/notrack-rule/observe";
 import { plan, type Desired, type Plan } from "../../../provider/resources/notrack-rule/plan";
 import { sha256 } from "../../../provider/resources/notrack-rule/observe";

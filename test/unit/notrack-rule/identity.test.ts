@@ -5,10 +5,12 @@
  * and saved, so there is never a duplicate or an orphan. Pure.
  */
 import { describe, expect, it } from "vitest";
-import { mergePlans } from "../../../provider/resources/notrack-rule/merge";
+import { mergePlans } from "../../../provider/resources/notrack-rule/batch/merge";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
-import { adoptPrefix, tagMatches, tagWithPrefix, TAG_PATTERN, type RuleSpec } from "../../../provider/resources/notrack-rule/spec";
-import { editNftablesConf } from "../../../provider/resources/notrack-rule/persist-nftables";
+import { adoptPrefix, tagWithPrefix } from "../../../provider/resources/notrack-rule/identity";
+import { tagMatches, TAG_PATTERN } from "../../../provider/resources/notrack-rule/syntax/tag";
+import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
+import { editNftablesConf } from "../../../provider/resources/notrack-rule/syntax/saved-nftables";
 import { file, nftTableJson, observed, planAll } from "./fixtures";
 
 const src = { owner: "proj/prod/parent::x/dns", ruleName: "dns", family: "ipv4", backend: "auto", host: "10.0.0.5", port: 22 };

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { applyInvocation } from "../../../provider/resources/notrack-rule/apply";
 import { parseObserved } from "../../../provider/resources/notrack-rule/observe";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
-import type { RuleSpec } from "../../../provider/resources/notrack-rule/spec";
+import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
 import { file, observed, nftTableJson } from "./fixtures";
 
 const TAG = "pulumi-conntrack:dns:0123456789";

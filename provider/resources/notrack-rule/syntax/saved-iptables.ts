@@ -5,13 +5,10 @@
  * rules (Docker, kube-proxy), which must come from those tools at boot, not from us.
  */
 import { iptablesLineHasTag } from "./iptables-rule";
-import { joinSavedLines, parseSavedRuleset, placeRawRule, tableRules, type RawRuleLine } from "./syntax/saved-ruleset";
+import { joinSavedLines, parseSavedRuleset, placeRawRule, tableRules, type RawRuleLine } from "./saved-ruleset";
 
 /** First line of a saved-rules file this package creates (it never creates one otherwise). */
 export const IPTABLES_FILE_HEADER = "# Written by pulumi-conntrack: the NOTRACK rules it manages. Other tools' rules are not saved here.";
-
-/** What one resource wants in the file: its rule line (`-A CHAIN ...`) or nothing. */
-export type SavedLine = RawRuleLine;
 
 /** The saved lines in `*raw` that carry `tag`. */
 export function taggedSavedLines(content: string | undefined, tag: string): string[] {
@@ -32,7 +29,7 @@ export function taggedSavedLines(content: string | undefined, tag: string): stri
 export function editSavedRules(
   content: string | undefined,
   tag: string,
-  want: SavedLine | undefined,
+  want: RawRuleLine | undefined,
   adopt?: string,
 ): string | undefined | null {
   if (content === undefined) {

@@ -5,9 +5,9 @@
  */
 import { canonicalCidr, type Family } from "./address";
 import { parsePort, type PortSpec } from "./ports";
-import type { Protocol } from "./schema";
-import { TAG_PATTERN, tagMatches, type RuleSpec } from "./spec";
-import { parseSavedRuleset, tableRules } from "./syntax/saved-ruleset";
+import { TAG_PATTERN, tagMatches } from "./tag";
+import type { Protocol, RuleSpec } from "./rule";
+import { parseSavedRuleset, tableRules } from "./saved-ruleset";
 
 /** One `-A` line of a saved table. */
 export interface SavedRule {

@@ -5,13 +5,18 @@
  * files. The hashes stay those of the observation, since the apply script checks the host against
  * what was read, not against what the batch will make of it. Pure.
  */
-import { NFT_TABLE } from "../../common/markers";
-import { iptablesLineHasTag, renderIptablesRule } from "./iptables-rule";
-import { nftChainName } from "./nft-rule";
-import { sha256, type Observed } from "./observe";
-import type { Desired, FileWrite, Plan } from "./plan";
-import { tagMatches } from "./spec";
-import { joinSavedLines, parseSavedRuleset, placeRawRule } from "./syntax/saved-ruleset";
+import { NFT_TABLE } from "../../../common/markers";
+import {
+  iptablesLineHasTag,
+  renderIptablesRule,
+  nftChainName,
+  tagMatches,
+  joinSavedLines,
+  parseSavedRuleset,
+  placeRawRule,
+} from "../syntax";
+import { sha256, type Observed } from "../observe";
+import type { Desired, FileWrite, Plan } from "../plan";
 
 /** `o` with plan `p` (computed from `o` for `d`) carried out. */
 export function afterPlan(o: Observed, d: Desired, p: Plan): Observed {

@@ -2,8 +2,8 @@
  * One apply for a whole batch: the members' plans, each computed against the host as the members
  * before it leave it, joined into one atomic live batch and one file write. Pure.
  */
-import type { Observed } from "./observe";
-import type { FileWrite, LiveBatch, Plan } from "./plan";
+import type { Observed } from "../observe";
+import type { FileWrite, LiveBatch, Plan } from "../plan";
 
 /**
  * The plan that carries out `plans` in order (at least one; all for one backend and one family,
