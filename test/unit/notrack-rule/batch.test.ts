@@ -5,7 +5,7 @@ import { joinBatch, type Settled } from "../../../provider/common/batcher";
 import { mergePlans } from "../../../provider/resources/notrack-rule/batch/merge";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
 import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
-import { file, observed, planAll, nftTableJson } from "./fixtures";
+import { file, observed, planAll, nftTableJson, rendered } from "./fixtures";
 
 const A = "pulumi-conntrack:a:0000000001";
 const B = "pulumi-conntrack:b:0000000002";
@@ -28,7 +28,7 @@ describe("a batch on iptables", () => {
       { tag: B, spec: udp(54, "OUTPUT"), persist: false, backend: "iptables-nft" },
     ]);
     const m = mergePlans(o, plans);
-    expect(m.live).toEqual({ backend: "iptables-nft", text: `*raw\n${line(A, 53)}\n${line(B, 54, "OUTPUT")}\nCOMMIT\n` });
+    expect(rendered(m.live)).toEqual({ backend: "iptables-nft", text: `*raw\n${line(A, 53)}\n${line(B, 54, "OUTPUT")}\nCOMMIT\n` });
     expect(m.changes.map((c) => c.action)).toEqual(["add", "add"]);
   });
 
@@ -40,7 +40,7 @@ describe("a batch on iptables", () => {
       { tag: B, spec: udp(55), persist: false, backend: "iptables-nft" },
     ]);
     const m = mergePlans(o, plans);
-    expect(m.live?.text).toBe(
+    expect(rendered(m.live)?.text).toBe(
       [
         "*raw",
         line(A, 53).replace("-A ", "-D "),
@@ -83,7 +83,7 @@ describe("a batch on nftables", () => {
       { tag: A, spec: udp(53), persist: false, backend: "nftables" },
       { tag: B, spec: udp(54), persist: false, backend: "nftables" },
     ]);
-    const lines = mergePlans(o, plans).live!.text.split("\n");
+    const lines = rendered(mergePlans(o, plans).live)!.text.split("\n");
     expect(lines.filter((l) => l.startsWith("add table"))).toHaveLength(1);
     expect(lines.filter((l) => l.startsWith("add chain"))).toHaveLength(2);
     expect(lines.filter((l) => l.startsWith("add rule"))).toHaveLength(2);
@@ -103,7 +103,7 @@ describe("a batch on nftables", () => {
       { tag: B, persist: false, backend: "nftables" },
     ]);
     const m = mergePlans(o, plans);
-    expect(m.live?.text).toBe(
+    expect(rendered(m.live)?.text).toBe(
       [
         "delete rule inet pulumi_conntrack prerouting handle 4",
         "delete rule inet pulumi_conntrack prerouting handle 5",
@@ -119,7 +119,7 @@ describe("a batch on nftables", () => {
     const added = { tag: A, spec: udp(53), persist: false, backend: "nftables" as const };
     const p1 = plan(o, added);
     const p2 = plan(afterPlan(o, added, p1), { tag: B, persist: false, backend: "nftables" });
-    expect(p2.live?.text).not.toMatch(/delete table/);
+    expect(rendered(p2.live)?.text).not.toMatch(/delete table/);
   });
 });
 

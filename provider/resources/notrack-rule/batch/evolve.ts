@@ -16,12 +16,12 @@ import {
   placeRawRule,
 } from "../syntax";
 import { sha256, type Observed } from "../observe";
-import type { Desired, FileWrite, Plan } from "../plan";
+import type { Desired, FileWrite, LiveBatch, Plan } from "../plan";
 
 /** `o` with plan `p` (computed from `o` for `d`) carried out. */
 export function afterPlan(o: Observed, d: Desired, p: Plan): Observed {
   let next = o;
-  if (p.live) next = p.live.backend === "nftables" ? withNftPlan(next, d, p.live.text) : withIptablesPlan(next, d);
+  if (p.live) next = p.live.backend === "nftables" ? withNftPlan(next, d, p.live) : withIptablesPlan(next, d);
   if (p.file) next = withFile(next, p.file);
   return next;
 }
@@ -39,8 +39,8 @@ function withIptablesPlan(o: Observed, d: Desired): Observed {
 type NftItem = Record<string, unknown> & { rule?: Record<string, unknown> & { comment?: string }; table?: unknown };
 
 /** This package's nft table with `d.tag`'s rules taken out and a stand-in for its new rule. */
-function withNftPlan(o: Observed, d: Desired, text: string): Observed {
-  if (text.split("\n").some((l) => l.startsWith("delete table "))) return { ...o, nft: { ...o.nft, tableJson: "" } };
+function withNftPlan(o: Observed, d: Desired, live: LiveBatch): Observed {
+  if (live.ops.some((op) => op.op === "delete-table")) return { ...o, nft: { ...o.nft, tableJson: "" } };
   const json = o.nft.tableJson.trim();
   const items = (json === "" ? [] : ((JSON.parse(json) as { nftables?: NftItem[] }).nftables ?? [])).filter(
     (i) => !(i.rule?.comment !== undefined && tagMatches(i.rule.comment, d.tag, d.adopt)),
