@@ -3,7 +3,8 @@
  * iptables-restore or nft text once, by apply. Pure.
  */
 import { describe, expect, it } from "vitest";
-import { applyInvocation, renderLiveBatch } from "../../../provider/resources/notrack-rule/apply";
+import { applyInvocation } from "../../../provider/resources/notrack-rule/apply";
+import { renderLiveBatch } from "../../../provider/resources/notrack-rule/batch/render";
 import { mergePlans } from "../../../provider/resources/notrack-rule/batch/merge";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
 import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax";
