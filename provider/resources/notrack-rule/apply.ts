@@ -6,8 +6,9 @@ import { EXIT } from "../../transport/exit-codes";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
 import { lockTimeoutError, TAKE_HOST_LOCK } from "../../transport/host-lock";
 import { variantOf } from "./backend";
-import type { Family } from "./address";
+import type { Family } from "./syntax";
 import type { Plan } from "./plan";
+import { renderLiveBatch } from "./batch/render";
 import { RAW_TABLE_SHELL_FUNCTIONS } from "./raw-table";
 import { SHELL_FUNCTIONS } from "./shell";
 
@@ -115,8 +116,8 @@ elif [ -n "$file" ]; then
 fi
 exit 0`;
 
-/** The argument vector and standard input that carry out a plan. */
-export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdin: Buffer } {
+/** The argument vector and standard input that carry out a plan, and the live batch's text in it. */
+export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdin: Buffer; batch: string } {
   const live = p.live;
   const guard = live?.guard;
   const hashes =
@@ -127,11 +128,13 @@ export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdi
         : ["", ""];
   const backend = live?.backend;
   const stdin = Buffer.from(p.file?.content ?? "", "latin1");
+  // The only place the batch becomes text.
+  const batch = live ? renderLiveBatch(live) : "";
   const args = [
     family === "ipv6" ? "6" : "4",
     backend === "nftables" ? "nftables" : "iptables",
     variantOf(backend) ?? "",
-    live?.text ?? "",
+    batch,
     guard?.kind ?? "",
     ...hashes,
     p.file?.path ?? "",
@@ -140,7 +143,7 @@ export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdi
     (live?.emptiedChains ?? []).join(" "),
     contentSha256(stdin),
   ];
-  return { argv: script(APPLY_SCRIPT, args), stdin };
+  return { argv: script(APPLY_SCRIPT, args), stdin, batch };
 }
 
 function dirOf(path: string | undefined): string {
@@ -168,14 +171,14 @@ function liveHint(stderr: string): string {
  * was observed (nothing was changed; observe again and re-plan), `"done"` otherwise.
  */
 export async function applyPlan(conn: Connection, family: Family, p: Plan): Promise<"done" | "conflict"> {
-  const { argv, stdin } = applyInvocation(family, p);
+  const { argv, stdin, batch: text } = applyInvocation(family, p);
   const what = [p.live ? `${p.live.backend} batch` : "", p.file ? `write ${p.file.path}` : ""].filter(Boolean).join(" + ");
   const label = `apply NOTRACK rule change (${what})`;
   const r = await exec(conn, argv, { stdin, label });
   if (r.exitCode === EXIT.OK) return "done";
   if (r.exitCode === CONFLICT_EXIT) return "conflict";
   if (r.exitCode === LIVE_FAILED_EXIT) {
-    const batch = p.live?.text.trim().split("\n").join(" \\n ") ?? "";
+    const batch = text.trim().split("\n").join(" \\n ");
     throw new RemoteCommandError(`the ${p.live?.backend} batch was refused: ${r.stderr.trim() || "(no message)"}`, r, {
       host: hostLabel(conn),
       command: `${p.live?.backend === "nftables" ? "nft -f -" : "iptables-restore --noflush"} <<< ${batch}`,

@@ -30,12 +30,13 @@ export {
   type LiveBatch as NotrackLiveBatch,
   type FileWrite as NotrackFileWrite,
 } from "./plan";
-export { notrackRuleKind, type NotrackRuleOutputs } from "./kind";
+export { notrackRuleKind } from "./kind";
+export type { NotrackRuleOutputs } from "./outputs";
 export {
   resolveBackend as resolveNotrackBackend,
   type ResolvedBackend as NotrackResolvedBackend,
   type Persistence as NotrackPersistence,
   type PersistenceMechanism as NotrackPersistenceMechanism,
 } from "./backend";
-export type { RuleSpec as NotrackRuleSpec } from "./spec";
-export type { PortSpec } from "./ports";
+export type { RuleSpec as NotrackRuleSpec } from "./syntax/rule";
+export type { PortSpec } from "./syntax/ports";

@@ -4,15 +4,13 @@
  * Pure, so it is tested without a host.
  */
 import { persistenceFor, persistenceWarnings, type ResolvedBackend } from "./backend";
-import type { NotrackRuleOutputs } from "./kind";
+import type { NotrackRuleOutputs } from "./outputs";
 import { liveRules } from "./live";
 import type { Observed } from "./observe";
-import { taggedSavedLines } from "./persist-iptables";
-import { taggedNftLines } from "./persist-nftables";
+import { taggedSavedLines, taggedNftLines, specOf, SPEC_KEYS, type RuleSpec } from "./syntax";
 import { ruleTextFor } from "./plan";
 import { NOTRACK_RULE_OUTPUT_NAMES } from "./resource";
 import type { NotrackRuleInputs } from "./schema";
-import { specOf, SPEC_KEYS, type RuleSpec } from "./spec";
 
 /** Output keys that are never inputs (the outputs, and the state version the runtime stores). */
 const OUTPUT_KEYS = [...NOTRACK_RULE_OUTPUT_NAMES, "stateVersion"];

@@ -2,44 +2,16 @@ import { randomBytes } from "node:crypto";
 import type { CheckFailure } from "../../common/check";
 import type { ReadOutcome, ResourceKind } from "../../common/kind";
 import { containsUnknown } from "../../common/unknown";
-import { persistenceWarnings, variantOf, type Persistence, type ResolvedBackend } from "./backend";
-import { assertReadable, converge, decideBackend, type Request } from "./converge";
+import { variantOf, type ResolvedBackend } from "./backend";
+import { converge } from "./batch/converge";
+import { assertReadable, decideBackend, type Request } from "./batch/members";
 import { inspect } from "./inspect";
 import { lockoutFromInputs } from "./lockout";
-import { describeChanges, ruleTextFor, type Plan } from "./plan";
-import { observeShared } from "./shared-observe";
+import { outputsOf, type NotrackRuleOutputs } from "./outputs";
+import { observeShared } from "./batch/shared-observe";
 import { crossFieldFailures, NOTRACK_RULE_TYPE, NotrackRuleSchema, type NotrackRuleInputs } from "./schema";
-import { adoptPrefix, makeTag, specOf, tagWithPrefix, type RuleSpec } from "./spec";
-
-/** What a NotrackRule records beyond its inputs. */
-export interface NotrackRuleOutputs {
-  /** The comment that identifies the rule on the host (also the resource id). */
-  tag: string;
-  /** Where the rule lives: `iptables-nft`, `iptables-legacy` or `nftables` (what `auto` chose). */
-  resolvedBackend: ResolvedBackend;
-  /** The rule as written: an iptables-save line, or an nft statement. */
-  ruleText: string;
-  /** How the rule survives a reboot (`mechanism: "none"` says there is no known way). */
-  persistence: Persistence;
-  /** What the last create or update changed on the host. */
-  actions: string[];
-  /**
-   * What the operator must know (the runtime sends each to `pulumi.log.warn`): today, every reason
-   * a rule with `persist: true` may be gone after a reboot. Empty when there is none.
-   */
-  warnings: string[];
-}
-
-function outputsOf(tag: string, backend: ResolvedBackend, p: Plan, spec: RuleSpec, persist: boolean): NotrackRuleOutputs {
-  return {
-    tag,
-    resolvedBackend: backend,
-    ruleText: p.ruleText ?? ruleTextFor(backend, spec, tag),
-    persistence: p.persistence,
-    actions: describeChanges(p.changes),
-    warnings: persistenceWarnings(p.persistence, persist),
-  };
-}
+import { adoptPrefix, makeTag, tagWithPrefix } from "./identity";
+import { specOf } from "./syntax";
 
 /** The tag prefix a create of `inputs` recognises as its own (see {@link adoptPrefix}). */
 export function adoptPrefixOf(inputs: NotrackRuleInputs & { owner: string }): string {

@@ -4,10 +4,18 @@
  * returned, so nothing else is ever changed.
  */
 import type { ResolvedBackend } from "./backend";
-import { parseIptablesRule, parseSavedRaw, iptablesLineHasTag } from "./iptables-rule";
-import { parseNftListing, parseNftRule, renderNftRule } from "./nft-rule";
+import {
+  parseIptablesRule,
+  parseSavedRaw,
+  iptablesLineHasTag,
+  parseNftListing,
+  parseNftRule,
+  renderNftRule,
+  sameSpec,
+  type RuleSpec,
+  tagMatches,
+} from "./syntax";
 import type { Observed } from "./observe";
-import { sameSpec, tagMatches, type RuleSpec } from "./spec";
 
 /** A rule on the host that carries a resource's tag. */
 export interface LiveRule {

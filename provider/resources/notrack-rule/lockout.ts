@@ -4,9 +4,7 @@
  * the host through cuts that session off, and with it every later fix. Such a rule is refused
  * unless the program says `allowManagementTraffic: true`.
  */
-import { cidrContains, parseAddress, parseCidr } from "./address";
-import { portOverlaps } from "./ports";
-import type { RuleSpec } from "./spec";
+import { cidrContains, parseAddress, parseCidr, portOverlaps, type RuleSpec } from "./syntax";
 
 /** The management session as the host sees it (`$SSH_CONNECTION`). */
 export interface SshSession {

@@ -3,7 +3,7 @@ import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
-import type { Family } from "./address";
+import type { Family } from "./syntax";
 import { parseConntrackBlocks, type ConntrackBlock } from "./conntrack-blocks";
 import { CORE_INSTALL_ERE } from "../module-blacklist/notrack-guard";
 import { CONF_DIR_FUNCTIONS, modprobeGrep } from "../../transport/conf-dirs";

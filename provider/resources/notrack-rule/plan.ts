@@ -1,18 +1,22 @@
 /**
  * The pure heart of the resource: given what the host has and what one resource wants, the
- * changes, compiled into one atomic live batch (iptables-restore --noflush, or nft -f) and at most
- * one saved-ruleset file edit. Tested without a host.
+ * changes: one atomic live batch as operations (rendered into iptables-restore --noflush or nft -f
+ * input when applied) and at most one saved-ruleset file edit. Tested without a host.
  */
-import { NFT_TABLE } from "../../common/markers";
 import { persistenceFor, type Persistence, type ResolvedBackend } from "./backend";
-import { deleteCommandFor, insertCommandFor, renderIptablesRule } from "./iptables-rule";
+import {
+  renderIptablesRule,
+  nftChainName,
+  renderNftRule,
+  editSavedRules,
+  editNftablesConf,
+  type Chain,
+  type Family,
+  type RuleSpec,
+} from "./syntax";
 import { isExactly, liveRules, nftTableRules, type LiveRule } from "./live";
-import { NFT_CHAIN_DECLARATIONS, nftChainName, renderNftRule } from "./nft-rule";
 import { canDropRawTable, chainsEmptiedBy } from "./raw-table";
 import type { Observed } from "./observe";
-import { editSavedRules } from "./persist-iptables";
-import { editNftablesConf } from "./persist-nftables";
-import type { RuleSpec } from "./spec";
 
 /** What one resource wants on the host. */
 export interface Desired {
@@ -37,13 +41,38 @@ export type Change =
   | { action: "save"; file: string; rule: string }
   | { action: "unsave"; file: string };
 
+/** A rule found on the host that a live change removes or replaces: how the tools name it. */
+export type FoundRule = Pick<LiveRule, "chain" | "text" | "index" | "handle">;
+
+/** The rule a live change writes: its match and its tag. */
+export interface NewRule {
+  spec: RuleSpec;
+  tag: string;
+}
+
+/**
+ * One change of the live ruleset, as data. The batch's text (iptables-restore or nft input) is
+ * rendered from these once, when it is applied, so a batch of many members is merged as data.
+ * - `add`: the rule goes last in `chain`.
+ * - `replace`: the rule takes the place of `old` (all carrying the tag being written): in place of
+ *   the first when it is in the same chain, else last in `chain`; the others go.
+ * - `delete`: `old` goes.
+ * - `delete-table` (nftables): this package's table goes with its last rule.
+ */
+export type LiveOp =
+  | { op: "add"; family: Family; backend: ResolvedBackend; chain: Chain; rule: NewRule }
+  | { op: "replace"; family: Family; backend: ResolvedBackend; chain: Chain; rule: NewRule; old: FoundRule[] }
+  | { op: "delete"; family: Family; backend: ResolvedBackend; chain: string; old: FoundRule }
+  | { op: "delete-table"; family: Family; backend: ResolvedBackend };
+
 /**
  * The live change: one batch applied atomically. `guard` is the state the batch was computed from;
  * the apply script refuses (and the operation observes again) when the host no longer has it.
  */
 export interface LiveBatch {
   backend: ResolvedBackend;
-  text: string;
+  /** The changes, in the order they are made. */
+  ops: LiveOp[];
   guard?: { kind: "iptables"; hashes: Record<string, string> } | { kind: "nft"; hash: string };
   /**
    * iptables-nft only: built-in chains of the raw table the batch leaves without any rule. The
@@ -98,72 +127,63 @@ export function plan(o: Observed, d: Desired): Plan {
 
 function planIptables(o: Observed, d: Desired, ours: LiveRule[], changes: Change[]): LiveBatch | undefined {
   const guard = { kind: "iptables" as const, hashes: { ...o.iptables.chainHashes } };
+  const base = { family: o.family, backend: d.backend };
   if (d.spec) {
     if (ours.length === 1 && isExactly(ours[0], d.spec, d.tag)) return undefined;
     const want = renderIptablesRule(d.spec, d.tag);
+    const rule = { spec: d.spec, tag: d.tag };
     if (ours.length === 0) {
       changes.push({ action: "add", backend: d.backend, rule: want });
       // Appending depends on no position: no guard, so parallel creates never conflict. A create that
       // takes over an earlier attempt's rule is guarded all the same: that attempt may still be
       // running on the host (cut off from us while it waited for the lock), and whichever of the two
       // applies second must see the other's rule rather than add a second one.
-      return { backend: d.backend, text: restoreBatch([want]), ...(d.adopt ? { guard } : {}) };
+      return { backend: d.backend, ops: [{ op: "add", ...base, chain: d.spec.chain, rule }], ...(d.adopt ? { guard } : {}) };
     }
-    const first = ours[0];
-    const lines = ours.map((r) => deleteCommandFor(r.text));
-    // Deleting first and inserting at its index puts the new rule exactly where the old one was.
-    lines.push(first.chain === d.spec.chain ? insertCommandFor(want, first.index ?? 1) : want);
     changes.push({ action: "replace", backend: d.backend, from: ours.map((r) => r.text), rule: want });
-    return { backend: d.backend, text: restoreBatch(lines), guard };
+    return { backend: d.backend, ops: [{ op: "replace", ...base, chain: d.spec.chain, rule, old: ours.map(found) }], guard };
   }
   if (ours.length === 0) return undefined;
   changes.push({ action: "remove", backend: d.backend, rules: ours.map((r) => r.text) });
   const emptied = canDropRawTable(d.backend) ? chainsEmptiedBy(o.iptables.save, new Set(ours.map((r) => r.text))) : [];
   return {
     backend: d.backend,
-    text: restoreBatch(ours.map((r) => deleteCommandFor(r.text))),
+    ops: ours.map((r) => ({ op: "delete" as const, ...base, chain: r.chain, old: found(r) })),
     guard,
     ...(emptied.length ? { emptiedChains: emptied } : {}),
   };
 }
 
-function restoreBatch(lines: string[]): string {
-  return ["*raw", ...lines, "COMMIT", ""].join("\n");
+function found(r: LiveRule): FoundRule {
+  return {
+    chain: r.chain,
+    text: r.text,
+    ...(r.index !== undefined ? { index: r.index } : {}),
+    ...(r.handle !== undefined ? { handle: r.handle } : {}),
+  };
 }
 
 function planNft(o: Observed, d: Desired, ours: LiveRule[], changes: Change[]): LiveBatch | undefined {
   const guard = { kind: "nft" as const, hash: o.nft.tableHash };
-  const t = `inet ${NFT_TABLE}`;
-  const ensure = [
-    `add table ${t}`,
-    `add chain ${t} prerouting { ${NFT_CHAIN_DECLARATIONS.prerouting} }`,
-    `add chain ${t} output { ${NFT_CHAIN_DECLARATIONS.output} }`,
-  ];
-  const deletes = (rs: LiveRule[]) => rs.map((r) => `delete rule ${t} ${r.chain} handle ${r.handle}`);
+  const base = { family: o.family, backend: d.backend };
   if (d.spec) {
     if (ours.length === 1 && isExactly(ours[0], d.spec, d.tag)) return undefined;
     const want = renderNftRule(d.spec, d.tag);
-    const chain = nftChainName(d.spec.chain);
+    const rule = { spec: d.spec, tag: d.tag };
     if (ours.length === 0) {
       changes.push({ action: "add", backend: d.backend, rule: want });
-      return { backend: d.backend, text: [...ensure, `add rule ${t} ${chain} ${want}`, ""].join("\n"), ...(d.adopt ? { guard } : {}) };
+      return { backend: d.backend, ops: [{ op: "add", ...base, chain: d.spec.chain, rule }], ...(d.adopt ? { guard } : {}) };
     }
-    const [first, ...rest] = ours;
     changes.push({ action: "replace", backend: d.backend, from: ours.map((r) => r.text), rule: want });
-    // `replace rule` swaps the rule in place, in the same transaction: never a moment without one.
-    const lines =
-      first.chain === chain
-        ? [`replace rule ${t} ${chain} handle ${first.handle} ${want}`, ...deletes(rest)]
-        : [...deletes(ours), ...ensure, `add rule ${t} ${chain} ${want}`];
-    return { backend: d.backend, text: [...lines, ""].join("\n"), guard };
+    return { backend: d.backend, ops: [{ op: "replace", ...base, chain: d.spec.chain, rule, old: ours.map(found) }], guard };
   }
   const table = nftTableRules(o);
   if (ours.length === 0 && !(table.exists && table.rules === 0)) return undefined;
-  const lines = deletes(ours);
+  const ops: LiveOp[] = ours.map((r) => ({ op: "delete", ...base, chain: r.chain, old: found(r) }));
   // The table goes with its last rule; the guard makes sure no other resource's rule arrived since.
-  if (table.exists && table.rules === ours.length) lines.push(`delete table ${t}`);
+  if (table.exists && table.rules === ours.length) ops.push({ op: "delete-table", ...base });
   if (ours.length) changes.push({ action: "remove", backend: d.backend, rules: ours.map((r) => r.text) });
-  return { backend: d.backend, text: [...lines, ""].join("\n"), guard };
+  return { backend: d.backend, ops, guard };
 }
 
 function planFile(o: Observed, d: Desired, changes: Change[]): FileWrite | undefined {

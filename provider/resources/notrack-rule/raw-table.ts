@@ -21,6 +21,7 @@
  * stays a plain `iptables-restore --noflush` batch.
  */
 import type { ResolvedBackend } from "./backend";
+import { parseSavedRuleset } from "./syntax";
 
 /** The built-in chains of the raw table. */
 const RAW_CHAINS = ["PREROUTING", "OUTPUT"] as const;
@@ -35,18 +36,10 @@ export function chainsEmptiedBy(save: string, removed: ReadonlySet<string>): str
   const policy = new Map<string, string>();
   const held = new Set<string>();
   const others = new Set<string>();
-  let table = "";
-  for (const line of save.split("\n")) {
-    if (line.startsWith("*")) table = line.slice(1).trim();
-    else if (line === "COMMIT") table = "";
-    else if (table !== "raw") continue;
-    else if (line.startsWith(":")) {
-      const [name, p] = line.slice(1).split(/\s+/);
-      policy.set(name, p ?? "");
-    } else if (line.startsWith("-A ")) {
-      const chain = line.split(" ")[1] ?? "";
-      (removed.has(line) ? held : others).add(chain);
-    }
+  for (const l of parseSavedRuleset(save).lines) {
+    if (l.table !== "raw" || l.chain === undefined) continue;
+    if (l.kind === "chain") policy.set(l.chain, l.policy ?? "");
+    else (removed.has(l.text) ? held : others).add(l.chain);
   }
   // iptables-nft-save prints built-in chains that do not exist as ACCEPT: a missing one counts as such.
   return RAW_CHAINS.filter((c) => held.has(c) && !others.has(c) && (policy.get(c) ?? "ACCEPT") === "ACCEPT");

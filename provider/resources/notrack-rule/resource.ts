@@ -5,7 +5,7 @@ import { outputSlots } from "../../common/output-names";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
 import type { NotrackRuleOutputs } from "./kind";
 import type { Persistence, ResolvedBackend } from "./backend";
-import type { PortSpec } from "./ports";
+import type { PortSpec } from "./syntax";
 import { NOTRACK_RULE_TYPE, RULE_NAME, type BackendChoice, type Chain, type Protocol } from "./schema";
 
 /** Arguments of {@link NotrackRule}. */

@@ -1,24 +1,12 @@
 import { z } from "zod";
 import { containsUnknown } from "../../common/unknown";
 import { ConnectionSchema } from "../../connection/schema";
-import { parseCidr, formatCidr } from "./address";
-import { parsePort, type PortSpec } from "./ports";
+import { parseCidr, formatCidr, parsePort, type PortSpec, CHAINS, PORT_PROTOCOLS, PROTOCOLS, type Protocol } from "./syntax";
 
 /** Type name of the resource (the dynamic-provider type token ends with it). */
 export const NOTRACK_RULE_TYPE = "NotrackRule";
 
-/** Chains of the raw table a NOTRACK rule can live in. */
-export const CHAINS = ["PREROUTING", "OUTPUT"] as const;
-/** A raw-table chain: `PREROUTING` (packets arriving) or `OUTPUT` (locally generated packets). */
-export type Chain = (typeof CHAINS)[number];
-
-/** Protocols a rule can match; `all` matches every protocol. */
-export const PROTOCOLS = ["tcp", "udp", "sctp", "icmp", "icmpv6", "all"] as const;
-/** A protocol match. */
-export type Protocol = (typeof PROTOCOLS)[number];
-
-/** Protocols with ports. */
-export const PORT_PROTOCOLS: readonly Protocol[] = ["tcp", "udp", "sctp"];
+export { CHAINS, PORT_PROTOCOLS, PROTOCOLS, type Chain, type Protocol } from "./syntax";
 
 /** Which ruleset a rule goes into: what the host runs (`auto`), iptables, or native nftables. */
 export const BACKENDS = ["auto", "iptables", "nftables"] as const;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { canonicalCidr, cidrContains, parseAddress, parseCidr } from "../../../provider/resources/notrack-rule/address";
-import { nftPort, parsePort, portOverlaps } from "../../../provider/resources/notrack-rule/ports";
+import { canonicalCidr, cidrContains, parseAddress, parseCidr } from "../../../provider/resources/notrack-rule/syntax/address";
+import { nftPort, parsePort, portOverlaps } from "../../../provider/resources/notrack-rule/syntax/ports";
 
 describe("addresses in the form iptables and nft print them", () => {
   it("IPv4: host bits cleared, /32 is the bare address, /0 is no restriction, dotted masks", () => {

@@ -1,11 +1,13 @@
 /** Batches: members planned against the host as the ones before them leave it, applied as one. */
 import { describe, expect, it } from "vitest";
-import { afterPlan } from "../../../provider/resources/notrack-rule/evolve";
-import { joinBatch, type Settled } from "../../../provider/resources/notrack-rule/host-batcher";
-import { mergePlans } from "../../../provider/resources/notrack-rule/merge";
+import { afterPlan } from "../../../provider/resources/notrack-rule/batch/evolve";
+import { joinBatch, type Settled } from "../../../provider/common/batcher";
+import { mergePlans } from "../../../provider/resources/notrack-rule/batch/merge";
+import { applyInvocation } from "../../../provider/resources/notrack-rule/apply";
+import { renderLiveBatch } from "../../../provider/resources/notrack-rule/batch/render";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
-import type { RuleSpec } from "../../../provider/resources/notrack-rule/spec";
-import { file, observed, planAll, nftTableJson } from "./fixtures";
+import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
+import { file, observed, planAll, nftTableJson, rendered } from "./fixtures";
 
 const A = "pulumi-conntrack:a:0000000001";
 const B = "pulumi-conntrack:b:0000000002";
@@ -28,7 +30,7 @@ describe("a batch on iptables", () => {
       { tag: B, spec: udp(54, "OUTPUT"), persist: false, backend: "iptables-nft" },
     ]);
     const m = mergePlans(o, plans);
-    expect(m.live).toEqual({ backend: "iptables-nft", text: `*raw\n${line(A, 53)}\n${line(B, 54, "OUTPUT")}\nCOMMIT\n` });
+    expect(rendered(m.live)).toEqual({ backend: "iptables-nft", text: `*raw\n${line(A, 53)}\n${line(B, 54, "OUTPUT")}\nCOMMIT\n` });
     expect(m.changes.map((c) => c.action)).toEqual(["add", "add"]);
   });
 
@@ -40,7 +42,7 @@ describe("a batch on iptables", () => {
       { tag: B, spec: udp(55), persist: false, backend: "iptables-nft" },
     ]);
     const m = mergePlans(o, plans);
-    expect(m.live?.text).toBe(
+    expect(rendered(m.live)?.text).toBe(
       [
         "*raw",
         line(A, 53).replace("-A ", "-D "),
@@ -83,7 +85,7 @@ describe("a batch on nftables", () => {
       { tag: A, spec: udp(53), persist: false, backend: "nftables" },
       { tag: B, spec: udp(54), persist: false, backend: "nftables" },
     ]);
-    const lines = mergePlans(o, plans).live!.text.split("\n");
+    const lines = rendered(mergePlans(o, plans).live)!.text.split("\n");
     expect(lines.filter((l) => l.startsWith("add table"))).toHaveLength(1);
     expect(lines.filter((l) => l.startsWith("add chain"))).toHaveLength(2);
     expect(lines.filter((l) => l.startsWith("add rule"))).toHaveLength(2);
@@ -103,7 +105,7 @@ describe("a batch on nftables", () => {
       { tag: B, persist: false, backend: "nftables" },
     ]);
     const m = mergePlans(o, plans);
-    expect(m.live?.text).toBe(
+    expect(rendered(m.live)?.text).toBe(
       [
         "delete rule inet pulumi_conntrack prerouting handle 4",
         "delete rule inet pulumi_conntrack prerouting handle 5",
@@ -119,7 +121,7 @@ describe("a batch on nftables", () => {
     const added = { tag: A, spec: udp(53), persist: false, backend: "nftables" as const };
     const p1 = plan(o, added);
     const p2 = plan(afterPlan(o, added, p1), { tag: B, persist: false, backend: "nftables" });
-    expect(p2.live?.text).not.toMatch(/delete table/);
+    expect(rendered(p2.live)?.text).not.toMatch(/delete table/);
   });
 });
 
@@ -167,5 +169,55 @@ describe("joinBatch", () => {
     };
     const r = await Promise.allSettled(["a", "b"].map((m) => joinBatch("lane-3", "k", m, run)));
     expect(r.every((x) => x.status === "rejected" && /unreachable/.test((x.reason as Error).message))).toBe(true);
+  });
+});
+
+describe("the live batch as operations", () => {
+  it("plans an in-place update as one replace of the rules found, naming them as the tools do", () => {
+    const o = observed({ iptables: { save: ["*raw", line(A, 5300), line(A, 5301, "OUTPUT"), "COMMIT", ""].join("\n") } });
+    const p = plan(o, { tag: A, spec: udp(53), persist: false, backend: "iptables-nft" });
+    expect(p.live?.ops).toEqual([
+      {
+        op: "replace",
+        family: "ipv4",
+        backend: "iptables-nft",
+        chain: "PREROUTING",
+        rule: { spec: udp(53), tag: A },
+        old: [
+          { chain: "PREROUTING", text: line(A, 5300), index: 1 },
+          { chain: "OUTPUT", text: line(A, 5301, "OUTPUT"), index: 1 },
+        ],
+      },
+    ]);
+  });
+
+  it("merges the members' operations in order, and declares the nft table and chains once", () => {
+    const o = observed();
+    const plans = planAll(o, [
+      { tag: A, spec: udp(53), persist: false, backend: "nftables" },
+      { tag: B, spec: udp(54, "OUTPUT"), persist: false, backend: "nftables" },
+    ]);
+    const m = mergePlans(o, plans);
+    expect(m.live?.ops.map((op) => [op.op, op.backend, op.family, "chain" in op ? op.chain : ""])).toEqual([
+      ["add", "nftables", "ipv4", "PREROUTING"],
+      ["add", "nftables", "ipv4", "OUTPUT"],
+    ]);
+    const text = renderLiveBatch(m.live!).split("\n");
+    expect(text.filter((l) => l.startsWith("add table "))).toHaveLength(1);
+    expect(text.filter((l) => l.startsWith("add chain "))).toHaveLength(2);
+    expect(text.filter((l) => l.startsWith("add rule "))).toHaveLength(2);
+  });
+
+  it("marks the nft table's deletion as an operation of its own", () => {
+    const o = observed({ nft: { tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: A, port: 53 }]) } });
+    const p = plan(o, { tag: A, persist: false, backend: "nftables" });
+    expect(p.live?.ops.map((op) => op.op)).toEqual(["delete", "delete-table"]);
+  });
+
+  it("renders the batch into the apply script's arguments once", () => {
+    const p = plan(observed(), { tag: A, spec: udp(53), persist: false, backend: "iptables-nft" });
+    const inv = applyInvocation("ipv4", p);
+    expect(inv.batch).toBe(`*raw\n${line(A, 53)}\nCOMMIT\n`);
+    expect(inv.argv).toContain(inv.batch);
   });
 });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { ConnectionSchema } from "../../../provider/connection/schema";
 import { RemoteCommandError } from "../../../provider/errors";
-import { fileError } from "../../../provider/resources/notrack-rule/converge";
+import { fileError } from "../../../provider/resources/notrack-rule/batch/members";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
 import { observed } from "./fixtures";
 

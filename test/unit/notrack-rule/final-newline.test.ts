@@ -1,7 +1,7 @@
 /** A saved-rules file without a final newline keeps its bytes: only this package's lines come and go. */
 import { describe, expect, it } from "vitest";
-import { editSavedRules, taggedSavedLines } from "../../../provider/resources/notrack-rule/persist-iptables";
-import { editNftablesConf } from "../../../provider/resources/notrack-rule/persist-nftables";
+import { editSavedRules, taggedSavedLines } from "../../../provider/resources/notrack-rule/syntax/saved-iptables";
+import { editNftablesConf } from "../../../provider/resources/notrack-rule/syntax/saved-nftables";
 
 const TAG = "pulumi-conntrack:dns:0123456789";
 const line = `-A PREROUTING -p udp -m udp --dport 53 -m comment --comment "${TAG}" -j CT --notrack`;

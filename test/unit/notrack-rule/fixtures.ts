@@ -1,7 +1,8 @@
 import { parseFacts } from "../../../provider/transport/facts";
-import { afterPlan } from "../../../provider/resources/notrack-rule/evolve";
+import { afterPlan } from "../../../provider/resources/notrack-rule/batch/evolve";
 import type { Observed } from "../../../provider/resources/notrack-rule/observe";
-import { plan, type Desired, type Plan } from "../../../provider/resources/notrack-rule/plan";
+import { renderLiveBatch } from "../../../provider/resources/notrack-rule/batch/render";
+import { plan, type Desired, type LiveBatch, type Plan } from "../../../provider/resources/notrack-rule/plan";
 import { sha256 } from "../../../provider/resources/notrack-rule/observe";
 
 /** An observation of a Debian host with iptables-nft and nothing else, to be adjusted per test. */
@@ -66,3 +67,13 @@ export const nftTableJson = (rules: Array<{ chain: string; handle: number; comme
       })),
     ],
   });
+
+/**
+ * A live batch as it is applied: its operations rendered into the tool's text (the batch is data
+ * until then), with its guard and emptied chains. `undefined` when there is no live change.
+ */
+export function rendered(live: LiveBatch | undefined) {
+  if (!live) return undefined;
+  const { ops: _ops, ...rest } = live;
+  return { ...rest, text: renderLiveBatch(live) };
+}

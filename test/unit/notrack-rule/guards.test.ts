@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConntrackBlocks } from "../../../provider/resources/notrack-rule/conntrack-blocks";
 import { lockoutFromInputs, lockoutFromSession, parseSshConnection } from "../../../provider/resources/notrack-rule/lockout";
-import type { RuleSpec } from "../../../provider/resources/notrack-rule/spec";
+import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
 
 describe("nf_conntrack kept out", () => {
   it("finds install lines that do not load the module, and module_blacklist=", () => {

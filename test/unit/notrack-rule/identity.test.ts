@@ -5,11 +5,13 @@
  * and saved, so there is never a duplicate or an orphan. Pure.
  */
 import { describe, expect, it } from "vitest";
-import { mergePlans } from "../../../provider/resources/notrack-rule/merge";
+import { mergePlans } from "../../../provider/resources/notrack-rule/batch/merge";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
-import { adoptPrefix, tagMatches, tagWithPrefix, TAG_PATTERN, type RuleSpec } from "../../../provider/resources/notrack-rule/spec";
-import { editNftablesConf } from "../../../provider/resources/notrack-rule/persist-nftables";
-import { file, nftTableJson, observed, planAll } from "./fixtures";
+import { adoptPrefix, tagWithPrefix } from "../../../provider/resources/notrack-rule/identity";
+import { tagMatches, TAG_PATTERN } from "../../../provider/resources/notrack-rule/syntax/tag";
+import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
+import { editNftablesConf } from "../../../provider/resources/notrack-rule/syntax/saved-nftables";
+import { file, nftTableJson, observed, planAll, rendered } from "./fixtures";
 
 const src = { owner: "proj/prod/parent::x/dns", ruleName: "dns", family: "ipv4", backend: "auto", host: "10.0.0.5", port: 22 };
 const udp = (port: number): RuleSpec => ({ family: "ipv4", chain: "PREROUTING", protocol: "udp", destinationPort: port });
@@ -60,7 +62,7 @@ describe("a create that finds its earlier attempt's rule", () => {
     });
     const r = plan(o, { tag: now, spec: udp(53), persist: true, backend: "iptables-nft", adopt: p });
     expect(r.changes.map((c) => c.action)).toEqual(["replace", "save"]);
-    expect(r.live?.text).toBe(
+    expect(rendered(r.live)?.text).toBe(
       ["*raw", line(old, 53).replace("-A ", "-D "), line(now, 53).replace("-A PREROUTING", "-I PREROUTING 1"), "COMMIT", ""].join("\n"),
     );
     expect(r.live?.guard).toBeDefined();
@@ -70,10 +72,16 @@ describe("a create that finds its earlier attempt's rule", () => {
   it("takes over duplicates left by two earlier attempts, keeping one rule", () => {
     const o = observed({ iptables: { save: save(line(old, 53), line(`${p}cccccc`, 53)) } });
     const r = plan(o, { tag: now, spec: udp(53), persist: false, backend: "iptables-nft", adopt: p });
-    expect(r.live?.text.split("\n").filter((l) => l.startsWith("-D "))).toHaveLength(2);
-    expect(r.live?.text.split("\n").filter((l) => l.startsWith("-I ") || l.startsWith("-A "))).toEqual([
-      line(now, 53).replace("-A PREROUTING", "-I PREROUTING 1"),
-    ]);
+    expect(
+      rendered(r.live)
+        ?.text.split("\n")
+        .filter((l) => l.startsWith("-D ")),
+    ).toHaveLength(2);
+    expect(
+      rendered(r.live)
+        ?.text.split("\n")
+        .filter((l) => l.startsWith("-I ") || l.startsWith("-A ")),
+    ).toEqual([line(now, 53).replace("-A PREROUTING", "-I PREROUTING 1")]);
   });
 
   it("guards a fresh add, so an earlier attempt still running on the host cannot add a second rule", () => {
@@ -94,8 +102,8 @@ describe("a create that finds its earlier attempt's rule", () => {
   it("re-tags with nft's replace rule, and in the nftables.conf block", () => {
     const o = observed({ nft: { tableJson: nftTableJson([{ chain: "prerouting", handle: 7, comment: old, port: 53 }]) } });
     const r = plan(o, { tag: now, spec: udp(53), persist: false, backend: "nftables", adopt: p });
-    expect(r.live?.text).toContain("replace rule inet pulumi_conntrack prerouting handle 7 ");
-    expect(r.live?.text).toContain(`comment "${now}"`);
+    expect(rendered(r.live)?.text).toContain("replace rule inet pulumi_conntrack prerouting handle 7 ");
+    expect(rendered(r.live)?.text).toContain(`comment "${now}"`);
     const conf = "flush ruleset\n";
     const withOld = editNftablesConf(conf, old, { chain: "prerouting", text: `meta nfproto ipv4 udp dport 53 notrack comment "${old}"` })!;
     const retagged = editNftablesConf(
@@ -126,6 +134,6 @@ describe("a create that finds its earlier attempt's rule", () => {
       { tag: old, persist: false, backend: "iptables-nft" },
     ]);
     expect(del.changes).toEqual([]);
-    expect(mergePlans(o, [create]).live?.text).toContain(now);
+    expect(rendered(mergePlans(o, [create]).live)?.text).toContain(now);
   });
 });

@@ -11,8 +11,8 @@ import {
   parseSavedRaw,
   renderIptablesRule,
   tokenize,
-} from "../../../provider/resources/notrack-rule/iptables-rule";
-import type { RuleSpec } from "../../../provider/resources/notrack-rule/spec";
+} from "../../../provider/resources/notrack-rule/syntax/iptables-rule";
+import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
 
 const TAG = "pulumi-conntrack:dns:0123456789";
 

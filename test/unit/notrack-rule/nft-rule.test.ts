@@ -1,6 +1,6 @@
 /** nft rule text and the JSON listing, as nftables 1.0.6 printed them. */
 import { describe, expect, it } from "vitest";
-import { parseNftListing, parseNftRule, renderNftRule } from "../../../provider/resources/notrack-rule/nft-rule";
+import { parseNftListing, parseNftRule, renderNftRule } from "../../../provider/resources/notrack-rule/syntax/nft-rule";
 
 const TAG = "pulumi-conntrack:dns:0123456789";
 

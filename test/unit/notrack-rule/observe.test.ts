@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { APPLY_SCRIPT } from "../../../provider/resources/notrack-rule/apply";
 import { ConnectionSchema } from "../../../provider/connection/schema";
 import { UnsupportedError } from "../../../provider/errors";
-import { assertReadable } from "../../../provider/resources/notrack-rule/converge";
+import { assertReadable } from "../../../provider/resources/notrack-rule/batch/members";
 import { OBSERVE_SCRIPT, parseObserved, sha256 } from "../../../provider/resources/notrack-rule/observe";
 
 describe("observe and apply scripts", () => {

@@ -5,13 +5,13 @@ import {
   IPTABLES_FILE_HEADER,
   taggedSavedLines,
   NO_FINAL_NEWLINE_MARKER,
-} from "../../../provider/resources/notrack-rule/persist-iptables";
+} from "../../../provider/resources/notrack-rule/syntax/saved-iptables";
 import {
   editNftablesConf,
   NFT_BLOCK_BEGIN,
   NFT_BLOCK_END,
   taggedNftLines,
-} from "../../../provider/resources/notrack-rule/persist-nftables";
+} from "../../../provider/resources/notrack-rule/syntax/saved-nftables";
 
 const A = "pulumi-conntrack:a:1111111111";
 const B = "pulumi-conntrack:b:2222222222";

@@ -4,8 +4,8 @@ import { createHash } from "node:crypto";
 import { applyInvocation } from "../../../provider/resources/notrack-rule/apply";
 import { parseObserved } from "../../../provider/resources/notrack-rule/observe";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
-import type { RuleSpec } from "../../../provider/resources/notrack-rule/spec";
-import { file, observed, nftTableJson } from "./fixtures";
+import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
+import { file, observed, nftTableJson, rendered } from "./fixtures";
 
 const TAG = "pulumi-conntrack:dns:0123456789";
 const OTHER = "pulumi-conntrack:other:9999999999";
@@ -18,7 +18,7 @@ const FOREIGN = "-A PREROUTING -p udp -m udp --dport 5353 -j CT --notrack";
 describe("plan on iptables", () => {
   it("appends a new rule without a guard, so parallel creates never conflict", () => {
     const p = plan(observed({ iptables: { save: save(FOREIGN) } }), { tag: TAG, spec, persist: false, backend: "iptables-nft" });
-    expect(p.live).toEqual({ backend: "iptables-nft", text: `*raw\n${line(TAG)}\nCOMMIT\n` });
+    expect(rendered(p.live)).toEqual({ backend: "iptables-nft", text: `*raw\n${line(TAG)}\nCOMMIT\n` });
     expect(p.file).toBeUndefined();
     expect(p.changes).toEqual([{ action: "add", backend: "iptables-nft", rule: line(TAG) }]);
     expect(p.persistence).toEqual({ mechanism: "disabled", note: expect.any(String) });
@@ -40,7 +40,7 @@ describe("plan on iptables", () => {
   it("replaces in place: -D the exact old line, -I at its position, guarded by the chains' state", () => {
     const o = observed({ iptables: { save: save(FOREIGN, line(OTHER), line(TAG, 5300), "-A PREROUTING -j CT --notrack") } });
     const p = plan(o, { tag: TAG, spec, persist: false, backend: "iptables-nft" });
-    expect(p.live).toEqual({
+    expect(rendered(p.live)).toEqual({
       backend: "iptables-nft",
       text: `*raw\n-D ${line(TAG, 5300).slice(3)}\n-I PREROUTING 3 ${line(TAG).slice(14)}\nCOMMIT\n`,
       guard: { kind: "iptables", hashes: { PREROUTING: "h-pre", OUTPUT: "h-out" } },
@@ -54,7 +54,7 @@ describe("plan on iptables", () => {
       persist: false,
       backend: "iptables-nft",
     });
-    expect(dup.live!.text).toBe(
+    expect(rendered(dup.live)!.text).toBe(
       `*raw\n-D ${line(TAG).slice(3)}\n-D ${line(TAG).slice(3)}\n-I PREROUTING 1 ${line(TAG).slice(14)}\nCOMMIT\n`,
     );
     const moved = plan(observed({ iptables: { save: save(line(TAG, 53, "OUTPUT")) } }), {
@@ -63,7 +63,7 @@ describe("plan on iptables", () => {
       persist: false,
       backend: "iptables-legacy",
     });
-    expect(moved.live!.text).toBe(`*raw\n-D ${line(TAG, 53, "OUTPUT").slice(3)}\n${line(TAG)}\nCOMMIT\n`);
+    expect(rendered(moved.live)!.text).toBe(`*raw\n-D ${line(TAG, 53, "OUTPUT").slice(3)}\n${line(TAG)}\nCOMMIT\n`);
   });
 
   it("deletes only the tagged rules", () => {
@@ -72,7 +72,7 @@ describe("plan on iptables", () => {
       persist: false,
       backend: "iptables-nft",
     });
-    expect(p.live!.text).toBe(`*raw\n-D ${line(TAG).slice(3)}\nCOMMIT\n`);
+    expect(rendered(p.live)!.text).toBe(`*raw\n-D ${line(TAG).slice(3)}\nCOMMIT\n`);
     expect(
       plan(observed({ iptables: { save: save(FOREIGN) } }), { tag: TAG, persist: false, backend: "iptables-nft" }).live,
     ).toBeUndefined();
@@ -120,7 +120,7 @@ describe("plan on iptables", () => {
       "4",
       "iptables",
       "legacy",
-      p.live!.text,
+      rendered(p.live)!.text,
       "iptables",
       "h-pre",
       "h-out",
@@ -140,7 +140,7 @@ describe("plan on nftables", () => {
   const want = `meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`;
   it("adds the table, chains and rule in one transaction", () => {
     const p = plan(observed(), { tag: TAG, spec, persist: false, backend: "nftables" });
-    expect(p.live!.text).toBe(
+    expect(rendered(p.live)!.text).toBe(
       [
         "add table inet pulumi_conntrack",
         "add chain inet pulumi_conntrack prerouting { type filter hook prerouting priority -300; policy accept; }",
@@ -161,16 +161,16 @@ describe("plan on nftables", () => {
         ]),
       },
     });
-    expect(plan(o, { tag: TAG, spec, persist: false, backend: "nftables" }).live).toEqual({
+    expect(rendered(plan(o, { tag: TAG, spec, persist: false, backend: "nftables" }).live)).toEqual({
       backend: "nftables",
       text: `replace rule inet pulumi_conntrack prerouting handle 4 ${want}\n`,
       guard: { kind: "nft", hash: "h-nft" },
     });
-    expect(plan(o, { tag: TAG, persist: false, backend: "nftables" }).live!.text).toBe(
+    expect(rendered(plan(o, { tag: TAG, persist: false, backend: "nftables" }).live)!.text).toBe(
       "delete rule inet pulumi_conntrack prerouting handle 4\n",
     );
     const alone = observed({ nft: { tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: TAG, port: 53 }]) } });
-    expect(plan(alone, { tag: TAG, persist: false, backend: "nftables" }).live!.text).toBe(
+    expect(rendered(plan(alone, { tag: TAG, persist: false, backend: "nftables" }).live)!.text).toBe(
       "delete rule inet pulumi_conntrack prerouting handle 4\ndelete table inet pulumi_conntrack\n",
     );
     expect(plan(alone, { tag: TAG, spec, persist: false, backend: "nftables" }).live).toBeUndefined();

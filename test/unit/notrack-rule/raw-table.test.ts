@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { applyInvocation } from "../../../provider/resources/notrack-rule/apply";
-import { mergePlans } from "../../../provider/resources/notrack-rule/merge";
+import { mergePlans } from "../../../provider/resources/notrack-rule/batch/merge";
 import { plan, type Desired } from "../../../provider/resources/notrack-rule/plan";
 import { chainsEmptiedBy, RAW_TABLE_SHELL_FUNCTIONS } from "../../../provider/resources/notrack-rule/raw-table";
 import { observed, planAll } from "./fixtures";

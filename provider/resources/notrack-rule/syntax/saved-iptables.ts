@@ -5,39 +5,17 @@
  * rules (Docker, kube-proxy), which must come from those tools at boot, not from us.
  */
 import { iptablesLineHasTag } from "./iptables-rule";
+import { joinSavedLines, parseSavedRuleset, placeRawRule, tableRules, type RawRuleLine } from "./saved-ruleset";
 
 /** First line of a saved-rules file this package creates (it never creates one otherwise). */
 export const IPTABLES_FILE_HEADER = "# Written by pulumi-conntrack: the NOTRACK rules it manages. Other tools' rules are not saved here.";
 
-/** What one resource wants in the file: its rule line (`-A CHAIN ...`) or nothing. */
-export interface SavedLine {
-  chain: string;
-  line: string;
-}
-
-interface Lines {
-  lines: string[];
-  trailingNewline: boolean;
-}
-
-function split(content: string): Lines {
-  const trailingNewline = content.endsWith("\n");
-  const lines = content === "" ? [] : content.split("\n");
-  if (trailingNewline) lines.pop();
-  return { lines, trailingNewline };
-}
-
 /** The saved lines in `*raw` that carry `tag`. */
 export function taggedSavedLines(content: string | undefined, tag: string): string[] {
   if (content === undefined) return [];
-  const out: string[] = [];
-  let table = "";
-  for (const line of split(content).lines) {
-    if (line.startsWith("*")) table = line.slice(1).trim();
-    else if (line.trim() === "COMMIT") table = "";
-    else if (table === "raw" && line.startsWith("-A ") && iptablesLineHasTag(line, tag)) out.push(line);
-  }
-  return out;
+  return tableRules(parseSavedRuleset(content), "raw")
+    .filter((l) => iptablesLineHasTag(l.text, tag))
+    .map((l) => l.text);
 }
 
 /**
@@ -51,42 +29,24 @@ export function taggedSavedLines(content: string | undefined, tag: string): stri
 export function editSavedRules(
   content: string | undefined,
   tag: string,
-  want: SavedLine | undefined,
+  want: RawRuleLine | undefined,
   adopt?: string,
 ): string | undefined | null {
   if (content === undefined) {
     if (!want) return undefined;
     return [IPTABLES_FILE_HEADER, ...rawSection(want.line)].join("\n") + "\n";
   }
-  const { lines, trailingNewline } = split(content);
-  const out: string[] = [];
-  let table = "";
-  let firstRemoved: { at: number; chain: string } | undefined;
-  let rawCommitAt = -1;
-  for (const line of lines) {
-    if (line.startsWith("*")) table = line.slice(1).trim();
-    else if (line.trim() === "COMMIT") {
-      if (table === "raw" && rawCommitAt < 0) rawCommitAt = out.length;
-      table = "";
-    } else if (table === "raw" && line.startsWith("-A ") && iptablesLineHasTag(line, tag, adopt)) {
-      if (!firstRemoved) firstRemoved = { at: out.length, chain: line.split(" ")[1] ?? "" };
-      continue;
-    }
-    out.push(line);
+  const saved = parseSavedRuleset(content);
+  const { trailingNewline } = saved;
+  const { lines: out, removed, placed } = placeRawRule(saved, (line) => iptablesLineHasTag(line, tag, adopt), want);
+  if (want && !placed) {
+    // iptables-restore (legacy) needs a newline after COMMIT, so the file ends with one now; the
+    // marker says it did not before, so that removing the table gives back the same bytes.
+    if (!trailingNewline && out.length > 0) out.push(NO_FINAL_NEWLINE_MARKER);
+    out.push(...rawSection(want.line));
   }
-  const appended = want !== undefined && rawCommitAt < 0 && !(firstRemoved && firstRemoved.chain === want.chain);
-  if (want) {
-    if (firstRemoved && firstRemoved.chain === want.chain) out.splice(firstRemoved.at, 0, want.line);
-    else if (rawCommitAt >= 0) out.splice(rawCommitAt, 0, want.line);
-    else {
-      // iptables-restore (legacy) needs a newline after COMMIT, so the file ends with one now; the
-      // marker says it did not before, so that removing the table gives back the same bytes.
-      if (!trailingNewline && out.length > 0) out.push(NO_FINAL_NEWLINE_MARKER);
-      out.push(...rawSection(want.line));
-    }
-  }
-  let finalNewline = trailingNewline || appended;
-  if (!want && firstRemoved) {
+  let finalNewline = trailingNewline || !placed;
+  if (!want && removed) {
     // The `*raw` table this package added, now empty, goes too: the file is again what it was.
     let start = findSection(out, EMPTY_RAW_SECTION);
     if (start >= 0) {
@@ -98,7 +58,7 @@ export function editSavedRules(
     }
     if (out.length === 1 && out[0] === IPTABLES_FILE_HEADER) return null;
   }
-  return out.join("\n") + (finalNewline ? "\n" : "");
+  return joinSavedLines(out, finalNewline);
 }
 
 /** Put before a `*raw` table appended to a file that had no final newline (see {@link editSavedRules}). */

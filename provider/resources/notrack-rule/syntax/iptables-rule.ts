@@ -5,8 +5,9 @@
  */
 import { canonicalCidr, type Family } from "./address";
 import { parsePort, type PortSpec } from "./ports";
-import type { Protocol } from "./schema";
-import { TAG_PATTERN, tagMatches, type RuleSpec } from "./spec";
+import { TAG_PATTERN, tagMatches } from "./tag";
+import type { Protocol, RuleSpec } from "./rule";
+import { parseSavedRuleset, tableRules } from "./saved-ruleset";
 
 /** One `-A` line of a saved table. */
 export interface SavedRule {
@@ -58,20 +59,7 @@ export function tokenize(line: string): string[] {
 
 /** The `-A` lines of the `*raw` table in iptables-save output, with their positions. */
 export function parseSavedRaw(save: string): SavedRule[] {
-  const out: SavedRule[] = [];
-  const counts = new Map<string, number>();
-  let table = "";
-  for (const line of save.split("\n")) {
-    if (line.startsWith("*")) table = line.slice(1).trim();
-    else if (line === "COMMIT") table = "";
-    else if (table === "raw" && line.startsWith("-A ")) {
-      const chain = line.split(" ")[1] ?? "";
-      const index = (counts.get(chain) ?? 0) + 1;
-      counts.set(chain, index);
-      out.push({ chain, index, line });
-    }
-  }
-  return out;
+  return tableRules(parseSavedRuleset(save), "raw").map((l) => ({ chain: l.chain ?? "", index: l.index ?? 0, line: l.text }));
 }
 
 const PROTOCOL_NAMES: Record<string, Protocol> = {

@@ -5,59 +5,42 @@
  * files. The hashes stay those of the observation, since the apply script checks the host against
  * what was read, not against what the batch will make of it. Pure.
  */
-import { NFT_TABLE } from "../../common/markers";
-import { iptablesLineHasTag, renderIptablesRule } from "./iptables-rule";
-import { nftChainName } from "./nft-rule";
-import { sha256, type Observed } from "./observe";
-import type { Desired, FileWrite, Plan } from "./plan";
-import { tagMatches } from "./spec";
+import { NFT_TABLE } from "../../../common/markers";
+import {
+  iptablesLineHasTag,
+  renderIptablesRule,
+  nftChainName,
+  tagMatches,
+  joinSavedLines,
+  parseSavedRuleset,
+  placeRawRule,
+} from "../syntax";
+import { sha256, type Observed } from "../observe";
+import type { Desired, FileWrite, LiveBatch, Plan } from "../plan";
 
 /** `o` with plan `p` (computed from `o` for `d`) carried out. */
 export function afterPlan(o: Observed, d: Desired, p: Plan): Observed {
   let next = o;
-  if (p.live) next = p.live.backend === "nftables" ? withNftPlan(next, d, p.live.text) : withIptablesPlan(next, d);
+  if (p.live) next = p.live.backend === "nftables" ? withNftPlan(next, d, p.live) : withIptablesPlan(next, d);
   if (p.file) next = withFile(next, p.file);
   return next;
 }
 
 /** The raw table with `d.tag`'s lines taken out and its rule put where the plan puts it. */
 function withIptablesPlan(o: Observed, d: Desired): Observed {
-  const lines = o.iptables.save === "" ? [] : o.iptables.save.split("\n");
-  const out: string[] = [];
-  let table = "";
-  let firstRemoved: { at: number; chain: string } | undefined;
-  let rawCommit = -1;
-  for (const line of lines) {
-    if (line.startsWith("*")) table = line.slice(1).trim();
-    else if (line === "COMMIT") {
-      if (table === "raw" && rawCommit < 0) rawCommit = out.length;
-      table = "";
-    } else if (table === "raw" && line.startsWith("-A ") && iptablesLineHasTag(line, d.tag, d.adopt)) {
-      firstRemoved ??= { at: out.length, chain: line.split(" ")[1] ?? "" };
-      continue;
-    }
-    out.push(line);
-  }
-  if (d.spec) {
-    const want = renderIptablesRule(d.spec, d.tag);
-    // Same placement as the plan: in place of the first old rule when the chain is unchanged
-    // (`-I chain index`), else last (`-A`); only the order within a chain matters to indexes.
-    if (firstRemoved && firstRemoved.chain === d.spec.chain) out.splice(firstRemoved.at, 0, want);
-    else if (rawCommit >= 0) out.splice(rawCommit, 0, want);
-    else {
-      // iptables-save output ends with a newline: keep the new table before that empty last line.
-      const end = out.length > 0 && out[out.length - 1] === "" ? out.length - 1 : out.length;
-      out.splice(end, 0, "*raw", want, "COMMIT");
-    }
-  }
-  return { ...o, iptables: { ...o.iptables, save: out.join("\n") } };
+  const saved = parseSavedRuleset(o.iptables.save);
+  const want = d.spec ? { chain: d.spec.chain, line: renderIptablesRule(d.spec, d.tag) } : undefined;
+  // The same placement as the plan's live batch and the saved file.
+  const { lines, placed } = placeRawRule(saved, (line) => iptablesLineHasTag(line, d.tag, d.adopt), want);
+  if (want && !placed) lines.push("*raw", want.line, "COMMIT");
+  return { ...o, iptables: { ...o.iptables, save: joinSavedLines(lines, saved.trailingNewline) } };
 }
 
 type NftItem = Record<string, unknown> & { rule?: Record<string, unknown> & { comment?: string }; table?: unknown };
 
 /** This package's nft table with `d.tag`'s rules taken out and a stand-in for its new rule. */
-function withNftPlan(o: Observed, d: Desired, text: string): Observed {
-  if (text.split("\n").some((l) => l.startsWith("delete table "))) return { ...o, nft: { ...o.nft, tableJson: "" } };
+function withNftPlan(o: Observed, d: Desired, live: LiveBatch): Observed {
+  if (live.ops.some((op) => op.op === "delete-table")) return { ...o, nft: { ...o.nft, tableJson: "" } };
   const json = o.nft.tableJson.trim();
   const items = (json === "" ? [] : ((JSON.parse(json) as { nftables?: NftItem[] }).nftables ?? [])).filter(
     (i) => !(i.rule?.comment !== undefined && tagMatches(i.rule.comment, d.tag, d.adopt)),

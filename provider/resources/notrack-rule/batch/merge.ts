@@ -1,9 +1,10 @@
 /**
  * One apply for a whole batch: the members' plans, each computed against the host as the members
- * before it leave it, joined into one atomic live batch and one file write. Pure.
+ * before it leave it, joined into one atomic live batch (their operations in order) and one file
+ * write. Pure.
  */
-import type { Observed } from "./observe";
-import type { FileWrite, LiveBatch, Plan } from "./plan";
+import type { Observed } from "../observe";
+import type { FileWrite, LiveBatch, Plan } from "../plan";
 
 /**
  * The plan that carries out `plans` in order (at least one; all for one backend and one family,
@@ -33,27 +34,15 @@ function mergeLive(o: Observed, batches: LiveBatch[]): LiveBatch | undefined {
   const backend = batches[0].backend;
   if (batches.some((b) => b.backend !== backend)) throw new Error("internal error: a NotrackRule batch mixes backends");
   const guarded = batches.some((b) => b.guard);
-  if (backend === "nftables") {
-    const lines = batches.flatMap((b) => b.text.split("\n").filter((l) => l !== ""));
-    // Each add repeats the idempotent table and chain declarations; once is enough unless the
-    // table is deleted in between.
-    const deletesTable = lines.some((l) => l.startsWith("delete table "));
-    const seen = new Set<string>();
-    const kept = lines.filter((l) => {
-      if (deletesTable || !/^add (table|chain) /.test(l)) return true;
-      if (seen.has(l)) return false;
-      seen.add(l);
-      return true;
-    });
-    return { backend, text: [...kept, ""].join("\n"), ...(guarded ? { guard: { kind: "nft", hash: o.nft.tableHash } } : {}) };
-  }
-  const lines = batches.flatMap((b) => b.text.split("\n").filter((l) => l !== "" && l !== "*raw" && l !== "COMMIT"));
+  // The members' operations in order, as data: the text is rendered once, when the batch is applied.
+  const ops = batches.flatMap((b) => b.ops);
+  if (backend === "nftables") return { backend, ops, ...(guarded ? { guard: { kind: "nft", hash: o.nft.tableHash } } : {}) };
   // Only deletes empty chains, and a batch holds one kind of operation: a chain one member empties
   // stays empty through the rest of the batch.
   const emptied = [...new Set(batches.flatMap((b) => b.emptiedChains ?? []))];
   return {
     backend,
-    text: ["*raw", ...lines, "COMMIT", ""].join("\n"),
+    ops,
     ...(guarded ? { guard: { kind: "iptables", hashes: { ...o.iptables.chainHashes } } } : {}),
     ...(emptied.length ? { emptiedChains: emptied } : {}),
   };

@@ -1,8 +1,8 @@
-import type { Connection } from "../../connection/schema";
+import type { Connection } from "../../../connection/schema";
 import { connectionIdentity } from "./converge";
-import type { Family } from "./address";
-import { joinBatch } from "./host-batcher";
-import { observe, type IptablesVariant, type Observed } from "./observe";
+import type { Family } from "../syntax";
+import { joinBatch } from "../../../common/batcher";
+import { observe, type IptablesVariant, type Observed } from "../observe";
 
 /**
  * {@link observe}, shared by the reads of one host that are in flight at the same time (a refresh

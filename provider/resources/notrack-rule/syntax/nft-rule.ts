@@ -3,11 +3,11 @@
  * and reading rules back from `nft -j list table` (the JSON listing, stable where the text listing
  * changes between nft versions).
  */
-import { NFT_TABLE } from "../../common/markers";
+import { NFT_TABLE } from "../../../common/markers";
 import { canonicalCidr, type Family } from "./address";
 import { nftPort, parsePort } from "./ports";
-import type { Chain, Protocol } from "./schema";
-import { TAG_PATTERN, type RuleSpec } from "./spec";
+import { TAG_PATTERN } from "./tag";
+import type { Chain, Protocol, RuleSpec } from "./rule";
 
 /** nft's name of a raw-table chain in this package's table. */
 export function nftChainName(chain: Chain): "prerouting" | "output" {

@@ -4,9 +4,9 @@
  * removes only its own tagged line in it, and the block goes away with the last rule. Everything
  * outside the block stays as it was, byte for byte.
  */
-import { NFT_TABLE } from "../../common/markers";
+import { NFT_TABLE } from "../../../common/markers";
 import { NFT_CHAIN_DECLARATIONS } from "./nft-rule";
-import { tagMatches } from "./spec";
+import { tagMatches } from "./tag";
 
 /** First line of the managed block. */
 export const NFT_BLOCK_BEGIN = `# BEGIN pulumi-conntrack: table inet ${NFT_TABLE}, edited by NotrackRule resources (changes made here by hand are reverted)`;

@@ -1,0 +1,159 @@
+/**
+ * Bringing the host to what a batch of NotrackRule operations asks: observe once, plan every member
+ * against the host as the members before it leave it, apply once; re-plan when the host changed in
+ * between. Each member ends with its own result or its own error.
+ */
+import { endpointKey, hostLabel, type Connection } from "../../../connection/schema";
+import { poolKey } from "../../../transport/pool";
+import { ConflictError, ConntrackError, RemoteCommandError } from "../../../errors";
+import { applyPlan, FILE_PREP_FAILED_EXIT, FILE_WRITE_FAILED_EXIT, LIVE_FAILED_EXIT } from "../apply";
+import { variantOf } from "../backend";
+import { joinBatch, type Settled } from "../../../common/batcher";
+import { mergePlans } from "./merge";
+import { observe, type Observed } from "../observe";
+import { fileError, planMembers, type Converged, type Request } from "./members";
+
+/** Attempts of one batch when other programs keep changing the host's rules under it. */
+const MAX_ATTEMPTS = 20;
+
+/**
+ * Brings the host to what `req` asks, as one member of the batch of same-kind operations on the
+ * same host that are in flight at the same time (see {@link joinBatch}).
+ */
+export function converge(conn: Connection, req: Request): Promise<Converged> {
+  // One lane per host: everything this process changes on a host goes through it, one batch after
+  // another, whoever logs in.
+  const lane = JSON.stringify(["notrack-write", endpointKey(conn)]);
+  // Members of a batch share one connection, so the complete connection identity (credentials and
+  // pinned host key included) is part of the key: a member whose key is not authorised or whose
+  // hostKey does not match never rides on a batch-mate's session. They also share one observation
+  // (one family and iptables variant), one backend (so one live batch and one file) and one kind
+  // of operation.
+  const identity = connectionIdentity(conn);
+  const key = JSON.stringify([identity, req.op, req.family, req.recorded ?? null, req.recorded ? null : req.choice]);
+  return joinBatch<Member, Converged>(lane, key, { req, identity }, (members) => convergeMembers(conn, members));
+}
+
+/** The identity a batch runs under: the pooled connection's, and whether commands run through sudo. */
+export function connectionIdentity(conn: Connection): string {
+  return JSON.stringify([poolKey(conn), conn.sudo === true]);
+}
+
+interface Member {
+  req: Request;
+  identity: string;
+}
+
+/**
+ * Runs a batch over `conn`, the connection of its first member. Every member is checked against it
+ * (the batch key already separates identities; this keeps it so should the key ever change).
+ */
+async function convergeMembers(conn: Connection, members: readonly Member[]): Promise<Settled<Converged>[]> {
+  const identity = connectionIdentity(conn);
+  const results: Settled<Converged>[] = new Array(members.length);
+  const same = members.flatMap((m, i) => (m.identity === identity ? [i] : []));
+  members.forEach((m, i) => {
+    if (m.identity !== identity) {
+      results[i] = {
+        ok: false,
+        error: new ConntrackError(
+          "internal error: a NotrackRule batch mixed connections with different credentials or host keys; nothing was done for this rule",
+          {
+            host: hostLabel(conn),
+            command: "apply NOTRACK rule change",
+            hint: "run `pulumi up` again, and report this as a bug of pulumi-conntrack",
+          },
+        ),
+      };
+    }
+  });
+  const done = await convergeBatch(
+    conn,
+    same.map((i) => members[i].req),
+  );
+  same.forEach((i, j) => (results[i] = done[j]));
+  return results;
+}
+
+/** Runs one batch: each member gets its own result, or its own error (it never throws). */
+async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promise<Settled<Converged>[]> {
+  const results: Settled<Converged>[] = new Array(reqs.length);
+  // Two operations on one rule never run together (the engine waits for one before the next);
+  // should they, the second runs after the first rather than planned against a guess.
+  const seen = new Set<string>();
+  const later: number[] = [];
+  let open: number[] = [];
+  reqs.forEach((r, i) => {
+    if (seen.has(r.tag)) later.push(i);
+    else open.push(i);
+    seen.add(r.tag);
+  });
+  const { family, recorded } = reqs[0];
+  for (let attempt = 1; open.length > 0; attempt++) {
+    let o: Observed;
+    try {
+      o = await observe(conn, family, variantOf(recorded));
+    } catch (error) {
+      for (const i of open) results[i] = { ok: false, error };
+      break;
+    }
+    const planned = planMembers(conn, reqs, open, o, results);
+    const changing = planned.map((x) => x.plan).filter((p) => p.live || p.file);
+    let outcome: "done" | "conflict" = "done";
+    if (changing.length > 0) {
+      try {
+        outcome = await applyPlan(conn, family, mergePlans(o, changing));
+      } catch (e) {
+        if (changing.length > 1 && e instanceof RemoteCommandError && e.exitCode === LIVE_FAILED_EXIT) {
+          // The batch is atomic, so nothing changed; the tool names no culprit. Each member alone
+          // finds out whether it is the one the host refuses.
+          for (const x of planned) results[x.i] = (await convergeBatch(conn, [reqs[x.i]]))[0];
+        } else if (e instanceof RemoteCommandError && e.exitCode === FILE_PREP_FAILED_EXIT) {
+          // Nothing changed. Members that write no file (persist: false, nothing saved) do not
+          // depend on it: they go again on their own; the others fail, saying nothing was done.
+          const free = planned.filter((x) => !x.plan.file);
+          for (const x of planned) if (x.plan.file) results[x.i] = { ok: false, error: fileError(conn, reqs[x.i], x.plan, e, "prepare") };
+          if (free.length) {
+            const again = await convergeBatch(
+              conn,
+              free.map((x) => reqs[x.i]),
+            );
+            free.forEach((x, j) => (results[x.i] = again[j]));
+          }
+        } else if (e instanceof RemoteCommandError && e.exitCode === FILE_WRITE_FAILED_EXIT) {
+          // The live batch is applied: members without a file change are done; the others say
+          // exactly what was and was not done.
+          for (const x of planned) {
+            results[x.i] = x.plan.file
+              ? { ok: false, error: fileError(conn, reqs[x.i], x.plan, e, "replace") }
+              : { ok: true, value: { backend: x.backend, plan: x.plan } };
+          }
+        } else {
+          for (const x of planned) results[x.i] = { ok: false, error: e };
+        }
+        break;
+      }
+    }
+    if (outcome === "done") {
+      for (const x of planned) results[x.i] = { ok: true, value: { backend: x.backend, plan: x.plan } };
+      break;
+    }
+    open = planned.map((x) => x.i);
+    if (attempt >= MAX_ATTEMPTS) {
+      const error = new ConflictError(
+        `the raw table or saved ruleset kept changing while this rule was being written (${attempt} attempts)`,
+        {
+          host: hostLabel(conn),
+          command: "apply NOTRACK rule change",
+          hint: "another program is rewriting the host's netfilter rules continuously; retry when it is done",
+        },
+      );
+      for (const i of open) results[i] = { ok: false, error };
+      break;
+    }
+    // Someone else changed the host between observe and apply: back off a little and re-plan.
+    await new Promise((r) => setTimeout(r, Math.min(50 * attempt, 1000) + Math.floor(Math.random() * 200)));
+  }
+  for (const i of later) results[i] = (await convergeBatch(conn, [reqs[i]]))[0];
+  return results;
+}

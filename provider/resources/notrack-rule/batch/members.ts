@@ -1,0 +1,175 @@
+/**
+ * The decisions of a batch, without I/O: what a member asks, which backend it gets, what refuses
+ * it, its plan against the host as the members before it leave it, and its share of a failed file
+ * write.
+ */
+import { hostLabel, type Connection } from "../../../connection/schema";
+import { ConflictError, RemoteCommandError, UnsupportedError } from "../../../errors";
+import type { Settled } from "../../../common/batcher";
+import type { Family, RuleSpec } from "../syntax";
+import { resolveBackend, type ResolvedBackend } from "../backend";
+import { afterPlan } from "./evolve";
+import { lockoutFromInputs, lockoutFromSession } from "../lockout";
+import type { Observed } from "../observe";
+import { describeChanges, plan, type Plan } from "../plan";
+import type { BackendChoice } from "../schema";
+import { describeCoreBlock } from "../../module-blacklist/notrack-guard";
+
+/** What one operation asks of the host. */
+export interface Request {
+  /** The operation, so that only operations of one kind share a batch. */
+  op: "create" | "update" | "delete";
+  tag: string;
+  /** Create only: the tag prefix of rules the create takes over (see `Desired.adopt`). */
+  adopt?: string;
+  /** The rule; `undefined` removes it. */
+  spec?: RuleSpec;
+  family: Family;
+  persist: boolean;
+  choice: BackendChoice;
+  /** The backend the rule was created in (update, delete). */
+  recorded?: ResolvedBackend;
+  allowManagementTraffic: boolean;
+}
+
+/** What a converged operation did. */
+export interface Converged {
+  backend: ResolvedBackend;
+  plan: Plan;
+}
+
+/** The backend for `req`: the recorded one, else what its choice resolves to on this host. */
+export function decideBackend(conn: Connection, req: Pick<Request, "recorded" | "choice">, o: Observed): ResolvedBackend {
+  if (req.recorded) return req.recorded;
+  const d = resolveBackend(req.choice, o);
+  if (!d.ok) {
+    throw new UnsupportedError(`cannot place a NOTRACK rule: ${d.reason}`, {
+      host: hostLabel(conn),
+      command: "observe NOTRACK rules",
+      hint: "install iptables or nftables on the host, or choose the backend input that matches what it has",
+    });
+  }
+  return d.backend;
+}
+
+/** Refuses to act on a ruleset that could not be read: it would look empty, and rules would double. */
+export function assertReadable(conn: Connection, backend: ResolvedBackend, o: Observed): void {
+  if (backend !== "nftables" && o.iptables.saveError) {
+    throw new UnsupportedError(`cannot read the raw table: ${o.iptables.saveError}`, {
+      host: hostLabel(conn),
+      command: `${o.family === "ipv6" ? "ip6tables" : "iptables"}-save -t raw`,
+      hint: "check that the user is root or has passwordless sudo (sudo: true) and that the iptables tools work on the host",
+    });
+  }
+  if (backend === "nftables" && o.nft.json === false) {
+    throw new UnsupportedError("nft cannot list rulesets as JSON (built without JSON support), so this package cannot read its table", {
+      host: hostLabel(conn),
+      command: "nft -j list tables",
+      hint: 'install an nftables built with JSON support (Debian, Ubuntu, RHEL 8+ have it) or use backend: "iptables"',
+    });
+  }
+}
+
+/** Refuses a rule the host cannot load or that could cut off the management session. */
+function guard(conn: Connection, req: Request, o: Observed, spec: RuleSpec): void {
+  if (o.conntrackBlocks.length > 0) {
+    const b = o.conntrackBlocks[0];
+    const builtin =
+      o.facts.nfConntrack === "builtin"
+        ? " (nf_conntrack is built into this kernel, so the line has no effect today, but it states that this host must not track connections)"
+        : "";
+    throw new ConflictError(
+      `${describeCoreBlock(b)}${builtin}; a NOTRACK rule needs connection tracking, and the kernel would only say "Couldn't load target"`,
+      {
+        host: hostLabel(conn),
+        command: "apply NOTRACK rule change",
+        hint: `remove that line (or the ModuleBlacklist resource that manages ${b.where.replace(/:\d+$/, "")}) before adding NOTRACK rules, or remove this NotrackRule`,
+      },
+    );
+  }
+  if (req.allowManagementTraffic) return;
+  const f = lockoutFromInputs(spec, conn) ?? (o.session ? lockoutFromSession(spec, o.session) : undefined);
+  if (f) {
+    throw new ConflictError(`${f.property}: ${f.reason}`, {
+      host: hostLabel(conn),
+      command: "apply NOTRACK rule change",
+      hint: "nothing was changed on the host",
+    });
+  }
+}
+
+export interface Planned {
+  /** Index of the member in the batch. */
+  i: number;
+  backend: ResolvedBackend;
+  plan: Plan;
+}
+
+/** One member's share of a failed file write: what was and was not done for its rule. */
+export function fileError(
+  conn: Connection,
+  req: Request,
+  p: Plan,
+  e: RemoteCommandError,
+  stage: "prepare" | "replace",
+): RemoteCommandError {
+  const file = p.file?.path ?? "the saved ruleset";
+  const why = e.stderr.trim() || "no message";
+  const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : file;
+  const live = describeChanges(p.changes.filter((c) => c.action === "add" || c.action === "replace" || c.action === "remove"));
+  if (stage === "prepare") {
+    return new RemoteCommandError(
+      `nothing was changed for rule ${req.tag}: ${file} cannot be written (${why}); the live rule and its saved copy are changed together, so ${live.length ? "the live ruleset was not changed either" : "the live ruleset, already right, was left as it is"}`,
+      e,
+      {
+        host: hostLabel(conn),
+        command: `write ${file} (checked before the live change)`,
+        hint: `make ${dir} writable (read-only or full file system? sudo: true for a non-root user), or set persist: false on this rule if it need not survive a reboot; then run \`pulumi up\` again`,
+        cause: e,
+      },
+    );
+  }
+  const done = live.length ? `the live change was made (${live.join("; ")})` : "the live ruleset was already right";
+  const missing =
+    p.file?.content === null || !req.spec || !req.persist
+      ? `the rule is still saved in ${file} and comes back at the next boot`
+      : `the rule is not saved in ${file} yet, so it is gone after a reboot`;
+  return new RemoteCommandError(`${done}, but ${file} could not be replaced (${why}): ${missing}`, e, {
+    host: hostLabel(conn),
+    command: `${p.file?.content === null ? "remove" : "replace"} ${file}`,
+    hint: `make ${dir} writable, then run \`pulumi up\` again: it finds the live rule and brings ${file} in line`,
+    cause: e,
+  });
+}
+
+/**
+ * Plans the members in `open` in order, each against the host as the ones before it leave it. A
+ * member that is refused gets its error in `results` and drops out of the batch: its batch-mates go
+ * on without it.
+ */
+export function planMembers(
+  conn: Connection,
+  reqs: readonly Request[],
+  open: readonly number[],
+  o: Observed,
+  results: Settled<Converged>[],
+): Planned[] {
+  const out: Planned[] = [];
+  let state = o;
+  for (const i of open) {
+    const req = reqs[i];
+    try {
+      // The backend, readability and guards are about the host as read, not as the batch leaves it.
+      const backend = decideBackend(conn, req, o);
+      assertReadable(conn, backend, o);
+      const d = { tag: req.tag, spec: req.spec, persist: req.persist, backend, ...(req.adopt ? { adopt: req.adopt } : {}) };
+      const p = plan(state, d);
+      if (req.spec && (p.live || p.file)) guard(conn, req, o, req.spec);
+      out.push({ i, backend, plan: p });
+      state = afterPlan(state, d, p);
+    } catch (error) {
+      results[i] = { ok: false, error };
+    }
+  }
+  return out;
+}
