@@ -3,7 +3,7 @@ import { secretConnection, withSecretConnection, type ConnectionArgs } from "../
 import type { Assert, DeclaresOutputs, ExactNames } from "../../common/output-names";
 import { outputSlots } from "../../common/output-names";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
-import type { NotrackRuleOutputs } from "./kind";
+import type { NotrackRuleOutputs } from "./outputs";
 import type { Persistence, ResolvedBackend } from "./backend";
 import type { PortSpec } from "./syntax";
 import { NOTRACK_RULE_TYPE, RULE_NAME, type BackendChoice, type Chain, type Protocol } from "./schema";
