@@ -223,6 +223,16 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
     { step: "right after the hand-made file was removed", tool: "rm", phase: "after", pattern: `*${HELPER_FILE}`, fate: "killed" },
   ];
 
+  /** A fresh host with the operator's hand-made file at the managed path: its snapshot and the checked inputs. */
+  async function withHandMadeFile(host: string): Promise<{ before: string; news: Props }> {
+    await fresh(host);
+    await hostSh(host, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE} && chmod 0640 ${HELPER_FILE}`);
+    const before = await snapshot(host);
+    const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(host), fileName: "no_conntrack_helper.conf" }))
+      .inputs as Props;
+    return { before, news };
+  }
+
   // Fixed by the host-side record: the create's apply script writes what the host had (file,
   // mode, live value, module parameter) next to the managed file before its first change, the
   // retry's observe reads it and the record step prefers it, and destroy removes it last.
@@ -230,11 +240,7 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
     "ConntrackHelperSetting: cut $step, script $fate; the retry still records the hand-made file and destroy puts it back",
     async (cut) => {
       const host = "ctlab11";
-      await fresh(host);
-      await hostSh(host, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE} && chmod 0640 ${HELPER_FILE}`);
-      const before = await snapshot(host);
-      const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(host), fileName: "no_conntrack_helper.conf" }))
-        .inputs;
+      const { before, news } = await withHandMadeFile(host);
 
       const [first] = await interrupted(host, cut, "server", cut.fate, () => [h("ConntrackHelperSetting").create(news)]);
       expect(first.status).toBe("rejected");
@@ -257,11 +263,7 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
   // restore but the record, and removes it.
   it("ConntrackHelperSetting: destroy cut at the removal of the record, script killed; the retried destroy removes it", async () => {
     const host = "ctlab11";
-    await fresh(host);
-    await hostSh(host, `printf '%s' '${HAND_MADE}' > ${HELPER_FILE} && chmod 0640 ${HELPER_FILE}`);
-    const before = await snapshot(host);
-    const news = (await h("ConntrackHelperSetting").check({}, { connection: connectionOf(host), fileName: "no_conntrack_helper.conf" }))
-      .inputs;
+    const { before, news } = await withHandMadeFile(host);
     const made = await h("ConntrackHelperSetting").create(news);
     expect(await hostSh(host, `test -e ${HELPER_RECORD} && echo present || echo absent`)).toBe("present\n");
 
