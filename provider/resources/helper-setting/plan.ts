@@ -1,3 +1,4 @@
+import type { Refusal } from "../../common/refusal";
 import type { HelperSettingDesired } from "./schema";
 import { foreignSettings, helperOptionLines, isManagedContent, managedFileContent, type ToggleValue } from "./managed-file";
 import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, managedPath, type HelperObservation, type OutsideSetting } from "./observe";
@@ -68,16 +69,8 @@ export interface Recorded {
   previousFileMode: string | null;
 }
 
-/** Why the program cannot be carried out on this host. */
-export interface Refusal {
-  /** `unsupported`: the kernel cannot do it; `conflict`: the managed path holds something else. */
-  error: "unsupported" | "conflict";
-  message: string;
-  /** What the operator can do. */
-  hint: string;
-  /** The operation, as a person reads it. */
-  command: string;
-}
+/** Why the program cannot be carried out on this host (one definition for every kind). */
+export type { Refusal } from "../../common/refusal";
 
 /** A setting of the toggle outside the managed file, judged against the program. */
 export interface Conflict extends OutsideSetting {

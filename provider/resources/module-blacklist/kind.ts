@@ -1,6 +1,7 @@
+import { refusalError } from "../../common/refusal";
 import type { ResourceKind } from "../../common/kind";
 import { hostLabel, type Connection } from "../../connection/schema";
-import { ConflictError, ConntrackError, RemoteCommandError, UnsupportedError } from "../../errors";
+import { ConflictError, ConntrackError, RemoteCommandError } from "../../errors";
 import { apply, type ApplyResult, type FileAction } from "./apply";
 import type { ReplacedFile } from "./managed-file";
 import { notrackDependenciesIn } from "./notrack-guard";
@@ -17,7 +18,6 @@ import {
   type Drift,
   type ModuleStatus,
   type Recorded,
-  type Refusal,
   type Regeneration,
 } from "./plan";
 import { MODULE_BLACKLIST_TYPE, ModuleBlacklistSchema, type ModuleBlacklistInputs } from "./schema";
@@ -71,11 +71,6 @@ function inputsOf(olds: Stored): ModuleBlacklistInputs {
 /** Whether observing needs to look for NotrackRules: only when a listed module is one they need. */
 function needsNotrackCheck(modules: readonly string[]): boolean {
   return notrackDependenciesIn(modules).length > 0;
-}
-
-function refusalError(conn: Connection, r: Refusal): ConntrackError {
-  const details = { host: hostLabel(conn), command: r.command, hint: r.hint };
-  return r.error === "conflict" ? new ConflictError(r.message, details) : new UnsupportedError(r.message, details);
 }
 
 function outputsFrom(

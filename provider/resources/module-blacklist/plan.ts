@@ -1,3 +1,4 @@
+import type { Refusal } from "../../common/refusal";
 import { MAX_REPLACED_BYTES, blocksModule, parseManagedFile, renderManagedFile, type ReplacedFile } from "./managed-file";
 import { notrackDependenciesIn } from "./notrack-guard";
 import { managedPath, type Observation } from "./observe";
@@ -15,16 +16,8 @@ export interface Recorded {
   initramfsRegenerated: boolean;
 }
 
-/** Why the program cannot be carried out on this host; nothing is changed. */
-export interface Refusal {
-  /** `conflict`: another object is in the way; `unsupported`: the host cannot do it. */
-  error: "conflict" | "unsupported";
-  message: string;
-  /** What the operator can do. */
-  hint: string;
-  /** The operation, as a person reads it. */
-  command: string;
-}
+/** Why the program cannot be carried out on this host (one definition for every kind). */
+export type { Refusal } from "../../common/refusal";
 
 /** A regeneration of the running kernel's initramfs. */
 export interface Regeneration {

@@ -4,7 +4,7 @@ import type { ReadOutcome, ResourceKind } from "../../common/kind";
 import { containsUnknown } from "../../common/unknown";
 import { variantOf, type ResolvedBackend } from "./backend";
 import { converge } from "./batch/converge";
-import { assertReadable, decideBackend, type Request } from "./batch/members";
+import { decideReadableBackend, type Request } from "./batch/members";
 import { inspect } from "./inspect";
 import { lockoutFromInputs } from "./lockout";
 import { outputsOf, type NotrackRuleOutputs } from "./outputs";
@@ -92,8 +92,7 @@ export const notrackRuleKind: ResourceKind<NotrackRuleInputs, NotrackRuleOutputs
     const tag = olds.tag ?? id;
     const conn = olds.connection;
     const o = await observeShared(conn, olds.family, variantOf(olds.resolvedBackend));
-    const backend = olds.resolvedBackend ?? decideBackend(conn, { recorded: undefined, choice: olds.backend }, o);
-    assertReadable(conn, backend, o);
+    const backend = decideReadableBackend(conn, { recorded: olds.resolvedBackend, choice: olds.backend }, o);
     return inspect(o, { ...olds, tag, resolvedBackend: backend });
   },
 

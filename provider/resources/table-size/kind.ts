@@ -1,6 +1,6 @@
+import { refusalError } from "../../common/refusal";
 import type { ResourceKind } from "../../common/kind";
-import { hostLabel, type Connection } from "../../connection/schema";
-import { ConflictError, UnsupportedError } from "../../errors";
+import { type Connection } from "../../connection/schema";
 import { apply } from "./apply";
 import { observe, type TableObservation } from "./observe";
 import { outputsOf, recordedOf, reflectedDesired, type TableSizeOutputs } from "./outputs";
@@ -19,9 +19,7 @@ function desiredOf(i: TableSizeInputs): TableSizeDesired {
 }
 
 function refuse(conn: Connection, p: Plan): never {
-  const r = p.refusal!;
-  const Err = r.error === "conflict" ? ConflictError : UnsupportedError;
-  throw new Err(r.message, { host: hostLabel(conn), command: r.command, hint: r.hint });
+  throw refusalError(conn, p.refusal!);
 }
 
 /** Observe, plan, apply (all or nothing), then outputs from what the host shows afterwards. */

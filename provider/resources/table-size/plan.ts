@@ -1,3 +1,4 @@
+import type { Refusal } from "../../common/refusal";
 import {
   FILE_ROLES,
   MANAGED_PATHS,
@@ -38,13 +39,8 @@ export interface Recorded {
   previousFiles: Record<FileRole, string | null>;
 }
 
-/** Why the program cannot be carried out on this host. */
-export interface Refusal {
-  error: "unsupported" | "conflict";
-  message: string;
-  hint: string;
-  command: string;
-}
+/** Why the program cannot be carried out on this host (one definition for every kind). */
+export type { Refusal } from "../../common/refusal";
 
 /** The values the program resolves to on this host. */
 export interface Target {

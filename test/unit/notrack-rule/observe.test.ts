@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { APPLY_SCRIPT } from "../../../provider/resources/notrack-rule/apply";
 import { ConnectionSchema } from "../../../provider/connection/schema";
 import { UnsupportedError } from "../../../provider/errors";
-import { assertReadable } from "../../../provider/resources/notrack-rule/batch/members";
+import { decideReadableBackend, unreadableRefusal } from "../../../provider/resources/notrack-rule/batch/members";
+import type { ResolvedBackend } from "../../../provider/resources/notrack-rule/backend";
 import { OBSERVE_SCRIPT, parseObserved, sha256 } from "../../../provider/resources/notrack-rule/observe";
 
 describe("observe and apply scripts", () => {
@@ -94,6 +95,11 @@ describe("observe and apply scripts", () => {
     expect(o.iptables.saveError).toBe("iptables-save: Permission denied (you must be root)");
     expect(o.nft.json).toBe(false);
     const conn = ConnectionSchema.parse({ host: "127.0.0.9" });
+    // The planner's answer is data (no host, no throw); the kind turns it into the typed error.
+    expect(unreadableRefusal("iptables-nft", o)).toMatchObject({ error: "unsupported", command: "iptables-save -t raw" });
+    expect(unreadableRefusal("nftables", o)).toMatchObject({ error: "unsupported", command: "nft -j list tables" });
+    const assertReadable = (c: typeof conn, b: ResolvedBackend, obs: typeof o) =>
+      decideReadableBackend(c, { recorded: b, choice: "auto" }, obs);
     expect(() => assertReadable(conn, "iptables-nft", o)).toThrow(UnsupportedError);
     expect(() => assertReadable(conn, "iptables-nft", o)).toThrow(/cannot read the raw table: iptables-save: Permission denied/);
     expect(() => assertReadable(conn, "nftables", o)).toThrow(/JSON/);

@@ -4,7 +4,8 @@
  * write.
  */
 import { hostLabel, type Connection } from "../../../connection/schema";
-import { ConflictError, RemoteCommandError, UnsupportedError } from "../../../errors";
+import { RemoteCommandError } from "../../../errors";
+import { refusalError, type Refusal } from "../../../common/refusal";
 import type { Settled } from "../../../common/batcher";
 import type { Family, RuleSpec } from "../syntax";
 import { resolveBackend, type ResolvedBackend } from "../backend";
@@ -38,64 +39,82 @@ export interface Converged {
   plan: Plan;
 }
 
-/** The backend for `req`: the recorded one, else what its choice resolves to on this host. */
-export function decideBackend(conn: Connection, req: Pick<Request, "recorded" | "choice">, o: Observed): ResolvedBackend {
-  if (req.recorded) return req.recorded;
+/** The backend for `req`: the recorded one, else what its choice resolves to on this host; or why none fits. Pure. */
+export function backendDecision(
+  req: Pick<Request, "recorded" | "choice">,
+  o: Observed,
+): { backend: ResolvedBackend } | { refusal: Refusal } {
+  if (req.recorded) return { backend: req.recorded };
   const d = resolveBackend(req.choice, o);
-  if (!d.ok) {
-    throw new UnsupportedError(`cannot place a NOTRACK rule: ${d.reason}`, {
-      host: hostLabel(conn),
+  if (d.ok) return { backend: d.backend };
+  return {
+    refusal: {
+      error: "unsupported",
+      message: `cannot place a NOTRACK rule: ${d.reason}`,
       command: "observe NOTRACK rules",
       hint: "install iptables or nftables on the host, or choose the backend input that matches what it has",
-    });
+    },
+  };
+}
+
+/** A ruleset that could not be read would look empty, and rules would double: refused. Pure. */
+export function unreadableRefusal(backend: ResolvedBackend, o: Observed): Refusal | undefined {
+  if (backend !== "nftables" && o.iptables.saveError) {
+    return {
+      error: "unsupported",
+      message: `cannot read the raw table: ${o.iptables.saveError}`,
+      command: `${o.family === "ipv6" ? "ip6tables" : "iptables"}-save -t raw`,
+      hint: "check that the user is root or has passwordless sudo (sudo: true) and that the iptables tools work on the host",
+    };
   }
+  if (backend === "nftables" && o.nft.json === false) {
+    return {
+      error: "unsupported",
+      message: "nft cannot list rulesets as JSON (built without JSON support), so this package cannot read its table",
+      command: "nft -j list tables",
+      hint: 'install an nftables built with JSON support (Debian, Ubuntu, RHEL 8+ have it) or use backend: "iptables"',
+    };
+  }
+  return undefined;
+}
+
+/** The backend for `req` (see {@link backendDecision}), its ruleset readable; else the refusal as an error. */
+export function decideReadableBackend(conn: Connection, req: Pick<Request, "recorded" | "choice">, o: Observed): ResolvedBackend {
+  const d = backendDecision(req, o);
+  if ("refusal" in d) throw refusalError(conn, d.refusal);
+  const r = unreadableRefusal(d.backend, o);
+  if (r) throw refusalError(conn, r);
   return d.backend;
 }
 
-/** Refuses to act on a ruleset that could not be read: it would look empty, and rules would double. */
-export function assertReadable(conn: Connection, backend: ResolvedBackend, o: Observed): void {
-  if (backend !== "nftables" && o.iptables.saveError) {
-    throw new UnsupportedError(`cannot read the raw table: ${o.iptables.saveError}`, {
-      host: hostLabel(conn),
-      command: `${o.family === "ipv6" ? "ip6tables" : "iptables"}-save -t raw`,
-      hint: "check that the user is root or has passwordless sudo (sudo: true) and that the iptables tools work on the host",
-    });
-  }
-  if (backend === "nftables" && o.nft.json === false) {
-    throw new UnsupportedError("nft cannot list rulesets as JSON (built without JSON support), so this package cannot read its table", {
-      host: hostLabel(conn),
-      command: "nft -j list tables",
-      hint: 'install an nftables built with JSON support (Debian, Ubuntu, RHEL 8+ have it) or use backend: "iptables"',
-    });
-  }
-}
-
-/** Refuses a rule the host cannot load or that could cut off the management session. */
-function guard(conn: Connection, req: Request, o: Observed, spec: RuleSpec): void {
+/**
+ * A rule the host cannot load (a conntrack module is kept out) or that could cut off the
+ * management session (`conn` is read as data: the address and port of the session). Pure.
+ */
+export function guardRefusal(conn: Connection, req: Request, o: Observed, spec: RuleSpec): Refusal | undefined {
   if (o.conntrackBlocks.length > 0) {
     const b = o.conntrackBlocks[0];
     const builtin =
       o.facts.nfConntrack === "builtin"
         ? " (nf_conntrack is built into this kernel, so the line has no effect today, but it states that this host must not track connections)"
         : "";
-    throw new ConflictError(
-      `${describeCoreBlock(b)}${builtin}; a NOTRACK rule needs connection tracking, and the kernel would only say "Couldn't load target"`,
-      {
-        host: hostLabel(conn),
-        command: "apply NOTRACK rule change",
-        hint: `remove that line (or the ModuleBlacklist resource that manages ${b.where.replace(/:\d+$/, "")}) before adding NOTRACK rules, or remove this NotrackRule`,
-      },
-    );
+    return {
+      error: "conflict",
+      message: `${describeCoreBlock(b)}${builtin}; a NOTRACK rule needs connection tracking, and the kernel would only say "Couldn't load target"`,
+      command: "apply NOTRACK rule change",
+      hint: `remove that line (or the ModuleBlacklist resource that manages ${b.where.replace(/:\d+$/, "")}) before adding NOTRACK rules, or remove this NotrackRule`,
+    };
   }
-  if (req.allowManagementTraffic) return;
+  if (req.allowManagementTraffic) return undefined;
   const f = lockoutFromInputs(spec, conn) ?? (o.session ? lockoutFromSession(spec, o.session) : undefined);
-  if (f) {
-    throw new ConflictError(`${f.property}: ${f.reason}`, {
-      host: hostLabel(conn),
+  if (f)
+    return {
+      error: "conflict",
+      message: `${f.property}: ${f.reason}`,
       command: "apply NOTRACK rule change",
       hint: "nothing was changed on the host",
-    });
-  }
+    };
+  return undefined;
 }
 
 export interface Planned {
@@ -160,11 +179,28 @@ export function planMembers(
     const req = reqs[i];
     try {
       // The backend, readability and guards are about the host as read, not as the batch leaves it.
-      const backend = decideBackend(conn, req, o);
-      assertReadable(conn, backend, o);
+      // A refused member gets its refusal as its error and drops out; its batch-mates go on.
+      const refuse = (r: Refusal) => {
+        results[i] = { ok: false, error: refusalError(conn, r) };
+      };
+      const decided = backendDecision(req, o);
+      if ("refusal" in decided) {
+        refuse(decided.refusal);
+        continue;
+      }
+      const backend = decided.backend;
+      const unreadable = unreadableRefusal(backend, o);
+      if (unreadable) {
+        refuse(unreadable);
+        continue;
+      }
       const d = { tag: req.tag, spec: req.spec, persist: req.persist, backend, ...(req.adopt ? { adopt: req.adopt } : {}) };
       const p = plan(state, d);
-      if (req.spec && (p.live || p.file)) guard(conn, req, o, req.spec);
+      const guarded = req.spec && (p.live || p.file) ? guardRefusal(conn, req, o, req.spec) : undefined;
+      if (guarded) {
+        refuse(guarded);
+        continue;
+      }
       out.push({ i, backend, plan: p });
       state = afterPlan(state, d, p);
     } catch (error) {
