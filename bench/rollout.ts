@@ -16,6 +16,7 @@
  */
 import { cpus } from "node:os";
 import { ansibleVersion, playbook, runPlaybook } from "./ansible";
+import { arg, fmt, list, median } from "./cli";
 import { DNS_RULES } from "./dns-rules";
 import { coldUp, destroy, noopUp, refresh, type PhaseResult } from "./engine-ops";
 import { opensshFloor, ssh2Floor } from "./floor";
@@ -23,22 +24,11 @@ import { labForBench } from "./hosts";
 import { fleetProgram, typeToken } from "./program";
 import { serializedProviders } from "./providers";
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-const list = (s: string | undefined, d: number[]) => (s ? s.split(",").map(Number) : d);
-
 const HOST_COUNTS = list(arg("hosts"), [10, 50]);
 const PARALLEL = list(arg("parallel"), [4 * cpus().length, 16, 0]);
 const FLOOR_ROUNDS = Number(arg("floor-rounds") ?? 3);
 const MEMORY_RULES = Number(arg("memory") ?? 0);
 const ANSIBLE_HOSTS = process.argv.includes("--no-ansible") ? [] : list(arg("ansible-hosts"), [10]);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 interface Row {
   hosts: number;
@@ -50,7 +40,6 @@ interface Row {
 }
 
 const rows: Row[] = [];
-const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "-");
 
 function print(title: string, rs: readonly Row[], resourcesPerHost: number): void {
   console.log(`\n${title}`);

@@ -13,20 +13,14 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
+import { arg, fmt, list, median } from "./cli";
 import { opensshFloor, ssh2Floor } from "./floor";
 import { labForBench } from "./hosts";
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-const HOST_COUNTS = (arg("hosts") ?? "10,50").split(",").map(Number);
+const HOST_COUNTS = list(arg("hosts"), [10, 50]);
 const ROUNDS = Number(arg("rounds") ?? 3);
 const ROOT = path.resolve(__dirname, "..");
 const BIN = path.join(ROOT, "dist", "provider", "status", "cli.js");
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "-");
 
 interface Run {
   ms: number;
