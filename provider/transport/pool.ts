@@ -127,6 +127,15 @@ export function poolKey(conn: Connection): string {
   return `${endpointKey(conn)}#${secret}`;
 }
 
+/**
+ * The identity a batch of remote work runs under: the pooled connection's (credentials and pinned
+ * host key included) and whether commands run through sudo. Work of two requests is shared only
+ * when this is equal, so a request whose key is not authorised never rides on another's session.
+ */
+export function connectionIdentity(conn: Connection): string {
+  return JSON.stringify([poolKey(conn), conn.sudo === true]);
+}
+
 async function connection(conn: Connection): Promise<Pooled> {
   const key = poolKey(conn);
   const existing = pool.get(key);

@@ -52,4 +52,16 @@ describe("provider/ module graph", () => {
     expect(files.length).toBeGreaterThan(20);
     expect(findCycles(files).map((c) => c.join(" -> "))).toEqual([]);
   });
+
+  it("keeps resource folders apart: what two kinds share lives in transport/ or common/", () => {
+    const resources = join(ROOT, "resources");
+    const folderOf = (p: string) => relative(resources, p).split("/")[0];
+    const crossings = sourceFiles(resources).flatMap((f) =>
+      importsOf(f)
+        .filter((g) => g.startsWith(`${resources}/`) && folderOf(g) !== folderOf(f) && relative(resources, g) !== "index.ts")
+        .filter(() => relative(resources, f) !== "index.ts")
+        .map((g) => `${relative(ROOT, f)} -> ${relative(ROOT, g)}`),
+    );
+    expect(crossings).toEqual([]);
+  });
 });

@@ -5,12 +5,12 @@ import { commandFailed, exec, script } from "../../transport/exec";
 import { EXIT } from "../../transport/exit-codes";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
 import { lockTimeoutError, TAKE_HOST_LOCK } from "../../transport/host-lock";
-import { variantOf } from "./backend";
-import type { Family } from "./syntax";
+import { variantOf } from "./host/backend";
+import type { Family } from "./syntax/address";
 import type { Plan } from "./plan";
 import { renderLiveBatch } from "./batch/render";
-import { RAW_TABLE_SHELL_FUNCTIONS } from "./raw-table";
-import { SHELL_FUNCTIONS } from "./shell";
+import { RAW_TABLE_SHELL_FUNCTIONS } from "./host/raw-table";
+import { SHELL_FUNCTIONS } from "./host/shell";
 
 /** Exit code of the apply script when the host changed since it was observed ({@link EXIT.CONFLICT}). */
 export const CONFLICT_EXIT = EXIT.CONFLICT;

@@ -2,16 +2,16 @@ import { randomBytes } from "node:crypto";
 import type { CheckFailure } from "../../common/check";
 import type { ReadOutcome, ResourceKind } from "../../common/kind";
 import { containsUnknown } from "../../common/unknown";
-import { variantOf, type ResolvedBackend } from "./backend";
+import { variantOf } from "./host/backend";
+import { type ResolvedBackend } from "./syntax/rule";
 import { converge } from "./batch/converge";
 import { decideReadableBackend, type Request } from "./batch/members";
-import { inspect } from "./inspect";
-import { lockoutFromInputs } from "./lockout";
-import { outputsOf, type NotrackRuleOutputs } from "./outputs";
+import { lockoutFromInputs } from "./host/lockout";
+import { inspect, outputsOf, type NotrackRuleOutputs } from "./outputs";
 import { observeShared } from "./batch/shared-observe";
 import { crossFieldFailures, NOTRACK_RULE_TYPE, NotrackRuleSchema, type NotrackRuleInputs } from "./schema";
-import { adoptPrefix, makeTag, tagWithPrefix } from "./identity";
-import { specOf } from "./syntax";
+import { adoptPrefix, makeTag, tagWithPrefix } from "./syntax/identity";
+import { specOf } from "./syntax/rule";
 
 /** The tag prefix a create of `inputs` recognises as its own (see {@link adoptPrefix}). */
 export function adoptPrefixOf(inputs: NotrackRuleInputs & { owner: string }): string {

@@ -1,83 +1,14 @@
 import { createHash } from "node:crypto";
 import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
-import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
+import { FACTS_SCRIPT, parseFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
-import type { Family } from "./syntax";
-import { parseConntrackBlocks, type ConntrackBlock } from "./conntrack-blocks";
-import { CORE_INSTALL_ERE } from "../module-blacklist/notrack-guard";
+import type { Family } from "./syntax/address";
+import { CORE_INSTALL_ERE, parseCoreBlocks } from "../../transport/conntrack-core";
 import { CONF_DIR_FUNCTIONS, modprobeGrep } from "../../transport/conf-dirs";
-import { parseSshConnection, type SshSession } from "./lockout";
-import { SHELL_FUNCTIONS } from "./shell";
-
-/** An iptables variant: the legacy xtables kernel tables or the nf_tables-based one. */
-export type IptablesVariant = "legacy" | "nft";
-
-/** Saved-ruleset files a rule of each family may be persisted in, in the order they are read. */
-export const PERSIST_FILES: Record<Family, readonly string[]> = {
-  ipv4: ["/etc/iptables/rules.v4", "/etc/sysconfig/iptables", "/etc/nftables.conf", "/etc/sysconfig/nftables.conf"],
-  ipv6: ["/etc/iptables/rules.v6", "/etc/sysconfig/ip6tables", "/etc/nftables.conf", "/etc/sysconfig/nftables.conf"],
-};
-
-/** A file as read: its content and the hash the apply script checks before replacing it. */
-export interface ObservedFile {
-  /** The bytes, one character per byte (latin1). */
-  content: string;
-  sha256: string;
-}
-
-/** Everything one operation needs to know about the host, read in one round trip. */
-export interface Observed {
-  family: Family;
-  facts: HostFacts;
-  /** The management session as the host sees it, when it could be found. */
-  session?: SshSession;
-  /** Configuration that keeps nf_conntrack out. */
-  conntrackBlocks: ConntrackBlock[];
-  iptables: {
-    /** `iptables` (or `ip6tables` for IPv6) exists. */
-    present: boolean;
-    /** `iptables -V`. */
-    version?: string;
-    /** The variant the `iptables` command is now. */
-    current?: IptablesVariant;
-    /** The variant whose raw table was read (the recorded one, else the current one). */
-    variant: IptablesVariant;
-    /** `iptables-save -t raw` of that variant without comment lines (empty when no table). */
-    save: string;
-    /** Hash of each chain's `-A` lines, as the apply script computes it. */
-    chainHashes: Record<string, string>;
-    /** Why the raw table could not be read (then `save` is not to be trusted). */
-    saveError?: string;
-  };
-  /** Tables of the legacy kernel tables that exist (`/proc/net/ip*_tables_names`), both families. */
-  legacyTables: string[];
-  nft: {
-    present: boolean;
-    /** `family name` of every nft table (`ip filter`, `inet pulumi_conntrack`). */
-    tables: string[];
-    /** JSON listing of this package's table; empty when absent. */
-    tableJson: string;
-    /** Hash of that listing, as the apply script computes it. */
-    tableHash: string;
-    /** `false` when nft cannot list in JSON (built without it): the table cannot be read. */
-    json?: boolean;
-  };
-  persist: {
-    etcIptablesDir: boolean;
-    sysconfigDir: boolean;
-    /** RHEL's `iptables-services` init script exists. */
-    iptablesServices: boolean;
-    /** `systemctl is-enabled nftables.service`, when systemctl answered. */
-    nftService?: string;
-    /** `systemctl is-enabled netfilter-persistent.service`, when systemctl answered. */
-    netfilterPersistentService?: string;
-    /** `systemctl is-enabled iptables.service` (`ip6tables.service` for IPv6), when systemctl answered. */
-    iptablesService?: string;
-    /** Existing candidate files (see {@link PERSIST_FILES}) by path. */
-    files: Record<string, ObservedFile>;
-  };
-}
+import { parseSshConnection } from "./host/lockout";
+import { PERSIST_FILES, type IptablesVariant, type Observed, type ObservedFile } from "./host/observed";
+import { SHELL_FUNCTIONS } from "./host/shell";
 
 /**
  * The observe script. `$1` is the family (4 or 6), `$2` the iptables variant to read (empty: the
@@ -189,7 +120,7 @@ export function parseObserved(stdout: string, family: Family): Observed {
     family,
     facts: parseFacts(s.get("facts") ?? ""),
     session: parseSshConnection(s.get("session") ?? ""),
-    conntrackBlocks: parseConntrackBlocks(s.get("modprobe") ?? "", s.get("cmdline") ?? ""),
+    conntrackBlocks: parseCoreBlocks(s.get("modprobe") ?? "", s.get("cmdline") ?? ""),
     iptables: {
       present: ipt.get("present") === "1",
       version: ipt.get("version") || undefined,

@@ -1,7 +1,25 @@
-/** What a NotrackRule reports besides its inputs, and how a create or update fills it in. */
-import { persistenceWarnings, type Persistence, type ResolvedBackend } from "./backend";
+/**
+ * What a NotrackRule reports besides its inputs: how a create or update fills it in, and what
+ * `read` reports (the live rule read back as inputs, so a hand edit shows as a diff; what inputs
+ * cannot express as `observedDrift`, so the next `up` repairs it; or that the rule is gone). Pure,
+ * so it is tested without a host.
+ */
+import { persistenceFor, persistenceWarnings, type Persistence } from "./host/backend";
+import { type ResolvedBackend } from "./syntax/rule";
+import { liveRules } from "./host/live";
+import type { Observed } from "./host/observed";
 import { describeChanges, ruleTextFor, type Plan } from "./plan";
-import type { RuleSpec } from "./syntax";
+import type { NotrackRuleInputs } from "./schema";
+import { specOf, SPEC_KEYS, type RuleSpec } from "./syntax/rule";
+import { taggedNftLines } from "./syntax/saved-nftables";
+import { taggedSavedLines } from "./syntax/saved-iptables";
+
+/**
+ * The names of NotrackRule's outputs besides its inputs, once: the constructor's output slots come
+ * from it, and the compiler checks it against {@link NotrackRuleOutputs} and the class's declared
+ * fields (`resource.ts`).
+ */
+export const NOTRACK_RULE_OUTPUT_NAMES = ["tag", "resolvedBackend", "ruleText", "persistence", "actions", "warnings"] as const;
 
 /** What a NotrackRule records beyond its inputs. */
 export interface NotrackRuleOutputs {
@@ -32,4 +50,63 @@ export function outputsOf(tag: string, backend: ResolvedBackend, p: Plan, spec: 
     actions: describeChanges(p.changes),
     warnings: persistenceWarnings(p.persistence, persist),
   };
+}
+
+/** Output keys that are never inputs (the outputs, and the state version the runtime stores). */
+const OUTPUT_KEYS = [...NOTRACK_RULE_OUTPUT_NAMES, "stateVersion"];
+
+/** Inputs that are not part of the rule's match, kept as they were. */
+function nonSpecInputs(olds: Record<string, unknown>): Partial<NotrackRuleInputs> {
+  const out: Record<string, unknown> = { ...olds };
+  for (const k of [...SPEC_KEYS, "observedDrift", ...OUTPUT_KEYS]) delete out[k];
+  return out as Partial<NotrackRuleInputs>;
+}
+
+/** The stored state `read` starts from: inputs and outputs, with the tag and backend known. */
+export type Stored = NotrackRuleInputs & Partial<NotrackRuleOutputs> & { tag: string; resolvedBackend: ResolvedBackend };
+
+/**
+ * The rule as the host has it, or `undefined` when it is gone: deleted by hand from the live
+ * ruleset and from the saved one. A rule missing live but still saved would come back at the next
+ * boot under this tag, so it is reported as drift and repaired under this tag instead of being
+ * created again under a new one (which would leave the stale saved copy behind).
+ */
+export function inspect(o: Observed, olds: Stored): { inputs: NotrackRuleInputs; outs: NotrackRuleOutputs } | undefined {
+  const { tag, resolvedBackend: backend } = olds;
+  const ours = liveRules(o, backend, tag);
+  const where = persistenceFor(backend, o, true);
+  const file = where.file ? o.persist.files[where.file]?.content : undefined;
+  const saved = backend === "nftables" ? taggedNftLines(file, tag).map((r) => r.text) : taggedSavedLines(file, tag);
+  const drift: string[] = [];
+  let spec: RuleSpec;
+  let ruleText: string;
+  if (ours.length === 0) {
+    if (saved.length === 0) return undefined;
+    drift.push(`the rule is missing from the live ruleset but still saved in ${where.file}`);
+    spec = specOf(olds);
+    ruleText = ruleTextFor(backend, spec, tag);
+  } else {
+    spec = ours[0].spec;
+    ruleText = ours[0].text;
+    for (const e of ours[0].extras) drift.push(`the live rule has ${e}`);
+    if (ours.length > 1) drift.push(`${ours.length} live rules carry the tag ${tag}: ${ours.map((r) => r.text).join(" | ")}`);
+  }
+  const desired = ruleTextFor(backend, specOf(olds), tag);
+  if (olds.persist && where.file) {
+    if (saved.length === 0) drift.push(`the rule is not saved in ${where.file}`);
+    else if (saved.length > 1 || saved[0] !== desired) drift.push(`the copy saved in ${where.file} differs: ${saved.join(" | ")}`);
+  } else if (!olds.persist && saved.length > 0) {
+    drift.push(`the rule is saved in ${where.file} although persist is false`);
+  }
+  const inputs = { ...nonSpecInputs(olds), ...specOf(spec), ...(drift.length ? { observedDrift: drift } : {}) } as NotrackRuleInputs;
+  const persistence = persistenceFor(backend, o, olds.persist);
+  const outs: NotrackRuleOutputs = {
+    tag,
+    resolvedBackend: backend,
+    ruleText,
+    persistence,
+    actions: olds.actions ?? [],
+    warnings: persistenceWarnings(persistence, olds.persist),
+  };
+  return { inputs, outs };
 }

@@ -3,20 +3,17 @@
  * changes: one atomic live batch as operations (rendered into iptables-restore --noflush or nft -f
  * input when applied) and at most one saved-ruleset file edit. Tested without a host.
  */
-import { persistenceFor, type Persistence, type ResolvedBackend } from "./backend";
-import {
-  renderIptablesRule,
-  nftChainName,
-  renderNftRule,
-  editSavedRules,
-  editNftablesConf,
-  type Chain,
-  type Family,
-  type RuleSpec,
-} from "./syntax";
-import { isExactly, liveRules, nftTableRules, type LiveRule } from "./live";
-import { canDropRawTable, chainsEmptiedBy } from "./raw-table";
-import type { Observed } from "./observe";
+import { persistenceFor, type Persistence } from "./host/backend";
+import { type ResolvedBackend } from "./syntax/rule";
+import { renderIptablesRule } from "./syntax/iptables-rule";
+import { nftChainName, renderNftRule } from "./syntax/nft-rule";
+import { editSavedRules } from "./syntax/saved-iptables";
+import { editNftablesConf } from "./syntax/saved-nftables";
+import { type Chain, type RuleSpec } from "./syntax/rule";
+import { type Family } from "./syntax/address";
+import { isExactly, liveRules, nftTableRules, type LiveRule } from "./host/live";
+import { canDropRawTable, chainsEmptiedBy } from "./host/raw-table";
+import type { Observed } from "./host/observed";
 
 /** What one resource wants on the host. */
 export interface Desired {

@@ -3,10 +3,12 @@ import { secretConnection, withSecretConnection, type ConnectionArgs } from "../
 import type { Assert, DeclaresOutputs, ExactNames } from "../../common/output-names";
 import { outputSlots } from "../../common/output-names";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
-import type { NotrackRuleOutputs } from "./outputs";
-import type { Persistence, ResolvedBackend } from "./backend";
-import type { PortSpec } from "./syntax";
-import { NOTRACK_RULE_TYPE, RULE_NAME, type BackendChoice, type Chain, type Protocol } from "./schema";
+import { NOTRACK_RULE_OUTPUT_NAMES, type NotrackRuleOutputs } from "./outputs";
+import type { Persistence } from "./host/backend";
+import type { ResolvedBackend } from "./syntax/rule";
+import type { PortSpec } from "./syntax/ports";
+import { NOTRACK_RULE_TYPE, RULE_NAME } from "./schema";
+import type { BackendChoice, Chain, Protocol } from "./syntax/rule";
 
 /** Arguments of {@link NotrackRule}. */
 export interface NotrackRuleArgs {
@@ -83,12 +85,6 @@ function parentPath(parent: pulumi.Resource | undefined): string {
   }
   return out.join("$");
 }
-
-/**
- * The names of {@link NotrackRule}'s outputs besides its inputs, once: the constructor's output slots come
- * from it, and the compiler checks it against {@link NotrackRuleOutputs} and the class's declared fields below.
- */
-export const NOTRACK_RULE_OUTPUT_NAMES = ["tag", "resolvedBackend", "ruleText", "persistence", "actions", "warnings"] as const;
 
 // Compile-time only: the list is exactly the outputs type's keys.
 type _NamesAreTheOutputs = Assert<ExactNames<NotrackRuleOutputs, typeof NOTRACK_RULE_OUTPUT_NAMES>>;

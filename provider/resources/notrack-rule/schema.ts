@@ -1,17 +1,12 @@
 import { z } from "zod";
 import { containsUnknown } from "../../common/unknown";
 import { ConnectionSchema } from "../../connection/schema";
-import { parseCidr, formatCidr, parsePort, type PortSpec, CHAINS, PORT_PROTOCOLS, PROTOCOLS, type Protocol } from "./syntax";
+import { parseCidr, formatCidr } from "./syntax/address";
+import { parsePort, type PortSpec } from "./syntax/ports";
+import { BACKENDS, CHAINS, PORT_PROTOCOLS, PROTOCOLS, type Protocol } from "./syntax/rule";
 
 /** Type name of the resource (the dynamic-provider type token ends with it). */
 export const NOTRACK_RULE_TYPE = "NotrackRule";
-
-export { CHAINS, PORT_PROTOCOLS, PROTOCOLS, type Chain, type Protocol } from "./syntax";
-
-/** Which ruleset a rule goes into: what the host runs (`auto`), iptables, or native nftables. */
-export const BACKENDS = ["auto", "iptables", "nftables"] as const;
-/** The `backend` input. */
-export type BackendChoice = (typeof BACKENDS)[number];
 
 /** Characters of a rule name; it becomes part of the rule's comment on the host. */
 export const RULE_NAME = /^[A-Za-z0-9._-]{1,80}$/;

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { secretConnection, type ConnectionArgs } from "../../common/resource-options";
 import { NotrackRule, type NotrackRuleArgs } from "./resource";
-import type { BackendChoice, Chain } from "./schema";
+import type { BackendChoice, Chain } from "./syntax/rule";
 
 /** Which side of a service the host is. */
 export type ServiceRole = "server" | "client" | "both";

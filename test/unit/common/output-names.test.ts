@@ -9,7 +9,7 @@ import type { DeclaresOutputs, ExactNames } from "../../../provider/common/outpu
 import { outputSlots } from "../../../provider/common/output-names";
 import { HELPER_SETTING_OUTPUT_NAMES } from "../../../provider/resources/helper-setting/resource";
 import { MODULE_BLACKLIST_OUTPUT_NAMES } from "../../../provider/resources/module-blacklist/resource";
-import { NOTRACK_RULE_OUTPUT_NAMES } from "../../../provider/resources/notrack-rule/resource";
+import { NOTRACK_RULE_OUTPUT_NAMES } from "../../../provider/resources/notrack-rule/outputs";
 import { TABLE_SIZE_OUTPUT_NAMES } from "../../../provider/resources/table-size/resource";
 
 describe("output names", () => {

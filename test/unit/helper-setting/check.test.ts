@@ -1,12 +1,9 @@
 import type * as command from "@pulumi/command";
 import { describe, expect, it } from "vitest";
 import { UNKNOWN } from "../../../provider/common/unknown";
-import {
-  ConntrackHelperSetting,
-  type ConntrackHelperSettingArgs,
-  HelperSettingSchema,
-  plan,
-} from "../../../provider/resources/helper-setting";
+import { plan } from "../../../provider/resources/helper-setting/plan";
+import { ConntrackHelperSetting, type ConntrackHelperSettingArgs } from "../../../provider/resources/helper-setting/resource";
+import { HelperSettingSchema } from "../../../provider/resources/helper-setting/schema";
 import { helperSettingId } from "../../../provider/resources/helper-setting/kind";
 import { handler } from "../../../provider/runtime";
 import { poolSize } from "../../../provider/transport/pool";

@@ -1,14 +1,12 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import {
-  CORE_INSTALL_ERE,
   NFT_RULES_AWK,
   NOTRACK_DEPENDENCIES,
-  describeCoreBlock,
   notrackDependenciesIn,
-  parseCoreBlocks,
   parseNotrackScan,
 } from "../../../provider/resources/module-blacklist/notrack-guard";
+import { CORE_INSTALL_ERE, describeCoreBlock, parseCoreBlocks } from "../../../provider/transport/conntrack-core";
 
 const LISTING = `table inet pulumi_conntrack {
 	ct helper ftp-standard {

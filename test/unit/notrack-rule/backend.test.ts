@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { persistenceFor, resolveBackend } from "../../../provider/resources/notrack-rule/backend";
+import { persistenceFor, resolveBackend } from "../../../provider/resources/notrack-rule/host/backend";
 import { parseFacts } from "../../../provider/transport/facts";
 import { file, observed } from "./fixtures";
 

@@ -1,6 +1,6 @@
 import { parseFacts } from "../../../provider/transport/facts";
 import { afterPlan } from "../../../provider/resources/notrack-rule/batch/evolve";
-import type { Observed } from "../../../provider/resources/notrack-rule/observe";
+import type { Observed } from "../../../provider/resources/notrack-rule/host/observed";
 import { renderLiveBatch } from "../../../provider/resources/notrack-rule/batch/render";
 import { plan, type Desired, type LiveBatch, type Plan } from "../../../provider/resources/notrack-rule/plan";
 import { sha256 } from "../../../provider/resources/notrack-rule/observe";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseConntrackBlocks } from "../../../provider/resources/notrack-rule/conntrack-blocks";
-import { lockoutFromInputs, lockoutFromSession, parseSshConnection } from "../../../provider/resources/notrack-rule/lockout";
+import { parseCoreBlocks } from "../../../provider/transport/conntrack-core";
+import { lockoutFromInputs, lockoutFromSession, parseSshConnection } from "../../../provider/resources/notrack-rule/host/lockout";
 import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
 
 describe("nf_conntrack kept out", () => {
@@ -11,12 +11,12 @@ describe("nf_conntrack kept out", () => {
       "/etc/modprobe.d/y.conf\t7:install nf_conntrack /sbin/modprobe --ignore-install nf_conntrack $CMDLINE_OPTS",
       "/etc/modprobe.d/z.conf\t2:install nf_conntrack_ftp /bin/false",
     ].join("\n");
-    expect(parseConntrackBlocks(grep, "BOOT_IMAGE=/vmlinuz ro module_blacklist=nf_nat,nf_conntrack quiet")).toEqual([
-      { where: "/etc/modprobe.d/pulumi-conntrack-blacklist.conf:3", text: "install nf_conntrack /bin/false" },
-      { where: "/etc/modprobe.d/x.conf:1", text: "install nf-conntrack /usr/bin/true" },
-      { where: "kernel command line", text: "module_blacklist=nf_nat,nf_conntrack" },
+    expect(parseCoreBlocks(grep, "BOOT_IMAGE=/vmlinuz ro module_blacklist=nf_nat,nf_conntrack quiet")).toEqual([
+      { where: "/etc/modprobe.d/pulumi-conntrack-blacklist.conf:3", text: "install nf_conntrack /bin/false", module: "nf_conntrack" },
+      { where: "/etc/modprobe.d/x.conf:1", text: "install nf-conntrack /usr/bin/true", module: "nf_conntrack" },
+      { where: "kernel command line", text: "module_blacklist=nf_nat,nf_conntrack", module: "nf_conntrack" },
     ]);
-    expect(parseConntrackBlocks("", "ro module_blacklist=nf_conntrack_ftp")).toEqual([]);
+    expect(parseCoreBlocks("", "ro module_blacklist=nf_conntrack_ftp")).toEqual([]);
   });
 });
 

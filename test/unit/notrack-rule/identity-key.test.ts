@@ -1,7 +1,7 @@
 /** The key NotrackRule batches and shared reads run under: the complete connection identity. */
 import { describe, expect, it } from "vitest";
 import { ConnectionSchema } from "../../../provider/connection/schema";
-import { connectionIdentity } from "../../../provider/resources/notrack-rule/batch/converge";
+import { connectionIdentity } from "../../../provider/transport/pool";
 
 const base = ConnectionSchema.parse({ host: "192.0.2.7", privateKey: "k1", hostKey: "SHA256:" + "A".repeat(43) });
 

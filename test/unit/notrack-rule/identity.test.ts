@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { mergePlans } from "../../../provider/resources/notrack-rule/batch/merge";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
-import { adoptPrefix, tagWithPrefix } from "../../../provider/resources/notrack-rule/identity";
+import { adoptPrefix, tagWithPrefix } from "../../../provider/resources/notrack-rule/syntax/identity";
 import { tagMatches, TAG_PATTERN } from "../../../provider/resources/notrack-rule/syntax/tag";
 import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
 import { editNftablesConf } from "../../../provider/resources/notrack-rule/syntax/saved-nftables";

@@ -1,6 +1,6 @@
 /** What read reports, from an observation: equal, drifted (as inputs or observedDrift), or gone. */
 import { describe, expect, it } from "vitest";
-import { inspect, type Stored } from "../../../provider/resources/notrack-rule/inspect";
+import { inspect, type Stored } from "../../../provider/resources/notrack-rule/outputs";
 import { file, observed } from "./fixtures";
 
 const TAG = "pulumi-conntrack:dns:0123456789";

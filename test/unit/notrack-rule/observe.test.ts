@@ -4,7 +4,7 @@ import { APPLY_SCRIPT } from "../../../provider/resources/notrack-rule/apply";
 import { ConnectionSchema } from "../../../provider/connection/schema";
 import { UnsupportedError } from "../../../provider/errors";
 import { decideReadableBackend, unreadableRefusal } from "../../../provider/resources/notrack-rule/batch/members";
-import type { ResolvedBackend } from "../../../provider/resources/notrack-rule/backend";
+import type { ResolvedBackend } from "../../../provider/resources/notrack-rule/syntax/rule";
 import { OBSERVE_SCRIPT, parseObserved, sha256 } from "../../../provider/resources/notrack-rule/observe";
 
 describe("observe and apply scripts", () => {
@@ -52,7 +52,7 @@ describe("observe and apply scripts", () => {
     ].join("\n");
     const o = parseObserved(out, "ipv4");
     expect(o.session).toEqual({ clientAddress: "10.213.0.1", clientPort: 40000, serverAddress: "10.213.0.16", serverPort: 22 });
-    expect(o.conntrackBlocks).toEqual([{ where: "/etc/modprobe.d/b.conf:2", text: "install nf_conntrack /bin/false" }]);
+    expect(o.conntrackBlocks).toEqual([{ where: "/etc/modprobe.d/b.conf:2", text: "install nf_conntrack /bin/false", module: "nf_conntrack" }]);
     expect(o.iptables).toEqual({
       present: true,
       version: "iptables v1.8.9 (legacy)",

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { applyInvocation } from "../../../provider/resources/notrack-rule/apply";
 import { mergePlans } from "../../../provider/resources/notrack-rule/batch/merge";
 import { plan, type Desired } from "../../../provider/resources/notrack-rule/plan";
-import { chainsEmptiedBy, RAW_TABLE_SHELL_FUNCTIONS } from "../../../provider/resources/notrack-rule/raw-table";
+import { chainsEmptiedBy, RAW_TABLE_SHELL_FUNCTIONS } from "../../../provider/resources/notrack-rule/host/raw-table";
 import { observed, planAll } from "./fixtures";
 
 const A = "pulumi-conntrack:a:0000000001";

@@ -3,7 +3,7 @@ import { afterPlan } from "../../../provider/resources/notrack-rule/batch/evolve
 import { plan } from "../../../provider/resources/notrack-rule/plan";
 import { parseSavedRaw } from "../../../provider/resources/notrack-rule/syntax/iptables-rule";
 import { editSavedRules, taggedSavedLines } from "../../../provider/resources/notrack-rule/syntax/saved-iptables";
-import { chainsEmptiedBy } from "../../../provider/resources/notrack-rule/raw-table";
+import { chainsEmptiedBy } from "../../../provider/resources/notrack-rule/host/raw-table";
 import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
 import { joinSavedLines, parseSavedRuleset, placeRawRule, tableRules } from "../../../provider/resources/notrack-rule/syntax/saved-ruleset";
 import { observed } from "./fixtures";

@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { APPLY_SCRIPT } from "../../../provider/resources/notrack-rule/apply";
-import { persistenceFor, persistenceWarnings } from "../../../provider/resources/notrack-rule/backend";
+import { persistenceFor, persistenceWarnings } from "../../../provider/resources/notrack-rule/host/backend";
 import { OBSERVE_SCRIPT, parseObserved } from "../../../provider/resources/notrack-rule/observe";
-import { SHELL_FUNCTIONS } from "../../../provider/resources/notrack-rule/shell";
+import { SHELL_FUNCTIONS } from "../../../provider/resources/notrack-rule/host/shell";
 import { parseFacts } from "../../../provider/transport/facts";
 import { file, observed } from "./fixtures";
 

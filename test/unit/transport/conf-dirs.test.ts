@@ -9,11 +9,10 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CORE_INSTALL_ERE } from "../../../provider/resources/module-blacklist/notrack-guard";
 import { OBSERVE_SCRIPT as HELPER_OBSERVE } from "../../../provider/resources/helper-setting/observe";
-import { parseConntrackBlocks } from "../../../provider/resources/notrack-rule/conntrack-blocks";
 import { OBSERVE_SCRIPT as NOTRACK_OBSERVE } from "../../../provider/resources/notrack-rule/observe";
 import { OBSERVE_SCRIPT_BODY as TABLE_OBSERVE } from "../../../provider/resources/table-size/observe";
+import { CORE_INSTALL_ERE, parseCoreBlocks } from "../../../provider/transport/conntrack-core";
 import { CONF_DIR_FUNCTIONS, MODPROBE_D_DIRS, modprobeGrep, parseConfMatch, parseConfMatches } from "../../../provider/transport/conf-dirs";
 
 let root = "";
@@ -110,11 +109,11 @@ describe("NotrackRule's conntrack check over the reader", () => {
   it("does not report an `install nf_conntrack /bin/false` that a file of the same name in /etc hides", () => {
     put(LIB, "blacklist-conntrack.conf", "install nf_conntrack /bin/false\n");
     put(ETC, "blacklist-conntrack.conf", "# conntrack allowed on this host\n");
-    expect(parseConntrackBlocks(grep(CORE_INSTALL_ERE), "ro quiet")).toEqual([]);
+    expect(parseCoreBlocks(grep(CORE_INSTALL_ERE), "ro quiet")).toEqual([]);
     // The same line where nothing hides it is reported, with its file and line.
     rmSync(at(ETC, "blacklist-conntrack.conf"));
-    expect(parseConntrackBlocks(grep(CORE_INSTALL_ERE), "ro quiet")).toEqual([
-      { where: `${at(LIB, "blacklist-conntrack.conf")}:1`, text: "install nf_conntrack /bin/false" },
+    expect(parseCoreBlocks(grep(CORE_INSTALL_ERE), "ro quiet")).toEqual([
+      { where: `${at(LIB, "blacklist-conntrack.conf")}:1`, text: "install nf_conntrack /bin/false", module: "nf_conntrack" },
     ]);
   });
 });

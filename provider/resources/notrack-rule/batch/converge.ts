@@ -4,13 +4,14 @@
  * between. Each member ends with its own result or its own error.
  */
 import { endpointKey, hostLabel, type Connection } from "../../../connection/schema";
-import { poolKey } from "../../../transport/pool";
+import { connectionIdentity } from "../../../transport/pool";
 import { ConflictError, ConntrackError, RemoteCommandError } from "../../../errors";
 import { applyPlan, FILE_PREP_FAILED_EXIT, FILE_WRITE_FAILED_EXIT, LIVE_FAILED_EXIT } from "../apply";
-import { variantOf } from "../backend";
+import { variantOf } from "../host/backend";
 import { joinBatch, type Settled } from "../../../common/batcher";
 import { mergePlans } from "./merge";
-import { observe, type Observed } from "../observe";
+import type { Observed } from "../host/observed";
+import { observe } from "../observe";
 import { fileError, planMembers, type Converged, type Request } from "./members";
 
 /** Attempts of one batch when other programs keep changing the host's rules under it. */
@@ -32,11 +33,6 @@ export function converge(conn: Connection, req: Request): Promise<Converged> {
   const identity = connectionIdentity(conn);
   const key = JSON.stringify([identity, req.op, req.family, req.recorded ?? null, req.recorded ? null : req.choice]);
   return joinBatch<Member, Converged>(lane, key, { req, identity }, (members) => convergeMembers(conn, members));
-}
-
-/** The identity a batch runs under: the pooled connection's, and whether commands run through sudo. */
-export function connectionIdentity(conn: Connection): string {
-  return JSON.stringify([poolKey(conn), conn.sudo === true]);
 }
 
 interface Member {

@@ -6,16 +6,12 @@
  * what was read, not against what the batch will make of it. Pure.
  */
 import { NFT_TABLE } from "../../../common/markers";
-import {
-  iptablesLineHasTag,
-  renderIptablesRule,
-  nftChainName,
-  tagMatches,
-  joinSavedLines,
-  parseSavedRuleset,
-  placeRawRule,
-} from "../syntax";
-import { sha256, type Observed } from "../observe";
+import { iptablesLineHasTag, renderIptablesRule } from "../syntax/iptables-rule";
+import { nftChainName } from "../syntax/nft-rule";
+import { tagMatches } from "../syntax/tag";
+import { joinSavedLines, parseSavedRuleset, placeRawRule } from "../syntax/saved-ruleset";
+import type { Observed } from "../host/observed";
+import { sha256 } from "../observe";
 import type { Desired, FileWrite, LiveBatch, Plan } from "../plan";
 
 /** `o` with plan `p` (computed from `o` for `d`) carried out. */

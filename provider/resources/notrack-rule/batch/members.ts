@@ -7,14 +7,16 @@ import { hostLabel, type Connection } from "../../../connection/schema";
 import { RemoteCommandError } from "../../../errors";
 import { refusalError, type Refusal } from "../../../common/refusal";
 import type { Settled } from "../../../common/batcher";
-import type { Family, RuleSpec } from "../syntax";
-import { resolveBackend, type ResolvedBackend } from "../backend";
+import type { Family } from "../syntax/address";
+import type { RuleSpec } from "../syntax/rule";
+import { resolveBackend } from "../host/backend";
+import { type ResolvedBackend } from "../syntax/rule";
 import { afterPlan } from "./evolve";
-import { lockoutFromInputs, lockoutFromSession } from "../lockout";
-import type { Observed } from "../observe";
+import { lockoutFromInputs, lockoutFromSession } from "../host/lockout";
+import type { Observed } from "../host/observed";
 import { describeChanges, plan, type Plan } from "../plan";
-import type { BackendChoice } from "../schema";
-import { describeCoreBlock } from "../../module-blacklist/notrack-guard";
+import type { BackendChoice } from "../syntax/rule";
+import { describeCoreBlock } from "../../../transport/conntrack-core";
 
 /** What one operation asks of the host. */
 export interface Request {

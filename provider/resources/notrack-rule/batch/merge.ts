@@ -3,7 +3,7 @@
  * before it leave it, joined into one atomic live batch (their operations in order) and one file
  * write. Pure.
  */
-import type { Observed } from "../observe";
+import type { Observed } from "../host/observed";
 import type { FileWrite, LiveBatch, Plan } from "../plan";
 
 /**

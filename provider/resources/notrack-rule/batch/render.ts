@@ -4,7 +4,8 @@
  */
 import { NFT_TABLE } from "../../../common/markers";
 import type { FoundRule, LiveBatch, LiveOp } from "../plan";
-import { deleteCommandFor, insertCommandFor, NFT_CHAIN_DECLARATIONS, nftChainName, renderIptablesRule, renderNftRule } from "../syntax";
+import { deleteCommandFor, insertCommandFor, renderIptablesRule } from "../syntax/iptables-rule";
+import { NFT_CHAIN_DECLARATIONS, nftChainName, renderNftRule } from "../syntax/nft-rule";
 
 /**
  * The text of a live batch. An in-place update deletes the old rules and inserts the

@@ -1,8 +1,9 @@
 import type { Connection } from "../../../connection/schema";
-import { connectionIdentity } from "./converge";
-import type { Family } from "../syntax";
+import { connectionIdentity } from "../../../transport/pool";
+import type { Family } from "../syntax/address";
 import { joinBatch } from "../../../common/batcher";
-import { observe, type IptablesVariant, type Observed } from "../observe";
+import type { IptablesVariant, Observed } from "../host/observed";
+import { observe } from "../observe";
 
 /**
  * {@link observe}, shared by the reads of one host that are in flight at the same time (a refresh

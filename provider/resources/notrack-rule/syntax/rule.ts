@@ -6,6 +6,14 @@ import { deepEqual } from "../../../common/equal";
 import type { Family } from "./address";
 import type { PortSpec } from "./ports";
 
+/** Which ruleset a rule goes into: what the host runs (`auto`), iptables, or native nftables. */
+export const BACKENDS = ["auto", "iptables", "nftables"] as const;
+/** The `backend` input. */
+export type BackendChoice = (typeof BACKENDS)[number];
+
+/** Where a rule really lives: the iptables variant the host uses, or native nftables. */
+export type ResolvedBackend = "iptables-nft" | "iptables-legacy" | "nftables";
+
 /** Chains of the raw table a NOTRACK rule can live in. */
 export const CHAINS = ["PREROUTING", "OUTPUT"] as const;
 /** A raw-table chain: `PREROUTING` (packets arriving) or `OUTPUT` (locally generated packets). */

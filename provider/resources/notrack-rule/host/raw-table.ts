@@ -20,8 +20,8 @@
  * namespace by the kernel modules (`iptable_raw`) and exist while the module does; there the delete
  * stays a plain `iptables-restore --noflush` batch.
  */
-import type { ResolvedBackend } from "./backend";
-import { parseSavedRuleset } from "./syntax";
+import type { ResolvedBackend } from "../syntax/rule";
+import { parseSavedRuleset } from "../syntax/saved-ruleset";
 
 /** The built-in chains of the raw table. */
 const RAW_CHAINS = ["PREROUTING", "OUTPUT"] as const;

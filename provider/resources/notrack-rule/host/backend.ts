@@ -2,12 +2,10 @@
  * Which ruleset a rule goes into, and how the host keeps it across a reboot. Both are decided from
  * an observation, so they are pure and tested without a host.
  */
-import { NFT_TABLE } from "../../common/markers";
-import type { Observed, IptablesVariant } from "./observe";
-import type { BackendChoice } from "./schema";
-
-/** Where a rule really lives: the iptables variant the host uses, or native nftables. */
-export type ResolvedBackend = "iptables-nft" | "iptables-legacy" | "nftables";
+import { NFT_TABLE } from "../../../common/markers";
+import type { IptablesVariant, Observed } from "./observed";
+import type { BackendChoice } from "../syntax/rule";
+import type { ResolvedBackend } from "../syntax/rule";
 
 /** The iptables variant of a resolved backend (undefined for native nftables). */
 export function variantOf(b: ResolvedBackend | undefined): IptablesVariant | undefined {

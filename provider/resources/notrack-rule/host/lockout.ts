@@ -4,15 +4,10 @@
  * the host through cuts that session off, and with it every later fix. Such a rule is refused
  * unless the program says `allowManagementTraffic: true`.
  */
-import { cidrContains, parseAddress, parseCidr, portOverlaps, type RuleSpec } from "./syntax";
-
-/** The management session as the host sees it (`$SSH_CONNECTION`). */
-export interface SshSession {
-  clientAddress: string;
-  clientPort: number;
-  serverAddress: string;
-  serverPort: number;
-}
+import type { SshSession } from "./observed";
+import { cidrContains, parseAddress, parseCidr } from "../syntax/address";
+import { portOverlaps } from "../syntax/ports";
+import { type RuleSpec } from "../syntax/rule";
 
 /** Parses `$SSH_CONNECTION` (`client_ip client_port server_ip server_port`). */
 export function parseSshConnection(text: string): SshSession | undefined {

@@ -3,19 +3,12 @@
  * recorded iptables variant, or in this package's nft table. Rules without the tag are never
  * returned, so nothing else is ever changed.
  */
-import type { ResolvedBackend } from "./backend";
-import {
-  parseIptablesRule,
-  parseSavedRaw,
-  iptablesLineHasTag,
-  parseNftListing,
-  parseNftRule,
-  renderNftRule,
-  sameSpec,
-  type RuleSpec,
-  tagMatches,
-} from "./syntax";
-import type { Observed } from "./observe";
+import type { ResolvedBackend } from "../syntax/rule";
+import { parseIptablesRule, parseSavedRaw, iptablesLineHasTag } from "../syntax/iptables-rule";
+import { parseNftListing, parseNftRule, renderNftRule } from "../syntax/nft-rule";
+import { sameSpec, type RuleSpec } from "../syntax/rule";
+import { tagMatches } from "../syntax/tag";
+import type { Observed } from "./observed";
 
 /** A rule on the host that carries a resource's tag. */
 export interface LiveRule {

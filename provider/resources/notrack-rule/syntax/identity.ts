@@ -3,8 +3,8 @@
  * the deterministic prefix a retry of the same create recognises.
  */
 import { createHash } from "node:crypto";
-import { RULE_TAG_PREFIX } from "../../common/markers";
-import { TAG_PATTERN } from "./syntax";
+import { RULE_TAG_PREFIX } from "../../../common/markers";
+import { TAG_PATTERN } from "./tag";
 
 /** The comment that identifies one resource's rule: prefix, rule name, suffix. */
 export function makeTag(ruleName: string, suffix: string): string {

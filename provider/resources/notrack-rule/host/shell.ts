@@ -3,7 +3,7 @@
  * same way and the apply script can tell whether it changed since it was observed (same text in,
  * same hash out).
  */
-import { NFT_TABLE } from "../../common/markers";
+import { NFT_TABLE } from "../../../common/markers";
 
 /**
  * - `ctk_ipt_bin VARIANT FAMILY save|restore`: the binary of the iptables variant asked for
