@@ -23,4 +23,5 @@ export {
 } from "./plan";
 export { planUnload, type UnloadPlan, type UnloadBlocker, type LoadedModule } from "./unload-order";
 export { NOTRACK_DEPENDENCIES } from "./notrack-guard";
-export { moduleBlacklistKind, type ModuleBlacklistOutputs } from "./kind";
+export { moduleBlacklistKind } from "./kind";
+export type { ModuleBlacklistOutputs } from "./outputs";
