@@ -90,6 +90,7 @@ export function judgeConverge(o: ConvergeOutcome): ConvergeVerdict {
         }),
     };
   }
+  // update-initramfs's or dracut's own exit code (not one of transport/exit-codes.ts): 0 is success.
   if (result?.initramfs && result.initramfs.exitCode !== 0) {
     const ir = result.initramfs;
     return {

@@ -1,6 +1,7 @@
 import type { Connection } from "../../connection/schema";
 import { CONF_DIR_FUNCTIONS, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
 import { commandFailed, exec, script } from "../../transport/exec";
+import { EXIT } from "../../transport/exit-codes";
 import { shQuote } from "../../transport/quote";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
@@ -134,7 +135,7 @@ export async function observe(conn: Connection): Promise<TableObservation> {
   const argv = script(OBSERVE_BODY, observeArgs());
   const label = "observe conntrack table size (nf_conntrack_max, hashsize, timeouts, sysctl.d/modprobe.d/udev files)";
   const r = await exec(conn, argv, { label });
-  if (r.exitCode !== 0)
+  if (r.exitCode !== EXIT.OK)
     throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseObservation(r.stdout);
 }

@@ -9,7 +9,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, w
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ATOMIC_WRITE_FUNCTIONS, contentSha256, INPUT_INCOMPLETE_STATUS, WRITE_FILE_SCRIPT } from "../../../provider/transport/files";
+import { ATOMIC_WRITE_FUNCTIONS, contentSha256, WRITE_FILE_SCRIPT } from "../../../provider/transport/files";
+import { EXIT } from "../../../provider/transport/exit-codes";
 import { APPLY_SCRIPT as HELPER_APPLY } from "../../../provider/resources/helper-setting/apply";
 import { APPLY_SCRIPT as NOTRACK_APPLY } from "../../../provider/resources/notrack-rule/apply";
 import { APPLY_SCRIPT as TABLE_APPLY } from "../../../provider/resources/table-size/apply";
@@ -108,7 +109,7 @@ describe("atomic-write fragment", () => {
         input: arrived,
         encoding: "utf8",
       });
-      expect(r.status).toBe(INPUT_INCOMPLETE_STATUS);
+      expect(r.status).toBe(EXIT.INPUT_INCOMPLETE);
       expect(r.stderr).toMatch(/did not arrive whole/);
       expect(readFileSync(f, "utf8")).toBe("flush ruleset\ntable inet filter {}\n");
       expect(dotfiles(dir)).toEqual([]);
