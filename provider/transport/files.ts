@@ -58,6 +58,9 @@ export function contentSha256(content: string | Buffer): string {
  * - `ctk_write_file FILE MODE SHA256`: all of it for standard input (sweep, new, fill and check,
  *   sync, commit), in a subshell that removes its temporary file on any failure or INT/TERM; exits
  *   non-zero on failure ({@link EXIT.INPUT_INCOMPLETE} for input that did not arrive whole).
+ * - `ctk_write_text FILE MODE TEXT`: the same for TEXT given as an argument (it arrived whole with
+ *   the command line, so its own sha256 is the check): for content the script itself made or
+ *   received as a positional parameter. Exits as `ctk_write_file`.
  * - `ctk_remove_file FILE`: sweeps FILE's leftovers, then removes FILE (absent is success).
  *
  * A run killed with SIGKILL (or whose host loses power) between `ctk_tmp_new` and the rename leaves
@@ -99,6 +102,9 @@ ctk_write_file() (
   ctk_tmp_commit "$tmp" "$1" "$2" || exit 1
   trap - EXIT
 )
+ctk_write_text() {
+  printf '%s' "$3" | ctk_write_file "$1" "$2" "$(printf '%s' "$3" | sha256sum | cut -c1-64)"
+}
 ctk_remove_file() {
   ctk_tmp_sweep "$1"
   rm -f -- "$1"

@@ -46,8 +46,9 @@ case "$ra" in
     # make: an existing record is an earlier attempt's, taken before its first change: keep it.
     if [ "$ra" = replace ] || [ ! -e "$r" ]; then
       rec=$(ctk_previous_text) || fail "cannot read $m and the live values to record them in $r"
-      rsum=$(printf '%s\\n' "$rec" | sha256sum | cut -c1-64)
-      printf '%s\\n' "$rec" | ctk_write_file "$r" 0600 "$rsum" || fail "cannot write $r (the record of the host's earlier values, kept before the first change); nothing was changed"
+      # The record's text ends with a newline, as a text file's does (the substitution dropped it).
+      ctk_write_text "$r" 0600 "$rec
+" || fail "cannot write $r (the record of the host's earlier values, kept before the first change); nothing was changed"
       rmade=1
     fi ;;
   *) fail "unknown record action $ra" ;;
