@@ -1,5 +1,5 @@
-import { hostLabel, type Connection } from "../../connection/schema";
-import { ConntrackError } from "../../errors";
+import { readBackError } from "../../common/read-back";
+import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
 import { EXIT } from "../../transport/exit-codes";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
@@ -124,13 +124,7 @@ export async function apply(
   }
   const after = parseObservation(r.stdout);
   const wrong = verify(after, changes, record.action);
-  if (wrong.length) {
-    throw new ConntrackError(`the host does not show what was written: ${wrong.join("; ")}`, {
-      host: hostLabel(conn),
-      command: label,
-      hint: "something on the host rewrites the value (a boot script, a configuration agent, a container runtime); find and stop it, then run again",
-    });
-  }
+  if (wrong.length) throw readBackError(conn, label, wrong, "a boot script, a configuration agent, a container runtime");
   return after;
 }
 
