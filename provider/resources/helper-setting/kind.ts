@@ -5,7 +5,7 @@ import { apply } from "./apply";
 import { managedPath, observe, type HelperObservation } from "./observe";
 import { outputsOf, recordedOf, reflectedDesired, type HelperSettingOutputs } from "./outputs";
 import { describeChange, plan, planDelete, recordNotesAtCreate, type Plan, type Recorded } from "./plan";
-import { previousRecordPath } from "./previous-record";
+import { previousRecordPath } from "../../common/previous-record";
 import { HELPER_SETTING_TYPE, HelperSettingSchema, type HelperSettingDesired, type HelperSettingInputs } from "./schema";
 
 /** The resource's id: the setting is one per host (`nf_conntrack_helper@10.0.0.5:22`). */

@@ -7,7 +7,8 @@ import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts"
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { helperOptionLines, parseBoolParam, type ToggleValue } from "./managed-file";
 import { parseObservedFile, type ObservedFile } from "../../transport/observed-file";
-import { parsePreviousRecord, PREVIOUS_OBSERVE_SH, previousRecordPath, type PreviousRecord } from "./previous-record";
+import { previousRecordPath } from "../../common/previous-record";
+import { parsePreviousRecord, PREVIOUS_OBSERVE_SH, type PreviousRecord } from "./previous-record";
 
 /** Where the live toggle of the session's network namespace lives (only while `nf_conntrack` is in). */
 export const HELPER_SYSCTL_PATH = "/proc/sys/net/netfilter/nf_conntrack_helper";
