@@ -1,6 +1,6 @@
 import { refusalError } from "../../common/refusal";
 import type { ResourceKind } from "../../common/kind";
-import { type Connection } from "../../connection/schema";
+import type { Connection } from "../../connection/schema";
 import { apply } from "./apply";
 import { observe, type TableObservation } from "./observe";
 import { outputsOf, recordedOf, reflectedDesired, type TableSizeOutputs } from "./outputs";
