@@ -1,5 +1,6 @@
 import { sectionStart } from "../transport/sections";
 import { MODPROBE_DIR } from "./markers";
+import type { Refusal } from "./refusal";
 
 /**
  * The host-side record of what a host had before a resource of this package first changed it, so
@@ -126,4 +127,46 @@ export function recordNotes(
   if (state.kind === "unusable")
     return { notes: [], warnings: [`${path} was ignored (${state.why}); the host as it is now is what delete puts back.`] };
   return { notes: [], warnings: [] };
+}
+
+/** The refusal of a create that would change something while `path` holds a symlink or directory (`what`). */
+export function blockedRecordRefusal(path: string, what: string): Refusal {
+  return {
+    error: "conflict",
+    command: `write ${path}`,
+    message: `${path} is ${what}; this resource keeps the host's earlier values there (a regular file) before it changes anything`,
+    hint: `remove ${path} (a symlink or directory there is not this package's), then run again`,
+  };
+}
+
+/**
+ * Shell text of an apply script's record step, run under the host lock before the first change.
+ * Uses `$r` (the record's path), `$ra` (its {@link RecordAction}), the kind's `ctk_previous_text`
+ * and `ctk_write_text` (`transport/files.ts`). For `make` and `replace` it refuses a record path that
+ * is not a regular file, then writes what `ctk_previous_text` prints, unless (`make`) a record is
+ * there already: an earlier attempt's, taken before its first change, which must stay.
+ *
+ * @param o.fail the script's function that stops it with a message
+ * @param o.reads what `ctk_previous_text` reads, for the message when it cannot
+ * @param o.writeFailed the rest of the message when the write fails (after the record's part)
+ * @param o.beforeWrite shell text run right before the write (a backup of a record it replaces)
+ * @param o.afterWrite shell text run right after it
+ */
+export function recordStepSh(o: { fail: string; reads: string; writeFailed: string; beforeWrite?: string; afterWrite?: string }): string {
+  const indent = (text: string | undefined) => (text ? `${text.replace(/^/gm, "      ")}\n` : "");
+  return `case "$ra" in
+  keep | drop) ;;
+  make | replace)
+    if [ -L "$r" ] || { [ -e "$r" ] && [ ! -f "$r" ]; }; then
+      ${o.fail} "$r is not a regular file; remove it (this resource keeps the host's earlier values there)"
+    fi
+    # make: an existing record is an earlier attempt's, taken before its first change: keep it.
+    if [ "$ra" = replace ] || [ ! -e "$r" ]; then
+      rec=$(ctk_previous_text) || ${o.fail} "cannot read ${o.reads} and the live values to record them in $r"
+${indent(o.beforeWrite)}      # The record's text ends with a newline, as a text file's does (the substitution dropped it).
+      ctk_write_text "$r" 0600 "$rec
+" || ${o.fail} "cannot write $r (the record of the host's earlier values, kept before the first change)${o.writeFailed}"
+${indent(o.afterWrite)}    fi ;;
+  *) ${o.fail} "unknown record action $ra" ;;
+esac`;
 }

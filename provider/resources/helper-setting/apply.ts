@@ -6,6 +6,7 @@ import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
 import { lockTimeoutError, RELEASE_HOST_LOCK, TAKE_HOST_LOCK } from "../../transport/host-lock";
 import { describeChange, type Change, type RecordAction } from "./plan";
 import { previousTextFunction } from "./previous-record";
+import { recordStepSh } from "../../common/previous-record";
 import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, OBSERVE_BODY, parseObservation, type HelperObservation } from "./observe";
 
 /**
@@ -37,22 +38,7 @@ if [ "$fa" != keep ] || [ "$ra" != keep ]; then
 ${TAKE_HOST_LOCK}
   locked=1
 fi
-case "$ra" in
-  keep | drop) ;;
-  make | replace)
-    if [ -L "$r" ] || { [ -e "$r" ] && [ ! -f "$r" ]; }; then
-      fail "$r is not a regular file; remove it (this resource keeps the host's earlier values there)"
-    fi
-    # make: an existing record is an earlier attempt's, taken before its first change: keep it.
-    if [ "$ra" = replace ] || [ ! -e "$r" ]; then
-      rec=$(ctk_previous_text) || fail "cannot read $m and the live values to record them in $r"
-      # The record's text ends with a newline, as a text file's does (the substitution dropped it).
-      ctk_write_text "$r" 0600 "$rec
-" || fail "cannot write $r (the record of the host's earlier values, kept before the first change); nothing was changed"
-      rmade=1
-    fi ;;
-  *) fail "unknown record action $ra" ;;
-esac
+${recordStepSh({ fail: "fail", reads: "$m", writeFailed: "; nothing was changed", afterWrite: "rmade=1" })}
 case "$fa" in
   keep) ;;
   write) ctk_write_file "$m" "$fm" "$fsum" || fail "cannot write $m"; changed=1 ;;

@@ -3,6 +3,7 @@ import type { HelperSettingDesired } from "./schema";
 import { foreignSettings, helperOptionLines, isManagedContent, managedFileContent, type ToggleValue } from "./managed-file";
 import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, managedPath, type HelperObservation, type OutsideSetting } from "./observe";
 import {
+  blockedRecordRefusal,
   previousRecordPath,
   recordActionAtCreate,
   recordActionAtDelete,
@@ -210,18 +211,8 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
   if (recorded || p.refusal || p.changes.length === 0) return p;
   const r = o.previousRecord;
   if (r.kind === "blocked") {
-    const path = previousRecordPath(desired.fileName);
-    return {
-      ...p,
-      changes: [],
-      persistence: "not-applicable",
-      refusal: {
-        error: "conflict",
-        command: `write ${path}`,
-        message: `${path} is ${r.what}; this resource keeps the host's earlier values there (a regular file) before it changes anything`,
-        hint: `remove ${path} (a symlink or directory there is not this package's), then run again`,
-      },
-    };
+    const refusal = blockedRecordRefusal(previousRecordPath(desired.fileName), r.what);
+    return { ...p, changes: [], persistence: "not-applicable", refusal };
   }
   return { ...p, recordAction: recordActionAtCreate(r, usableRecord(o) !== undefined) };
 }

@@ -8,7 +8,11 @@ import { FILE_ROLES, MANAGED_PATHS } from "./managed-files";
 import { HASHSIZE_PATH, NETFILTER_PROC, OBSERVE_SCRIPT_BODY, parseObservation, type TableObservation } from "./observe";
 import { describeChange, liveBuckets, type Change } from "./plan";
 import { previousTextFunctions } from "./previous-record";
-import type { RecordAction } from "../../common/previous-record";
+import { recordStepSh, type RecordAction } from "../../common/previous-record";
+
+/** A record this run replaces is copied first, so that a failure puts it back (as the files). */
+const RECORD_BACKUP_SH = `if [ -e "$r" ]; then cp -p -- "$r" "$bk/f4" || die "cannot copy $r"; fi
+printf '4 %s\\n' "$r" >> "$bk/files"`;
 
 /**
  * Makes the changes all or nothing, then observes again in the same round trip. Positional
@@ -40,23 +44,7 @@ rollback() {
 }
 die() { rollback; rm -rf -- "$bk"; fail "$* (every change of this run was put back)"; }
 ${TAKE_HOST_LOCK}
-case "$ra" in
-  keep | drop) ;;
-  make | replace)
-    if [ -L "$r" ] || { [ -e "$r" ] && [ ! -f "$r" ]; }; then
-      die "$r is not a regular file; remove it (this resource keeps the host's earlier values there)"
-    fi
-    # make: an existing record is an earlier attempt's, taken before its first change: keep it.
-    if [ "$ra" = replace ] || [ ! -e "$r" ]; then
-      rec=$(ctk_previous_text) || die "cannot read the managed files and the live values to record them in $r"
-      if [ -e "$r" ]; then cp -p -- "$r" "$bk/f4" || die "cannot copy $r"; fi
-      printf '4 %s\\n' "$r" >> "$bk/files"
-      # The record's text ends with a newline, as a text file's does (the substitution dropped it).
-      ctk_write_text "$r" 0600 "$rec
-" || die "cannot write $r (the record of the host's earlier values, kept before the first change)"
-    fi ;;
-  *) die "unknown record action $ra" ;;
-esac
+${recordStepSh({ fail: "die", reads: "the managed files", writeFailed: "", beforeWrite: RECORD_BACKUP_SH })}
 while [ $# -ge 2 ]; do
   p=$1; v=$2; shift 2
   old=$(cat -- "$p") || die "cannot read $p"

@@ -1,4 +1,10 @@
-import { recordActionAtCreate, recordActionAtDelete, recordNotes, type RecordAction } from "../../common/previous-record";
+import {
+  blockedRecordRefusal,
+  recordActionAtCreate,
+  recordActionAtDelete,
+  recordNotes,
+  type RecordAction,
+} from "../../common/previous-record";
 import type { Refusal } from "../../common/refusal";
 import {
   FILE_ROLES,
@@ -140,12 +146,7 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
       effective: current,
       memoryEstimateBytes: current.max === null ? null : current.max * BYTES_PER_ENTRY + (current.buckets ?? 0) * BYTES_PER_BUCKET,
       changes: [],
-      refusal: {
-        error: "conflict",
-        command: `write ${TABLE_RECORD_PATH}`,
-        message: `${TABLE_RECORD_PATH} is ${r.what}; this resource keeps the host's earlier values there (a regular file) before it changes anything`,
-        hint: `remove ${TABLE_RECORD_PATH} (a symlink or directory there is not this package's), then run again`,
-      },
+      refusal: blockedRecordRefusal(TABLE_RECORD_PATH, r.what),
     };
   }
   return { ...p, recordAction: recordActionAtCreate(r, usableRecord(o) !== undefined) };
