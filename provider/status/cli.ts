@@ -15,156 +15,18 @@ import { HostKeyMismatchError } from "../errors";
 import { closeAll } from "../transport/pool";
 import { probeHostKey } from "./probe";
 import { parseConnection, readHostStatus } from "./collect";
-import { parseHostArg, parseInventory, type InventoryHost } from "./inventory";
-import { byPreference, knownHostsLine, lookupHost, parseKnownHosts, type KnownHostEntry } from "./known-hosts";
+import { commandOf, expandHome, parseStatusArgs, USAGE, type ArgsEnvironment, type StatusOptions } from "./args";
+import { afterMismatch, afterProbe, firstStep, trustLabel, type TrustContext } from "./host-trust";
+import { lookupHost, parseKnownHosts, type KnownHostEntry } from "./known-hosts";
 import type { HostStatus } from "./parse";
-import { DEFAULT_WARN_AT, exitCodeOf, renderJson, renderTable, type StatusRow } from "./render";
+import { exitCodeOf, renderJson, renderTable, type StatusRow } from "./render";
 
-/** Exit code of a usage error (sysexits `EX_USAGE`). */
-export const EXIT_USAGE = 64;
+/** The environment the command line is parsed in: the user's home and the file system. */
+const ENV: ArgsEnvironment = { home: homedir(), readText: (file) => readFileSync(file, "utf8") };
 
-const USAGE = `usage: pulumi-conntrack status (--hosts a,b[:port],... | --inventory hosts.yaml) [options]
-
-  --user NAME          login user (default root)
-  --key FILE           private key (default: the ssh agent in SSH_AUTH_SOCK)
-  --port N             sshd port (default 22)
-  --sudo               run through sudo -n (a non-root user with passwordless sudo)
-  --known-hosts FILE   default ~/.ssh/known_hosts
-  --accept-new         accept and record the key of a host not in known_hosts (trust on first use)
-  --json               machine-readable output
-  --warn-at PERCENT    exit 1 when a host's table is fuller than this (default 75)
-  --parallel N         hosts read at once (default 16)
-  --connect-timeout S  seconds per connection attempt (default 10; 2 attempts)
-
-exit status: 0 all hosts read and below --warn-at; bit 1 a host above --warn-at; bit 2 a host
-could not be read (unreachable, refused host key, command failed); ${EXIT_USAGE} usage error.
-`;
-
-/** Parsed command line. */
-export interface StatusOptions {
-  hosts: InventoryHost[];
-  user: string;
-  key?: string;
-  port: number;
-  sudo: boolean;
-  knownHosts: string;
-  acceptNew: boolean;
-  json: boolean;
-  warnAt: number;
-  parallel: number;
-  connectTimeout: number;
-}
-
-function expandHome(p: string): string {
-  return p === "~" || p.startsWith("~/") ? path.join(homedir(), p.slice(1)) : p;
-}
-
-class UsageError extends Error {}
-
-const VALUE_OPTIONS = new Set([
-  "--hosts",
-  "--inventory",
-  "--user",
-  "--key",
-  "--port",
-  "--known-hosts",
-  "--parallel",
-  "--connect-timeout",
-  "--warn-at",
-]);
-
-/** Parses `status` arguments (after the word `status`). Throws {@link UsageError} with what is wrong. */
+/** Parses `status` arguments (after the word `status`), reading an `--inventory` file. Throws a usage error with what is wrong. */
 export function parseArgs(argv: readonly string[]): StatusOptions {
-  const o: Partial<StatusOptions> & { inventory?: string; hostsArg?: string } = {};
-  const flags = new Set(["--sudo", "--accept-new", "--json"]);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    let name = a;
-    let value: string | undefined;
-    const eq = a.indexOf("=");
-    if (a.startsWith("--") && eq > 0) {
-      name = a.slice(0, eq);
-      value = a.slice(eq + 1);
-    }
-    if (flags.has(name)) {
-      if (name === "--sudo") o.sudo = true;
-      if (name === "--accept-new") o.acceptNew = true;
-      if (name === "--json") o.json = true;
-      continue;
-    }
-    if (!VALUE_OPTIONS.has(name)) throw new UsageError(`unknown option ${a}`);
-    if (value === undefined) {
-      value = argv[++i];
-      if (value === undefined) throw new UsageError(`${name} needs a value`);
-    }
-    const int = (min: number) => {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got ${value}`);
-      return n;
-    };
-    switch (name) {
-      case "--hosts":
-        o.hostsArg = value;
-        break;
-      case "--inventory":
-        o.inventory = value;
-        break;
-      case "--user":
-        o.user = value;
-        break;
-      case "--key":
-        o.key = value;
-        break;
-      case "--port":
-        o.port = int(1);
-        break;
-      case "--known-hosts":
-        o.knownHosts = value;
-        break;
-      case "--parallel":
-        o.parallel = int(1);
-        break;
-      case "--connect-timeout":
-        o.connectTimeout = int(1);
-        break;
-      case "--warn-at": {
-        const n = Number(value.replace(/%$/, ""));
-        if (!Number.isFinite(n) || n < 0 || n > 100) throw new UsageError(`--warn-at must be a percentage from 0 to 100, got ${value}`);
-        o.warnAt = n / 100;
-        break;
-      }
-      default:
-        throw new UsageError(`unknown option ${a}`);
-    }
-  }
-  if (!o.hostsArg === !o.inventory) throw new UsageError("give --hosts or --inventory (one of them)");
-  let hosts: InventoryHost[];
-  let defaults: Partial<InventoryHost> = {};
-  if (o.inventory) {
-    const inv = parseInventory(readFileSync(expandHome(o.inventory), "utf8"));
-    hosts = inv.hosts;
-    defaults = { user: inv.user, key: inv.key, port: inv.port, sudo: inv.sudo };
-  } else {
-    hosts = o
-      .hostsArg!.split(",")
-      .map((s) => s.trim())
-      .filter(Boolean)
-      .map(parseHostArg);
-    if (hosts.length === 0) throw new UsageError("--hosts lists no host");
-  }
-  return {
-    hosts,
-    user: o.user ?? defaults.user ?? "root",
-    key: o.key ?? defaults.key,
-    port: o.port ?? defaults.port ?? 22,
-    sudo: o.sudo ?? defaults.sudo ?? false,
-    knownHosts: expandHome(o.knownHosts ?? "~/.ssh/known_hosts"),
-    acceptNew: o.acceptNew ?? false,
-    json: o.json ?? false,
-    warnAt: o.warnAt ?? DEFAULT_WARN_AT,
-    parallel: o.parallel ?? 16,
-    connectTimeout: o.connectTimeout ?? 10,
-  };
+  return parseStatusArgs(argv, ENV);
 }
 
 /** Refusals about host keys: said like OpenSSH says them, with what to do. */
@@ -180,48 +42,37 @@ function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
 }
 
-/** Reads one host with its key checked against known_hosts. */
+/** Reads one host with its key checked against known_hosts (decisions: `host-trust.ts`). */
 async function readTrusted(base: Connection, trust: Trust, acceptedNotes: string[]): Promise<HostStatus> {
-  const known = lookupHost(trust.entries, base.host, base.port);
-  const revoked = new Set(known.revoked.map((e) => e.fingerprint));
-  const label = base.port === 22 ? base.host : `[${base.host}]:${base.port}`;
-  const candidates = byPreference(known.keys).filter((e) => !revoked.has(e.fingerprint));
-  if (candidates.length > 0) {
+  const ctx: TrustContext = {
+    host: base.host,
+    port: base.port,
+    label: trustLabel(base.host, base.port),
+    file: trust.file,
+    known: lookupHost(trust.entries, base.host, base.port),
+  };
+  const first = firstStep(ctx);
+  if (first.kind === "refuse") throw new HostKeyRefusal(first.message);
+  if (first.kind === "connect") {
     try {
-      return await readHostStatus({ ...base, hostKey: candidates[0].fingerprint });
+      return await readHostStatus({ ...base, hostKey: first.hostKey });
     } catch (e) {
       if (!(e instanceof HostKeyMismatchError)) throw e;
-      if (revoked.has(e.observed))
-        throw new HostKeyRefusal(`the host key ${e.observed} of ${label} is marked @revoked in ${trust.file}: refused`);
-      // The host has several keys and negotiated another known one: that one is trusted too.
-      if (candidates.some((c) => c.fingerprint === e.observed)) return readHostStatus({ ...base, hostKey: e.observed });
-      const lines = known.keys.map((k) => `${k.key.split(" ")[0]} ${k.fingerprint} (line ${k.line})`).join(", ");
-      throw new HostKeyRefusal(
-        `HOST KEY OF ${label} HAS CHANGED: it presented ${e.observed}, ${trust.file} has ${lines}. Someone could be intercepting the connection, or the host was reinstalled; check, then remove the old entry (ssh-keygen -R ${label} -f ${trust.file})`,
-      );
+      const next = afterMismatch(ctx, e.observed);
+      if (next.kind === "refuse") throw new HostKeyRefusal(next.message);
+      return readHostStatus({ ...base, hostKey: next.hostKey });
     }
   }
-  if (known.keys.length > 0) throw new HostKeyRefusal(`every key known for ${label} in ${trust.file} is @revoked: refused`);
-  if (known.certAuthorities.length > 0)
-    throw new HostKeyRefusal(
-      `${trust.file} trusts ${label} only through @cert-authority; host certificates are not supported by this command: add the host's key`,
-    );
   const presented = await probeHostKey(base.host, base.port, base.perDialTimeout || 10);
-  if (revoked.has(presented.fingerprint))
-    throw new HostKeyRefusal(`the host key ${presented.fingerprint} of ${label} is marked @revoked in ${trust.file}: refused`);
-  if (!trust.acceptNew) {
-    throw new HostKeyRefusal(
-      `${label} is not in ${trust.file} (it presents ${presented.fingerprint}); verify the key, then add it (ssh-keyscan) or run again with --accept-new to trust it on first use`,
-    );
-  }
-  // Trust on first use, as OpenSSH's StrictHostKeyChecking=accept-new: the key presented now is
-  // recorded, and the session is pinned to it (a different key on the real connection is refused).
-  const line = knownHostsLine(base.host, base.port, presented.key);
+  const verdict = afterProbe(ctx, presented, trust.acceptNew);
+  if (verdict.kind === "refuse") throw new HostKeyRefusal(verdict.message);
+  // Trust on first use: the key presented now is recorded, and the session is pinned to it (a
+  // different key on the real connection is refused).
   mkdirSync(path.dirname(trust.file), { recursive: true, mode: 0o700 });
-  appendFileSync(trust.file, line, { mode: 0o600 });
-  trust.entries.push(...parseKnownHosts(line));
-  acceptedNotes.push(`${label}: accepted new host key ${presented.fingerprint} and added it to ${trust.file}`);
-  return readHostStatus({ ...base, hostKey: presented.fingerprint });
+  appendFileSync(trust.file, verdict.line, { mode: 0o600 });
+  trust.entries.push(...parseKnownHosts(verdict.line));
+  acceptedNotes.push(verdict.note);
+  return readHostStatus({ ...base, hostKey: verdict.hostKey });
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
@@ -254,7 +105,7 @@ export async function collectRows(o: StatusOptions): Promise<{ rows: StatusRow[]
       const keyFile = h.key ?? o.key;
       let privateKey: string | undefined;
       if (keyFile) {
-        const p = expandHome(keyFile);
+        const p = expandHome(keyFile, ENV.home);
         if (!keys.has(p)) keys.set(p, readFileSync(p, "utf8"));
         privateKey = keys.get(p);
       }
@@ -281,21 +132,16 @@ export async function main(
   out: (s: string) => void = (s) => process.stdout.write(s),
   err: (s: string) => void = (s) => process.stderr.write(s),
 ): Promise<number> {
-  if (argv[0] === "--help" || argv[0] === "-h" || argv.length === 0) {
+  const command = commandOf(argv, ENV);
+  if (command.kind === "usage") {
     out(USAGE);
-    return argv.length === 0 ? EXIT_USAGE : 0;
+    return command.exitCode;
   }
-  if (argv[0] !== "status") {
-    err(`unknown command ${argv[0]}\n${USAGE}`);
-    return EXIT_USAGE;
+  if (command.kind === "refused") {
+    err(`${command.message}\n${USAGE}`);
+    return command.exitCode;
   }
-  let o: StatusOptions;
-  try {
-    o = parseArgs(argv.slice(1));
-  } catch (e) {
-    err(`pulumi-conntrack status: ${(e as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
+  const o = command.options;
   try {
     const { rows, notes } = await collectRows(o);
     out(o.json ? renderJson(rows, o.warnAt) : renderTable(rows, o.warnAt));

@@ -42,33 +42,24 @@ function envMs(name: string, dflt: number): number {
   return process.env[name] !== undefined && Number.isFinite(v) && v >= 0 ? v : dflt;
 }
 
-/** Exit code of the driver when it cannot make its temporary directory: the group runs command by command instead. */
-export const DRIVER_SETUP_FAILED = EXIT.DRIVER_SETUP_FAILED;
-
-/**
- * Exit code of the driver when its standard input did not arrive whole (the client went away while
- * sending it): it ran no command, since a command line cut short is another command.
- */
-export const DRIVER_INPUT_INCOMPLETE = EXIT.DRIVER_INPUT_INCOMPLETE;
-
 /**
  * The driver, run as `sh -c DRIVER` on one channel. Its stdin: a first line with the number of bytes
  * that follow it and two byte counts per command (command line, stdin), then those bytes. Input
- * shorter than announced runs nothing (exit {@link DRIVER_INPUT_INCOMPLETE}). It copies stdin to a private temporary directory
+ * shorter than announced runs nothing (exit {@link EXIT.DRIVER_INPUT_INCOMPLETE}). It copies stdin to a private temporary directory
  * (mktemp -d: mode 700, removed on exit), cuts each command and its stdin out by byte counts, runs
  * the command line with `sh` (what sshd's login shell would run it with: every argument is quoted),
  * and writes, per command, a line `<index> <exit code> <stdout bytes> <stderr bytes>` followed by its
  * stdout and its stderr.
  */
 export const DRIVER = [
-  `t=$(mktemp -d 2>/dev/null) || exit ${DRIVER_SETUP_FAILED}`,
+  `t=$(mktemp -d 2>/dev/null) || exit ${EXIT.DRIVER_SETUP_FAILED}`,
   `trap 'rm -rf "$t"' EXIT`,
   `trap 'exit 143' HUP INT TERM`,
-  `cat > "$t/all" || exit ${DRIVER_SETUP_FAILED}`,
-  `head -n 1 "$t/all" > "$t/h" || exit ${DRIVER_SETUP_FAILED}`,
+  `cat > "$t/all" || exit ${EXIT.DRIVER_SETUP_FAILED}`,
+  `head -n 1 "$t/all" > "$t/h" || exit ${EXIT.DRIVER_SETUP_FAILED}`,
   `off=$(( $(wc -c < "$t/h") + 1 ))`,
   `set -- $(cat "$t/h")`,
-  `[ "$#" -ge 1 ] && [ "$(( $(wc -c < "$t/all") - off + 1 ))" = "$1" ] || exit ${DRIVER_INPUT_INCOMPLETE}`,
+  `[ "$#" -ge 1 ] && [ "$(( $(wc -c < "$t/all") - off + 1 ))" = "$1" ] || exit ${EXIT.DRIVER_INPUT_INCOMPLETE}`,
   `shift`,
   `i=0`,
   `while [ $# -ge 2 ]; do`,

@@ -1,16 +1,8 @@
 import type { Client, ClientChannel } from "ssh2";
 import { hostLabel, type Connection } from "../connection/schema";
 import { RemoteCommandError, TransportError } from "../errors";
-import {
-  Coalescer,
-  coalesceSettings,
-  DRIVER,
-  DRIVER_SETUP_FAILED,
-  groupInput,
-  parseGroupOutput,
-  type GroupMember,
-  type MemberResult,
-} from "./coalesce";
+import { EXIT } from "./exit-codes";
+import { Coalescer, coalesceSettings, DRIVER, groupInput, parseGroupOutput, type GroupMember, type MemberResult } from "./coalesce";
 import { ChannelOpenError, poolKey, withChannel } from "./pool";
 import { shJoin } from "./quote";
 
@@ -121,7 +113,7 @@ async function sendGroup(members: Member[]): Promise<MemberResult<ExecResult>[]>
     return members.map(() => ({ ok: false as const, error }));
   }
   const outcomes = parseGroupOutput(raw.stdout, members.length);
-  if (outcomes.length === 0 && raw.exitCode === DRIVER_SETUP_FAILED) {
+  if (outcomes.length === 0 && raw.exitCode === EXIT.DRIVER_SETUP_FAILED) {
     // No temporary directory on the host (full or read-only /tmp): one channel per command.
     return Promise.all(members.map((m) => settled(alone(m.conn, m.line, m.opts, m.label))));
   }
@@ -143,7 +135,7 @@ async function sendGroup(members: Member[]): Promise<MemberResult<ExecResult>[]>
 /** Like {@link exec}, but a non-zero exit throws {@link RemoteCommandError} naming host, command and stderr. */
 export async function run(conn: Connection, argv: readonly string[], opts: ExecOptions & { hint?: string } = {}): Promise<ExecResult> {
   const r = await exec(conn, argv, opts);
-  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, opts);
+  if (r.exitCode !== EXIT.OK) throw commandFailed(conn, argv, r, opts);
   return r;
 }
 

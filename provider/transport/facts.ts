@@ -1,5 +1,6 @@
 import type { Connection } from "../connection/schema";
 import { commandFailed, exec, script } from "./exec";
+import { EXIT } from "./exit-codes";
 import { parseKeyValues, parseSections, sectionStart } from "./sections";
 
 /** Tools whose presence decides what a resource can do on a host. */
@@ -113,6 +114,6 @@ export function kernelAtLeast(f: Pick<HostFacts, "kernel">, major: number, minor
 export async function probeFacts(conn: Connection): Promise<HostFacts> {
   const argv = script(`${sectionStart("facts")}\n${FACTS_SCRIPT}`);
   const r = await exec(conn, argv, { label: "probe host facts" });
-  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label: "probe host facts" });
+  if (r.exitCode !== EXIT.OK) throw commandFailed(conn, argv, r, { label: "probe host facts" });
   return parseFacts(parseSections(r.stdout).get("facts") ?? "");
 }

@@ -6,10 +6,8 @@ import { EXIT } from "./exit-codes";
 /** A remote file as read: absent, or present with its content and octal mode. */
 export type RemoteFile = { exists: false } | { exists: true; content: string; mode: string };
 
-const ABSENT_EXIT = EXIT.ABSENT;
-
-/** Shell text that prints `$1`'s mode on one line and then its content; exits 3 when absent. */
-export const READ_FILE_SCRIPT = `[ -e "$1" ] || [ -L "$1" ] || exit ${ABSENT_EXIT}
+/** Shell text that prints `$1`'s mode on one line and then its content; exits {@link EXIT.ABSENT} when absent. */
+export const READ_FILE_SCRIPT = `[ -e "$1" ] || [ -L "$1" ] || exit ${EXIT.ABSENT}
 stat -c %a -- "$1" && exec cat -- "$1"`;
 
 /**
@@ -19,8 +17,8 @@ stat -c %a -- "$1" && exec cat -- "$1"`;
 export async function readRemoteFile(conn: Connection, path: string): Promise<RemoteFile> {
   const argv = script(READ_FILE_SCRIPT, [path]);
   const r = await exec(conn, argv, { label: `read ${path}` });
-  if (r.exitCode === ABSENT_EXIT && r.stdout === "") return { exists: false };
-  if (r.exitCode !== 0)
+  if (r.exitCode === EXIT.ABSENT && r.stdout === "") return { exists: false };
+  if (r.exitCode !== EXIT.OK)
     throw commandFailed(conn, argv, r, {
       label: `read ${path}`,
       hint: "check the path and the user's permissions (sudo: true for root-owned files)",
@@ -28,12 +26,6 @@ export async function readRemoteFile(conn: Connection, path: string): Promise<Re
   const nl = r.stdout.indexOf("\n");
   return { exists: true, mode: r.stdout.slice(0, nl), content: r.stdout.slice(nl + 1) };
 }
-
-/**
- * Status of `ctk_tmp_fill` and `ctk_write_file` (and exit code of the scripts that pass it on) when
- * standard input ended before the whole content arrived: nothing was written.
- */
-export const INPUT_INCOMPLETE_STATUS = EXIT.INPUT_INCOMPLETE;
 
 /** sha256 (hex) of the bytes a write sends on standard input, for `ctk_tmp_fill`'s check. */
 export function contentSha256(content: string | Buffer): string {
@@ -58,14 +50,17 @@ export function contentSha256(content: string | Buffer): string {
  * - `ctk_tmp_fill TMP SHA256`: copies standard input into TMP and checks that it is the content the
  *   client sent (its sha256, a positional parameter: a command line arrives whole or not at all,
  *   standard input does not). Returns 1 when the file system refuses the bytes, and
- *   {@link INPUT_INCOMPLETE_STATUS} when standard input ended early: an apply whose client went
+ *   {@link EXIT.INPUT_INCOMPLETE} when standard input ended early: an apply whose client went
  *   away before all of its input was sent must not install the part that arrived (an empty
  *   `/etc/nftables.conf` is a host without its firewall at the next boot).
  * - `ctk_tmp_commit TMP FILE MODE`: gives TMP the mode and owner of an existing FILE (or MODE for a
  *   new one) and renames it over FILE: readers never see half a file.
  * - `ctk_write_file FILE MODE SHA256`: all of it for standard input (sweep, new, fill and check,
  *   sync, commit), in a subshell that removes its temporary file on any failure or INT/TERM; exits
- *   non-zero on failure ({@link INPUT_INCOMPLETE_STATUS} for input that did not arrive whole).
+ *   non-zero on failure ({@link EXIT.INPUT_INCOMPLETE} for input that did not arrive whole).
+ * - `ctk_write_text FILE MODE TEXT`: the same for TEXT given as an argument (it arrived whole with
+ *   the command line, so its own sha256 is the check): for content the script itself made or
+ *   received as a positional parameter. Exits as `ctk_write_file`.
  * - `ctk_remove_file FILE`: sweeps FILE's leftovers, then removes FILE (absent is success).
  *
  * A run killed with SIGKILL (or whose host loses power) between `ctk_tmp_new` and the rename leaves
@@ -88,7 +83,7 @@ ctk_tmp_fill() {
   cat > "$1" || return 1
   [ "$(sha256sum < "$1" | cut -c1-64)" = "$2" ] && return 0
   echo "the file's content did not arrive whole (standard input ended early: the client went away?); nothing was written" >&2
-  return ${INPUT_INCOMPLETE_STATUS}
+  return ${EXIT.INPUT_INCOMPLETE}
 }
 ctk_tmp_commit() {
   if [ -e "$2" ]; then
@@ -107,6 +102,9 @@ ctk_write_file() (
   ctk_tmp_commit "$tmp" "$1" "$2" || exit 1
   trap - EXIT
 )
+ctk_write_text() {
+  printf '%s' "$3" | ctk_write_file "$1" "$2" "$(printf '%s' "$3" | sha256sum | cut -c1-64)"
+}
 ctk_remove_file() {
   ctk_tmp_sweep "$1"
   rm -f -- "$1"
@@ -126,7 +124,7 @@ export async function writeRemoteFileAtomic(conn: Connection, path: string, cont
   if (!/^[0-7]{3,4}$/.test(mode)) throw new TypeError(`mode must be octal, got ${mode}`);
   const argv = script(WRITE_FILE_SCRIPT, [path, mode, contentSha256(content)]);
   const r = await exec(conn, argv, { stdin: content, label: `write ${path}` });
-  if (r.exitCode !== 0)
+  if (r.exitCode !== EXIT.OK)
     throw commandFailed(conn, argv, r, {
       label: `write ${path}`,
       hint: "check that the directory is writable (sudo: true for a non-root user)",
@@ -137,5 +135,5 @@ export async function writeRemoteFileAtomic(conn: Connection, path: string, cont
 export async function removeRemoteFile(conn: Connection, path: string): Promise<void> {
   const argv = ["rm", "-f", "--", path];
   const r = await exec(conn, argv, { label: `remove ${path}` });
-  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label: `remove ${path}` });
+  if (r.exitCode !== EXIT.OK) throw commandFailed(conn, argv, r, { label: `remove ${path}` });
 }

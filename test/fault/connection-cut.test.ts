@@ -13,6 +13,7 @@
  * Hosts: ctlab11 (iptables-nft, helper, blacklist), ctlab12 (iptables-legacy), ctlab13 (nftables).
  */
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
 import { isRoot, labRunning, loadLab, requireLab } from "../lab/inventory";
 import { MANAGED_FILE_HEADER } from "../../provider/common/markers";
@@ -278,6 +279,53 @@ describe.skipIf(!isRoot() || !labRunning())("connection cut at each step of an a
 
     await destroy("ConntrackHelperSetting", { id: made.id, outs: made.outs as Props });
     expect(await snapshot(host), "destroy leaves the host byte for byte as before create").toBe(before);
+  });
+
+  // Issue 11 for ConntrackTableSize: a create cut after it changed a value but before its file was
+  // replaced, the script killed there (so it cannot roll back): held at the copy it takes of the
+  // hand-made sysctl.d file, which the script itself runs. The retry must record the value the host
+  // had before the first attempt (from the host-side record, common/previous-record.ts), not the
+  // attempt's own, or destroy would "put back" the changed value.
+  it("ConntrackTableSize: cut after a value was set, before the file step, script killed; the retry records the values before the first attempt", async () => {
+    const host = "ctlab11";
+    const SYSCTL_FILE = "/etc/sysctl.d/90-pulumi-conntrack-table.conf";
+    const TABLE_RECORD = "/etc/modprobe.d/.pulumi-conntrack-table.conf.pulumi-conntrack-previous";
+    const UDP = "/proc/sys/net/netfilter/nf_conntrack_udp_timeout";
+    const HAND_MADE_SYSCTL = "# ops: conntrack timeouts are set here (OPS-7)\n";
+    const cleanup = `rm -rf ${SYSCTL_FILE} /etc/modprobe.d/pulumi-conntrack-table.conf /etc/udev/rules.d/90-pulumi-conntrack-table.rules ${TABLE_RECORD}; find /etc -name '.ctk-tmp.*' -delete`;
+    await fresh(host);
+    await hostSh(host, `${cleanup}; mkdir -p /etc/sysctl.d && printf '%s' '${HAND_MADE_SYSCTL}' > ${SYSCTL_FILE}`);
+    const udp0 = (await hostSh(host, `cat ${UDP}`)).trim();
+    const news = (await handler("ConntrackTableSize").check({}, { connection: connectionOf(host), timeouts: { udp: Number(udp0) + 7 } }))
+      .inputs;
+    try {
+      const cut: CutPoint = {
+        step: "at the copy of the sysctl.d file",
+        tool: "cp",
+        phase: "before",
+        pattern: `*${SYSCTL_FILE} *`,
+      };
+      const [first] = await interrupted(host, cut, "server", "killed", () => [handler("ConntrackTableSize").create(news)]);
+      expect(first.status).toBe("rejected");
+      expectErrorSaying((first as PromiseRejectedResult).reason, labelOf(host), LOST);
+      expect((await hostSh(host, `cat ${UDP}`)).trim(), "precondition: the interrupted attempt changed the value").toBe(
+        String(Number(udp0) + 7),
+      );
+
+      const made = await handler("ConntrackTableSize").create(news);
+      expect
+        .soft(made.outs.previousTimeouts, "previous: what the host had before the first attempt")
+        .toEqual({ nf_conntrack_udp_timeout: Number(udp0) });
+      expect.soft(made.outs.previousFiles).toEqual({ sysctl: HAND_MADE_SYSCTL, modprobe: null, udev: null });
+      expect(await hostSh(host, "find /etc -name '.ctk-tmp.*'"), "no temporary file left in /etc").toBe("");
+
+      await handler("ConntrackTableSize").delete(made.id, made.outs);
+      expect((await hostSh(host, `cat ${UDP}`)).trim()).toBe(udp0);
+      expect(await hostSh(host, `cat ${SYSCTL_FILE}`)).toBe(HAND_MADE_SYSCTL);
+      expect(await hostSh(host, `test -e ${TABLE_RECORD} && echo present || echo absent`), "destroy removes the record").toBe("absent\n");
+    } finally {
+      await hostSh(host, `echo ${udp0} > ${UDP}; ${cleanup}`);
+    }
   });
 
   const BLACKLIST_FILE = "/etc/modprobe.d/pulumi-conntrack-blacklist.conf";

@@ -23,6 +23,8 @@ const H = "ctlab15";
 const UDP = "/proc/sys/net/netfilter/nf_conntrack_udp_timeout";
 const EST = "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established";
 const HASHSIZE = "/sys/module/nf_conntrack/parameters/hashsize";
+/** The host-side record of the values before the first change (common/previous-record.ts). */
+const RECORD = "/etc/modprobe.d/.pulumi-conntrack-table.conf.pulumi-conntrack-previous";
 
 afterAll(async () => {
   await closeAll();
@@ -34,7 +36,7 @@ beforeEach(async () => {
   await resetHost(H);
   // `lab.sh reset` restores the /etc paths it knows; a test that failed half-way may have left one
   // of this resource's paths (e.g. the directory the rollback test puts at the udev rule's path).
-  await hostSh(H, `rm -rf ${Object.values(MANAGED_PATHS).join(" ")}`);
+  await hostSh(H, `rm -rf ${Object.values(MANAGED_PATHS).join(" ")} ${RECORD}`);
 });
 
 async function check(news: Record<string, unknown>) {
@@ -113,6 +115,79 @@ describe("ConntrackTableSize in a network namespace (the container case)", () =>
     expect(await read(UDP)).toBe(udp0);
     expect(await read(EST)).toBe(est0);
     expect(await exists(MANAGED_PATHS.sysctl)).toBe(false);
+  });
+
+  // Issue 11: a create whose response was lost after it changed the host. The retry (the next
+  // `pulumi up`) must record what the host had before the first attempt, not that attempt's own
+  // values, or delete "puts back" the changed ones. Closed by the host-side record
+  // (common/previous-record.ts), as for ConntrackHelperSetting.
+  it("a create whose response was lost: the retry records the host before the first attempt, and delete puts that back", async () => {
+    const udp0 = await read(UDP);
+    const est0 = await read(EST);
+    const HAND_MADE = "# ops: timeouts are tuned here (OPS-7)\n";
+    await hostSh(H, `printf '%s' '${HAND_MADE}' > ${MANAGED_PATHS.sysctl}`);
+    const inputs = await check({ connection: labConnection(H), timeouts: { udp: 62, tcpEstablished: 86401 } });
+
+    // The first attempt changes the host; its result never reaches the state.
+    await handler(TYPE).create(inputs);
+    expect(await read(UDP)).toBe("62");
+
+    const retry = await handler(TYPE).create(inputs);
+    expect(retry.outs.actions, "precondition: the host already shows the program").toEqual([]);
+    expect.soft(retry.outs.previousTimeouts).toEqual({
+      nf_conntrack_udp_timeout: Number(udp0),
+      nf_conntrack_tcp_timeout_established: Number(est0),
+    });
+    expect.soft(retry.outs.previousFiles).toEqual({ sysctl: HAND_MADE, modprobe: null, udev: null });
+    expect.soft(retry.outs.notes).toContainEqual(expect.stringContaining(RECORD));
+
+    await handler(TYPE).delete(retry.id, retry.outs);
+    expect(await read(UDP)).toBe(udp0);
+    expect(await read(EST)).toBe(est0);
+    expect(await hostSh(H, `cat ${MANAGED_PATHS.sysctl}`)).toBe(HAND_MADE);
+    expect(await exists(RECORD), "delete removes the record").toBe(false);
+  });
+
+  it("a create that changes nothing writes no record; delete after a completed create removes it", async () => {
+    const udp0 = await read(UDP);
+    const inputs = await check({ connection: labConnection(H), timeouts: { udp: 63 } });
+    const made = await handler(TYPE).create(inputs);
+    expect(await exists(RECORD), "the create's apply wrote the record before its first change").toBe(true);
+    await handler(TYPE).delete(made.id, made.outs);
+    expect(await read(UDP)).toBe(udp0);
+    expect(await exists(RECORD)).toBe(false);
+    expect(await exists(MANAGED_PATHS.sysctl)).toBe(false);
+
+    const same = await check({ connection: labConnection(H), timeouts: { udp: Number(udp0) }, persist: false });
+    const nothing = await handler(TYPE).create(same);
+    expect(nothing.outs.actions).toEqual([]);
+    expect(await exists(RECORD)).toBe(false);
+    await handler(TYPE).delete(nothing.id, nothing.outs);
+  });
+
+  it("an apply that fails half-way also puts back the record it made or replaced", async () => {
+    const udp0 = await read(UDP);
+    const conn = parseConnection(labConnection(H) as never);
+    const failing = [
+      { kind: "set-sysctl" as const, key: "nf_conntrack_udp_timeout", from: Number(udp0), to: 79 },
+      { kind: "set-sysctl" as const, key: "nf_conntrack_max", from: 1, to: 300002 },
+    ];
+    const made = await apply(conn, failing, { path: RECORD, action: "make" }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(made?.message).toMatch(/every change of this run was put back/);
+    expect(await exists(RECORD), "the record this run made is gone").toBe(false);
+    expect(await read(UDP)).toBe(udp0);
+
+    await hostSh(H, `printf 'stale\\n' > ${RECORD}`);
+    const replaced = await apply(conn, failing, { path: RECORD, action: "replace" }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(replaced?.message).toMatch(/every change of this run was put back/);
+    expect(await hostSh(H, `cat ${RECORD}`), "the record this run replaced is back").toBe("stale\n");
+    expect(await read(UDP)).toBe(udp0);
   });
 
   it("an apply that fails half-way puts back what it had changed (values and files)", async () => {

@@ -1,11 +1,12 @@
-import { hostLabel, type Connection } from "../../connection/schema";
-import { ConntrackError } from "../../errors";
+import { readBackError } from "../../common/read-back";
+import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
 import { EXIT } from "../../transport/exit-codes";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
 import { lockTimeoutError, RELEASE_HOST_LOCK, TAKE_HOST_LOCK } from "../../transport/host-lock";
 import { describeChange, type Change, type RecordAction } from "./plan";
 import { previousTextFunction } from "./previous-record";
+import { recordStepSh } from "../../common/previous-record";
 import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, OBSERVE_BODY, parseObservation, type HelperObservation } from "./observe";
 
 /**
@@ -37,21 +38,7 @@ if [ "$fa" != keep ] || [ "$ra" != keep ]; then
 ${TAKE_HOST_LOCK}
   locked=1
 fi
-case "$ra" in
-  keep | drop) ;;
-  make | replace)
-    if [ -L "$r" ] || { [ -e "$r" ] && [ ! -f "$r" ]; }; then
-      fail "$r is not a regular file; remove it (this resource keeps the host's earlier values there)"
-    fi
-    # make: an existing record is an earlier attempt's, taken before its first change: keep it.
-    if [ "$ra" = replace ] || [ ! -e "$r" ]; then
-      rec=$(ctk_previous_text) || fail "cannot read $m and the live values to record them in $r"
-      rsum=$(printf '%s\\n' "$rec" | sha256sum | cut -c1-64)
-      printf '%s\\n' "$rec" | ctk_write_file "$r" 0600 "$rsum" || fail "cannot write $r (the record of the host's earlier values, kept before the first change); nothing was changed"
-      rmade=1
-    fi ;;
-  *) fail "unknown record action $ra" ;;
-esac
+${recordStepSh({ fail: "fail", reads: "$m", writeFailed: "; nothing was changed", afterWrite: "rmade=1" })}
 case "$fa" in
   keep) ;;
   write) ctk_write_file "$m" "$fm" "$fsum" || fail "cannot write $m"; changed=1 ;;
@@ -123,13 +110,7 @@ export async function apply(
   }
   const after = parseObservation(r.stdout);
   const wrong = verify(after, changes, record.action);
-  if (wrong.length) {
-    throw new ConntrackError(`the host does not show what was written: ${wrong.join("; ")}`, {
-      host: hostLabel(conn),
-      command: label,
-      hint: "something on the host rewrites the value (a boot script, a configuration agent, a container runtime); find and stop it, then run again",
-    });
-  }
+  if (wrong.length) throw readBackError(conn, label, wrong, "a boot script, a configuration agent, a container runtime");
   return after;
 }
 

@@ -1,11 +1,11 @@
 import { refusalError } from "../../common/refusal";
 import type { ResourceKind } from "../../common/kind";
-import { type Connection } from "../../connection/schema";
+import type { Connection } from "../../connection/schema";
 import { apply } from "./apply";
 import { managedPath, observe, type HelperObservation } from "./observe";
 import { outputsOf, recordedOf, reflectedDesired, type HelperSettingOutputs } from "./outputs";
 import { describeChange, plan, planDelete, recordNotesAtCreate, type Plan, type Recorded } from "./plan";
-import { previousRecordPath } from "./previous-record";
+import { previousRecordPath } from "../../common/previous-record";
 import { HELPER_SETTING_TYPE, HelperSettingSchema, type HelperSettingDesired, type HelperSettingInputs } from "./schema";
 
 /** The resource's id: the setting is one per host (`nf_conntrack_helper@10.0.0.5:22`). */
@@ -68,7 +68,7 @@ export const helperSettingKind: ResourceKind<HelperSettingInputs, HelperSettingO
 
   async read(_id, olds) {
     const desired = desiredOf(olds);
-    const recorded = recordedOf(olds as unknown as Record<string, unknown>);
+    const recorded = recordedOf(olds);
     const o = await observe(olds.connection, desired.fileName);
     const p = plan(o, desired, recorded);
     const actions = Array.isArray(olds.actions) ? olds.actions : [];
@@ -81,13 +81,13 @@ export const helperSettingKind: ResourceKind<HelperSettingInputs, HelperSettingO
   },
 
   async update(_id, olds, news) {
-    return converge(news, recordedOf(olds as unknown as Record<string, unknown>));
+    return converge(news, recordedOf(olds));
   },
 
   async delete(_id, olds) {
     const conn = olds.connection;
     const o = await observe(conn, olds.fileName);
-    const { changes, recordAction } = planDelete(o, olds.fileName, recordedOf(olds as unknown as Record<string, unknown>));
+    const { changes, recordAction } = planDelete(o, olds.fileName, recordedOf(olds));
     if (changes.length > 0 || recordAction !== "keep") {
       await apply(conn, managedPath(olds.fileName), changes, { path: previousRecordPath(olds.fileName), action: recordAction });
     }

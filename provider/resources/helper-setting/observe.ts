@@ -2,11 +2,13 @@ import { MODPROBE_DIR } from "../../common/markers";
 import type { Connection } from "../../connection/schema";
 import { CONF_DIR_FUNCTIONS, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
 import { commandFailed, exec, script } from "../../transport/exec";
+import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { helperOptionLines, parseBoolParam, type ToggleValue } from "./managed-file";
 import { parseObservedFile, type ObservedFile } from "../../transport/observed-file";
-import { parsePreviousRecord, PREVIOUS_OBSERVE_SH, previousRecordPath, type PreviousRecord } from "./previous-record";
+import { previousRecordPath } from "../../common/previous-record";
+import { parsePreviousRecord, PREVIOUS_OBSERVE_SH, type PreviousRecord } from "./previous-record";
 
 /** Where the live toggle of the session's network namespace lives (only while `nf_conntrack` is in). */
 export const HELPER_SYSCTL_PATH = "/proc/sys/net/netfilter/nf_conntrack_helper";
@@ -109,7 +111,7 @@ export async function observe(conn: Connection, fileName: string): Promise<Helpe
   const argv = script(OBSERVE_SCRIPT, [managedPath(fileName), previousRecordPath(fileName)]);
   const label = "observe nf_conntrack_helper (facts, live value, /etc/modprobe.d)";
   const r = await exec(conn, argv, { label });
-  if (r.exitCode !== 0)
+  if (r.exitCode !== EXIT.OK)
     throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseObservation(r.stdout);
 }

@@ -100,8 +100,11 @@ function isFileChange(c: Change): boolean {
   return c.kind === "write-file" || c.kind === "remove-file";
 }
 
-/** The recorded values carried in stored outputs (anything malformed counts as not recorded). */
-export function recordedOf(olds: Record<string, unknown>): Recorded {
+/**
+ * The recorded values carried in stored outputs (anything malformed counts as not recorded). Takes
+ * the stored state as it comes (old or damaged state may hold anything under these names).
+ */
+export function recordedOf(olds: { readonly [K in keyof Recorded]?: unknown }): Recorded {
   const live = olds.previousLiveValue;
   const param = olds.previousModuleParameter;
   const file = olds.previousFileContent;

@@ -2,7 +2,15 @@ import type { Refusal } from "../../common/refusal";
 import type { HelperSettingDesired } from "./schema";
 import { foreignSettings, helperOptionLines, isManagedContent, managedFileContent, type ToggleValue } from "./managed-file";
 import { HELPER_PARAM_PATH, HELPER_SYSCTL_PATH, managedPath, type HelperObservation, type OutsideSetting } from "./observe";
-import { previousRecordPath, recordDescribes, type PreviousRecord } from "./previous-record";
+import {
+  blockedRecordRefusal,
+  previousRecordPath,
+  recordActionAtCreate,
+  recordActionAtDelete,
+  recordNotes,
+  type RecordAction,
+} from "../../common/previous-record";
+import { recordDescribes, type PreviousRecord } from "./previous-record";
 
 /**
  * Whether the host's kernel has the automatic-assignment toggle:
@@ -80,14 +88,8 @@ export interface Conflict extends OutsideSetting {
   overridesManagedFile: boolean;
 }
 
-/**
- * What the apply script does with the host-side record of the previous values (previous-record.ts):
- * - `make`: write it before the first change unless one exists (create);
- * - `replace`: write it before the first change over a stale or unusable one (create);
- * - `drop`: remove it after the values were put back (delete);
- * - `keep`: leave it alone (update, and any run without changes).
- */
-export type RecordAction = "make" | "replace" | "drop" | "keep";
+/** What the apply script does with the host-side record of the previous values (common/previous-record.ts). */
+export type { RecordAction } from "../../common/previous-record";
 
 /** What {@link plan} decides. */
 export interface Plan {
@@ -185,35 +187,9 @@ export function usableRecord(o: HelperObservation): Extract<PreviousRecord, { ki
   return r.kind === "record" && recordDescribes(r, o.file) ? r : undefined;
 }
 
-/** What a create that changes something does with the host-side record it finds. */
-function recordActionAtCreate(o: HelperObservation): RecordAction {
-  const r = o.previousRecord;
-  if (r.kind === "none" || usableRecord(o)) return "make";
-  return "replace";
-}
-
 /** Notes and warnings about the host-side record at create (said once, in the create's outputs). */
 export function recordNotesAtCreate(o: HelperObservation, fileName: string): { notes: string[]; warnings: string[] } {
-  const path = previousRecordPath(fileName);
-  const r = o.previousRecord;
-  if (r.kind === "none") return { notes: [], warnings: [] };
-  if (usableRecord(o))
-    return {
-      notes: [
-        `The values before this resource first changed the host were read from ${path}, written by an earlier create of it that did not complete (or whose result was lost); delete puts them back and removes that file.`,
-      ],
-      warnings: [],
-    };
-  if (r.kind === "record")
-    return {
-      notes: [],
-      warnings: [
-        `${path} recorded the host before an earlier pulumi-conntrack change, but ${managedPath(fileName)} was changed by hand since: it was ignored, and the host as it is now is what delete puts back.`,
-      ],
-    };
-  if (r.kind === "unusable")
-    return { notes: [], warnings: [`${path} was ignored (${r.why}); the host as it is now is what delete puts back.`] };
-  return { notes: [], warnings: [] };
+  return recordNotes(o.previousRecord, usableRecord(o) !== undefined, previousRecordPath(fileName), managedPath(fileName));
 }
 
 const yn = (v: ToggleValue): "Y" | "N" => (v === 1 ? "Y" : "N");
@@ -235,20 +211,10 @@ export function plan(o: HelperObservation, desired: HelperSettingDesired, record
   if (recorded || p.refusal || p.changes.length === 0) return p;
   const r = o.previousRecord;
   if (r.kind === "blocked") {
-    const path = previousRecordPath(desired.fileName);
-    return {
-      ...p,
-      changes: [],
-      persistence: "not-applicable",
-      refusal: {
-        error: "conflict",
-        command: `write ${path}`,
-        message: `${path} is ${r.what}; this resource keeps the host's earlier values there (a regular file) before it changes anything`,
-        hint: `remove ${path} (a symlink or directory there is not this package's), then run again`,
-      },
-    };
+    const refusal = blockedRecordRefusal(previousRecordPath(desired.fileName), r.what);
+    return { ...p, changes: [], persistence: "not-applicable", refusal };
   }
-  return { ...p, recordAction: recordActionAtCreate(o) };
+  return { ...p, recordAction: recordActionAtCreate(r, usableRecord(o) !== undefined) };
 }
 
 function planChanges(o: HelperObservation, desired: HelperSettingDesired, recorded?: Recorded): Plan {
@@ -532,7 +498,7 @@ export function planDelete(
   }
   const r = o.previousRecord;
   if (r.kind === "blocked") warnings.push(`${previousRecordPath(fileName)} is ${r.what}, not this package's record; it was left alone`);
-  const recordAction: RecordAction = r.kind === "record" || r.kind === "unusable" ? "drop" : "keep";
+  const recordAction = recordActionAtDelete(r);
   return { changes, recordAction, warnings };
 }
 

@@ -1,21 +1,12 @@
-import { MODPROBE_DIR } from "../../common/markers";
-import { sectionStart } from "../../transport/sections";
+import { parseRecordState, PREVIOUS_RECORD_VERSION, previousObserveSh, type RecordState } from "../../common/previous-record";
 import { parseObservedFile, type ObservedFile } from "../../transport/observed-file";
 import { isManagedContent, type ToggleValue } from "./managed-file";
 
 /**
  * The host-side record of what a host had before a `ConntrackHelperSetting` first changed it (the
- * managed file, the live value, the module parameter), so that "previous" survives a create whose
- * result never reached the state (the connection was cut, or the response was lost): the retry
- * reads the record instead of taking the first attempt's own values for the host's (issue #12,
- * item 3). Written by the create's apply script under the host lock before its first change, kept
- * by updates, removed by delete after it has put the values back.
- *
- * It lives next to the file it describes, `/etc/modprobe.d/.<fileName>.pulumi-conntrack-previous`:
- * on the same file system (it survives a reboot, goes with backups and images of `/etc`, and a
- * read-only `/etc` stops both alike), one per managed path (another fileName never collides),
- * and invisible to modprobe, initramfs hooks and this package's own `*.conf` scans (a dotfile not
- * ending in `.conf`; kmod skips both).
+ * managed file, the live value, the module parameter); where it lives and its life cycle are
+ * `common/previous-record.ts`'s. It lives next to the file it describes,
+ * `/etc/modprobe.d/.<fileName>.pulumi-conntrack-previous`.
  *
  * A record outlives the state only when a resource leaves the state without a destroy (`pulumi
  * state delete`, a lost stack). The next create of that file then uses it while the managed path is
@@ -27,44 +18,21 @@ import { isManagedContent, type ToggleValue } from "./managed-file";
  * @packageDocumentation
  */
 
-/** Suffix of a record's name; the name never ends with the managed file's own name. */
-export const PREVIOUS_RECORD_SUFFIX = ".pulumi-conntrack-previous";
-
-/** Path of the record for a managed file name. */
-export function previousRecordPath(fileName: string): string {
-  return `${MODPROBE_DIR}/.${fileName}${PREVIOUS_RECORD_SUFFIX}`;
+/** What a record of this kind holds: the managed file, the live value, the module parameter. */
+export interface HelperRecord {
+  file: Extract<ObservedFile, { kind: "absent" } | { kind: "file" }>;
+  live: ToggleValue | null;
+  moduleParameter: "Y" | "N" | null;
 }
 
-/** Format of the record's text (`version=` line); another version is not read. */
-export const PREVIOUS_RECORD_VERSION = "1";
-
 /** What observe finds at the record's path. */
-export type PreviousRecord =
-  | { kind: "none" }
-  /** A record this package wrote: the host's values before the first change. */
-  | {
-      kind: "record";
-      file: Extract<ObservedFile, { kind: "absent" } | { kind: "file" }>;
-      live: ToggleValue | null;
-      moduleParameter: "Y" | "N" | null;
-    }
-  /** A regular file that is not a record of this version (unreadable, another version, damaged). */
-  | { kind: "unusable"; why: string }
-  /** A symlink, directory or device: never written through, read or removed. */
-  | { kind: "blocked"; what: string };
+export type PreviousRecord = RecordState<HelperRecord>;
 
 /**
  * Shell text (part of the observe script; `$r` is the record's path, empty for none) that prints
  * the `previous` section: `state=absent|present|symlink|other|unreadable`, then the record's lines.
  */
-export const PREVIOUS_OBSERVE_SH = `${sectionStart("previous")}
-if [ -z "$r" ]; then :
-elif [ -L "$r" ]; then echo state=symlink
-elif [ -f "$r" ]; then
-  if t=$(cat -- "$r"); then echo state=present; printf '%s\\n' "$t" | grep -E '^(version|kind|mode|hex|live|param)=' || true
-  else echo state=unreadable; fi
-elif [ -e "$r" ]; then echo state=other
-else echo state=absent; fi`;
+export const PREVIOUS_OBSERVE_SH = previousObserveSh("version|kind|mode|hex|live|param");
 
 /**
  * Shell function `ctk_previous_text` (for the apply script; `$m` the managed path): prints the
@@ -90,32 +58,19 @@ export function previousTextFunction(sysctlPath: string, paramPath: string): str
 
 /** Parses the `previous` section's key/values. */
 export function parsePreviousRecord(kv: Map<string, string>): PreviousRecord {
-  switch (kv.get("state")) {
-    case undefined:
-    case "absent":
-      return { kind: "none" };
-    case "symlink":
-      return { kind: "blocked", what: "a symlink" };
-    case "other":
-      return { kind: "blocked", what: "not a regular file" };
-    case "unreadable":
-      return { kind: "unusable", why: "it cannot be read" };
-  }
-  const version = kv.get("version");
-  if (version !== PREVIOUS_RECORD_VERSION) return { kind: "unusable", why: `it is not a record of format ${PREVIOUS_RECORD_VERSION}` };
-  const fileKind = kv.get("kind");
-  const hex = kv.get("hex") ?? "";
-  if (fileKind !== "absent" && !(fileKind === "file" && /^([0-9a-f]{2})*$/.test(hex)))
-    return { kind: "unusable", why: "it does not say what the managed file was" };
-  const file = parseObservedFile(kv) as Extract<ObservedFile, { kind: "absent" } | { kind: "file" }>;
-  const live = kv.get("live");
-  const param = kv.get("param");
-  return {
-    kind: "record",
-    file,
-    live: live === "0" ? 0 : live === "1" ? 1 : null,
-    moduleParameter: param === "Y" || param === "1" ? "Y" : param === "N" || param === "0" ? "N" : null,
-  };
+  return parseRecordState<HelperRecord>(kv, (kv) => {
+    const fileKind = kv.get("kind");
+    const hex = kv.get("hex") ?? "";
+    if (fileKind !== "absent" && !(fileKind === "file" && /^([0-9a-f]{2})*$/.test(hex))) return "it does not say what the managed file was";
+    const file = parseObservedFile(kv) as HelperRecord["file"];
+    const live = kv.get("live");
+    const param = kv.get("param");
+    return {
+      file,
+      live: live === "0" ? 0 : live === "1" ? 1 : null,
+      moduleParameter: param === "Y" || param === "1" ? "Y" : param === "N" || param === "0" ? "N" : null,
+    };
+  });
 }
 
 /**

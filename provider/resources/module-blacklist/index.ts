@@ -2,4 +2,4 @@
 // (the runtime reaches the kind through `kind.ts`, the tests reach the rest by path).
 export { ModuleBlacklist, type ModuleBlacklistArgs } from "./resource";
 export type { BlacklistMode, InitramfsPolicy } from "./schema";
-export type { ModuleBlacklistOutputs } from "./kind";
+export type { ModuleBlacklistOutputs } from "./outputs";

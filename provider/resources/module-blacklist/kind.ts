@@ -1,55 +1,13 @@
 import { refusalError } from "../../common/refusal";
 import type { ResourceKind } from "../../common/kind";
 import { hostLabel, type Connection } from "../../connection/schema";
-import { ConflictError, ConntrackError, RemoteCommandError } from "../../errors";
 import { apply, type ApplyResult, type FileAction } from "./apply";
-import type { ReplacedFile } from "./managed-file";
+import { deleteAction, deleteFailure, judgeConverge, restoreAction, rollbackReport } from "./apply-result";
 import { notrackDependenciesIn } from "./notrack-guard";
 import { managedPath, observe, type Observation } from "./observe";
-import {
-  detectDrift,
-  INITRAMFS_NOTE_PREFIX,
-  liveModules,
-  moduleStatuses,
-  overrideNotes,
-  plan,
-  planDelete,
-  warningsOf,
-  type Drift,
-  type ModuleStatus,
-  type Recorded,
-  type Regeneration,
-} from "./plan";
+import { outputsFrom, type ModuleBlacklistOutputs } from "./outputs";
+import { detectDrift, INITRAMFS_NOTE_PREFIX, liveModules, plan, planDelete, type Recorded, type Regeneration } from "./plan";
 import { MODULE_BLACKLIST_TYPE, ModuleBlacklistSchema, type ModuleBlacklistInputs } from "./schema";
-
-/** What a ModuleBlacklist reports besides its inputs. */
-export interface ModuleBlacklistOutputs {
-  /** The managed file: `/etc/modprobe.d/<fileName>`. */
-  path: string;
-  /** `uname -r` of the host when last observed. */
-  kernelRelease: string;
-  /** Per listed module: loaded, built in, blocked by the file, effective. */
-  moduleStates: ModuleStatus[];
-  /** Every listed module is effectively kept out (false when one is built in, or overridden). */
-  effective: boolean;
-  /** This resource has regenerated the initramfs (at create or an update); delete does it again. */
-  initramfsRegenerated: boolean;
-  /** Modules the last create/update unloaded, listed ones and now-unused dependencies alike. */
-  unloaded: string[];
-  /** The file that was at the path before create; delete restores it byte for byte. Null: none. */
-  replacedFile: ReplacedFile | null;
-  /** What the last refresh found changed on the host since create/update. */
-  drift: string[];
-  /** Some of {@link drift} is repaired by the next `pulumi up` (rewrite the file, unload again). */
-  driftRepairable: boolean;
-  /** What the operator should know: built-in modules, weak mode, overrides, modules left loaded. */
-  notes: string[];
-  /**
-   * The notes that say a module is NOT kept out (built in, overridden, `blacklist` mode, inside an
-   * initramfs left without the file): logged as warnings to the engine by the runtime.
-   */
-  warnings: string[];
-}
 
 type Stored = ModuleBlacklistInputs & Partial<ModuleBlacklistOutputs>;
 
@@ -73,34 +31,6 @@ function needsNotrackCheck(modules: readonly string[]): boolean {
   return notrackDependenciesIn(modules).length > 0;
 }
 
-function outputsFrom(
-  obs: Observation,
-  inputs: ModuleBlacklistInputs,
-  recorded: Recorded,
-  extra: { unloaded: string[]; notes: string[]; drift?: Drift },
-): ModuleBlacklistOutputs {
-  const moduleStates = moduleStatuses(obs, inputs);
-  const notes = [...extra.notes, ...overrideNotes(obs, inputs)];
-  return {
-    path: managedPath(inputs.fileName),
-    kernelRelease: obs.facts.kernelRelease,
-    moduleStates,
-    effective: moduleStates.length > 0 && moduleStates.every((s) => s.effective),
-    initramfsRegenerated: recorded.initramfsRegenerated,
-    unloaded: extra.unloaded,
-    replacedFile: recorded.replaced,
-    drift: extra.drift?.findings ?? [],
-    driftRepairable: extra.drift?.repairable ?? false,
-    notes,
-    warnings: warningsOf(notes),
-  };
-}
-
-/** Where a module leaves the kernel: the planned sequence (holders first), then any other, sorted. */
-function unloadedInOrder(sequence: readonly string[], gone: readonly string[]): string[] {
-  return [...sequence.filter((m) => gone.includes(m)), ...gone.filter((m) => !sequence.includes(m)).sort()];
-}
-
 /**
  * Puts the managed path back as `obs` found it (and regenerates the initramfs again when the
  * failed attempt did), after a create or update failed half-way. Returns what it did, for the error.
@@ -112,31 +42,29 @@ async function rollback(
   regenerated: Regeneration | null,
   modules: readonly string[],
 ): Promise<string> {
-  const file: FileAction =
-    obs.file.kind === "file"
-      ? { kind: "write", bytes: Buffer.from(obs.file.base64, "base64"), mode: obs.file.mode }
-      : obs.file.kind === "absent"
-        ? { kind: "remove" }
-        : { kind: "keep" };
   try {
-    const r = await apply(conn, { path, file, regenerate: regenerated?.tool ?? null, guardNotrack: false, unload: [], modules });
-    if (r.fileError) return `putting ${path} back failed too (${r.fileError}): it holds the new content; remove or restore it by hand`;
-    if (r.initramfs && r.initramfs.exitCode !== 0)
-      return `${path} is put back as it was, but regenerating the initramfs again failed (exit ${r.initramfs.exitCode}): run ${regenerated?.tool === "dracut" ? "dracut -f" : "update-initramfs -u"} by hand`;
-    return `${path} is put back as it was${obs.file.kind === "absent" ? " (removed)" : ""}${regenerated ? " and the initramfs regenerated again" : ""}`;
+    const r = await apply(conn, {
+      path,
+      file: restoreAction(obs),
+      regenerate: regenerated?.tool ?? null,
+      guardNotrack: false,
+      unload: [],
+      modules,
+    });
+    return rollbackReport(path, obs, regenerated, r);
   } catch (e) {
-    return `putting ${path} back failed (${(e as Error).message}): it holds the new content; remove or restore it by hand`;
+    return rollbackReport(path, obs, regenerated, e as Error);
   }
 }
 
 /**
  * Brings the host to the inputs: observe, plan, apply (file, initramfs, unload), then judge what
- * the closing observation shows. Throws after the file is written when the unload is refused or
- * fails, so that the operator sees which modules are still loaded and why.
+ * the closing observation shows (`judgeConverge`). Throws after the file is written when the unload
+ * is refused or fails, so that the operator sees which modules are still loaded and why; a failure
+ * after the file step puts the file back first.
  */
 async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Promise<ModuleBlacklistOutputs> {
   const conn = inputs.connection;
-  const host = hostLabel(conn);
   const path = managedPath(inputs.fileName);
   // The initramfs is listed for "never" too: only then can the outputs say that early boot still
   // loads a module inside it (effective: false), instead of claiming it is kept out.
@@ -145,11 +73,7 @@ async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Pro
   if (p.refusal) throw refusalError(conn, p.refusal);
 
   const unloadOrder = p.unload ? p.unload.order : [];
-  let after = obs;
   let result: ApplyResult | undefined;
-  // A failure after the file step puts the file back: the host as it was, nothing outside state.
-  const undo = () =>
-    p.write !== null ? rollback(conn, path, obs, p.regenerate, inputs.modules) : Promise.resolve(`${path} was not changed`);
   if (p.write !== null || p.regenerate || unloadOrder.length > 0) {
     const file: FileAction = p.write !== null ? { kind: "write", bytes: Buffer.from(p.write, "utf8"), mode: "0644" } : { kind: "keep" };
     result = await apply(conn, {
@@ -160,60 +84,11 @@ async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Pro
       unload: unloadOrder,
       modules: inputs.modules,
     });
-    // The apply script's closing observation does not list the initramfs again (seconds); the one
-    // listed before still holds when nothing regenerated it, and "never" needs it for effective.
-    after = { ...result.after, initramfs: result.after.initramfs ?? (p.regenerate ? null : obs.initramfs) };
-    if (result.conflict && result.conflict.length > 0) {
-      throw new ConflictError(
-        `a NotrackRule of pulumi-conntrack appeared on this host while planning, and it needs ${notrackDependenciesIn(inputs.modules).join(", ")}; nothing was changed`,
-        {
-          host,
-          command: `write ${path}`,
-          hint: "remove those modules from modules, or delete the NotrackRule resources on this host first",
-        },
-      );
-    }
-    if (result.fileError) {
-      throw new ConntrackError(`could not write ${path}: ${result.fileError}; nothing else was done`, {
-        host,
-        command: `write ${path}`,
-        hint: "check that /etc/modprobe.d is writable (root, or sudo: true)",
-      });
-    }
-    if (result.initramfs && result.initramfs.exitCode !== 0) {
-      const cmd = p.regenerate?.tool === "dracut" ? "dracut -f --kver $(uname -r)" : "update-initramfs -u -k $(uname -r)";
-      const undone = p.write !== null ? await rollback(conn, path, obs, null, inputs.modules) : `${path} was not changed`;
-      throw new RemoteCommandError(
-        `regenerating the initramfs failed (exit ${result.initramfs.exitCode}); nothing was unloaded; ${undone}:\n    ${result.initramfs.output.split("\n").join("\n    ")}`,
-        { exitCode: result.initramfs.exitCode, stdout: result.initramfs.output, stderr: "" },
-        { host, command: cmd, hint: "fix the cause shown, then run pulumi up again" },
-      );
-    }
   }
-
-  const gone = result ? result.loadedBefore.filter((m) => !after.loaded.has(m)) : [];
-  const unloaded = unloadedInOrder(p.unload?.sequence ?? [], gone);
-  if (inputs.unload) {
-    const still = inputs.modules.filter((m) => after.modules.get(m)?.loaded);
-    if (still.length > 0) {
-      const failed = result?.unload.find((u) => u.outcome === "failed");
-      const holders = still.map((m) => {
-        const l = after.loaded.get(m);
-        return `${m} (holders: ${l?.holders.join(", ") || "none"}; refcnt ${l?.refcnt ?? "unknown"})`;
-      });
-      const undone = await undo();
-      throw new RemoteCommandError(
-        `unload incomplete: still loaded: ${holders.join("; ")}${unloaded.length ? `; unloaded before the failure (they stay unloaded): ${unloaded.join(", ")}` : "; nothing was unloaded"}${failed ? `\n    modprobe -r ${failed.module}: ${failed.message}` : ""}\n  ${undone}.`,
-        { exitCode: failed ? 1 : null, stdout: "", stderr: failed?.message ?? "" },
-        {
-          host,
-          command: `modprobe -r ${(failed ? [failed.module] : still).join(" ")}`,
-          hint: "remove what holds them (see holders), then run pulumi up again",
-        },
-      );
-    }
-  }
-  return outputsFrom(after, inputs, p.record, { unloaded, notes: p.notes });
+  const verdict = judgeConverge({ host: hostLabel(conn), path, inputs, observed: obs, plan: p, result });
+  if (verdict.ok) return verdict.outputs;
+  const undone = verdict.undo ? await rollback(conn, path, obs, verdict.undo.regenerated, inputs.modules) : null;
+  throw verdict.error(undone);
 }
 
 /**
@@ -271,13 +146,8 @@ export const moduleBlacklistKind: ResourceKind<ModuleBlacklistInputs, ModuleBlac
     const path = managedPath(inputs.fileName);
     const obs = await observe(conn, path, inputs.modules ?? [], { initramfs: inputs.initramfs !== "never", notrack: false });
     const d = planDelete(obs, inputs, recordedFrom(stored));
-    if (d.file.kind === "keep" && !d.regenerate) return;
-    const file: FileAction =
-      d.file.kind === "keep"
-        ? { kind: "keep" }
-        : d.file.kind === "remove"
-          ? { kind: "remove" }
-          : { kind: "write", bytes: Buffer.from(d.file.replaced.base64, "base64"), mode: d.file.replaced.mode };
+    const file = deleteAction(d);
+    if (file === null) return;
     const r = await apply(conn, {
       path,
       file,
@@ -286,24 +156,8 @@ export const moduleBlacklistKind: ResourceKind<ModuleBlacklistInputs, ModuleBlac
       unload: [],
       modules: inputs.modules ?? [],
     });
-    const host = hostLabel(conn);
-    if (r.fileError)
-      throw new ConntrackError(`could not ${d.file.kind} ${path}: ${r.fileError}`, {
-        host,
-        command: `${d.file.kind} ${path}`,
-        hint: "check that /etc/modprobe.d is writable (root, or sudo: true)",
-      });
-    if (r.initramfs && r.initramfs.exitCode !== 0) {
-      throw new RemoteCommandError(
-        `${path} is ${d.file.kind === "restore" ? "restored" : "removed"}, but regenerating the initramfs failed (exit ${r.initramfs.exitCode}): it still holds the old copy:\n    ${r.initramfs.output.split("\n").join("\n    ")}`,
-        { exitCode: r.initramfs.exitCode, stdout: r.initramfs.output, stderr: "" },
-        {
-          host,
-          command: d.regenerate?.tool === "dracut" ? "dracut -f" : "update-initramfs -u",
-          hint: "fix the cause shown and regenerate it by hand",
-        },
-      );
-    }
+    const failure = deleteFailure(hostLabel(conn), path, d, r);
+    if (failure) throw failure;
   },
 
   repairPending(olds) {

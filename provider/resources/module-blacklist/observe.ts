@@ -1,6 +1,7 @@
 import { MODPROBE_DIR } from "../../common/markers";
 import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
+import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { parseManagedFile, type ParsedManagedFile } from "./managed-file";
@@ -173,7 +174,7 @@ export async function observe(conn: Connection, path: string, modules: readonly 
   const argv = script(OBSERVE_SCRIPT, observeArgs(path, modules, opts));
   const label = `observe modules ${modules.join(" ")} and ${path}`;
   const r = await exec(conn, argv, { label, timeoutMs: 300_000 });
-  if (r.exitCode !== 0)
+  if (r.exitCode !== EXIT.OK)
     throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseObservation(r.stdout);
 }

@@ -3,7 +3,7 @@ import { secretConnection, withSecretConnection, type ConnectionArgs } from "../
 import type { Assert, DeclaresOutputs, ExactNames } from "../../common/output-names";
 import { outputSlots } from "../../common/output-names";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
-import type { ModuleBlacklistOutputs } from "./kind";
+import type { ModuleBlacklistOutputs } from "./outputs";
 import type { ReplacedFile } from "./managed-file";
 import type { ModuleStatus } from "./plan";
 import { MODULE_BLACKLIST_TYPE, type BlacklistMode, type InitramfsPolicy } from "./schema";

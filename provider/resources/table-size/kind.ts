@@ -1,10 +1,11 @@
 import { refusalError } from "../../common/refusal";
 import type { ResourceKind } from "../../common/kind";
-import { type Connection } from "../../connection/schema";
+import type { Connection } from "../../connection/schema";
 import { apply } from "./apply";
 import { observe, type TableObservation } from "./observe";
 import { outputsOf, recordedOf, reflectedDesired, type TableSizeOutputs } from "./outputs";
-import { describeChange, plan, planDelete, type Plan, type Recorded } from "./plan";
+import { describeChange, plan, planDelete, recordNotesAtCreate, type Plan, type Recorded } from "./plan";
+import { TABLE_RECORD_PATH } from "./previous-record";
 import { TABLE_SIZE_TYPE, TableSizeSchema, combinationFailures, type TableSizeDesired, type TableSizeInputs } from "./schema";
 
 /** The resource's id: the table is one per host (`nf_conntrack_table@10.0.0.5:22`). */
@@ -22,7 +23,10 @@ function refuse(conn: Connection, p: Plan): never {
   throw refusalError(conn, p.refusal!);
 }
 
-/** Observe, plan, apply (all or nothing), then outputs from what the host shows afterwards. */
+/**
+ * Observe, plan, apply (all or nothing), then outputs from what the host shows afterwards. A create
+ * reads what the host had from the host-side record when an earlier attempt left one.
+ */
 async function converge(inputs: TableSizeInputs, recorded: Recorded | undefined): Promise<TableSizeOutputs> {
   const conn = inputs.connection;
   const desired = desiredOf(inputs);
@@ -30,8 +34,14 @@ async function converge(inputs: TableSizeInputs, recorded: Recorded | undefined)
   const first = plan(before, desired, recorded);
   if (first.refusal) refuse(conn, first);
   let after: TableObservation = before;
-  if (first.changes.length > 0) after = await apply(conn, first.changes);
+  if (first.changes.length > 0) after = await apply(conn, first.changes, { path: TABLE_RECORD_PATH, action: first.recordAction });
   const final = plan(after, desired, first.record);
+  // Where create's earlier values came from is said once, by create (final plans as an update).
+  if (!recorded) {
+    const said = recordNotesAtCreate(before);
+    final.notes.push(...said.notes);
+    final.warnings.push(...said.warnings);
+  }
   // The count when the operation ran: the one read before the change.
   const outs = outputsOf(after, final, first.record, first.changes.map(describeChange));
   return { ...outs, countAtOperation: before.count ?? outs.countAtOperation };
@@ -73,7 +83,8 @@ export const tableSizeKind: ResourceKind<TableSizeInputs, TableSizeOutputs> = {
 
   async delete(_id, olds) {
     const o = await observe(olds.connection);
-    const { changes } = planDelete(o, recordedOf(olds));
-    if (changes.length > 0) await apply(olds.connection, changes);
+    const { changes, recordAction } = planDelete(o, recordedOf(olds));
+    if (changes.length > 0 || recordAction !== "keep")
+      await apply(olds.connection, changes, { path: TABLE_RECORD_PATH, action: recordAction });
   },
 };

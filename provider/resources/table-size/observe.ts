@@ -1,11 +1,13 @@
 import type { Connection } from "../../connection/schema";
 import { CONF_DIR_FUNCTIONS, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
 import { commandFailed, exec, script } from "../../transport/exec";
+import { EXIT } from "../../transport/exit-codes";
 import { shQuote } from "../../transport/quote";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { FILE_ROLES, MANAGED_PATHS, type FileRole } from "./managed-files";
 import { parseObservedFile, type ObservedFile } from "../../transport/observed-file";
+import { parseTableRecord, TABLE_PREVIOUS_OBSERVE_SH, TABLE_RECORD_PATH, type TablePreviousRecord } from "./previous-record";
 
 /** Where the sysctls live. */
 export const NETFILTER_PROC = "/proc/sys/net/netfilter";
@@ -61,6 +63,8 @@ export interface TableObservation {
   timeouts: Record<string, SysctlValue>;
   files: Record<FileRole, ObservedFile>;
   outside: OutsideSetting[];
+  /** The host-side record of the values before this resource's first change (see previous-record.ts). */
+  previousRecord: TablePreviousRecord;
 }
 
 const P = NETFILTER_PROC;
@@ -119,22 +123,29 @@ if [ -f /etc/sysctl.conf ] && [ /etc/sysctl.conf != "$1" ]; then
   grep -nE ${shQuote(TABLE_SYSCTL_ERE)} /etc/sysctl.conf 2>/dev/null | while IFS= read -r l; do printf 'sysctl\\t/etc/sysctl.conf\\t%s\\n' "$l"; done
 fi
 ${modprobeGrep(TABLE_OPTION_ERE, '"$2"')} | while IFS= read -r l; do printf 'modprobe\\t%s\\n' "$l"; done
+${TABLE_PREVIOUS_OBSERVE_SH}
 true`;
 
-/** Shell text that prints an observation; `$1`..`$3` are the managed paths (sysctl, modprobe, udev). */
+/**
+ * Shell text that prints an observation; `$1`..`$3` are the managed paths (sysctl, modprobe, udev),
+ * `$r` the path of the record of previous values (empty: not read).
+ */
 export const OBSERVE_SCRIPT_BODY = OBSERVE_BODY;
 
-/** The observe script's positional parameters. */
+/** The observe script: `$4` is the record's path. */
+const OBSERVE_SCRIPT = `r=$4\n${OBSERVE_BODY}`;
+
+/** The observe script's positional parameters: the managed paths, then the record's. */
 export function observeArgs(): string[] {
-  return FILE_ROLES.map((r) => MANAGED_PATHS[r]);
+  return [...FILE_ROLES.map((r) => MANAGED_PATHS[r]), TABLE_RECORD_PATH];
 }
 
 /** Reads facts, live values, the managed files and other settings of the same keys in one round trip. */
 export async function observe(conn: Connection): Promise<TableObservation> {
-  const argv = script(OBSERVE_BODY, observeArgs());
+  const argv = script(OBSERVE_SCRIPT, observeArgs());
   const label = "observe conntrack table size (nf_conntrack_max, hashsize, timeouts, sysctl.d/modprobe.d/udev files)";
   const r = await exec(conn, argv, { label });
-  if (r.exitCode !== 0)
+  if (r.exitCode !== EXIT.OK)
     throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseObservation(r.stdout);
 }
@@ -181,6 +192,7 @@ export function parseObservation(stdout: string): TableObservation {
     timeouts,
     files,
     outside: parseOutside(s.get("outside") ?? ""),
+    previousRecord: parseTableRecord(parseKeyValues(s.get("previous") ?? "")),
   };
 }
 

@@ -1,3 +1,10 @@
+import {
+  blockedRecordRefusal,
+  recordActionAtCreate,
+  recordActionAtDelete,
+  recordNotes,
+  type RecordAction,
+} from "../../common/previous-record";
 import type { Refusal } from "../../common/refusal";
 import {
   FILE_ROLES,
@@ -10,6 +17,7 @@ import {
   type FileRole,
 } from "./managed-files";
 import { HASHSIZE_PATH, type TableObservation } from "./observe";
+import { TABLE_RECORD_PATH, tableRecordDescribes, type TableRecord } from "./previous-record";
 import { TIMEOUT_NAMES, TIMEOUT_SYSCTLS, type TableSizeDesired, type TimeoutName } from "./schema";
 
 /** Kernel memory of one conntrack entry, for the estimate (slab `nf_conntrack` is 300-350 bytes; domain.md §4). */
@@ -64,6 +72,8 @@ export interface Plan {
   changes: Change[];
   refusal?: Refusal;
   record: Recorded;
+  /** What to do with the host-side record of the previous values (previous-record.ts). */
+  recordAction: RecordAction;
   /** Paths of the managed files the plan keeps or writes. */
   persistedFiles: string[];
   warnings: string[];
@@ -119,9 +129,36 @@ export function targetOf(o: TableObservation, d: TableSizeDesired): Target {
 /**
  * Decides what to change so that the host matches the program. Pure: tested without a host.
  *
- * @param recorded the values recorded in state; undefined at create.
+ * A create that changes something first writes the host-side record of what the host has (under
+ * the host lock, before its first change), so that a retry of a create whose response was lost
+ * still knows what to put back; an update keeps the one from create.
+ *
+ * @param recorded the values recorded in state; undefined at create (they are then read from `o`).
  */
 export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Recorded): Plan {
+  const p = planChanges(o, d, recorded);
+  if (recorded || p.refusal || p.changes.length === 0) return p;
+  const r = o.previousRecord;
+  if (r.kind === "blocked") {
+    const current = { max: o.max?.value ?? null, buckets: liveBuckets(o), timeouts: currentTimeouts(o) };
+    return {
+      ...p,
+      effective: current,
+      memoryEstimateBytes: current.max === null ? null : current.max * BYTES_PER_ENTRY + (current.buckets ?? 0) * BYTES_PER_BUCKET,
+      changes: [],
+      refusal: blockedRecordRefusal(TABLE_RECORD_PATH, r.what),
+    };
+  }
+  return { ...p, recordAction: recordActionAtCreate(r, usableRecord(o) !== undefined) };
+}
+
+function currentTimeouts(o: TableObservation): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o.timeouts)) out[k] = v.value;
+  return out;
+}
+
+function planChanges(o: TableObservation, d: TableSizeDesired, recorded?: Recorded): Plan {
   const record: Recorded = recorded ? structuredClone(recorded) : recordAtCreate(o);
   const target = targetOf(o, d);
   const release = o.facts.kernelRelease || "(unknown release)";
@@ -132,7 +169,7 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
   const curTimeouts: Record<string, number> = {};
   for (const [k, v] of Object.entries(o.timeouts)) curTimeouts[k] = v.value;
   const effective = { max: curMax, buckets: curBuckets, timeouts: { ...curTimeouts } };
-  const base = { target, record, warnings, notes, persistedFiles: [] as string[] };
+  const base = { target, record, recordAction: "keep" as RecordAction, warnings, notes, persistedFiles: [] as string[] };
   const memoryOf = (max: number | null, buckets: number | null) =>
     max === null ? null : max * BYTES_PER_ENTRY + (buckets ?? 0) * BYTES_PER_BUCKET;
   const refuse = (refusal: Refusal): Plan => ({
@@ -391,14 +428,39 @@ export function plan(o: TableObservation, d: TableSizeDesired, recorded?: Record
   return { ...base, effective, memoryEstimateBytes: memory, changes, warnings, notes };
 }
 
-/** The files as found at create, for delete to put back. */
+/**
+ * What is recorded at create: the files as found, for delete to put back (the values are recorded
+ * by their first change). A host-side record left by an earlier attempt of this create (cut, or its
+ * result lost) wins over what the host shows now, which may be that attempt's own work: its files,
+ * and each value that attempt changed; unless it is stale ({@link usableRecord}).
+ */
 export function recordAtCreate(o: TableObservation): Recorded {
   const r = emptyRecord();
+  const rec = usableRecord(o);
   for (const role of FILE_ROLES) {
     const f = o.files[role];
-    r.previousFiles[role] = f.kind === "file" ? f.content : null;
+    r.previousFiles[role] = rec ? rec.files[role] : f.kind === "file" ? f.content : null;
+  }
+  if (!rec) return r;
+  const buckets = liveBuckets(o);
+  if (rec.max !== null && o.max !== null && o.max.value !== rec.max) r.previousMax = rec.max;
+  if (rec.buckets !== null && buckets !== null && buckets !== rec.buckets) r.previousBuckets = rec.buckets;
+  for (const [key, value] of Object.entries(rec.timeouts)) {
+    const cur = o.timeouts[key];
+    if (cur && cur.value !== value) r.previousTimeouts[key] = value;
   }
   return r;
+}
+
+/** The host-side record when it still describes the host before this package's first change, else undefined. */
+export function usableRecord(o: TableObservation): TableRecord | undefined {
+  const r = o.previousRecord;
+  return r.kind === "record" && tableRecordDescribes(r, o.files) ? r : undefined;
+}
+
+/** Notes and warnings about the host-side record at create (said once, in the create's outputs). */
+export function recordNotesAtCreate(o: TableObservation): { notes: string[]; warnings: string[] } {
+  return recordNotes(o.previousRecord, usableRecord(o) !== undefined, TABLE_RECORD_PATH, "a managed file");
 }
 
 function judgeFiles(o: TableObservation, recorded: boolean): Refusal | undefined {
@@ -435,7 +497,7 @@ function judgeFiles(o: TableObservation, recorded: boolean): Refusal | undefined
 }
 
 /** Changes that put back what the host had before this resource changed it (delete). */
-export function planDelete(o: TableObservation, recorded: Recorded): { changes: Change[]; warnings: string[] } {
+export function planDelete(o: TableObservation, recorded: Recorded): { changes: Change[]; recordAction: RecordAction; warnings: string[] } {
   const changes: Change[] = [];
   const warnings: string[] = [];
   const curBuckets = liveBuckets(o);
@@ -465,7 +527,9 @@ export function planDelete(o: TableObservation, recorded: Recorded): { changes: 
     if (before === null) changes.push({ kind: "remove-file", role, path, why: "delete: there was no file before create" });
     else changes.push({ kind: "write-file", role, path, content: before, why: "delete: restore the content it had before create" });
   }
-  return { changes, warnings };
+  const r = o.previousRecord;
+  if (r.kind === "blocked") warnings.push(`${TABLE_RECORD_PATH} is ${r.what}, not this package's record; it was left alone`);
+  return { changes, recordAction: recordActionAtDelete(r), warnings };
 }
 
 /** Human-readable account of a change, for the `actions` output. */

@@ -21,12 +21,8 @@ import {
   type Change,
   type RecordAction,
 } from "../../../provider/resources/helper-setting/plan";
-import {
-  PREVIOUS_RECORD_SUFFIX,
-  parsePreviousRecord,
-  previousRecordPath,
-  type PreviousRecord,
-} from "../../../provider/resources/helper-setting/previous-record";
+import { PREVIOUS_RECORD_SUFFIX, previousRecordPath } from "../../../provider/common/previous-record";
+import { parsePreviousRecord, type PreviousRecord } from "../../../provider/resources/helper-setting/previous-record";
 import { file, host, HOSTS } from "./fixtures";
 
 const HAND_MADE = "# no helpers, see OPS-1\noptions nf_conntrack nf_conntrack_helper=0\n";

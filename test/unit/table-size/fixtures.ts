@@ -31,6 +31,7 @@ export interface Shape {
   timeouts?: Record<string, number>;
   files?: Partial<TableObservation["files"]>;
   outside?: TableObservation["outside"];
+  previousRecord?: TableObservation["previousRecord"];
 }
 
 /** A Debian bookworm host: 6.1, nf_conntrack as a loaded module, 8 CPUs, 16 GiB, initial namespace. */
@@ -51,6 +52,7 @@ export function host(s: Shape = {}): TableObservation {
     timeouts: Object.fromEntries(Object.entries(s.timeouts ?? TIMEOUTS_6X).map(([k, v]) => [k, { value: v, writable: true }])),
     files: { sysctl: { kind: "absent" }, modprobe: { kind: "absent" }, udev: { kind: "absent" }, ...s.files },
     outside: s.outside ?? [],
+    previousRecord: s.previousRecord ?? { kind: "none" },
   };
 }
 

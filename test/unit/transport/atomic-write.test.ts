@@ -9,7 +9,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, w
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ATOMIC_WRITE_FUNCTIONS, contentSha256, INPUT_INCOMPLETE_STATUS, WRITE_FILE_SCRIPT } from "../../../provider/transport/files";
+import { ATOMIC_WRITE_FUNCTIONS, contentSha256, WRITE_FILE_SCRIPT } from "../../../provider/transport/files";
+import { EXIT } from "../../../provider/transport/exit-codes";
 import { APPLY_SCRIPT as HELPER_APPLY } from "../../../provider/resources/helper-setting/apply";
 import { APPLY_SCRIPT as NOTRACK_APPLY } from "../../../provider/resources/notrack-rule/apply";
 import { APPLY_SCRIPT as TABLE_APPLY } from "../../../provider/resources/table-size/apply";
@@ -89,6 +90,29 @@ describe("atomic-write fragment", () => {
     expect(dotfiles(dir)).toEqual([".ctk-tmp.x.conf.Ab12Cd"]);
   });
 
+  it("ctk_write_text writes its argument byte for byte, atomically, with the same modes and no temporary file", () => {
+    dir = mkdtempSync(path.join(tmpdir(), "ctk-aw-"));
+    const f = path.join(dir, "sub", "a.conf");
+    const text = "one $(x) 'q' \\n %s -- \"\n\ttwo\n\n";
+    sh('ctk_write_text "$1" "$2" "$3"', [f, "0640", text]);
+    expect(readFileSync(f, "utf8")).toBe(text);
+    expect((statSync(f).mode & 0o777).toString(8)).toBe("640");
+    sh('ctk_write_text "$1" "$2" "$3"', [f, "0600", ""]);
+    expect(readFileSync(f, "utf8")).toBe("");
+    expect((statSync(f).mode & 0o777).toString(8)).toBe("640");
+    expect(dotfiles(path.join(dir, "sub"))).toEqual([]);
+  });
+
+  it("ctk_write_text reports a failed write and leaves no temporary file", () => {
+    dir = mkdtempSync(path.join(tmpdir(), "ctk-aw-"));
+    const f = path.join(dir, "a.conf");
+    const r = spawnSync("/bin/sh", ["-c", `${ATOMIC_WRITE_FUNCTIONS}\nctk_write_text "$1" 0999 "$2"`, "sh", f, "v\n"], {
+      encoding: "utf8",
+    });
+    expect(r.status).not.toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it("a failed write removes its temporary file and reports failure", () => {
     dir = mkdtempSync(path.join(tmpdir(), "ctk-aw-"));
     const f = path.join(dir, "a.conf");
@@ -108,7 +132,7 @@ describe("atomic-write fragment", () => {
         input: arrived,
         encoding: "utf8",
       });
-      expect(r.status).toBe(INPUT_INCOMPLETE_STATUS);
+      expect(r.status).toBe(EXIT.INPUT_INCOMPLETE);
       expect(r.stderr).toMatch(/did not arrive whole/);
       expect(readFileSync(f, "utf8")).toBe("flush ruleset\ntable inet filter {}\n");
       expect(dotfiles(dir)).toEqual([]);
@@ -124,8 +148,11 @@ describe("atomic-write fragment", () => {
     for (const s of [HELPER_APPLY, WRITE_FILE_SCRIPT])
       for (const call of s.replace(ATOMIC_WRITE_FUNCTIONS, "").match(/ctk_write_file [^\n|]*/g) ?? [])
         expect(call.trim().split(/\s+/).length, call).toBe(4);
-    // ConntrackTableSize's content is an argument (whole with the command line): it sums it itself.
-    expect(TABLE_APPLY).toMatch(/ctk_write_file "\$f" 0644 "\$\(printf '%s' "\$c" \| sha256sum/);
+    // ConntrackTableSize's content is an argument (whole with the command line): ctk_write_text sums it itself.
+    expect(TABLE_APPLY).toMatch(/ctk_write_text "\$f" 0644 "\$c"/);
+    expect(ATOMIC_WRITE_FUNCTIONS).toMatch(
+      /ctk_write_text\(\) \{\n {2}printf '%s' "\$3" \| ctk_write_file "\$1" "\$2" "\$\(printf '%s' "\$3" \| sha256sum/,
+    );
     expect(readFileSync(path.join(__dirname, "../../../provider/resources/module-blacklist/apply.ts"), "utf8")).toContain(
       'ctk_write_file "$f" "$fmode" "$fsum"',
     );

@@ -5,13 +5,13 @@ import {
   Coalescer,
   coalesceSettings,
   DRIVER,
-  DRIVER_INPUT_INCOMPLETE,
   groupInput,
   parseGroupOutput,
   type GroupMember,
   type MemberResult,
 } from "../../../provider/transport/coalesce";
 import { remoteCommandLine, script } from "../../../provider/transport/exec";
+import { EXIT } from "../../../provider/transport/exit-codes";
 
 const saved = { ...coalesceSettings };
 afterEach(() => Object.assign(coalesceSettings, saved));
@@ -58,7 +58,7 @@ describe("the group driver, input cut short", () => {
     // Every proper prefix: the header alone, part of the first command line, up to all but one byte.
     for (const cut of [0, 5, input.indexOf(0x0a) + 1, input.indexOf(0x0a) + 10, input.length - 1]) {
       const r = spawnSync("sh", ["-c", DRIVER], { input: input.subarray(0, cut) });
-      expect(r.status, `cut at ${cut}`).toBe(DRIVER_INPUT_INCOMPLETE);
+      expect(r.status, `cut at ${cut}`).toBe(EXIT.DRIVER_INPUT_INCOMPLETE);
       expect(r.stdout.length, `cut at ${cut}`).toBe(0);
     }
     expect(spawnSync("sh", ["-c", DRIVER], { input }).stdout.toString()).toContain("second");
