@@ -7,7 +7,7 @@ import { persistenceFor, persistenceWarnings, type ResolvedBackend } from "./bac
 import type { NotrackRuleOutputs } from "./outputs";
 import { liveRules } from "./live";
 import type { Observed } from "./observe";
-import { taggedSavedLines, taggedNftLines, specOf, SPEC_KEYS, type RuleSpec } from "./syntax";
+import { taggedSavedLines, taggedNftLines, specOf, SPEC_KEYS, withoutCounter, type RuleSpec } from "./syntax";
 import { ruleTextFor } from "./plan";
 import { NOTRACK_RULE_OUTPUT_NAMES } from "./resource";
 import type { NotrackRuleInputs } from "./schema";
@@ -51,10 +51,12 @@ export function inspect(o: Observed, olds: Stored): { inputs: NotrackRuleInputs;
     for (const e of ours[0].extras) drift.push(`the live rule has ${e}`);
     if (ours.length > 1) drift.push(`${ours.length} live rules carry the tag ${tag}: ${ours.map((r) => r.text).join(" | ")}`);
   }
-  const desired = ruleTextFor(backend, specOf(olds), tag);
+  // nft: the saved copy is compared without its counter (a copy saved before counters has none).
+  const key = backend === "nftables" ? withoutCounter : (t: string) => t;
+  const desired = key(ruleTextFor(backend, specOf(olds), tag));
   if (olds.persist && where.file) {
     if (saved.length === 0) drift.push(`the rule is not saved in ${where.file}`);
-    else if (saved.length > 1 || saved[0] !== desired) drift.push(`the copy saved in ${where.file} differs: ${saved.join(" | ")}`);
+    else if (saved.length > 1 || key(saved[0]) !== desired) drift.push(`the copy saved in ${where.file} differs: ${saved.join(" | ")}`);
   } else if (!olds.persist && saved.length > 0) {
     drift.push(`the rule is saved in ${where.file} although persist is false`);
   }
