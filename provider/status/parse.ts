@@ -1,4 +1,4 @@
-import { RULE_TAG_PREFIX } from "../common/markers";
+import { NFT_TABLE, RULE_TAG_PREFIX } from "../common/markers";
 import { parseKeyValues, parseSections } from "../transport/sections";
 
 /** Counters `conntrack -S` prints per CPU, summed over CPUs (the procfs file's names are mapped to these). */
@@ -28,9 +28,13 @@ export interface NotrackCounter {
   tag: string;
   /** `iptables-nft`, `iptables-legacy` or `nftables`. */
   backend: "iptables-nft" | "iptables-legacy" | "nftables";
+  /** The rule's family; `inet` for an nft rule that matches no `meta nfproto` (both families). */
   family: "ipv4" | "ipv6" | "inet";
   chain: string;
-  /** Packets and bytes; null where the rule has no counter (nftables rules without `counter`). */
+  /**
+   * Packets and bytes; null where the rule has no counter (nftables rules written by releases
+   * before counters, until their next update).
+   */
   packets: number | null;
   bytes: number | null;
 }
@@ -132,8 +136,12 @@ function commentOf(rest: string): string | undefined {
   return plain?.[1];
 }
 
-/** NOTRACK counters in `nft -j list table inet pulumi_conntrack`; rules without a `counter` statement report null. Pure. */
-export function parseNftCounters(json: string): { counters: NotrackCounter[]; helpers: string[] } {
+/**
+ * NOTRACK counters in `nft -j list table inet pulumi_conntrack`, found by the rule's tag (its
+ * comment), never by position; rules without a `counter` statement report null. `unreadable` when
+ * the listing is not JSON. Pure.
+ */
+export function parseNftCounters(json: string): { counters: NotrackCounter[]; helpers: string[]; unreadable?: true } {
   const counters: NotrackCounter[] = [];
   const helpers: string[] = [];
   if (json.trim() === "") return { counters, helpers };
@@ -141,7 +149,7 @@ export function parseNftCounters(json: string): { counters: NotrackCounter[]; he
   try {
     items = ((JSON.parse(json) as { nftables?: Array<Record<string, unknown>> }).nftables ?? []) as Array<Record<string, unknown>>;
   } catch {
-    return { counters, helpers };
+    return { counters, helpers, unreadable: true };
   }
   for (const item of items) {
     const ctHelper = item["ct helper"] as { type?: string; name?: string } | undefined;
@@ -150,17 +158,29 @@ export function parseNftCounters(json: string): { counters: NotrackCounter[]; he
     if (!r || typeof r.comment !== "string" || !r.comment.startsWith(RULE_TAG_PREFIX)) continue;
     const expr = r.expr ?? [];
     if (!expr.some((e) => "notrack" in e)) continue;
-    const c = expr.find((e) => "counter" in e)?.counter as { packets?: number; bytes?: number } | undefined;
+    // The anonymous counter (`{"counter": {"packets": N, "bytes": M}}`), not a named one.
+    const c = expr.map((e) => e.counter).find((v) => v !== null && typeof v === "object") as
+      | { packets?: number; bytes?: number }
+      | undefined;
     counters.push({
       tag: r.comment,
       backend: "nftables",
-      family: "inet",
+      family: nfprotoOf(expr),
       chain: String(r.chain),
       packets: c?.packets ?? null,
       bytes: c?.bytes ?? null,
     });
   }
   return { counters, helpers };
+}
+
+/** The family an nft rule matches with `meta nfproto`, or `inet` (both) without that match. */
+function nfprotoOf(expr: Array<Record<string, unknown>>): NotrackCounter["family"] {
+  for (const e of expr) {
+    const m = e.match as { op?: string; left?: { meta?: { key?: string } }; right?: unknown } | undefined;
+    if (m?.op === "==" && m.left?.meta?.key === "nfproto" && (m.right === "ipv4" || m.right === "ipv6")) return m.right;
+  }
+  return "inet";
 }
 
 const num = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s.trim()) ? Number(s.trim()) : null);
@@ -218,11 +238,17 @@ export function parseStatus(stdout: string): HostStatus {
     helperRules.push(...r.helpers);
   }
   if (!anyIpt) missing.push("no iptables raw table to read");
-  const nft = parseNftCounters(s.get("nft") ?? "");
+  const nftRc = s.has("nft.rc") ? num(parseKeyValues(s.get("nft.rc") ?? "").get("rc")) : 0;
+  const nft = parseNftCounters(nftRc === 0 ? (s.get("nft") ?? "") : "");
+  if (nftRc !== 0) missing.push(`nftables table inet ${NFT_TABLE} could not be read (exit ${nftRc ?? "?"})`);
+  else if (nft.unreadable) missing.push(`nftables table inet ${NFT_TABLE} could not be read (its listing is not JSON)`);
   notrack.push(...nft.counters);
   helperRules.push(...nft.helpers);
-  if (nft.counters.some((c) => c.packets === null))
-    missing.push("nftables NOTRACK rules of this package carry no counter statement: no packet counts for them");
+  const uncounted = nft.counters.filter((c) => c.packets === null).length;
+  if (uncounted)
+    missing.push(
+      `nftables NOTRACK rules of this package carry no counter statement: no packet counts for them (${uncounted} ${uncounted === 1 ? "rule" : "rules"}, as releases before counters wrote them; the next update of each adds one)`,
+    );
 
   return {
     kernelRelease: t.get("kernel") ?? "",

@@ -15,7 +15,8 @@ export const HELPER_MODULES = ["ftp", "tftp", "sip", "irc", "h323", "pptp", "snm
  * - `helpers`: loaded helper modules (`/sys/module/nf_conntrack_<name>` and its refcnt);
  * - `ipt.<variant>.<family>`: `iptables-save -c -t raw` of each variant whose raw table exists
  *   (never makes the kernel create a table);
- * - `nft`: `nft -j list table inet pulumi_conntrack` (empty when absent).
+ * - `nft`: `nft -j list table inet pulumi_conntrack` (empty when absent), then `nft.rc` with the
+ *   exit code of the listing (both only where nft can be used).
  */
 export const STATUS_SCRIPT = `${sectionStart("table")}
 echo "kernel=$(uname -r)"
@@ -60,6 +61,15 @@ for v in nft legacy; do
     echo "rc=$rc"
   done
 done
-${sectionStart("nft")}
-if command -v nft >/dev/null 2>&1 && nft_ok; then nft -j list table inet ${NFT_TABLE} 2>/dev/null; fi
+if command -v nft >/dev/null 2>&1 && nft_ok; then
+  # Listed only when it exists (its absence is no failure); the exit code goes in its own section.
+  t=$(nft list tables 2>/dev/null); rc=$?
+  ${sectionStart("nft")}
+  if [ $rc -eq 0 ] && printf '%s\n' "$t" | grep -qx 'table inet ${NFT_TABLE}'; then
+    out=$(nft -j list table inet ${NFT_TABLE} 2>/dev/null); rc=$?
+    printf '%s\n' "$out"
+  fi
+  ${sectionStart("nft.rc")}
+  echo "rc=$rc"
+fi
 true`;

@@ -44,14 +44,16 @@ describe.skipIf(!lab)("NotrackRule through the engine (lab)", () => {
     changedConfig: () => config({ destinationPort: 5353 }, { family: "ipv4" }),
     changeOps: { "dns-in-9": "update", "dns-out-10": "replace" },
     afterCreate: async () => {
-      expect(await onHost("ctlab9", "nft list ruleset", hostExec)).toMatch(/udp dport 53 notrack comment "pulumi-conntrack:dns-in-9:/);
+      expect(await onHost("ctlab9", "nft list ruleset", hostExec)).toMatch(
+        /udp dport 53 counter packets \d+ bytes \d+ notrack comment "pulumi-conntrack:dns-in-9:/,
+      );
       const v6 = await onHost("ctlab10", "ip6tables-save -t raw", hostExec);
       expect(v6).toMatch(/-A OUTPUT -p tcp .*--sport 53 .*pulumi-conntrack:dns-out-10:.* -j (CT --notrack|NOTRACK)/);
       expect(await onHost("ctlab10", "iptables-save -t raw", hostExec)).not.toMatch(/pulumi-conntrack/);
     },
     afterChange: async () => {
       const nft = await onHost("ctlab9", "nft list ruleset", hostExec);
-      expect(nft).toMatch(/udp dport 5353 notrack/);
+      expect(nft).toMatch(/udp dport 5353 counter packets \d+ bytes \d+ notrack/);
       expect(nft).not.toMatch(/dport 53 /);
       expect(await onHost("ctlab10", "iptables-save -t raw", hostExec)).toMatch(/--sport 53 .*pulumi-conntrack:dns-out-10:/);
       expect(await onHost("ctlab10", "ip6tables-save -t raw", hostExec)).not.toMatch(/pulumi-conntrack/);

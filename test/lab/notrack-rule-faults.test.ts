@@ -47,8 +47,8 @@ async function errorOf(p: Promise<unknown>): Promise<string> {
 async function snapshot(name: string): Promise<string> {
   return hostSh(
     name,
-    // Chain counters change with every packet the host sees: not what is compared.
-    "iptables-nft-save -t raw 2>/dev/null | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//'; echo ==; iptables-legacy-save -t raw 2>/dev/null | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//'; echo ==; nft list table inet pulumi_conntrack 2>/dev/null; echo ==; " +
+    // Chain and rule counters change with every packet the host sees: not what is compared.
+    "iptables-nft-save -t raw 2>/dev/null | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//'; echo ==; iptables-legacy-save -t raw 2>/dev/null | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//'; echo ==; nft list table inet pulumi_conntrack 2>/dev/null | sed 's/counter packets [0-9]* bytes [0-9]*/counter/'; echo ==; " +
       'for f in /etc/iptables/rules.v4 /etc/nftables.conf; do echo "$f"; [ -e "$f" ] && sha256sum < "$f"; done; echo ==; ls -a /etc /etc/iptables | grep ctk-tmp; true',
   );
 }

@@ -287,8 +287,8 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on ctlab6", () => {
       family: "ipv6",
     });
     const { id, outs } = await h().create(news);
-    expect(outs).toMatchObject({ resolvedBackend: "nftables", ruleText: `meta nfproto ipv6 udp dport 53 notrack comment "${id}"` });
-    expect(await sh("nft list table inet pulumi_conntrack")).toContain(`udp dport 53 notrack comment "${id}"`);
+    expect(outs).toMatchObject({ resolvedBackend: "nftables", ruleText: `meta nfproto ipv6 udp dport 53 counter notrack comment "${id}"` });
+    expect(await sh("nft list table inet pulumi_conntrack")).toContain(`udp dport 53 counter packets 0 bytes 0 notrack comment "${id}"`);
     expect(await rawRules()).toEqual([]);
     await h().delete(id, outs);
     expect((await hostExec(HOST, ["nft", "list", "table", "inet", "pulumi_conntrack"])).code).not.toBe(0);

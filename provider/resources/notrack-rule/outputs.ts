@@ -11,6 +11,7 @@ import type { Observed } from "./host/observed";
 import { describeChanges, ruleTextFor, type Plan } from "./plan";
 import type { NotrackRuleInputs } from "./schema";
 import { specOf, SPEC_KEYS, type RuleSpec } from "./syntax/rule";
+import { withoutCounter } from "./syntax/nft-rule";
 import { taggedNftLines } from "./syntax/saved-nftables";
 import { taggedSavedLines } from "./syntax/saved-iptables";
 
@@ -91,10 +92,12 @@ export function inspect(o: Observed, olds: Stored): { inputs: NotrackRuleInputs;
     for (const e of ours[0].extras) drift.push(`the live rule has ${e}`);
     if (ours.length > 1) drift.push(`${ours.length} live rules carry the tag ${tag}: ${ours.map((r) => r.text).join(" | ")}`);
   }
-  const desired = ruleTextFor(backend, specOf(olds), tag);
+  // nft: the saved copy is compared without its counter (a copy saved before counters has none).
+  const key = backend === "nftables" ? withoutCounter : (t: string) => t;
+  const desired = key(ruleTextFor(backend, specOf(olds), tag));
   if (olds.persist && where.file) {
     if (saved.length === 0) drift.push(`the rule is not saved in ${where.file}`);
-    else if (saved.length > 1 || saved[0] !== desired) drift.push(`the copy saved in ${where.file} differs: ${saved.join(" | ")}`);
+    else if (saved.length > 1 || key(saved[0]) !== desired) drift.push(`the copy saved in ${where.file} differs: ${saved.join(" | ")}`);
   } else if (!olds.persist && saved.length > 0) {
     drift.push(`the rule is saved in ${where.file} although persist is false`);
   }

@@ -164,7 +164,9 @@ function planNft(o: Observed, d: Desired, ours: LiveRule[], changes: Change[]): 
   const guard = { kind: "nft" as const, hash: o.nft.tableHash };
   const base = { family: o.family, backend: d.backend };
   if (d.spec) {
-    if (ours.length === 1 && isExactly(ours[0], d.spec, d.tag)) return undefined;
+    // A rule an earlier release wrote without its counter is in sync (read reports no drift, so no
+    // update runs for it), but an apply that runs anyway gives it one: swapped in place, atomically.
+    if (ours.length === 1 && isExactly(ours[0], d.spec, d.tag) && ours[0].counter) return undefined;
     const want = renderNftRule(d.spec, d.tag);
     const rule = { spec: d.spec, tag: d.tag };
     if (ours.length === 0) {

@@ -1,7 +1,8 @@
 /** What read reports, from an observation: equal, drifted (as inputs or observedDrift), or gone. */
 import { describe, expect, it } from "vitest";
 import { inspect, type Stored } from "../../../provider/resources/notrack-rule/outputs";
-import { file, observed } from "./fixtures";
+import { renderNftBlock } from "../../../provider/resources/notrack-rule/syntax/saved-nftables";
+import { file, nftTableJson, observed } from "./fixtures";
 
 const TAG = "pulumi-conntrack:dns:0123456789";
 const line = (port: number | string = 53, extra = "") =>
@@ -83,5 +84,40 @@ describe("inspect", () => {
     expect(
       inspect(observed({ iptables: { save: save(line()) } }), { ...olds, persist: false, resolvedBackend: "nftables" }),
     ).toBeUndefined();
+  });
+
+  describe("nftables: the counter is not part of the rule", () => {
+    const nftOlds: Stored = {
+      ...olds,
+      resolvedBackend: "nftables",
+      ruleText: `meta nfproto ipv4 udp dport 53 counter notrack comment "${TAG}"`,
+    };
+    const conf = (text: string) => ({
+      files: { "/etc/nftables.conf": file(["flush ruleset", ...renderNftBlock({ prerouting: [text], output: [] }), ""].join("\n")) },
+    });
+    const nft = (counter: boolean) => ({ tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: TAG, port: 53, counter }]) });
+    const current = `meta nfproto ipv4 udp dport 53 counter notrack comment "${TAG}"`;
+    const before = `meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`;
+
+    it("reads a rule with counts as the program's inputs, whatever the counts", () => {
+      const r = inspect(observed({ nft: nft(true), persist: conf(current) }), nftOlds)!;
+      expect(r.inputs).toEqual(inputsOf(nftOlds));
+      expect(r.outs.ruleText).toBe(current);
+    });
+
+    it("reads a rule and saved copy written before counters (none) as in sync, naming the rule as it is", () => {
+      const r = inspect(observed({ nft: nft(false), persist: conf(before) }), { ...nftOlds, ruleText: before })!;
+      expect(r.inputs).toEqual(inputsOf(nftOlds));
+      expect(r.inputs.observedDrift).toBeUndefined();
+      expect(r.outs.ruleText).toBe(before);
+      // Either one without it, the other with it: still no drift.
+      expect(inspect(observed({ nft: nft(true), persist: conf(before) }), nftOlds)!.inputs.observedDrift).toBeUndefined();
+      expect(inspect(observed({ nft: nft(false), persist: conf(current) }), nftOlds)!.inputs.observedDrift).toBeUndefined();
+    });
+
+    it("still reports a saved copy that differs in its match", () => {
+      const r = inspect(observed({ nft: nft(true), persist: conf(current.replace("53", "54")) }), nftOlds)!;
+      expect(r.inputs.observedDrift).toEqual([expect.stringMatching(/saved in \/etc\/nftables.conf differs/)]);
+    });
   });
 });

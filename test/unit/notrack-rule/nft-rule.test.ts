@@ -1,6 +1,6 @@
 /** nft rule text and the JSON listing, as nftables 1.0.6 printed them. */
 import { describe, expect, it } from "vitest";
-import { parseNftListing, parseNftRule, renderNftRule } from "../../../provider/resources/notrack-rule/syntax/nft-rule";
+import { parseNftListing, parseNftRule, renderNftRule, withoutCounter } from "../../../provider/resources/notrack-rule/syntax/nft-rule";
 
 const TAG = "pulumi-conntrack:dns:0123456789";
 
@@ -97,25 +97,31 @@ const LISTING = JSON.stringify({
 describe("nft rules", () => {
   it("renders the family explicitly (an inet table sees both), and ranges and wildcards nft's way", () => {
     expect(renderNftRule({ family: "ipv4", chain: "PREROUTING", protocol: "udp", destinationPort: 53 }, TAG)).toBe(
-      `meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`,
+      `meta nfproto ipv4 udp dport 53 counter notrack comment "${TAG}"`,
     );
     expect(
       renderNftRule(
         { family: "ipv6", chain: "PREROUTING", protocol: "tcp", inInterface: "eth+", source: "fd42::/64", sourcePort: "1024:65535" },
         TAG,
       ),
-    ).toBe(`meta nfproto ipv6 iifname "eth*" ip6 saddr fd42::/64 tcp sport 1024-65535 notrack comment "${TAG}"`);
+    ).toBe(`meta nfproto ipv6 iifname "eth*" ip6 saddr fd42::/64 tcp sport 1024-65535 counter notrack comment "${TAG}"`);
     expect(renderNftRule({ family: "ipv6", chain: "OUTPUT", protocol: "icmpv6" }, TAG)).toBe(
-      `meta nfproto ipv6 meta l4proto ipv6-icmp notrack comment "${TAG}"`,
+      `meta nfproto ipv6 meta l4proto ipv6-icmp counter notrack comment "${TAG}"`,
     );
-    expect(renderNftRule({ family: "ipv4", chain: "OUTPUT", protocol: "all" }, TAG)).toBe(`meta nfproto ipv4 notrack comment "${TAG}"`);
+    expect(renderNftRule({ family: "ipv4", chain: "OUTPUT", protocol: "all" }, TAG)).toBe(
+      `meta nfproto ipv4 counter notrack comment "${TAG}"`,
+    );
+    // As releases before counters wrote it: named so, never written again.
+    expect(renderNftRule({ family: "ipv4", chain: "PREROUTING", protocol: "udp", destinationPort: 53 }, TAG, false)).toBe(
+      `meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`,
+    );
   });
 
   it("reads the JSON listing back, inferring what nft left out as implied", () => {
     const rules = parseNftListing(LISTING);
     expect(rules.map((r) => r.handle)).toEqual([3, 4, 5, 8, 9]);
     expect(rules.map((r) => parseNftRule(r))).toEqual([
-      { spec: { family: "ipv4", chain: "PREROUTING", protocol: "udp", destinationPort: 53 }, notrack: true, extras: [] },
+      { spec: { family: "ipv4", chain: "PREROUTING", protocol: "udp", destinationPort: 53 }, notrack: true, counter: false, extras: [] },
       {
         spec: {
           family: "ipv4",
@@ -128,20 +134,58 @@ describe("nft rules", () => {
           destinationPort: 53,
         },
         notrack: true,
+        counter: false,
         extras: [],
       },
       {
         spec: { family: "ipv6", chain: "OUTPUT", protocol: "icmpv6", outInterface: "eth0", source: "fd42::/64" },
         notrack: true,
+        counter: false,
         extras: [],
       },
-      { spec: { family: "ipv4", chain: "OUTPUT", protocol: "icmp" }, notrack: true, extras: [] },
+      { spec: { family: "ipv4", chain: "OUTPUT", protocol: "icmp" }, notrack: true, counter: false, extras: [] },
       {
         spec: { family: "ipv4", chain: "OUTPUT", protocol: "udp" },
         notrack: true,
-        extras: ['{"counter":{"packets":0,"bytes":0}}', "matches both families (no meta nfproto)"],
+        counter: true,
+        extras: ["matches both families (no meta nfproto)"],
       },
     ]);
     expect(parseNftListing("")).toEqual([]);
+  });
+
+  it("reads the anonymous counter as the rule's own, whatever its counts; a named or second counter is not", () => {
+    const rule = (...stmts: unknown[]) => ({
+      chain: "prerouting",
+      handle: 4,
+      comment: TAG,
+      expr: [
+        { match: { op: "==", left: { meta: { key: "nfproto" } }, right: "ipv4" } },
+        { match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: 53 } },
+        ...stmts,
+      ],
+    });
+    const spec = { family: "ipv4", chain: "PREROUTING", protocol: "udp", destinationPort: 53 };
+    const fresh = parseNftRule(rule({ counter: { packets: 0, bytes: 0 } }, { notrack: null }));
+    const busy = parseNftRule(rule({ counter: { packets: 918273, bytes: 61234567 } }, { notrack: null }));
+    const old = parseNftRule(rule({ notrack: null }));
+    expect(fresh).toEqual({ spec, notrack: true, counter: true, extras: [] });
+    expect(busy).toEqual(fresh);
+    expect(old).toEqual({ spec, notrack: true, counter: false, extras: [] });
+    // After the notrack statement it counts the same packets.
+    expect(parseNftRule(rule({ notrack: null }, { counter: { packets: 3, bytes: 9 } }))).toEqual(fresh);
+    expect(parseNftRule(rule({ counter: "dns" }, { notrack: null })).extras).toEqual(['counter "dns"']);
+    expect(
+      parseNftRule(rule({ counter: { packets: 1, bytes: 2 } }, { counter: { packets: 1, bytes: 2 } }, { notrack: null })).extras,
+    ).toEqual(["a second counter statement"]);
+  });
+
+  it("compares statement lines without their counter, with or without counts", () => {
+    const want = renderNftRule({ family: "ipv4", chain: "PREROUTING", protocol: "udp", destinationPort: 53 }, TAG);
+    const key = `meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`;
+    expect(withoutCounter(want)).toBe(key);
+    expect(withoutCounter(`meta nfproto ipv4 udp dport 53 counter packets 17 bytes 1190 notrack comment "${TAG}"`)).toBe(key);
+    expect(withoutCounter(key)).toBe(key);
+    expect(withoutCounter(`meta nfproto ipv4 udp dport 54 counter notrack comment "${TAG}"`)).not.toBe(key);
   });
 });

@@ -5,6 +5,7 @@ import { applyInvocation } from "../../../provider/resources/notrack-rule/apply"
 import { parseObserved } from "../../../provider/resources/notrack-rule/observe";
 import { plan } from "../../../provider/resources/notrack-rule/plan";
 import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
+import { renderNftBlock } from "../../../provider/resources/notrack-rule/syntax/saved-nftables";
 import { file, observed, nftTableJson, rendered } from "./fixtures";
 
 const TAG = "pulumi-conntrack:dns:0123456789";
@@ -137,7 +138,7 @@ describe("plan on iptables", () => {
 });
 
 describe("plan on nftables", () => {
-  const want = `meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`;
+  const want = `meta nfproto ipv4 udp dport 53 counter notrack comment "${TAG}"`;
   it("adds the table, chains and rule in one transaction", () => {
     const p = plan(observed(), { tag: TAG, spec, persist: false, backend: "nftables" });
     expect(rendered(p.live)!.text).toBe(
@@ -176,6 +177,26 @@ describe("plan on nftables", () => {
     expect(plan(alone, { tag: TAG, spec, persist: false, backend: "nftables" }).live).toBeUndefined();
   });
 
+  it("a rule without counter (as earlier releases wrote it) gets one, in place, from an apply that runs anyway", () => {
+    const old = observed({
+      nft: { tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: TAG, port: 53, counter: false }]) },
+      persist: {
+        files: { "/etc/nftables.conf": file(`flush ruleset\n${renderOldBlock()}`) },
+      },
+    });
+    const p = plan(old, { tag: TAG, spec, persist: true, backend: "nftables" });
+    expect(rendered(p.live)).toEqual({
+      backend: "nftables",
+      text: `replace rule inet pulumi_conntrack prerouting handle 4 ${want}\n`,
+      guard: { kind: "nft", hash: "h-nft" },
+    });
+    expect(p.changes).toEqual([
+      { action: "replace", backend: "nftables", from: [`meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`], rule: want },
+      { action: "save", file: "/etc/nftables.conf", rule: want },
+    ]);
+    expect(p.file!.content).toBe(`flush ruleset\n${renderOldBlock().replace("53 notrack", "53 counter notrack")}`);
+  });
+
   it("saves into /etc/nftables.conf and says when nftables.service does not load it", () => {
     const o = observed({ persist: { nftService: "disabled", files: { "/etc/nftables.conf": file("flush ruleset\n") } } });
     const p = plan(o, { tag: TAG, spec, persist: true, backend: "nftables" });
@@ -187,3 +208,8 @@ describe("plan on nftables", () => {
     });
   });
 });
+
+/** The managed block of /etc/nftables.conf as a release before counters wrote it. */
+function renderOldBlock(): string {
+  return [...renderNftBlock({ prerouting: [`meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`], output: [] }), ""].join("\n");
+}

@@ -78,7 +78,44 @@ describe("NOTRACK counters", () => {
     ]);
     expect(r.helpers).toEqual(["ftp"]);
     expect(parseNftCounters("")).toEqual({ counters: [], helpers: [] });
-    expect(parseNftCounters("not json")).toEqual({ counters: [], helpers: [] });
+    expect(parseNftCounters("not json")).toEqual({ counters: [], helpers: [], unreadable: true });
+  });
+  it("reads nft counters as this release writes the rules: by tag, with their family, never a named counter's", () => {
+    const rule = (handle: number, comment: string, family: string, ...stmts: unknown[]) => ({
+      rule: {
+        family: "inet",
+        table: "pulumi_conntrack",
+        chain: "prerouting",
+        handle,
+        comment,
+        expr: [
+          { match: { op: "==", left: { meta: { key: "nfproto" } }, right: family } },
+          { match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: 53 } },
+          ...stmts,
+        ],
+      },
+    });
+    const json = JSON.stringify({
+      nftables: [
+        rule(9, "pulumi-conntrack:dns-ipv6-udp-in-dport:x", "ipv6", { counter: { packets: 7, bytes: 640 } }, { notrack: null }),
+        rule(4, "pulumi-conntrack:dns-ipv4-udp-in-dport:y", "ipv4", { counter: { packets: 20, bytes: 1240 } }, { notrack: null }),
+        rule(5, "pulumi-conntrack:named:z", "ipv4", { counter: "dns" }, { notrack: null }),
+        rule(6, "someone-else", "ipv4", { counter: { packets: 99, bytes: 99 } }, { notrack: null }),
+        rule(7, "pulumi-conntrack:helper:w", "ipv4", { counter: { packets: 1, bytes: 1 } }, { "ct helper": "ftp-standard" }),
+      ],
+    });
+    expect(parseNftCounters(json).counters).toEqual([
+      { tag: "pulumi-conntrack:dns-ipv6-udp-in-dport:x", backend: "nftables", family: "ipv6", chain: "prerouting", packets: 7, bytes: 640 },
+      {
+        tag: "pulumi-conntrack:dns-ipv4-udp-in-dport:y",
+        backend: "nftables",
+        family: "ipv4",
+        chain: "prerouting",
+        packets: 20,
+        bytes: 1240,
+      },
+      { tag: "pulumi-conntrack:named:z", backend: "nftables", family: "ipv4", chain: "prerouting", packets: null, bytes: null },
+    ]);
   });
 });
 
@@ -128,8 +165,20 @@ describe("parseStatus", () => {
       "no /proc/net/stat/nf_conntrack (kernels built without NF_CONNTRACK_PROCFS, the default since 2022)",
       "no per-CPU counters (found, drop, early_drop ...)",
       "no iptables raw table to read",
-      "nftables NOTRACK rules of this package carry no counter statement: no packet counts for them",
+      "nftables NOTRACK rules of this package carry no counter statement: no packet counts for them (1 rule, as releases before counters wrote them; the next update of each adds one)",
     ]);
+  });
+  it("reports nft counters with no note when every rule has one, and an unreadable nft table by its exit code", () => {
+    const counted = JSON.parse(NFT_JSON) as { nftables: Array<{ rule?: { expr: unknown[] } }> };
+    for (const item of counted.nftables) if (item.rule) item.rule.expr = [{ counter: { packets: 3, bytes: 180 } }, { notrack: null }];
+    const ok = parseStatus(statusOutput({ nft: `${JSON.stringify(counted)}\n@@ctk nft.rc\nrc=0` }));
+    expect(ok.notrack.filter((c) => c.backend === "nftables").map((c) => c.packets)).toEqual([3, 3]);
+    expect(ok.missing).toEqual([]);
+    const failed = parseStatus(statusOutput({ nft: "\n@@ctk nft.rc\nrc=1" }));
+    expect(failed.notrack.filter((c) => c.backend === "nftables")).toEqual([]);
+    expect(failed.missing).toEqual(["nftables table inet pulumi_conntrack could not be read (exit 1)"]);
+    const garbled = parseStatus(statusOutput({ nft: "{not json\n@@ctk nft.rc\nrc=0" }));
+    expect(garbled.missing).toEqual(["nftables table inet pulumi_conntrack could not be read (its listing is not JSON)"]);
   });
   it("reports an unreadable raw table by its exit code and a missing max", () => {
     const s = parseStatus(statusOutput({ table: "kernel=6.1.0\nconntrack_tool=/usr/sbin/conntrack", ipt: { "legacy.6": "rc=4" } }));

@@ -23,6 +23,11 @@ export interface LiveRule {
   spec: RuleSpec;
   /** What the rule has beyond a NOTRACK rule this package writes (empty when none). */
   extras: string[];
+  /**
+   * Whether the rule counts packets: always with iptables; with nft, whether it has its `counter`
+   * (releases before counters wrote none: such a rule is the same rule, without counts).
+   */
+  counter: boolean;
   /** The identifying comment the rule carries: the tag, or a tag a create takes over. */
   comment: string;
 }
@@ -44,6 +49,7 @@ export function liveRules(o: Observed, backend: ResolvedBackend, tag: string, ad
       index: r.index,
       spec: p.spec,
       extras,
+      counter: true,
       comment: p.comments.find((c) => tagMatches(c, tag, adopt)) ?? tag,
     });
   }
@@ -63,10 +69,11 @@ function toLiveNft(tag: string) {
     const p = parseNftRule(r);
     return {
       chain: r.chain,
-      text: renderNftRule(p.spec, r.comment ?? tag),
+      text: renderNftRule(p.spec, r.comment ?? tag, p.counter),
       handle: r.handle,
       spec: p.spec,
       extras: p.extras,
+      counter: p.counter,
       comment: r.comment ?? tag,
     };
   };
@@ -78,7 +85,10 @@ export function nftTableRules(o: Observed): { exists: boolean; rules: number } {
   return { exists, rules: nftRules(o).length };
 }
 
-/** Whether a live rule is exactly the rule `spec` (nothing extra, same match). */
+/**
+ * Whether a live rule is exactly the rule `spec` (nothing extra, same match). A rule without its
+ * counter is exactly the rule too: it is not drift (see {@link LiveRule.counter}).
+ */
 export function isExactly(r: LiveRule, spec: RuleSpec, tag?: string): boolean {
   return r.extras.length === 0 && sameSpec(r.spec, spec) && (tag === undefined || r.comment === tag);
 }

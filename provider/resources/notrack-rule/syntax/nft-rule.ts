@@ -37,11 +37,14 @@ function nftInterface(name: string): string {
 }
 
 /**
- * The rule's statement text, comment included (`meta nfproto ipv4 udp dport 53 notrack comment
- * "tag"`). The family is always matched explicitly: in an `inet` table a rule without it would
- * apply to both families.
+ * The rule's statement text, comment included (`meta nfproto ipv4 udp dport 53 counter notrack
+ * comment "tag"`). The family is always matched explicitly: in an `inet` table a rule without it
+ * would apply to both families. The anonymous `counter` gives the rule the packet and byte counts
+ * iptables rules always have (read by `status`); its values are never part of the rule's identity
+ * (see {@link withoutCounter}). `counter: false` renders a rule as releases before counters wrote
+ * it, to name such a rule as it is.
  */
-export function renderNftRule(spec: RuleSpec, tag: string): string {
+export function renderNftRule(spec: RuleSpec, tag: string, counter = true): string {
   if (!TAG_PATTERN.test(tag)) throw new TypeError(`bad rule tag ${JSON.stringify(tag)}`);
   const w: string[] = ["meta", "nfproto", spec.family];
   if (spec.inInterface) w.push("iifname", nftInterface(spec.inInterface));
@@ -53,10 +56,20 @@ export function renderNftRule(spec: RuleSpec, tag: string): string {
   if (spec.protocol !== "all" && !hasPorts) w.push("meta", "l4proto", nftProtocol(spec.protocol));
   if (spec.sourcePort !== undefined) w.push(spec.protocol, "sport", nftPort(spec.sourcePort));
   if (spec.destinationPort !== undefined) w.push(spec.protocol, "dport", nftPort(spec.destinationPort));
+  if (counter) w.push("counter");
   w.push("notrack", "comment", `"${tag}"`);
   const text = w.join(" ");
   if (!/^[A-Za-z0-9 ._:/*"-]+$/.test(text)) throw new TypeError(`refusing to send an unexpected rule text: ${JSON.stringify(text)}`);
   return text;
+}
+
+/**
+ * A statement line with its anonymous counter taken out (`counter`, or `counter packets N bytes M`
+ * as `nft list` prints it): what two lines are compared by. The values change with every packet,
+ * and rules written before counters carry none: neither is a difference.
+ */
+export function withoutCounter(text: string): string {
+  return text.replace(/(^|\s)counter(?: packets \d+ bytes \d+)?(?=\s|$)/, "").trim();
 }
 
 /** A rule of this package's table as `nft -j list table` shows it. */
@@ -86,7 +99,12 @@ export function parseNftListing(json: string): NftListedRule[] {
 export interface ParsedNftRule {
   spec: RuleSpec;
   notrack: boolean;
-  /** Statements this package does not write (counters, logs, other matches, negations). */
+  /**
+   * Whether the rule has its anonymous `counter`. Its values are not part of the match, and a rule
+   * without one (as releases before counters wrote it) is the same rule.
+   */
+  counter: boolean;
+  /** Statements this package does not write (named or second counters, logs, other matches, negations). */
   extras: string[];
 }
 
@@ -116,6 +134,7 @@ export function parseNftRule(rule: NftListedRule): ParsedNftRule {
   if (chain) spec.chain = chain;
   else extras.push(`in chain ${rule.chain}`);
   let notrack = false;
+  let counter = false;
   const setFamily = (f: Family, what: string) => {
     if (family && family !== f) extras.push(`${what} contradicts family ${family}`);
     family = f;
@@ -127,6 +146,14 @@ export function parseNftRule(rule: NftListedRule): ParsedNftRule {
   for (const e of rule.expr as Json[]) {
     if (e && "notrack" in e) {
       notrack = true;
+      continue;
+    }
+    if (e && "counter" in e) {
+      // The anonymous counter (`{"counter": {"packets": N, "bytes": M}}`) is this package's; a named
+      // counter (`{"counter": "name"}`) or a second one is not.
+      const c = e.counter;
+      if (!counter && c !== null && typeof c === "object" && !Array.isArray(c)) counter = true;
+      else extras.push(typeof c === "string" ? `counter ${JSON.stringify(c)}` : "a second counter statement");
       continue;
     }
     const m = e?.match as { op?: string; left?: Json; right?: unknown } | undefined;
@@ -181,7 +208,7 @@ export function parseNftRule(rule: NftListedRule): ParsedNftRule {
   }
   if (!notrack) extras.push("no notrack statement");
   if (!family) extras.push("matches both families (no meta nfproto)");
-  return { spec: { ...spec, family: family ?? "ipv4", protocol: protocol ?? "all" } as RuleSpec, notrack, extras };
+  return { spec: { ...spec, family: family ?? "ipv4", protocol: protocol ?? "all" } as RuleSpec, notrack, counter, extras };
 }
 
 function prefixText(right: unknown): string | undefined {
