@@ -52,7 +52,9 @@ describe("observe and apply scripts", () => {
     ].join("\n");
     const o = parseObserved(out, "ipv4");
     expect(o.session).toEqual({ clientAddress: "10.213.0.1", clientPort: 40000, serverAddress: "10.213.0.16", serverPort: 22 });
-    expect(o.conntrackBlocks).toEqual([{ where: "/etc/modprobe.d/b.conf:2", text: "install nf_conntrack /bin/false", module: "nf_conntrack" }]);
+    expect(o.conntrackBlocks).toEqual([
+      { where: "/etc/modprobe.d/b.conf:2", text: "install nf_conntrack /bin/false", module: "nf_conntrack" },
+    ]);
     expect(o.iptables).toEqual({
       present: true,
       version: "iptables v1.8.9 (legacy)",
