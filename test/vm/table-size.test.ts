@@ -17,6 +17,8 @@ import { loadVm, vmExec, vmConnection } from "./inventory";
 const TYPE = "ConntrackTableSize";
 const MAX = "/proc/sys/net/netfilter/nf_conntrack_max";
 const HASH = "/sys/module/nf_conntrack/parameters/hashsize";
+/** The host-side record of the values before the first change (common/previous-record.ts). */
+const RECORD = "/etc/modprobe.d/.pulumi-conntrack-table.conf.pulumi-conntrack-previous";
 
 afterAll(() => closeAll());
 afterEach(async () => {
@@ -24,7 +26,7 @@ afterEach(async () => {
   await vmExec([
     "sh",
     "-c",
-    `rm -f ${Object.values(MANAGED_PATHS).join(" ")}; udevadm control --reload 2>/dev/null; modprobe -r nf_conntrack 2>/dev/null; true`,
+    `rm -f ${Object.values(MANAGED_PATHS).join(" ")} ${RECORD}; udevadm control --reload 2>/dev/null; modprobe -r nf_conntrack 2>/dev/null; true`,
   ]);
 });
 
@@ -91,6 +93,29 @@ describe("ConntrackTableSize on a modular 5.10 kernel (initial network namespace
     await handler(TYPE).delete(id, outs);
     expect(await run(`cat ${MAX}`)).toBe(String(max0));
     for (const p of Object.values(MANAGED_PATHS)) expect(await run(`[ -e ${p} ] && echo yes || echo no`)).toBe("no");
+  });
+
+  // Issue 11: a create whose response was lost after it changed max and the hash size. The retry
+  // finds the host already as asked; it must still record the values from before the first attempt
+  // (read from the host-side record), so that delete puts them back.
+  it("a create whose response was lost: the retry records max and the hash size from before the first attempt; delete restores them", async () => {
+    await run("modprobe nf_conntrack");
+    const max0 = Number(await run(`cat ${MAX}`));
+    const hash0 = Number(await run(`cat ${HASH}`));
+    const inputs = await program({ max: max0 * 2, buckets: hash0 * 2 });
+
+    await handler(TYPE).create(inputs); // its result never reaches the state
+    expect(await run(`cat ${MAX}`)).toBe(String(max0 * 2));
+
+    const retry = await handler(TYPE).create(inputs);
+    expect(retry.outs.actions, "precondition: the host already shows the program").toEqual([]);
+    expect(retry.outs).toMatchObject({ previousMax: max0, previousBuckets: hash0 });
+    expect(retry.outs.notes).toContainEqual(expect.stringContaining(RECORD));
+
+    await handler(TYPE).delete(retry.id, retry.outs);
+    expect(await run(`cat ${MAX}`)).toBe(String(max0));
+    expect(await run(`cat ${HASH}`)).toBe(String(hash0));
+    expect(await run(`ls -a /etc/modprobe.d /etc/sysctl.d /etc/udev/rules.d | grep pulumi-conntrack || true`)).toBe("");
   });
 
   it("refuses a hash size the kernel would round, and a table too large for the guest's RAM", async () => {

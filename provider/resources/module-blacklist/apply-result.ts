@@ -1,7 +1,7 @@
 import { ConflictError, ConntrackError, RemoteCommandError } from "../../errors";
 import type { ApplyResult, FileAction } from "./apply";
 import { notrackDependenciesIn } from "./notrack-guard";
-import type { Observation } from "./observe";
+import type { Observation } from "./observation";
 import { outputsFrom, type ModuleBlacklistOutputs } from "./outputs";
 import type { DeletePlan, Plan, Regeneration } from "./plan";
 import type { ModuleBlacklistInputs } from "./schema";

@@ -4,7 +4,8 @@ import { EXIT } from "../../transport/exit-codes";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
 import { lockTimeoutError, RELEASE_HOST_LOCK, TAKE_HOST_LOCK } from "../../transport/host-lock";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
-import { OBSERVE_FUNCTION, observationFromSections, type Observation } from "./observe";
+import { OBSERVE_FUNCTION } from "./observe";
+import { observationFromSections, type Observation } from "./observation";
 import { parseNotrackScan, type ManagedNotrackRule } from "./notrack-guard";
 
 /** What to do to the managed path. */

@@ -1,5 +1,5 @@
 import type { ReplacedFile } from "./managed-file";
-import { managedPath, type Observation } from "./observe";
+import { managedPath, type Observation } from "./observation";
 import { moduleStatuses, overrideNotes, warningsOf, type Drift, type ModuleStatus, type Recorded } from "./plan";
 import type { ModuleBlacklistInputs } from "./schema";
 

@@ -1,7 +1,7 @@
 import type { Refusal } from "../../common/refusal";
 import { MAX_REPLACED_BYTES, blocksModule, parseManagedFile, renderManagedFile, type ReplacedFile } from "./managed-file";
 import { notrackDependenciesIn } from "./notrack-guard";
-import { managedPath, type Observation } from "./observe";
+import { managedPath, type Observation } from "./observation";
 import { MODULE_NAME, type ModuleBlacklistInputs } from "./schema";
 import { planUnload, type LoadedModule, type UnloadPlan } from "./unload-order";
 

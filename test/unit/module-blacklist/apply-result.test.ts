@@ -10,7 +10,7 @@ import {
   unloadedInOrder,
   type ConvergeOutcome,
 } from "../../../provider/resources/module-blacklist/apply-result";
-import type { InitramfsFacts } from "../../../provider/resources/module-blacklist/observe";
+import type { InitramfsFacts } from "../../../provider/resources/module-blacklist/observation";
 import type { DeletePlan, Plan } from "../../../provider/resources/module-blacklist/plan";
 import { parseManagedFile, renderManagedFile } from "../../../provider/resources/module-blacklist/managed-file";
 import { ModuleBlacklistSchema } from "../../../provider/resources/module-blacklist/schema";

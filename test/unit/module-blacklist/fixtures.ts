@@ -1,4 +1,4 @@
-import type { Observation, ModuleFacts } from "../../../provider/resources/module-blacklist/observe";
+import type { Observation, ModuleFacts } from "../../../provider/resources/module-blacklist/observation";
 import type { LoadedModule } from "../../../provider/resources/module-blacklist/unload-order";
 import { parseFacts } from "../../../provider/transport/facts";
 

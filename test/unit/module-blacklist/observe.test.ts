@@ -3,7 +3,8 @@ import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, chmodSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { OBSERVE_SCRIPT, observeArgs, parseObservation } from "../../../provider/resources/module-blacklist/observe";
+import { OBSERVE_SCRIPT, observeArgs } from "../../../provider/resources/module-blacklist/observe";
+import { parseObservation } from "../../../provider/resources/module-blacklist/observation";
 
 /** What the VM printed after `iptables-legacy -t nat -L`, trimmed. */
 const VM_OUTPUT = `@@ctk facts

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { renderManagedFile } from "../../../provider/resources/module-blacklist/managed-file";
-import type { InitramfsFacts } from "../../../provider/resources/module-blacklist/observe";
+import type { InitramfsFacts } from "../../../provider/resources/module-blacklist/observation";
 import {
   describeBlockedUnload,
   detectDrift,
