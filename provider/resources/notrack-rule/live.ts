@@ -8,6 +8,8 @@ import {
   parseIptablesRule,
   parseSavedRaw,
   iptablesLineHasTag,
+  helperObjectOf,
+  parseNftHelperObjects,
   parseNftListing,
   parseNftRule,
   renderNftRule,
@@ -83,6 +85,25 @@ function toLiveNft(tag: string) {
 export function nftTableRules(o: Observed): { exists: boolean; rules: number } {
   const exists = o.nft.tableJson.includes('"table"');
   return { exists, rules: nftRules(o).length };
+}
+
+/**
+ * The `ct helper` objects of this package's table that rules `removed` set and no other rule does
+ * (nor the rule going in, which sets `keep`): they go with them. Objects no removed rule set are
+ * never touched.
+ */
+export function nftObjectsFreedBy(o: Observed, removed: readonly LiveRule[], keep?: string): string[] {
+  const handles = new Set(removed.map((r) => r.handle));
+  const rules = nftRules(o);
+  let existing: string[];
+  try {
+    existing = parseNftHelperObjects(o.nft.tableJson);
+  } catch {
+    existing = [];
+  }
+  const still = new Set(rules.filter((r) => !handles.has(r.handle)).map(helperObjectOf));
+  const set = new Set(rules.filter((r) => handles.has(r.handle)).map(helperObjectOf));
+  return existing.filter((name) => set.has(name) && !still.has(name) && name !== keep);
 }
 
 /** Whether a live rule is exactly the rule `spec` (nothing extra, same match). */

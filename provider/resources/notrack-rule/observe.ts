@@ -9,6 +9,7 @@ import { CORE_INSTALL_ERE } from "../module-blacklist/notrack-guard";
 import { CONF_DIR_FUNCTIONS, modprobeGrep } from "../../transport/conf-dirs";
 import { parseSshConnection, type SshSession } from "./lockout";
 import { SHELL_FUNCTIONS } from "./shell";
+import { HELPER_BLOCK_ERE, HELPER_MODULES_SCRIPT, parseHelperModules, type HelperModule } from "./helper-modules";
 
 /** An iptables variant: the legacy xtables kernel tables or the nf_tables-based one. */
 export type IptablesVariant = "legacy" | "nft";
@@ -34,6 +35,8 @@ export interface Observed {
   session?: SshSession;
   /** Configuration that keeps nf_conntrack out. */
   conntrackBlocks: ConntrackBlock[];
+  /** The conntrack helpers' modules (`nf_conntrack_ftp`...) by name: how each exists, what keeps it out (absent: not read). */
+  helperModules?: Record<string, HelperModule>;
   iptables: {
     /** `iptables` (or `ip6tables` for IPv6) exists. */
     present: boolean;
@@ -105,6 +108,10 @@ ${sectionStart("modprobe")}
 ${modprobeGrep(CORE_INSTALL_ERE)}
 ${sectionStart("cmdline")}
 cat /proc/cmdline 2>/dev/null
+${sectionStart("helper-modules")}
+${HELPER_MODULES_SCRIPT}
+${sectionStart("helper-modprobe")}
+${modprobeGrep(HELPER_BLOCK_ERE)}
 ${sectionStart("iptables")}
 if [ "$fam" = 6 ]; then b=ip6tables; else b=iptables; fi
 cur=
@@ -190,6 +197,7 @@ export function parseObserved(stdout: string, family: Family): Observed {
     facts: parseFacts(s.get("facts") ?? ""),
     session: parseSshConnection(s.get("session") ?? ""),
     conntrackBlocks: parseConntrackBlocks(s.get("modprobe") ?? "", s.get("cmdline") ?? ""),
+    helperModules: parseHelperModules(s.get("helper-modules") ?? "", s.get("helper-modprobe") ?? "", s.get("cmdline") ?? ""),
     iptables: {
       present: ipt.get("present") === "1",
       version: ipt.get("version") || undefined,

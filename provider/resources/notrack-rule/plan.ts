@@ -1,12 +1,14 @@
 /**
- * The pure heart of the resource: given what the host has and what one resource wants, the
- * changes: one atomic live batch as operations (rendered into iptables-restore --noflush or nft -f
- * input when applied) and at most one saved-ruleset file edit. Tested without a host.
+ * The pure heart of the raw-table rule kinds (NotrackRule, ConntrackHelperRule): given what the
+ * host has and what one resource wants, the changes: one atomic live batch as operations (rendered
+ * into iptables-restore --noflush or nft -f input when applied), the helper module to load first,
+ * and at most one saved-ruleset file edit. Tested without a host.
  */
 import { persistenceFor, type Persistence, type ResolvedBackend } from "./backend";
 import {
   renderIptablesRule,
-  nftChainName,
+  helperObjectName,
+  nftChainOf,
   renderNftRule,
   editSavedRules,
   editNftablesConf,
@@ -14,7 +16,8 @@ import {
   type Family,
   type RuleSpec,
 } from "./syntax";
-import { isExactly, liveRules, nftTableRules, type LiveRule } from "./live";
+import { isExactly, liveRules, nftObjectsFreedBy, nftTableRules, type LiveRule } from "./live";
+import { helperModuleDecision } from "./helper-modules";
 import { canDropRawTable, chainsEmptiedBy } from "./raw-table";
 import type { Observed } from "./observe";
 
@@ -58,12 +61,15 @@ export interface NewRule {
  *   the first when it is in the same chain, else last in `chain`; the others go.
  * - `delete`: `old` goes.
  * - `delete-table` (nftables): this package's table goes with its last rule.
+ * - `delete-object` (nftables): a `ct helper` object goes with the last rule that set it (an `add`
+ *   or `replace` of a helper rule declares its object, idempotently, when rendered).
  */
 export type LiveOp =
   | { op: "add"; family: Family; backend: ResolvedBackend; chain: Chain; rule: NewRule }
   | { op: "replace"; family: Family; backend: ResolvedBackend; chain: Chain; rule: NewRule; old: FoundRule[] }
   | { op: "delete"; family: Family; backend: ResolvedBackend; chain: string; old: FoundRule }
-  | { op: "delete-table"; family: Family; backend: ResolvedBackend };
+  | { op: "delete-table"; family: Family; backend: ResolvedBackend }
+  | { op: "delete-object"; family: Family; backend: ResolvedBackend; name: string };
 
 /**
  * The live change: one batch applied atomically. `guard` is the state the batch was computed from;
@@ -100,6 +106,11 @@ export interface FileWrite {
 export interface Plan {
   changes: Change[];
   live?: LiveBatch;
+  /**
+   * Kernel modules of helpers to load (modprobe) before the live batch: a helper rule's module where
+   * it is loadable and not loaded yet.
+   */
+  modules?: string[];
   file?: FileWrite;
   persistence: Persistence;
   /** The rule as written (iptables-save line or nft statement); undefined on delete. */
@@ -122,7 +133,18 @@ export function plan(o: Observed, d: Desired): Plan {
   const live = d.backend === "nftables" ? planNft(o, d, ours, changes) : planIptables(o, d, ours, changes);
   const persistence = persistenceFor(d.backend, o, d.persist);
   const file = planFile(o, d, changes);
-  return { changes, ...(live ? { live } : {}), ...(file ? { file } : {}), persistence, ...(ruleText ? { ruleText } : {}) };
+  // The module goes with a live change that puts a helper rule in; a refusal (the module is kept
+  // out) is the batch's decision before this plan (see batch/members.ts).
+  const decision = live && d.spec?.helper !== undefined ? helperModuleDecision(d.spec.helper, o.helperModules) : undefined;
+  const modules = decision && "load" in decision && decision.load ? [decision.module] : [];
+  return {
+    changes,
+    ...(live ? { live } : {}),
+    ...(modules.length ? { modules } : {}),
+    ...(file ? { file } : {}),
+    persistence,
+    ...(ruleText ? { ruleText } : {}),
+  };
 }
 
 function planIptables(o: Observed, d: Desired, ours: LiveRule[], changes: Change[]): LiveBatch | undefined {
@@ -175,13 +197,17 @@ function planNft(o: Observed, d: Desired, ours: LiveRule[], changes: Change[]): 
       return { backend: d.backend, ops: [{ op: "add", ...base, chain: d.spec.chain, rule }], ...(d.adopt ? { guard } : {}) };
     }
     changes.push({ action: "replace", backend: d.backend, from: ours.map((r) => r.text), rule: want });
-    return { backend: d.backend, ops: [{ op: "replace", ...base, chain: d.spec.chain, rule, old: ours.map(found) }], guard };
+    const keep = d.spec.helper === undefined ? undefined : helperObjectName(d.spec.helper, d.spec.protocol);
+    const freed = nftObjectsFreedBy(o, ours, keep).map((name): LiveOp => ({ op: "delete-object", ...base, name }));
+    return { backend: d.backend, ops: [{ op: "replace", ...base, chain: d.spec.chain, rule, old: ours.map(found) }, ...freed], guard };
   }
   const table = nftTableRules(o);
   if (ours.length === 0 && !(table.exists && table.rules === 0)) return undefined;
   const ops: LiveOp[] = ours.map((r) => ({ op: "delete", ...base, chain: r.chain, old: found(r) }));
   // The table goes with its last rule; the guard makes sure no other resource's rule arrived since.
+  // Otherwise a helper object goes with the last rule that set it.
   if (table.exists && table.rules === ours.length) ops.push({ op: "delete-table", ...base });
+  else ops.push(...nftObjectsFreedBy(o, ours).map((name): LiveOp => ({ op: "delete-object", ...base, name })));
   if (ours.length) changes.push({ action: "remove", backend: d.backend, rules: ours.map((r) => r.text) });
   return { backend: d.backend, ops, guard };
 }
@@ -197,7 +223,7 @@ function planFile(o: Observed, d: Desired, changes: Change[]): FileWrite | undef
     after = editNftablesConf(
       before?.content,
       d.tag,
-      keep && d.spec ? { chain: nftChainName(d.spec.chain), text: renderNftRule(d.spec, d.tag) } : undefined,
+      keep && d.spec ? { chain: nftChainOf(d.spec), text: renderNftRule(d.spec, d.tag) } : undefined,
       d.adopt,
     );
   } else {

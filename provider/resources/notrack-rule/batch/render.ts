@@ -4,7 +4,17 @@
  */
 import { NFT_TABLE } from "../../../common/markers";
 import type { FoundRule, LiveBatch, LiveOp } from "../plan";
-import { deleteCommandFor, insertCommandFor, NFT_CHAIN_DECLARATIONS, nftChainName, renderIptablesRule, renderNftRule } from "../syntax";
+import {
+  deleteCommandFor,
+  helperObjectDeclaration,
+  helperObjectName,
+  insertCommandFor,
+  NFT_CHAIN_DECLARATIONS,
+  nftChainOf,
+  renderIptablesRule,
+  renderNftRule,
+  type RuleSpec,
+} from "../syntax";
 
 /**
  * The text of a live batch. An in-place update deletes the old rules and inserts the
@@ -14,37 +24,49 @@ import { deleteCommandFor, insertCommandFor, NFT_CHAIN_DECLARATIONS, nftChainNam
 export function renderLiveBatch(live: LiveBatch): string {
   if (live.backend !== "nftables") return ["*raw", ...live.ops.flatMap(iptablesLines), "COMMIT", ""].join("\n");
   const t = `inet ${NFT_TABLE}`;
-  const ensure = [
+  // What a rule needs declared: the table and the NOTRACK chains; for a helper rule also the helper
+  // chains and its `ct helper` object.
+  const ensure = (spec: RuleSpec) => [
     `add table ${t}`,
-    `add chain ${t} prerouting { ${NFT_CHAIN_DECLARATIONS.prerouting} }`,
-    `add chain ${t} output { ${NFT_CHAIN_DECLARATIONS.output} }`,
+    ...(spec.helper === undefined
+      ? [`add chain ${t} prerouting { ${NFT_CHAIN_DECLARATIONS.prerouting} }`, `add chain ${t} output { ${NFT_CHAIN_DECLARATIONS.output} }`]
+      : [
+          `add chain ${t} helper_prerouting { ${NFT_CHAIN_DECLARATIONS.helper_prerouting} }`,
+          `add chain ${t} helper_output { ${NFT_CHAIN_DECLARATIONS.helper_output} }`,
+          `add ${helperObjectDeclaration(helperObjectName(spec.helper, spec.protocol)).replace(/^ct helper /, `ct helper ${t} `)}`,
+        ]),
   ];
-  // The table and chain declarations are idempotent: once, before the first rule that needs them,
-  // is enough, unless the batch deletes the table.
+  // The declarations are idempotent: once, before the first rule that needs them, is enough, unless
+  // the batch deletes the table or an object (then again after it).
   const deletesTable = live.ops.some((op) => op.op === "delete-table");
-  let declared = false;
-  const declare = () => {
-    if (declared && !deletesTable) return [];
-    declared = true;
-    return ensure;
+  const declared = new Set<string>();
+  const declare = (spec: RuleSpec) => {
+    const lines = ensure(spec).filter((l) => deletesTable || !declared.has(l));
+    for (const l of lines) declared.add(l);
+    return lines;
   };
   const del = (r: FoundRule) => `delete rule ${t} ${r.chain} handle ${r.handle}`;
   const lines = live.ops.flatMap((op): string[] => {
     switch (op.op) {
       case "add":
-        return [...declare(), `add rule ${t} ${nftChainName(op.chain)} ${renderNftRule(op.rule.spec, op.rule.tag)}`];
+        return [...declare(op.rule.spec), `add rule ${t} ${nftChainOf(op.rule.spec)} ${renderNftRule(op.rule.spec, op.rule.tag)}`];
       case "replace": {
-        const chain = nftChainName(op.chain);
+        const chain = nftChainOf(op.rule.spec);
         const want = renderNftRule(op.rule.spec, op.rule.tag);
         const [first, ...rest] = op.old;
+        // A helper rule's object is declared before the rule that sets it, in place or not.
+        const objects = op.rule.spec.helper === undefined ? [] : declare(op.rule.spec);
         return first.chain === chain
-          ? [`replace rule ${t} ${chain} handle ${first.handle} ${want}`, ...rest.map(del)]
-          : [...op.old.map(del), ...declare(), `add rule ${t} ${chain} ${want}`];
+          ? [...objects, `replace rule ${t} ${chain} handle ${first.handle} ${want}`, ...rest.map(del)]
+          : [...op.old.map(del), ...objects, ...declare(op.rule.spec), `add rule ${t} ${chain} ${want}`];
       }
       case "delete":
         return [del(op.old)];
       case "delete-table":
         return [`delete table ${t}`];
+      case "delete-object":
+        declared.clear();
+        return [`delete ct helper ${t} ${op.name}`];
     }
   });
   return [...lines, ""].join("\n");
@@ -63,6 +85,7 @@ function iptablesLines(op: LiveOp): string[] {
     case "delete":
       return [deleteCommandFor(op.old.text)];
     case "delete-table":
+    case "delete-object":
       return [];
   }
 }

@@ -3,6 +3,7 @@
  * reading from iptables and nft, the tag it carries, and the saved rulesets it is kept in.
  */
 export * from "./address";
+export * from "./helpers";
 export * from "./iptables-rule";
 export * from "./nft-rule";
 export * from "./ports";
