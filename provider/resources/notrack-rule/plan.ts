@@ -17,7 +17,8 @@ import {
   type RuleSpec,
 } from "./syntax";
 import { isExactly, liveRules, nftObjectsFreedBy, nftTableRules, type LiveRule } from "./live";
-import { helperModuleDecision } from "./helper-modules";
+import { helperModuleDecision, type HelperModuleState } from "./helper-modules";
+import { HELPER_INFO } from "./syntax";
 import { canDropRawTable, chainsEmptiedBy } from "./raw-table";
 import type { Observed } from "./observe";
 
@@ -111,6 +112,8 @@ export interface Plan {
    * it is loadable and not loaded yet.
    */
   modules?: string[];
+  /** A helper rule: its helper's module as the plan, carried out, leaves it. */
+  helperModule?: { name: string; state: HelperModuleState };
   file?: FileWrite;
   persistence: Persistence;
   /** The rule as written (iptables-save line or nft statement); undefined on delete. */
@@ -137,10 +140,15 @@ export function plan(o: Observed, d: Desired): Plan {
   // out) is the batch's decision before this plan (see batch/members.ts).
   const decision = live && d.spec?.helper !== undefined ? helperModuleDecision(d.spec.helper, o.helperModules) : undefined;
   const modules = decision && "load" in decision && decision.load ? [decision.module] : [];
+  const moduleName = d.spec?.helper === undefined ? undefined : HELPER_INFO[d.spec.helper].module;
+  const helperModule = moduleName
+    ? { name: moduleName, state: modules.length ? ("loaded" as const) : (o.helperModules?.[moduleName]?.state ?? "unknown") }
+    : undefined;
   return {
     changes,
     ...(live ? { live } : {}),
     ...(modules.length ? { modules } : {}),
+    ...(helperModule ? { helperModule } : {}),
     ...(file ? { file } : {}),
     persistence,
     ...(ruleText ? { ruleText } : {}),
