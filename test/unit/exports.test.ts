@@ -106,6 +106,12 @@ describe("public surface", () => {
 
   it("pulumi-conntrack/runtime is what the serialized provider needs and nothing more", () => {
     expect(Object.keys(runtime).sort()).toEqual(["closeAll", "handler", "registeredTypes"]);
-    expect(runtime.registeredTypes().sort()).toEqual(["ConntrackHelperRule", "ConntrackHelperSetting", "ConntrackTableSize", "ModuleBlacklist", "NotrackRule"]);
+    expect(runtime.registeredTypes().sort()).toEqual([
+      "ConntrackHelperRule",
+      "ConntrackHelperSetting",
+      "ConntrackTableSize",
+      "ModuleBlacklist",
+      "NotrackRule",
+    ]);
   });
 });

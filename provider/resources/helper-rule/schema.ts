@@ -55,7 +55,8 @@ export const ConntrackHelperRuleSchema = z
   })
   .strict()
   .superRefine((v, ctx) => {
-    for (const f of [...crossFieldFailures(v), ...helperFailures(v)]) ctx.addIssue({ code: "custom", path: [f.property], message: f.reason });
+    for (const f of [...crossFieldFailures(v), ...helperFailures(v)])
+      ctx.addIssue({ code: "custom", path: [f.property], message: f.reason });
   });
 
 /**

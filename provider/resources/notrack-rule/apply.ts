@@ -229,11 +229,15 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
     });
   }
   if (r.exitCode === MODULE_LOAD_FAILED_EXIT) {
-    throw new RemoteCommandError(`nothing was changed on the host: a conntrack helper module could not be loaded (${r.stderr.trim() || "no message"})`, r, {
-      host: hostLabel(conn),
-      command: `modprobe ${(p.modules ?? []).join(" ")}`,
-      hint: "check that the module exists for the running kernel (modinfo) and that no /etc/modprobe.d line (install ... /bin/false) or module signing policy keeps it out; then run `pulumi up` again",
-    });
+    throw new RemoteCommandError(
+      `nothing was changed on the host: a conntrack helper module could not be loaded (${r.stderr.trim() || "no message"})`,
+      r,
+      {
+        host: hostLabel(conn),
+        command: `modprobe ${(p.modules ?? []).join(" ")}`,
+        hint: "check that the module exists for the running kernel (modinfo) and that no /etc/modprobe.d line (install ... /bin/false) or module signing policy keeps it out; then run `pulumi up` again",
+      },
+    );
   }
   if (r.exitCode === EXIT.LOCK_TIMEOUT) throw lockTimeoutError(conn, label, r);
   throw commandFailed(conn, argv, r, { label });

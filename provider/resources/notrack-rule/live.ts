@@ -106,6 +106,15 @@ export function nftObjectsFreedBy(o: Observed, removed: readonly LiveRule[], kee
   return existing.filter((name) => set.has(name) && !still.has(name) && name !== keep);
 }
 
+/** The helper chains of this package's table that hold rules `removed` and no other rule: they go with them. */
+export function nftHelperChainsEmptiedBy(o: Observed, removed: readonly LiveRule[]): string[] {
+  const handles = new Set(removed.map((r) => r.handle));
+  const rules = nftRules(o);
+  const held = new Set(rules.filter((r) => handles.has(r.handle)).map((r) => r.chain));
+  const others = new Set(rules.filter((r) => !handles.has(r.handle)).map((r) => r.chain));
+  return ["helper_prerouting", "helper_output"].filter((c) => held.has(c) && !others.has(c));
+}
+
 /** Whether a live rule is exactly the rule `spec` (nothing extra, same match). */
 export function isExactly(r: LiveRule, spec: RuleSpec, tag?: string): boolean {
   return r.extras.length === 0 && sameSpec(r.spec, spec) && (tag === undefined || r.comment === tag);

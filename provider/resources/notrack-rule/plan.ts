@@ -16,7 +16,7 @@ import {
   type Family,
   type RuleSpec,
 } from "./syntax";
-import { isExactly, liveRules, nftObjectsFreedBy, nftTableRules, type LiveRule } from "./live";
+import { isExactly, liveRules, nftHelperChainsEmptiedBy, nftObjectsFreedBy, nftTableRules, type LiveRule } from "./live";
 import { helperModuleDecision, type HelperModuleState } from "./helper-modules";
 import { HELPER_INFO } from "./syntax";
 import { canDropRawTable, chainsEmptiedBy } from "./raw-table";
@@ -64,13 +64,16 @@ export interface NewRule {
  * - `delete-table` (nftables): this package's table goes with its last rule.
  * - `delete-object` (nftables): a `ct helper` object goes with the last rule that set it (an `add`
  *   or `replace` of a helper rule declares its object, idempotently, when rendered).
+ * - `delete-chain` (nftables): a helper chain goes with its last rule while the table stays, so the
+ *   table is again what the NOTRACK rules alone make of it.
  */
 export type LiveOp =
   | { op: "add"; family: Family; backend: ResolvedBackend; chain: Chain; rule: NewRule }
   | { op: "replace"; family: Family; backend: ResolvedBackend; chain: Chain; rule: NewRule; old: FoundRule[] }
   | { op: "delete"; family: Family; backend: ResolvedBackend; chain: string; old: FoundRule }
   | { op: "delete-table"; family: Family; backend: ResolvedBackend }
-  | { op: "delete-object"; family: Family; backend: ResolvedBackend; name: string };
+  | { op: "delete-object"; family: Family; backend: ResolvedBackend; name: string }
+  | { op: "delete-chain"; family: Family; backend: ResolvedBackend; chain: string };
 
 /**
  * The live change: one batch applied atomically. `guard` is the state the batch was computed from;
@@ -215,7 +218,10 @@ function planNft(o: Observed, d: Desired, ours: LiveRule[], changes: Change[]): 
   // The table goes with its last rule; the guard makes sure no other resource's rule arrived since.
   // Otherwise a helper object goes with the last rule that set it.
   if (table.exists && table.rules === ours.length) ops.push({ op: "delete-table", ...base });
-  else ops.push(...nftObjectsFreedBy(o, ours).map((name): LiveOp => ({ op: "delete-object", ...base, name })));
+  else {
+    ops.push(...nftObjectsFreedBy(o, ours).map((name): LiveOp => ({ op: "delete-object", ...base, name })));
+    ops.push(...nftHelperChainsEmptiedBy(o, ours).map((chain): LiveOp => ({ op: "delete-chain", ...base, chain })));
+  }
   if (ours.length) changes.push({ action: "remove", backend: d.backend, rules: ours.map((r) => r.text) });
   return { backend: d.backend, ops, guard };
 }

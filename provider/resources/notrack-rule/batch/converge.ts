@@ -104,7 +104,11 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
       try {
         outcome = await applyPlan(conn, family, mergePlans(o, changing));
       } catch (e) {
-        if (changing.length > 1 && e instanceof RemoteCommandError && (e.exitCode === LIVE_FAILED_EXIT || e.exitCode === MODULE_LOAD_FAILED_EXIT)) {
+        if (
+          changing.length > 1 &&
+          e instanceof RemoteCommandError &&
+          (e.exitCode === LIVE_FAILED_EXIT || e.exitCode === MODULE_LOAD_FAILED_EXIT)
+        ) {
           // The batch is atomic, so nothing changed; the tool names no culprit. Each member alone
           // finds out whether it is the one the host refuses.
           for (const x of planned) results[x.i] = (await convergeBatch(conn, [reqs[x.i]]))[0];

@@ -67,6 +67,9 @@ export function renderLiveBatch(live: LiveBatch): string {
       case "delete-object":
         declared.clear();
         return [`delete ct helper ${t} ${op.name}`];
+      case "delete-chain":
+        declared.clear();
+        return [`delete chain ${t} ${op.chain}`];
     }
   });
   return [...lines, ""].join("\n");
@@ -86,6 +89,7 @@ function iptablesLines(op: LiveOp): string[] {
       return [deleteCommandFor(op.old.text)];
     case "delete-table":
     case "delete-object":
+    case "delete-chain":
       return [];
   }
 }

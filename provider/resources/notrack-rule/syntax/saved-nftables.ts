@@ -75,8 +75,7 @@ export function taggedNftLines(content: string | undefined, tag: string): NftSav
   const b = findBlock(content.split("\n"));
   if (!b) return [];
   const out: NftSavedRule[] = [];
-  for (const chain of CHAIN_ORDER)
-    for (const text of b.chains[chain]) if (nftLineHasTag(text, tag)) out.push({ chain, text });
+  for (const chain of CHAIN_ORDER) for (const text of b.chains[chain]) if (nftLineHasTag(text, tag)) out.push({ chain, text });
   return out;
 }
 
