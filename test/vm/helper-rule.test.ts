@@ -1,0 +1,101 @@
+/**
+ * ConntrackHelperRule on a real modular kernel (Debian bullseye, 5.10): the create loads the helper's
+ * module (`nf_conntrack_ftp`) itself and says so in its outputs, for iptables and native nftables; a
+ * host whose modprobe.d keeps the module out (`install ... /bin/false`, or a bare `blacklist`, which
+ * keeps out the kernel's own request by alias) is refused before anything changes, naming the file
+ * and line and the way out. Driven through the dynamic-provider handlers; guest state asserted with
+ * the OpenSSH client (`vmExec`). Each test leaves the helper unloaded, the rulesets empty and
+ * /etc/modprobe.d as it found it.
+ */
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { ConflictError } from "../../provider/errors";
+import { handler } from "../../provider/runtime";
+import { closeAll } from "../../provider/transport/pool";
+import { loadVm, requireVm, vmConnection, vmExec } from "./inventory";
+
+const h = () => handler("ConntrackHelperRule");
+const OFF = "/etc/modprobe.d/helper-off.conf";
+const FTP = { ruleName: "ftp", helper: "ftp", protocol: "tcp", destinationPort: 21, persist: false };
+
+afterAll(() => closeAll());
+afterEach(async () => {
+  if (!loadVm()) return;
+  await vmExec([
+    "sh",
+    "-c",
+    `rm -f ${OFF}; iptables-legacy -t raw -F 2>/dev/null; iptables-nft -t raw -F 2>/dev/null; nft delete table inet pulumi_conntrack 2>/dev/null; modprobe -r nf_conntrack_ftp 2>/dev/null; true`,
+  ]);
+});
+
+async function run(cmd: string): Promise<string> {
+  const r = await vmExec(["sh", "-c", cmd]);
+  if (r.code !== 0) throw new Error(`${cmd} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function program(extra: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const c = await h().check({}, { connection: vmConnection(), ...FTP, ...extra });
+  expect(c.failures).toBeUndefined();
+  return c.inputs;
+}
+
+async function ftpLoaded(): Promise<boolean> {
+  return (await vmExec(["test", "-e", "/sys/module/nf_conntrack_ftp/initstate"])).code === 0;
+}
+
+/** The raw table as the host's iptables shows it, and this package's nft table. */
+async function rulesets(): Promise<string> {
+  return run("iptables-save -t raw 2>/dev/null | grep '^-A' ; nft list table inet pulumi_conntrack 2>/dev/null; true");
+}
+
+describe("ConntrackHelperRule on Debian 5.10 (helpers as modules)", () => {
+  it("iptables: the create loads nf_conntrack_ftp, then writes -j CT --helper ftp", async () => {
+    requireVm();
+    await run("modprobe -r nf_conntrack_ftp 2>/dev/null; true");
+    expect(await ftpLoaded()).toBe(false);
+    const news = await program({ backend: "iptables" });
+    const { id, outs } = await h().create(news);
+    expect(outs).toMatchObject({ kernelHelper: "ftp", helperModule: { name: "nf_conntrack_ftp", state: "loaded" } });
+    expect(await ftpLoaded()).toBe(true);
+    expect(await run("iptables-save -t raw | grep -- '--helper'")).toContain(
+      `-A PREROUTING -p tcp -m tcp --dport 21 -m comment --comment "${id}" -j CT --helper ftp`,
+    );
+    // Read sees the module as loaded now; delete takes the rule out (the module stays: other rules
+    // or connections may use it, and unloading is a ModuleBlacklist's business).
+    const r = await h().read(id, { ...news, ...outs });
+    expect((r.props as Record<string, unknown>).helperModule).toEqual({ name: "nf_conntrack_ftp", state: "loaded" });
+    await h().delete(id, { ...news, ...outs });
+    expect(await run("iptables-save -t raw | grep -c -- '--helper' || true")).toBe("0\n");
+  });
+
+  it("nftables: the create loads nf_conntrack_ftp and declares the ct helper object", async (ctx) => {
+    requireVm();
+    if ((await vmExec(["sh", "-c", "command -v nft"])).code !== 0) ctx.skip("the guest has no nft");
+    const news = await program({ backend: "nftables" });
+    const { id, outs } = await h().create(news);
+    expect(outs).toMatchObject({ resolvedBackend: "nftables", helperModule: { name: "nf_conntrack_ftp", state: "loaded" } });
+    expect(await ftpLoaded()).toBe(true);
+    const listing = await run("nft list table inet pulumi_conntrack");
+    expect(listing).toMatch(/ct helper ftp-tcp \{\s+type "ftp" protocol tcp/);
+    expect(listing).toContain(`tcp dport 21 ct helper set "ftp-tcp" comment "${id}"`);
+    await h().delete(id, { ...news, ...outs });
+    expect((await vmExec(["nft", "list", "table", "inet", "pulumi_conntrack"])).code).not.toBe(0);
+  });
+
+  it.each([
+    ["install nf_conntrack_ftp /bin/false", "an install line"],
+    ["blacklist nf_conntrack_ftp", "a bare blacklist line"],
+  ])("refuses when modprobe.d keeps the module out (%s: %s), changing nothing", async (line) => {
+    requireVm();
+    await run(`printf '%s\\n' '${line}' > ${OFF}`);
+    const before = await rulesets();
+    const err = await h()
+      .create(await program({ backend: "iptables" }))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as Error).message).toContain(`nf_conntrack_ftp is kept out on this host by \`${line}\` in ${OFF}:1`);
+    expect((err as ConflictError).hint).toMatch(/remove that line/);
+    expect(await ftpLoaded()).toBe(false);
+    expect(await rulesets()).toBe(before);
+  });
+});
