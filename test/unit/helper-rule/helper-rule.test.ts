@@ -121,7 +121,7 @@ describe("saved rulesets with helper rules beside NOTRACK rules", () => {
     const before = `*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${DNS_LINE}\nCOMMIT\n`;
     const withHelper = editSavedRules(before, TAG, { chain: "PREROUTING", line: FTP_LINE });
     expect(withHelper).toBe(`*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${DNS_LINE}\n${FTP_LINE}\nCOMMIT\n`);
-    expect(editSavedRules(withHelper, TAG, undefined)).toBe(before);
+    expect(editSavedRules(withHelper as string, TAG, undefined)).toBe(before);
   });
 
   it("nftables: the object and the helper chain are written with the first helper rule and go with the last", () => {
