@@ -18,6 +18,7 @@ import {
   tagMatches,
 } from "./syntax";
 import type { Observed } from "./observe";
+import { NFT_TABLE } from "../../common/markers";
 
 /** A rule on the host that carries a resource's tag. */
 export interface LiveRule {
@@ -106,13 +107,33 @@ export function nftObjectsFreedBy(o: Observed, removed: readonly LiveRule[], kee
   return existing.filter((name) => set.has(name) && !still.has(name) && name !== keep);
 }
 
-/** The helper chains of this package's table that hold rules `removed` and no other rule: they go with them. */
-export function nftHelperChainsEmptiedBy(o: Observed, removed: readonly LiveRule[]): string[] {
+/**
+ * The chains of this package's table that go when rules `removed` go and the table stays (other
+ * rules are left): a helper chain that held one of them and holds no other rule; and the NOTRACK
+ * chains, once no NOTRACK rule is left, when the rules left are helper rules. So the table is again
+ * what the rules left alone make of it (the NOTRACK chains are never removed while NOTRACK rules are
+ * left, as before helper rules existed).
+ */
+export function nftChainsEmptiedBy(o: Observed, removed: readonly LiveRule[]): string[] {
   const handles = new Set(removed.map((r) => r.handle));
   const rules = nftRules(o);
   const held = new Set(rules.filter((r) => handles.has(r.handle)).map((r) => r.chain));
   const others = new Set(rules.filter((r) => !handles.has(r.handle)).map((r) => r.chain));
-  return ["helper_prerouting", "helper_output"].filter((c) => held.has(c) && !others.has(c));
+  const helpers = ["helper_prerouting", "helper_output"].filter((c) => held.has(c) && !others.has(c));
+  const notrackLeft = others.has("prerouting") || others.has("output");
+  const notrackHeld = held.has("prerouting") || held.has("output");
+  const notrack = notrackHeld && !notrackLeft && others.size > 0 ? nftChains(o).filter((c) => c === "prerouting" || c === "output") : [];
+  return [...helpers, ...notrack];
+}
+
+/** The chains of this package's table in the listing. */
+function nftChains(o: Observed): string[] {
+  try {
+    const doc = JSON.parse(o.nft.tableJson || "{}") as { nftables?: Array<{ chain?: { table?: string; name?: unknown } }> };
+    return (doc.nftables ?? []).flatMap((i) => (i.chain?.table === NFT_TABLE && typeof i.chain.name === "string" ? [i.chain.name] : []));
+  } catch {
+    return [];
+  }
 }
 
 /** Whether a live rule is exactly the rule `spec` (nothing extra, same match). */

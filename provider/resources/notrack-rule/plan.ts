@@ -16,7 +16,7 @@ import {
   type Family,
   type RuleSpec,
 } from "./syntax";
-import { isExactly, liveRules, nftHelperChainsEmptiedBy, nftObjectsFreedBy, nftTableRules, type LiveRule } from "./live";
+import { isExactly, liveRules, nftChainsEmptiedBy, nftObjectsFreedBy, nftTableRules, type LiveRule } from "./live";
 import { helperModuleDecision, type HelperModuleState } from "./helper-modules";
 import { HELPER_INFO } from "./syntax";
 import { canDropRawTable, chainsEmptiedBy } from "./raw-table";
@@ -64,8 +64,8 @@ export interface NewRule {
  * - `delete-table` (nftables): this package's table goes with its last rule.
  * - `delete-object` (nftables): a `ct helper` object goes with the last rule that set it (an `add`
  *   or `replace` of a helper rule declares its object, idempotently, when rendered).
- * - `delete-chain` (nftables): a helper chain goes with its last rule while the table stays, so the
- *   table is again what the NOTRACK rules alone make of it.
+ * - `delete-chain` (nftables): a helper chain goes with its last rule while the table stays, and
+ *   the NOTRACK chains with the last NOTRACK rule when helper rules are left (see `nftChainsEmptiedBy`).
  */
 export type LiveOp =
   | { op: "add"; family: Family; backend: ResolvedBackend; chain: Chain; rule: NewRule }
@@ -220,7 +220,7 @@ function planNft(o: Observed, d: Desired, ours: LiveRule[], changes: Change[]): 
   if (table.exists && table.rules === ours.length) ops.push({ op: "delete-table", ...base });
   else {
     ops.push(...nftObjectsFreedBy(o, ours).map((name): LiveOp => ({ op: "delete-object", ...base, name })));
-    ops.push(...nftHelperChainsEmptiedBy(o, ours).map((chain): LiveOp => ({ op: "delete-chain", ...base, chain })));
+    ops.push(...nftChainsEmptiedBy(o, ours).map((chain): LiveOp => ({ op: "delete-chain", ...base, chain })));
   }
   if (ours.length) changes.push({ action: "remove", backend: d.backend, rules: ours.map((r) => r.text) });
   return { backend: d.backend, ops, guard };

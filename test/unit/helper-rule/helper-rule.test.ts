@@ -193,6 +193,43 @@ describe("plan: helper rules in the shared batch", () => {
     );
   });
 
+  it("the NOTRACK chains go with the last NOTRACK rule when only helper rules are left, and stay otherwise", () => {
+    const chains = [
+      { chain: { family: "inet", table: "pulumi_conntrack", name: "prerouting", handle: 1 } },
+      { chain: { family: "inet", table: "pulumi_conntrack", name: "output", handle: 2 } },
+    ];
+    const withChains = (json: string) => {
+      const doc = JSON.parse(json) as { nftables: unknown[] };
+      return JSON.stringify({ nftables: [doc.nftables[0], ...chains, ...doc.nftables.slice(1)] });
+    };
+    const helperLeft = withChains(
+      listing(
+        [
+          { chain: "prerouting", handle: 3, comment: NOTRACK_TAG, expr: dnsExpr },
+          { chain: "helper_prerouting", handle: 4, comment: TAG, expr: ftpExpr() },
+        ],
+        ["ftp-tcp"],
+      ),
+    );
+    const p = plan(observed({ nft: { tableJson: helperLeft } }), { tag: NOTRACK_TAG, ...nftOpts });
+    expect(rendered(p.live)!.text).toBe(
+      [
+        "delete rule inet pulumi_conntrack prerouting handle 3",
+        "delete chain inet pulumi_conntrack prerouting",
+        "delete chain inet pulumi_conntrack output",
+        "",
+      ].join("\n"),
+    );
+    const notrackLeft = withChains(
+      listing([
+        { chain: "prerouting", handle: 3, comment: NOTRACK_TAG, expr: dnsExpr },
+        { chain: "output", handle: 5, comment: "pulumi-conntrack:other:1", expr: dnsExpr },
+      ]),
+    );
+    const q = plan(observed({ nft: { tableJson: notrackLeft } }), { tag: NOTRACK_TAG, ...nftOpts });
+    expect(rendered(q.live)!.text).toBe("delete rule inet pulumi_conntrack prerouting handle 3\n");
+  });
+
   it("loads a modular helper before the live batch (a thirteenth parameter), and nothing for a built-in one", () => {
     const modular = parseHelperModules("nf_conntrack_ftp=module\n", "", "");
     const p = plan(observed({ helperModules: modular } as never), { tag: TAG, spec: ftp, backend: "iptables-nft", persist: false });
