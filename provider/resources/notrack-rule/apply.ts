@@ -167,7 +167,13 @@ function dirOf(path: string | undefined): string {
 }
 
 /** Hints for the ways a live batch fails that the kernel explains badly. */
-function liveHint(stderr: string): string {
+function liveHint(stderr: string, p: Plan): string {
+  const helpers = (p.live?.ops ?? []).flatMap((op) =>
+    (op.op === "add" || op.op === "replace") && op.rule.spec.helper ? [op.rule.spec.helper] : [],
+  );
+  if (helpers.length > 0 && /No such file or directory|Couldn't load target|syntax error|Operation not supported/i.test(stderr)) {
+    return `the kernel cannot find the ${[...new Set(helpers)].join(", ")} helper or the CT/ct helper support: check that nf_conntrack_<helper>, xt_CT or nft_ct exist for this kernel and that no /etc/modprobe.d line keeps them out; a "syntax error" from nft means nft is older than 0.8 (no ct helper objects): use backend: "iptables"`;
+  }
   if (
     /Couldn't load target|No chain\/target\/match|Could not process rule: (No such file or directory|Operation not supported)|unknown option "--notrack"/i.test(
       stderr,
@@ -196,7 +202,7 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
     throw new RemoteCommandError(`the ${p.live?.backend} batch was refused: ${r.stderr.trim() || "(no message)"}`, r, {
       host: hostLabel(conn),
       command: `${p.live?.backend === "nftables" ? "nft -f -" : "iptables-restore --noflush"} <<< ${batch}`,
-      hint: liveHint(r.stderr),
+      hint: liveHint(r.stderr, p),
     });
   }
   if (r.exitCode === FILE_PREP_FAILED_EXIT) {
