@@ -23,7 +23,7 @@ afterEach(async () => {
   await vmExec([
     "sh",
     "-c",
-    `rm -f ${OFF}; iptables-legacy -t raw -F 2>/dev/null; iptables-nft -t raw -F 2>/dev/null; nft delete table inet pulumi_conntrack 2>/dev/null; modprobe -r nf_conntrack_ftp 2>/dev/null; true`,
+    `rm -f ${OFF} /etc/modprobe.d/pulumi-conntrack-blacklist.conf; iptables-legacy -t raw -F 2>/dev/null; iptables-nft -t raw -F 2>/dev/null; nft delete table inet pulumi_conntrack 2>/dev/null; modprobe -r nf_conntrack_ftp 2>/dev/null; true`,
   ]);
 });
 
@@ -97,5 +97,27 @@ describe("ConntrackHelperRule on Debian 5.10 (helpers as modules)", () => {
     expect((err as ConflictError).hint).toMatch(/remove that line/);
     expect(await ftpLoaded()).toBe(false);
     expect(await rulesets()).toBe(before);
+  });
+
+  it("refuses while a ModuleBlacklist keeps nf_conntrack_ftp out, and goes in once it is deleted", async () => {
+    requireVm();
+    const mb = handler("ModuleBlacklist");
+    const c = await mb.check({}, { connection: vmConnection(), modules: ["nf_conntrack_ftp"], initramfs: "never" });
+    expect(c.failures).toBeUndefined();
+    const blacklist = await mb.create(c.inputs);
+    const err = await h()
+      .create(await program({ backend: "iptables" }))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as Error).message).toMatch(
+      /nf_conntrack_ftp is kept out on this host by `install nf_conntrack_ftp \/bin\/false` in \/etc\/modprobe\.d\/pulumi-conntrack-blacklist\.conf:\d+/,
+    );
+    expect((err as ConflictError).hint).toMatch(/ModuleBlacklist resource's, take nf_conntrack_ftp out of its modules/);
+    expect(await ftpLoaded()).toBe(false);
+    await mb.delete(blacklist.id, { ...c.inputs, ...blacklist.outs });
+    const news = await program({ backend: "iptables" });
+    const { id, outs } = await h().create(news);
+    expect(outs).toMatchObject({ helperModule: { name: "nf_conntrack_ftp", state: "loaded" } });
+    await h().delete(id, { ...news, ...outs });
   });
 });
