@@ -3,7 +3,7 @@
  * (iptables-nft), ctlab4 (iptables-legacy, reached as the sudo user `ctlab`) and ctlab5 (native
  * nftables). These are NotrackRule's hosts: the lab tier runs its files one after another
  * (`fileParallelism: false`) and every file resets its hosts before and after, so sharing them is
- * safe. On each: two NotrackRules first; then an FTP and a SIP helper rule created in one batch, the
+ * safe. On each: two NotrackRules first; then FTP (IPv4 and IPv6) and SIP helper rules created at once, the
  * rules and saved copies checked as text written here, the helper seen attached to a real connection
  * (`conntrack -L` shows `helper=ftp`), read back equal, updated in place, deleted by hand and
  * repaired, deleted; the host afterwards byte for byte as it was with the NotrackRules alone.
@@ -60,6 +60,8 @@ COMMIT
 /** The helper rules' programs: FTP for arriving connections, SIP for connections this host opens. */
 const FTP = { ruleName: "ftp-in", helper: "ftp", protocol: "tcp", destinationPort: 21 };
 const SIP = { ruleName: "sip-out", helper: "sip", protocol: "udp", chain: "OUTPUT", destinationPort: 5060 };
+/** FTP over IPv6: ip6tables, or the same `ct helper` object as the IPv4 rule (an `inet` object serves both). */
+const FTP6 = { ruleName: "ftp6-in", helper: "ftp", protocol: "tcp", destinationPort: 21, family: "ipv6" };
 
 describe.skipIf(!isRoot() || !labRunning())("ConntrackHelperRule beside NotrackRules", () => {
   describe.each(BACKENDS)("$host ($resolved)", (b) => {
@@ -90,7 +92,7 @@ describe.skipIf(!isRoot() || !labRunning())("ConntrackHelperRule beside NotrackR
     it("creates an FTP and a SIP helper rule in one batch, beside the NOTRACK rules", async (ctx) => {
       requireLab(ctx);
       const results = await Promise.all(
-        [FTP, SIP].map(async (r) => {
+        [FTP, SIP, FTP6].map(async (r) => {
           const news = await checked(helper(), { connection: conn(), backend, ...r });
           const { id, outs } = await helper().create(news);
           return { id, news, outs: outs as Props };
@@ -98,6 +100,7 @@ describe.skipIf(!isRoot() || !labRunning())("ConntrackHelperRule beside NotrackR
       );
       made.ftp = results[0];
       made.sip = results[1];
+      made.ftp6 = results[2];
       expect(made.ftp.id).toMatch(/^pulumi-conntrack:helper:ftp-in:[0-9a-f]{10}$/);
       expect(made.ftp.outs).toMatchObject({ resolvedBackend: b.resolved, kernelHelper: "ftp", stateVersion: 1 });
       // The lab's kernel has the helpers built in: nothing to load.
@@ -113,6 +116,10 @@ describe.skipIf(!isRoot() || !labRunning())("ConntrackHelperRule beside NotrackR
         expect(lines).toContain(`-A PREROUTING -p tcp -m tcp --dport 21 -m comment --comment "${made.ftp.id}" -j CT --helper ftp`);
         expect(lines).toContain(`-A OUTPUT -p udp -m udp --dport 5060 -m comment --comment "${made.sip.id}" -j CT --helper sip`);
         expect(lines.filter((l) => l.includes("--notrack")).length).toBe(2);
+        const save6 = await hostSh(b.host, `ip6tables-${b.variant}-save -t raw | grep '^-A'`);
+        expect(save6.trim().split("\n")).toEqual([
+          `-A PREROUTING -p tcp -m tcp --dport 21 -m comment --comment "${made.ftp6.id}" -j CT --helper ftp`,
+        ]);
         const saved = await hostSh(b.host, "cat /etc/iptables/rules.v4");
         expect(saved).toContain(`-A PREROUTING -p tcp -m tcp --dport 21 -m comment --comment "${made.ftp.id}" -j CT --helper ftp`);
         expect(saved).toContain("-A PREROUTING -p udp -m udp --dport 5353 -j CT --notrack");
@@ -123,6 +130,8 @@ describe.skipIf(!isRoot() || !labRunning())("ConntrackHelperRule beside NotrackR
         expect(listing).toMatch(/chain helper_prerouting \{\s+type filter hook prerouting priority mangle; policy accept;/);
         expect(listing).toContain(`meta nfproto ipv4 tcp dport 21 ct helper set "ftp-tcp" comment "${made.ftp.id}"`);
         expect(listing).toContain(`meta nfproto ipv4 udp dport 5060 ct helper set "sip-udp" comment "${made.sip.id}"`);
+        expect(listing).toContain(`meta nfproto ipv6 tcp dport 21 ct helper set "ftp-tcp" comment "${made.ftp6.id}"`);
+        expect(listing.match(/ct helper ftp-tcp \{/g)).toHaveLength(1);
         // The NOTRACK rules stay in the raw-priority chains.
         expect(listing).toMatch(
           /chain prerouting \{\s+type filter hook prerouting priority raw; policy accept;\s+meta nfproto ipv4 udp dport 53 notrack/,
@@ -206,7 +215,10 @@ describe.skipIf(!isRoot() || !labRunning())("ConntrackHelperRule beside NotrackR
       expect(d2.changes).toBe(true);
       const repaired = (await helper().update(ftp.id, r.props as Props, news)).outs as Props;
       expect(repaired.actions).toEqual(expect.arrayContaining([expect.stringMatching(/^added/)]));
-      // Both helper rules go in one batch; the host is as the NOTRACK rules alone left it.
+      // The IPv6 FTP rule goes first: on nftables the shared ftp-tcp object stays for the IPv4 rule.
+      await helper().delete(made.ftp6.id, { ...made.ftp6.news, ...made.ftp6.outs });
+      if (!b.variant) expect(await hostSh(b.host, "nft list table inet pulumi_conntrack")).toMatch(/ct helper ftp-tcp \{/);
+      // Both IPv4 helper rules go in one batch; the host is as the NOTRACK rules alone left it.
       await Promise.all([
         helper().delete(ftp.id, { ...news, ...repaired }),
         helper().delete(made.sip.id, { ...made.sip.news, ...made.sip.outs }),
