@@ -7,7 +7,7 @@
  * the OpenSSH client (`vmExec`). Each test leaves the helper unloaded, the rulesets empty and
  * /etc/modprobe.d as it found it.
  */
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConflictError } from "../../provider/errors";
 import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
@@ -17,14 +17,30 @@ const h = () => handler("ConntrackHelperRule");
 const OFF = "/etc/modprobe.d/helper-off.conf";
 const FTP = { ruleName: "ftp", helper: "ftp", protocol: "tcp", destinationPort: 21, persist: false };
 
+/** Every loaded module (`/sys/module/<m>/initstate`), one per line, sorted. */
+const LOADED = "for d in /sys/module/*; do [ -e $d/initstate ] && echo ${d##*/}; done | sort";
+/** The modules loaded before this file ran: what each test leaves loaded again (the reboot test expects nf_conntrack out). */
+let modulesBefore = "";
+
+beforeAll(async () => {
+  if (loadVm()) modulesBefore = (await vmExec(["sh", "-c", LOADED])).stdout;
+});
 afterAll(() => closeAll());
 afterEach(async () => {
   if (!loadVm()) return;
   await vmExec([
     "sh",
     "-c",
-    `rm -f ${OFF} /etc/modprobe.d/pulumi-conntrack-blacklist.conf; iptables-legacy -t raw -F 2>/dev/null; iptables-nft -t raw -F 2>/dev/null; nft delete table inet pulumi_conntrack 2>/dev/null; modprobe -r nf_conntrack_ftp 2>/dev/null; true`,
+    `rm -f ${OFF} /etc/modprobe.d/pulumi-conntrack-blacklist.conf; iptables-legacy -t raw -F 2>/dev/null; iptables-nft -t raw -F 2>/dev/null; nft delete table inet pulumi_conntrack 2>/dev/null; nft delete table ip raw 2>/dev/null; nft delete table ip6 raw 2>/dev/null; true`,
   ]);
+  // Unload what the tests loaded (the helper, conntrack, the table modules), holders first: a few
+  // rounds, since a module goes only once nothing holds it.
+  for (let i = 0; i < 4; i++) {
+    const now = (await vmExec(["sh", "-c", LOADED])).stdout;
+    const extra = now.split("\n").filter((m) => m && !modulesBefore.split("\n").includes(m));
+    if (extra.length === 0) break;
+    await vmExec(["sh", "-c", `for m in ${extra.join(" ")}; do modprobe -r "$m" 2>/dev/null; done; true`]);
+  }
 });
 
 async function run(cmd: string): Promise<string> {
