@@ -7,6 +7,7 @@
 import { persistenceFor, type Persistence, type ResolvedBackend } from "./backend";
 import {
   renderIptablesRule,
+  HELPER_INFO,
   helperObjectName,
   nftChainOf,
   renderNftRule,
@@ -18,7 +19,6 @@ import {
 } from "./syntax";
 import { isExactly, liveRules, nftChainsEmptiedBy, nftObjectsFreedBy, nftTableRules, type LiveRule } from "./live";
 import { helperModuleDecision, type HelperModuleState } from "./helper-modules";
-import { HELPER_INFO } from "./syntax";
 import { canDropRawTable, chainsEmptiedBy } from "./raw-table";
 import type { Observed } from "./observe";
 
