@@ -7,7 +7,13 @@
 /** Every iptables comment / nft rule comment of a managed rule starts with this. */
 export const RULE_TAG_PREFIX = "pulumi-conntrack:";
 
-/** The nftables table (family `inet`) that holds native-nftables NotrackRules. */
+/**
+ * Every tag of a ConntrackHelperRule starts with this (a {@link RULE_TAG_PREFIX} tag too, so a
+ * ModuleBlacklist sees that conntrack is needed): what tells a helper rule from a NOTRACK rule.
+ */
+export const HELPER_RULE_TAG_PREFIX = `${RULE_TAG_PREFIX}helper:`;
+
+/** The nftables table (family `inet`) that holds native-nftables NotrackRules and ConntrackHelperRules. */
 export const NFT_TABLE = "pulumi_conntrack";
 
 /** First line of every file this package writes under `/etc/modprobe.d`. */

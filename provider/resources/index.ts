@@ -23,4 +23,11 @@ export {
   type BlacklistMode,
   type InitramfsPolicy,
 } from "./module-blacklist";
+export {
+  ConntrackHelperRule,
+  type ConntrackHelperRuleArgs,
+  type ConntrackHelperRuleOutputs,
+  type ConntrackHelperName,
+  type HelperModuleOutput,
+} from "./helper-rule";
 export { ConntrackTableSize, type ConntrackTableSizeArgs, type ConntrackTimeoutsArgs, type TableSizeOutputs } from "./table-size";

@@ -1,3 +1,4 @@
+import { helperRuleKind } from "../resources/helper-rule/kind";
 import { helperSettingKind } from "../resources/helper-setting/kind";
 import { moduleBlacklistKind } from "../resources/module-blacklist/kind";
 import { notrackRuleKind } from "../resources/notrack-rule/kind";
@@ -11,3 +12,4 @@ registerKind("ConntrackHelperSetting", () => helperSettingKind);
 registerKind("NotrackRule", () => notrackRuleKind);
 registerKind("ModuleBlacklist", () => moduleBlacklistKind);
 registerKind("ConntrackTableSize", () => tableSizeKind);
+registerKind("ConntrackHelperRule", () => helperRuleKind);

@@ -30,6 +30,8 @@ export const EXIT = {
    * ended before the whole content arrived (the client went away while sending it); nothing was written.
    */
   INPUT_INCOMPLETE: 14,
+  /** NotrackRule / ConntrackHelperRule apply: a helper's kernel module could not be loaded (modprobe failed); nothing was changed. */
+  MODULE_LOAD_FAILED: 15,
   /** NotrackRule apply: the host changed since it was observed; nothing was changed (observe again and re-plan). */
   CONFLICT: 75,
   /** The coalescing driver could not make its temporary directory: the group runs command by command instead. */

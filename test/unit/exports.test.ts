@@ -12,6 +12,7 @@ const ROOT_VALUES = [
   "AuthenticationError",
   "ConflictError",
   "ConntrackError",
+  "ConntrackHelperRule",
   "ConntrackHelperSetting",
   "ConntrackTableSize",
   "DialTimeoutError",
@@ -32,10 +33,14 @@ const ROOT_TYPES = [
   "BlacklistMode",
   "ConnectionArgs",
   "ConntrackErrorDetails",
+  "ConntrackHelperName",
+  "ConntrackHelperRuleArgs",
+  "ConntrackHelperRuleOutputs",
   "ConntrackHelperSettingArgs",
   "ConntrackTableSizeArgs",
   "ConntrackTimeoutsArgs",
   "GetConntrackStatusArgs",
+  "HelperModuleOutput",
   "HelperSettingOutputs",
   "HostStatus",
   "InitramfsPolicy",
@@ -101,6 +106,12 @@ describe("public surface", () => {
 
   it("pulumi-conntrack/runtime is what the serialized provider needs and nothing more", () => {
     expect(Object.keys(runtime).sort()).toEqual(["closeAll", "handler", "registeredTypes"]);
-    expect(runtime.registeredTypes().sort()).toEqual(["ConntrackHelperSetting", "ConntrackTableSize", "ModuleBlacklist", "NotrackRule"]);
+    expect(runtime.registeredTypes().sort()).toEqual([
+      "ConntrackHelperRule",
+      "ConntrackHelperSetting",
+      "ConntrackTableSize",
+      "ModuleBlacklist",
+      "NotrackRule",
+    ]);
   });
 });

@@ -332,7 +332,7 @@ function refusalOf(o: HelperObservation, toggle: Toggle, desired: HelperSettingD
       error: "unsupported",
       command: "set net.netfilter.nf_conntrack_helper=1",
       message: `kernel ${release} has no automatic conntrack helper assignment (removed in Linux 6.0): enabled: true cannot be carried out`,
-      hint: "explicit rules are the only way to attach a helper on this kernel: iptables -t raw -A PREROUTING -p tcp --dport 21 -j CT --helper ftp (or nftables `ct helper set`); set enabled: false",
+      hint: 'explicit rules are the only way to attach a helper on this kernel: add a ConntrackHelperRule for each helper really needed (e.g. helper: "ftp", protocol: "tcp", destinationPort: 21, which writes iptables -t raw -A PREROUTING -p tcp --dport 21 -j CT --helper ftp, or nftables `ct helper set`), and set enabled: false',
     };
   }
   return null;

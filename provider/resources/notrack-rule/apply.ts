@@ -22,6 +22,8 @@ export const FILE_PREP_FAILED_EXIT = EXIT.FILE_PREP_FAILED;
 export const FILE_WRITE_FAILED_EXIT = EXIT.FILE_WRITE_FAILED;
 /** Exit code when the new file content did not arrive whole ({@link EXIT.INPUT_INCOMPLETE}). */
 export const INPUT_INCOMPLETE_EXIT = EXIT.INPUT_INCOMPLETE;
+/** Exit code when a helper's module could not be loaded ({@link EXIT.MODULE_LOAD_FAILED}). */
+export const MODULE_LOAD_FAILED_EXIT = EXIT.MODULE_LOAD_FAILED;
 
 /**
  * The apply script: under the host lock (`transport/host-lock.ts`; exit {@link EXIT.LOCK_TIMEOUT} when another run holds it too long), check that the live ruleset and the file are still what
@@ -43,12 +45,14 @@ export const INPUT_INCOMPLETE_EXIT = EXIT.INPUT_INCOMPLETE;
  * `remove` to remove the file, `${11}` the raw table's built-in chains the batch empties (space-separated),
  * `${12}` the new content's sha256. The new file content is standard input; it is checked against
  * `${12}` before anything changes, so a run whose client went away before sending all of it changes
- * nothing (exit {@link EXIT.INPUT_INCOMPLETE}) instead of installing the part that arrived. Values are positional parameters; the text is fixed.
+ * nothing (exit {@link EXIT.INPUT_INCOMPLETE}) instead of installing the part that arrived. `${13}` the helper
+ * modules to load (space-separated) right before the live batch, after the checks: one that fails to
+ * load stops the run with nothing else changed (exit {@link EXIT.MODULE_LOAD_FAILED}). Values are positional parameters; the text is fixed.
  */
 export const APPLY_SCRIPT = `${SHELL_FUNCTIONS}
 ${RAW_TABLE_SHELL_FUNCTIONS}
 ${ATOMIC_WRITE_FUNCTIONS}
-fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10} emptied=\${11} csum=\${12}
+fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10} emptied=\${11} csum=\${12} mods=\${13:-}
 trap '' HUP PIPE
 ${TAKE_HOST_LOCK}
 if [ -n "$file" ]; then
@@ -83,6 +87,14 @@ if [ -n "$file" ]; then
   if [ -e "$file" ]; then cur=$(sha256sum < "$file" | cut -c1-64); else cur=absent; fi
   if [ "$cur" != "$fsum" ]; then echo "conflict: $file changed since it was read" >&2; exit ${CONFLICT_EXIT}; fi
 fi
+# A helper rule needs its helper in the kernel: the kernel would ask modprobe for its alias itself,
+# but a failure there reads "No such file or directory"; loaded here, a failure says which module.
+# Word splitting is wanted: module names from a fixed set, separated by spaces.
+# shellcheck disable=SC2086
+for m in $mods; do
+  [ -e "/sys/module/$m/initstate" ] && continue
+  modprobe -- "$m" || { echo "modprobe $m failed" >&2; exit ${MODULE_LOAD_FAILED_EXIT}; }
+done
 if [ -n "$batch" ]; then
   if [ "$backend" = nftables ]; then
     printf '%s' "$batch" | nft -f - || exit ${LIVE_FAILED_EXIT}
@@ -142,6 +154,8 @@ export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdi
     p.file ? (p.file.content === null ? "remove" : p.file.mode) : "",
     (live?.emptiedChains ?? []).join(" "),
     contentSha256(stdin),
+    // Only when there is a module to load: a plan without one keeps its twelve parameters.
+    ...(p.modules?.length ? [p.modules.join(" ")] : []),
   ];
   return { argv: script(APPLY_SCRIPT, args), stdin, batch };
 }
@@ -153,7 +167,13 @@ function dirOf(path: string | undefined): string {
 }
 
 /** Hints for the ways a live batch fails that the kernel explains badly. */
-function liveHint(stderr: string): string {
+function liveHint(stderr: string, p: Plan): string {
+  const helpers = (p.live?.ops ?? []).flatMap((op) =>
+    (op.op === "add" || op.op === "replace") && op.rule.spec.helper ? [op.rule.spec.helper] : [],
+  );
+  if (helpers.length > 0 && /No such file or directory|Couldn't load target|syntax error|Operation not supported/i.test(stderr)) {
+    return `the kernel cannot find the ${[...new Set(helpers)].join(", ")} helper or the CT/ct helper support: check that nf_conntrack_<helper>, xt_CT or nft_ct exist for this kernel and that no /etc/modprobe.d line keeps them out; a "syntax error" from nft means nft is older than 0.8 (no ct helper objects): use backend: "iptables"`;
+  }
   if (
     /Couldn't load target|No chain\/target\/match|Could not process rule: (No such file or directory|Operation not supported)|unknown option "--notrack"/i.test(
       stderr,
@@ -182,7 +202,7 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
     throw new RemoteCommandError(`the ${p.live?.backend} batch was refused: ${r.stderr.trim() || "(no message)"}`, r, {
       host: hostLabel(conn),
       command: `${p.live?.backend === "nftables" ? "nft -f -" : "iptables-restore --noflush"} <<< ${batch}`,
-      hint: liveHint(r.stderr),
+      hint: liveHint(r.stderr, p),
     });
   }
   if (r.exitCode === FILE_PREP_FAILED_EXIT) {
@@ -213,6 +233,17 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
       command: `write ${p.file?.path} (checked before the live change)`,
       hint: "the connection lost part of the input; run `pulumi up` again",
     });
+  }
+  if (r.exitCode === MODULE_LOAD_FAILED_EXIT) {
+    throw new RemoteCommandError(
+      `nothing was changed on the host: a conntrack helper module could not be loaded (${r.stderr.trim() || "no message"})`,
+      r,
+      {
+        host: hostLabel(conn),
+        command: `modprobe ${(p.modules ?? []).join(" ")}`,
+        hint: "check that the module exists for the running kernel (modinfo) and that no /etc/modprobe.d line (install ... /bin/false) or module signing policy keeps it out; then run `pulumi up` again",
+      },
+    );
   }
   if (r.exitCode === EXIT.LOCK_TIMEOUT) throw lockTimeoutError(conn, label, r);
   throw commandFailed(conn, argv, r, { label });

@@ -9,6 +9,7 @@ import { CONF_DIR_FUNCTIONS, modprobeGrep } from "../../transport/conf-dirs";
 import { parseSshConnection } from "./host/lockout";
 import { PERSIST_FILES, type IptablesVariant, type Observed, type ObservedFile } from "./host/observed";
 import { SHELL_FUNCTIONS } from "./host/shell";
+import { HELPER_BLOCK_ERE, HELPER_MODULES_SCRIPT, parseHelperModules } from "./host/helper-modules";
 
 /**
  * The observe script. `$1` is the family (4 or 6), `$2` the iptables variant to read (empty: the
@@ -36,6 +37,10 @@ ${sectionStart("modprobe")}
 ${modprobeGrep(CORE_INSTALL_ERE)}
 ${sectionStart("cmdline")}
 cat /proc/cmdline 2>/dev/null
+${sectionStart("helper-modules")}
+${HELPER_MODULES_SCRIPT}
+${sectionStart("helper-modprobe")}
+${modprobeGrep(HELPER_BLOCK_ERE)}
 ${sectionStart("iptables")}
 if [ "$fam" = 6 ]; then b=ip6tables; else b=iptables; fi
 cur=
@@ -121,6 +126,7 @@ export function parseObserved(stdout: string, family: Family): Observed {
     facts: parseFacts(s.get("facts") ?? ""),
     session: parseSshConnection(s.get("session") ?? ""),
     conntrackBlocks: parseCoreBlocks(s.get("modprobe") ?? "", s.get("cmdline") ?? ""),
+    helperModules: parseHelperModules(s.get("helper-modules") ?? "", s.get("helper-modprobe") ?? "", s.get("cmdline") ?? ""),
     iptables: {
       present: ipt.get("present") === "1",
       version: ipt.get("version") || undefined,

@@ -57,14 +57,23 @@ export function outputsOf(tag: string, backend: ResolvedBackend, p: Plan, spec: 
 const OUTPUT_KEYS = [...NOTRACK_RULE_OUTPUT_NAMES, "stateVersion"];
 
 /** Inputs that are not part of the rule's match, kept as they were. */
-function nonSpecInputs(olds: Record<string, unknown>): Partial<NotrackRuleInputs> {
+function nonSpecInputs(olds: Record<string, unknown>, outputKeys: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = { ...olds };
-  for (const k of [...SPEC_KEYS, "observedDrift", ...OUTPUT_KEYS]) delete out[k];
-  return out as Partial<NotrackRuleInputs>;
+  for (const k of [...SPEC_KEYS, "observedDrift", ...outputKeys]) delete out[k];
+  return out;
 }
 
 /** The stored state `read` starts from: inputs and outputs, with the tag and backend known. */
 export type Stored = NotrackRuleInputs & Partial<NotrackRuleOutputs> & { tag: string; resolvedBackend: ResolvedBackend };
+
+/** What {@link inspectRule} needs of any raw-table rule kind's stored state (NotrackRule, ConntrackHelperRule). */
+export type StoredRule = RuleSpec & { persist: boolean; tag: string; resolvedBackend: ResolvedBackend; actions?: string[] };
+
+/** A NotrackRule as the host has it (see {@link inspectRule}). */
+export function inspect(o: Observed, olds: Stored): { inputs: NotrackRuleInputs; outs: NotrackRuleOutputs } | undefined {
+  const r = inspectRule(o, olds, OUTPUT_KEYS);
+  return r && { inputs: r.inputs as NotrackRuleInputs, outs: r.outs };
+}
 
 /**
  * The rule as the host has it, or `undefined` when it is gone: deleted by hand from the live
@@ -72,7 +81,11 @@ export type Stored = NotrackRuleInputs & Partial<NotrackRuleOutputs> & { tag: st
  * boot under this tag, so it is reported as drift and repaired under this tag instead of being
  * created again under a new one (which would leave the stale saved copy behind).
  */
-export function inspect(o: Observed, olds: Stored): { inputs: NotrackRuleInputs; outs: NotrackRuleOutputs } | undefined {
+export function inspectRule(
+  o: Observed,
+  olds: StoredRule,
+  outputKeys: readonly string[],
+): { inputs: Record<string, unknown>; outs: NotrackRuleOutputs } | undefined {
   const { tag, resolvedBackend: backend } = olds;
   const ours = liveRules(o, backend, tag);
   const where = persistenceFor(backend, o, true);
@@ -89,6 +102,13 @@ export function inspect(o: Observed, olds: Stored): { inputs: NotrackRuleInputs;
   } else {
     spec = ours[0].spec;
     ruleText = ours[0].text;
+    // A rule of the other kind under this tag (NOTRACK where a helper was, or the reverse) is no
+    // input of this kind: drift, repaired by the next update.
+    if ((spec.helper === undefined) !== (olds.helper === undefined)) {
+      drift.push(`the live rule ${spec.helper === undefined ? "is a NOTRACK rule" : `sets the ${spec.helper} helper`}: ${ruleText}`);
+      spec = { ...spec, helper: olds.helper };
+      if (olds.helper === undefined) delete spec.helper;
+    }
     for (const e of ours[0].extras) drift.push(`the live rule has ${e}`);
     if (ours.length > 1) drift.push(`${ours.length} live rules carry the tag ${tag}: ${ours.map((r) => r.text).join(" | ")}`);
   }
@@ -101,7 +121,7 @@ export function inspect(o: Observed, olds: Stored): { inputs: NotrackRuleInputs;
   } else if (!olds.persist && saved.length > 0) {
     drift.push(`the rule is saved in ${where.file} although persist is false`);
   }
-  const inputs = { ...nonSpecInputs(olds), ...specOf(spec), ...(drift.length ? { observedDrift: drift } : {}) } as NotrackRuleInputs;
+  const inputs = { ...nonSpecInputs({ ...olds }, outputKeys), ...specOf(spec), ...(drift.length ? { observedDrift: drift } : {}) };
   const persistence = persistenceFor(backend, o, olds.persist);
   const outs: NotrackRuleOutputs = {
     tag,

@@ -1,17 +1,20 @@
 /**
- * The pure heart of the resource: given what the host has and what one resource wants, the
- * changes: one atomic live batch as operations (rendered into iptables-restore --noflush or nft -f
- * input when applied) and at most one saved-ruleset file edit. Tested without a host.
+ * The pure heart of the raw-table rule kinds (NotrackRule, ConntrackHelperRule): given what the
+ * host has and what one resource wants, the changes: one atomic live batch as operations (rendered
+ * into iptables-restore --noflush or nft -f input when applied), the helper module to load first,
+ * and at most one saved-ruleset file edit. Tested without a host.
  */
 import { persistenceFor, type Persistence } from "./host/backend";
 import { type ResolvedBackend } from "./syntax/rule";
 import { renderIptablesRule } from "./syntax/iptables-rule";
-import { nftChainName, renderNftRule } from "./syntax/nft-rule";
+import { HELPER_INFO, helperObjectName } from "./syntax/helpers";
+import { nftChainOf, renderNftRule } from "./syntax/nft-rule";
 import { editSavedRules } from "./syntax/saved-iptables";
 import { editNftablesConf } from "./syntax/saved-nftables";
 import { type Chain, type RuleSpec } from "./syntax/rule";
 import { type Family } from "./syntax/address";
-import { isExactly, liveRules, nftTableRules, type LiveRule } from "./host/live";
+import { isExactly, liveRules, nftChainsEmptiedBy, nftObjectsFreedBy, nftTableRules, type LiveRule } from "./host/live";
+import { helperModuleDecision, type HelperModuleState } from "./host/helper-modules";
 import { canDropRawTable, chainsEmptiedBy } from "./host/raw-table";
 import type { Observed } from "./host/observed";
 
@@ -55,12 +58,18 @@ export interface NewRule {
  *   the first when it is in the same chain, else last in `chain`; the others go.
  * - `delete`: `old` goes.
  * - `delete-table` (nftables): this package's table goes with its last rule.
+ * - `delete-object` (nftables): a `ct helper` object goes with the last rule that set it (an `add`
+ *   or `replace` of a helper rule declares its object, idempotently, when rendered).
+ * - `delete-chain` (nftables): a helper chain goes with its last rule while the table stays, and
+ *   the NOTRACK chains with the last NOTRACK rule when helper rules are left (see `nftChainsEmptiedBy`).
  */
 export type LiveOp =
   | { op: "add"; family: Family; backend: ResolvedBackend; chain: Chain; rule: NewRule }
   | { op: "replace"; family: Family; backend: ResolvedBackend; chain: Chain; rule: NewRule; old: FoundRule[] }
   | { op: "delete"; family: Family; backend: ResolvedBackend; chain: string; old: FoundRule }
-  | { op: "delete-table"; family: Family; backend: ResolvedBackend };
+  | { op: "delete-table"; family: Family; backend: ResolvedBackend }
+  | { op: "delete-object"; family: Family; backend: ResolvedBackend; name: string }
+  | { op: "delete-chain"; family: Family; backend: ResolvedBackend; chain: string };
 
 /**
  * The live change: one batch applied atomically. `guard` is the state the batch was computed from;
@@ -97,6 +106,13 @@ export interface FileWrite {
 export interface Plan {
   changes: Change[];
   live?: LiveBatch;
+  /**
+   * Kernel modules of helpers to load (modprobe) before the live batch: a helper rule's module where
+   * it is loadable and not loaded yet.
+   */
+  modules?: string[];
+  /** A helper rule: its helper's module as the plan, carried out, leaves it. */
+  helperModule?: { name: string; state: HelperModuleState };
   file?: FileWrite;
   persistence: Persistence;
   /** The rule as written (iptables-save line or nft statement); undefined on delete. */
@@ -119,7 +135,23 @@ export function plan(o: Observed, d: Desired): Plan {
   const live = d.backend === "nftables" ? planNft(o, d, ours, changes) : planIptables(o, d, ours, changes);
   const persistence = persistenceFor(d.backend, o, d.persist);
   const file = planFile(o, d, changes);
-  return { changes, ...(live ? { live } : {}), ...(file ? { file } : {}), persistence, ...(ruleText ? { ruleText } : {}) };
+  // The module goes with a live change that puts a helper rule in; a refusal (the module is kept
+  // out) is the batch's decision before this plan (see batch/members.ts).
+  const decision = live && d.spec?.helper !== undefined ? helperModuleDecision(d.spec.helper, o.helperModules) : undefined;
+  const modules = decision && "load" in decision && decision.load ? [decision.module] : [];
+  const moduleName = d.spec?.helper === undefined ? undefined : HELPER_INFO[d.spec.helper].module;
+  const helperModule = moduleName
+    ? { name: moduleName, state: modules.length ? ("loaded" as const) : (o.helperModules?.[moduleName]?.state ?? "unknown") }
+    : undefined;
+  return {
+    changes,
+    ...(live ? { live } : {}),
+    ...(modules.length ? { modules } : {}),
+    ...(helperModule ? { helperModule } : {}),
+    ...(file ? { file } : {}),
+    persistence,
+    ...(ruleText ? { ruleText } : {}),
+  };
 }
 
 function planIptables(o: Observed, d: Desired, ours: LiveRule[], changes: Change[]): LiveBatch | undefined {
@@ -174,13 +206,20 @@ function planNft(o: Observed, d: Desired, ours: LiveRule[], changes: Change[]): 
       return { backend: d.backend, ops: [{ op: "add", ...base, chain: d.spec.chain, rule }], ...(d.adopt ? { guard } : {}) };
     }
     changes.push({ action: "replace", backend: d.backend, from: ours.map((r) => r.text), rule: want });
-    return { backend: d.backend, ops: [{ op: "replace", ...base, chain: d.spec.chain, rule, old: ours.map(found) }], guard };
+    const keep = d.spec.helper === undefined ? undefined : helperObjectName(d.spec.helper, d.spec.protocol);
+    const freed = nftObjectsFreedBy(o, ours, keep).map((name): LiveOp => ({ op: "delete-object", ...base, name }));
+    return { backend: d.backend, ops: [{ op: "replace", ...base, chain: d.spec.chain, rule, old: ours.map(found) }, ...freed], guard };
   }
   const table = nftTableRules(o);
   if (ours.length === 0 && !(table.exists && table.rules === 0)) return undefined;
   const ops: LiveOp[] = ours.map((r) => ({ op: "delete", ...base, chain: r.chain, old: found(r) }));
   // The table goes with its last rule; the guard makes sure no other resource's rule arrived since.
+  // Otherwise a helper object goes with the last rule that set it.
   if (table.exists && table.rules === ours.length) ops.push({ op: "delete-table", ...base });
+  else {
+    ops.push(...nftObjectsFreedBy(o, ours).map((name): LiveOp => ({ op: "delete-object", ...base, name })));
+    ops.push(...nftChainsEmptiedBy(o, ours).map((chain): LiveOp => ({ op: "delete-chain", ...base, chain })));
+  }
   if (ours.length) changes.push({ action: "remove", backend: d.backend, rules: ours.map((r) => r.text) });
   return { backend: d.backend, ops, guard };
 }
@@ -196,7 +235,7 @@ function planFile(o: Observed, d: Desired, changes: Change[]): FileWrite | undef
     after = editNftablesConf(
       before?.content,
       d.tag,
-      keep && d.spec ? { chain: nftChainName(d.spec.chain), text: renderNftRule(d.spec, d.tag) } : undefined,
+      keep && d.spec ? { chain: nftChainOf(d.spec), text: renderNftRule(d.spec, d.tag) } : undefined,
       d.adopt,
     );
   } else {

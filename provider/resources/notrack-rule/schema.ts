@@ -11,7 +11,8 @@ export const NOTRACK_RULE_TYPE = "NotrackRule";
 /** Characters of a rule name; it becomes part of the rule's comment on the host. */
 export const RULE_NAME = /^[A-Za-z0-9._-]{1,80}$/;
 
-const port = z.union([z.number(), z.string()]).transform((v, ctx): PortSpec => {
+/** A port or range input (`53`, `"1024:65535"`), as iptables and nft print it. Shared with ConntrackHelperRule. */
+export const port = z.union([z.number(), z.string()]).transform((v, ctx): PortSpec => {
   const p = parsePort(v);
   if (!p.ok) {
     ctx.addIssue({ code: "custom", message: p.reason });
@@ -20,7 +21,8 @@ const port = z.union([z.number(), z.string()]).transform((v, ctx): PortSpec => {
   return p.value;
 });
 
-const cidr = z
+/** An address or CIDR block input, canonical. Shared with ConntrackHelperRule. */
+export const cidr = z
   .string()
   .max(64, "must be an IP address or CIDR block")
   // Host names are refused: iptables would resolve them once, at insert time, and nft refuses them.
@@ -37,7 +39,8 @@ const cidr = z
 
 // As the kernel and iptables take it: IFNAMSIZ is 16 bytes with the final NUL, so at most 15
 // characters, the `+` of a prefix match included; "." and ".." are not names.
-const iface = z.string().superRefine((v, ctx) => {
+/** An interface name input (`eth0`, `eth+`). Shared with ConntrackHelperRule. */
+export const iface = z.string().superRefine((v, ctx) => {
   const reason = !/^[A-Za-z0-9_.-]+\+?$/.test(v)
     ? "must be an interface name of letters, digits, '_', '.', '-', optionally ending in '+' (prefix match)"
     : v.length > 15

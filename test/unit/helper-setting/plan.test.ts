@@ -297,6 +297,11 @@ describe("plan: what it says", () => {
     expect(p.refusal!.hint).toMatch(/only way.*-j CT --helper/);
   });
 
+  it("removed toggle, on: the refusal names ConntrackHelperRule, the resource that writes those rules", () => {
+    const p = plan(host(HOSTS.k61loaded), on);
+    expect(p.refusal!.hint).toMatch(/add a ConntrackHelperRule for each helper really needed/);
+  });
+
   it("removed toggle: a stale line is removed and the reason says the kernel ignores it", () => {
     const p = plan(host({ ...HOSTS.k61loaded, file: file(C0) }), off);
     const c = p.changes[0];

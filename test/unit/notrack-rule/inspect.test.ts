@@ -93,7 +93,11 @@ describe("inspect", () => {
       ruleText: `meta nfproto ipv4 udp dport 53 counter notrack comment "${TAG}"`,
     };
     const conf = (text: string) => ({
-      files: { "/etc/nftables.conf": file(["flush ruleset", ...renderNftBlock({ prerouting: [text], output: [] }), ""].join("\n")) },
+      files: {
+        "/etc/nftables.conf": file(
+          ["flush ruleset", ...renderNftBlock({ prerouting: [text], output: [], helper_prerouting: [], helper_output: [] }), ""].join("\n"),
+        ),
+      },
     });
     const nft = (counter: boolean) => ({ tableJson: nftTableJson([{ chain: "prerouting", handle: 4, comment: TAG, port: 53, counter }]) });
     const current = `meta nfproto ipv4 udp dport 53 counter notrack comment "${TAG}"`;

@@ -211,5 +211,13 @@ describe("plan on nftables", () => {
 
 /** The managed block of /etc/nftables.conf as a release before counters wrote it. */
 function renderOldBlock(): string {
-  return [...renderNftBlock({ prerouting: [`meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`], output: [] }), ""].join("\n");
+  return [
+    ...renderNftBlock({
+      prerouting: [`meta nfproto ipv4 udp dport 53 notrack comment "${TAG}"`],
+      output: [],
+      helper_prerouting: [],
+      helper_output: [],
+    }),
+    "",
+  ].join("\n");
 }

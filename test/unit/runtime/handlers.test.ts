@@ -8,7 +8,13 @@ import type { ResourceKind } from "../../../provider/common/kind";
 
 describe("runtime handlers", () => {
   it("registers every resource type the serialized providers name", () => {
-    expect(registeredTypes().sort()).toEqual(["ConntrackHelperSetting", "ConntrackTableSize", "ModuleBlacklist", "NotrackRule"]);
+    expect(registeredTypes().sort()).toEqual([
+      "ConntrackHelperRule",
+      "ConntrackHelperSetting",
+      "ConntrackTableSize",
+      "ModuleBlacklist",
+      "NotrackRule",
+    ]);
     expect(() => handler("NoSuchType")).toThrow(/unknown resource type NoSuchType/);
   });
 

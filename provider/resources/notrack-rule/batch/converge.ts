@@ -6,7 +6,7 @@
 import { endpointKey, hostLabel, type Connection } from "../../../connection/schema";
 import { connectionIdentity } from "../../../transport/pool";
 import { ConflictError, ConntrackError, RemoteCommandError } from "../../../errors";
-import { applyPlan, FILE_PREP_FAILED_EXIT, FILE_WRITE_FAILED_EXIT, LIVE_FAILED_EXIT } from "../apply";
+import { applyPlan, FILE_PREP_FAILED_EXIT, FILE_WRITE_FAILED_EXIT, LIVE_FAILED_EXIT, MODULE_LOAD_FAILED_EXIT } from "../apply";
 import { variantOf } from "../host/backend";
 import { joinBatch, type Settled } from "../../../common/batcher";
 import { mergePlans } from "./merge";
@@ -100,7 +100,11 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
       try {
         outcome = await applyPlan(conn, family, mergePlans(o, changing));
       } catch (e) {
-        if (changing.length > 1 && e instanceof RemoteCommandError && e.exitCode === LIVE_FAILED_EXIT) {
+        if (
+          changing.length > 1 &&
+          e instanceof RemoteCommandError &&
+          (e.exitCode === LIVE_FAILED_EXIT || e.exitCode === MODULE_LOAD_FAILED_EXIT)
+        ) {
           // The batch is atomic, so nothing changed; the tool names no culprit. Each member alone
           // finds out whether it is the one the host refuses.
           for (const x of planned) results[x.i] = (await convergeBatch(conn, [reqs[x.i]]))[0];

@@ -7,11 +7,12 @@
  */
 import { NFT_TABLE } from "../../../common/markers";
 import { iptablesLineHasTag, renderIptablesRule } from "../syntax/iptables-rule";
-import { nftChainName } from "../syntax/nft-rule";
+import { helperObjectName } from "../syntax/helpers";
+import { nftChainOf } from "../syntax/nft-rule";
 import { tagMatches } from "../syntax/tag";
 import { joinSavedLines, parseSavedRuleset, placeRawRule } from "../syntax/saved-ruleset";
-import type { Observed } from "../host/observed";
 import { sha256 } from "../observe";
+import { type Observed } from "../host/observed";
 import type { Desired, FileWrite, LiveBatch, Plan } from "../plan";
 
 /** `o` with plan `p` (computed from `o` for `d`) carried out. */
@@ -32,20 +33,31 @@ function withIptablesPlan(o: Observed, d: Desired): Observed {
   return { ...o, iptables: { ...o.iptables, save: joinSavedLines(lines, saved.trailingNewline) } };
 }
 
-type NftItem = Record<string, unknown> & { rule?: Record<string, unknown> & { comment?: string }; table?: unknown };
+type NftItem = Record<string, unknown> & {
+  rule?: Record<string, unknown> & { comment?: string };
+  table?: unknown;
+  "ct helper"?: Record<string, unknown> & { name?: unknown };
+};
 
 /** This package's nft table with `d.tag`'s rules taken out and a stand-in for its new rule. */
 function withNftPlan(o: Observed, d: Desired, live: LiveBatch): Observed {
   if (live.ops.some((op) => op.op === "delete-table")) return { ...o, nft: { ...o.nft, tableJson: "" } };
   const json = o.nft.tableJson.trim();
+  const deleted = new Set(live.ops.flatMap((op) => (op.op === "delete-object" ? [op.name] : [])));
   const items = (json === "" ? [] : ((JSON.parse(json) as { nftables?: NftItem[] }).nftables ?? [])).filter(
-    (i) => !(i.rule?.comment !== undefined && tagMatches(i.rule.comment, d.tag, d.adopt)),
+    (i) =>
+      !(i.rule?.comment !== undefined && tagMatches(i.rule.comment, d.tag, d.adopt)) &&
+      !(typeof i["ct helper"]?.name === "string" && deleted.has(i["ct helper"].name)),
   );
   if (d.spec) {
     if (!items.some((i) => i.table !== undefined)) items.push({ table: { family: "inet", name: NFT_TABLE } });
-    // Later members only count rules and look up their own tags, so the rule needs no match here;
-    // handle 0 is never a real one.
-    items.push({ rule: { family: "inet", table: NFT_TABLE, chain: nftChainName(d.spec.chain), handle: 0, comment: d.tag, expr: [] } });
+    // Later members only count rules, look up their own tags and the helper objects rules set, so
+    // the rule needs no match here; handle 0 is never a real one.
+    const object = d.spec.helper === undefined ? undefined : helperObjectName(d.spec.helper, d.spec.protocol);
+    if (object && !items.some((i) => i["ct helper"]?.name === object))
+      items.push({ "ct helper": { family: "inet", table: NFT_TABLE, name: object } });
+    const expr = object ? [{ "ct helper": object }] : [];
+    items.push({ rule: { family: "inet", table: NFT_TABLE, chain: nftChainOf(d.spec), handle: 0, comment: d.tag, expr } });
   }
   return { ...o, nft: { ...o.nft, tableJson: JSON.stringify({ nftables: items }) } };
 }

@@ -8,7 +8,10 @@ import { RemoteCommandError } from "../../../errors";
 import { refusalError, type Refusal } from "../../../common/refusal";
 import type { Settled } from "../../../common/batcher";
 import type { Family } from "../syntax/address";
+import type { HelperName } from "../syntax/helpers";
 import type { RuleSpec } from "../syntax/rule";
+import { helperModuleDecision } from "../host/helper-modules";
+import { kernelAtLeast } from "../../../transport/facts";
 import { resolveBackend } from "../host/backend";
 import { type ResolvedBackend } from "../syntax/rule";
 import { afterPlan } from "./evolve";
@@ -94,6 +97,7 @@ export function decideReadableBackend(conn: Connection, req: Pick<Request, "reco
  * management session (`conn` is read as data: the address and port of the session). Pure.
  */
 export function guardRefusal(conn: Connection, req: Request, o: Observed, spec: RuleSpec): Refusal | undefined {
+  if (spec.helper !== undefined) return helperRefusal(req, o, spec.helper);
   if (o.conntrackBlocks.length > 0) {
     const b = o.conntrackBlocks[0];
     const builtin =
@@ -116,6 +120,36 @@ export function guardRefusal(conn: Connection, req: Request, o: Observed, spec: 
       command: "apply NOTRACK rule change",
       hint: "nothing was changed on the host",
     };
+  return undefined;
+}
+
+/**
+ * A helper rule the host cannot carry out: conntrack kept out, the helper's module kept out or
+ * missing, or (nftables) a kernel without `ct helper` objects. Helper rules leave packets tracked,
+ * so the lockout guard has nothing to say about them. Pure.
+ */
+export function helperRefusal(req: Pick<Request, "recorded" | "choice">, o: Observed, helper: HelperName): Refusal | undefined {
+  const command = `apply conntrack helper rule (${helper})`;
+  if (o.conntrackBlocks.length > 0) {
+    const b = o.conntrackBlocks[0];
+    return {
+      error: "conflict",
+      message: `${describeCoreBlock(b)}; a helper rule attaches a helper to tracked connections, so it needs connection tracking`,
+      command,
+      hint: `remove that line (or the ModuleBlacklist resource that manages ${b.where.replace(/:\d+$/, "")}), or remove this ConntrackHelperRule`,
+    };
+  }
+  const m = helperModuleDecision(helper, o.helperModules);
+  if ("refused" in m) return { error: "conflict", message: m.refused, command, hint: m.hint };
+  const d = backendDecision(req, o);
+  if ("backend" in d && d.backend === "nftables" && !kernelAtLeast(o.facts, 4, 12)) {
+    return {
+      error: "unsupported",
+      message: `kernel ${o.facts.kernelRelease} has no nftables ct helper objects (added in Linux 4.12), so nft cannot set a helper`,
+      command,
+      hint: 'use backend: "iptables" (the CT target with --helper works on every kernel since 2.6.34), or upgrade the kernel',
+    };
+  }
   return undefined;
 }
 

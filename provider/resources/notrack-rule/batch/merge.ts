@@ -17,6 +17,7 @@ export function mergePlans(o: Observed, plans: readonly Plan[]): Plan {
     o,
     plans.flatMap((p) => (p.live ? [p.live] : [])),
   );
+  const modules = [...new Set(plans.flatMap((p) => p.modules ?? []))];
   const file = mergeFiles(
     o,
     plans.flatMap((p) => (p.file ? [p.file] : [])),
@@ -24,6 +25,7 @@ export function mergePlans(o: Observed, plans: readonly Plan[]): Plan {
   return {
     changes: plans.flatMap((p) => p.changes),
     ...(live ? { live } : {}),
+    ...(modules.length ? { modules } : {}),
     ...(file ? { file } : {}),
     persistence: plans[plans.length - 1].persistence,
   };

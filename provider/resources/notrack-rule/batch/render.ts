@@ -5,7 +5,9 @@
 import { NFT_TABLE } from "../../../common/markers";
 import type { FoundRule, LiveBatch, LiveOp } from "../plan";
 import { deleteCommandFor, insertCommandFor, renderIptablesRule } from "../syntax/iptables-rule";
-import { NFT_CHAIN_DECLARATIONS, nftChainName, renderNftRule } from "../syntax/nft-rule";
+import { helperObjectDeclaration, helperObjectName } from "../syntax/helpers";
+import { NFT_CHAIN_DECLARATIONS, nftChainOf, renderNftRule } from "../syntax/nft-rule";
+import { type RuleSpec } from "../syntax/rule";
 
 /**
  * The text of a live batch. An in-place update deletes the old rules and inserts the
@@ -15,37 +17,52 @@ import { NFT_CHAIN_DECLARATIONS, nftChainName, renderNftRule } from "../syntax/n
 export function renderLiveBatch(live: LiveBatch): string {
   if (live.backend !== "nftables") return ["*raw", ...live.ops.flatMap(iptablesLines), "COMMIT", ""].join("\n");
   const t = `inet ${NFT_TABLE}`;
-  const ensure = [
+  // What a rule needs declared: the table and the NOTRACK chains; for a helper rule also the helper
+  // chains and its `ct helper` object.
+  const ensure = (spec: RuleSpec) => [
     `add table ${t}`,
-    `add chain ${t} prerouting { ${NFT_CHAIN_DECLARATIONS.prerouting} }`,
-    `add chain ${t} output { ${NFT_CHAIN_DECLARATIONS.output} }`,
+    ...(spec.helper === undefined
+      ? [`add chain ${t} prerouting { ${NFT_CHAIN_DECLARATIONS.prerouting} }`, `add chain ${t} output { ${NFT_CHAIN_DECLARATIONS.output} }`]
+      : [
+          `add chain ${t} helper_prerouting { ${NFT_CHAIN_DECLARATIONS.helper_prerouting} }`,
+          `add chain ${t} helper_output { ${NFT_CHAIN_DECLARATIONS.helper_output} }`,
+          `add ${helperObjectDeclaration(helperObjectName(spec.helper, spec.protocol)).replace(/^ct helper /, `ct helper ${t} `)}`,
+        ]),
   ];
-  // The table and chain declarations are idempotent: once, before the first rule that needs them,
-  // is enough, unless the batch deletes the table.
+  // The declarations are idempotent: once, before the first rule that needs them, is enough, unless
+  // the batch deletes the table or an object (then again after it).
   const deletesTable = live.ops.some((op) => op.op === "delete-table");
-  let declared = false;
-  const declare = () => {
-    if (declared && !deletesTable) return [];
-    declared = true;
-    return ensure;
+  const declared = new Set<string>();
+  const declare = (spec: RuleSpec) => {
+    const lines = ensure(spec).filter((l) => deletesTable || !declared.has(l));
+    for (const l of lines) declared.add(l);
+    return lines;
   };
   const del = (r: FoundRule) => `delete rule ${t} ${r.chain} handle ${r.handle}`;
   const lines = live.ops.flatMap((op): string[] => {
     switch (op.op) {
       case "add":
-        return [...declare(), `add rule ${t} ${nftChainName(op.chain)} ${renderNftRule(op.rule.spec, op.rule.tag)}`];
+        return [...declare(op.rule.spec), `add rule ${t} ${nftChainOf(op.rule.spec)} ${renderNftRule(op.rule.spec, op.rule.tag)}`];
       case "replace": {
-        const chain = nftChainName(op.chain);
+        const chain = nftChainOf(op.rule.spec);
         const want = renderNftRule(op.rule.spec, op.rule.tag);
         const [first, ...rest] = op.old;
+        // A helper rule's object is declared before the rule that sets it, in place or not.
+        const objects = op.rule.spec.helper === undefined ? [] : declare(op.rule.spec);
         return first.chain === chain
-          ? [`replace rule ${t} ${chain} handle ${first.handle} ${want}`, ...rest.map(del)]
-          : [...op.old.map(del), ...declare(), `add rule ${t} ${chain} ${want}`];
+          ? [...objects, `replace rule ${t} ${chain} handle ${first.handle} ${want}`, ...rest.map(del)]
+          : [...op.old.map(del), ...objects, ...declare(op.rule.spec), `add rule ${t} ${chain} ${want}`];
       }
       case "delete":
         return [del(op.old)];
       case "delete-table":
         return [`delete table ${t}`];
+      case "delete-object":
+        declared.clear();
+        return [`delete ct helper ${t} ${op.name}`];
+      case "delete-chain":
+        declared.clear();
+        return [`delete chain ${t} ${op.chain}`];
     }
   });
   return [...lines, ""].join("\n");
@@ -64,6 +81,8 @@ function iptablesLines(op: LiveOp): string[] {
     case "delete":
       return [deleteCommandFor(op.old.text)];
     case "delete-table":
+    case "delete-object":
+    case "delete-chain":
       return [];
   }
 }

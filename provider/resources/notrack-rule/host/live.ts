@@ -5,10 +5,11 @@
  */
 import type { ResolvedBackend } from "../syntax/rule";
 import { parseIptablesRule, parseSavedRaw, iptablesLineHasTag } from "../syntax/iptables-rule";
-import { parseNftListing, parseNftRule, renderNftRule } from "../syntax/nft-rule";
+import { helperObjectOf, parseNftHelperObjects, parseNftListing, parseNftRule, renderNftRule } from "../syntax/nft-rule";
 import { sameSpec, type RuleSpec } from "../syntax/rule";
 import { tagMatches } from "../syntax/tag";
 import type { Observed } from "./observed";
+import { NFT_TABLE } from "../../../common/markers";
 
 /** A rule on the host that carries a resource's tag. */
 export interface LiveRule {
@@ -83,6 +84,54 @@ function toLiveNft(tag: string) {
 export function nftTableRules(o: Observed): { exists: boolean; rules: number } {
   const exists = o.nft.tableJson.includes('"table"');
   return { exists, rules: nftRules(o).length };
+}
+
+/**
+ * The `ct helper` objects of this package's table that rules `removed` set and no other rule does
+ * (nor the rule going in, which sets `keep`): they go with them. Objects no removed rule set are
+ * never touched.
+ */
+export function nftObjectsFreedBy(o: Observed, removed: readonly LiveRule[], keep?: string): string[] {
+  const handles = new Set(removed.map((r) => r.handle));
+  const rules = nftRules(o);
+  let existing: string[];
+  try {
+    existing = parseNftHelperObjects(o.nft.tableJson);
+  } catch {
+    existing = [];
+  }
+  const still = new Set(rules.filter((r) => !handles.has(r.handle)).map(helperObjectOf));
+  const set = new Set(rules.filter((r) => handles.has(r.handle)).map(helperObjectOf));
+  return existing.filter((name) => set.has(name) && !still.has(name) && name !== keep);
+}
+
+/**
+ * The chains of this package's table that go when rules `removed` go and the table stays (other
+ * rules are left): a helper chain that held one of them and holds no other rule; and the NOTRACK
+ * chains, once no NOTRACK rule is left, when the rules left are helper rules. So the table is again
+ * what the rules left alone make of it (the NOTRACK chains are never removed while NOTRACK rules are
+ * left, as before helper rules existed).
+ */
+export function nftChainsEmptiedBy(o: Observed, removed: readonly LiveRule[]): string[] {
+  const handles = new Set(removed.map((r) => r.handle));
+  const rules = nftRules(o);
+  const held = new Set(rules.filter((r) => handles.has(r.handle)).map((r) => r.chain));
+  const others = new Set(rules.filter((r) => !handles.has(r.handle)).map((r) => r.chain));
+  const helpers = ["helper_prerouting", "helper_output"].filter((c) => held.has(c) && !others.has(c));
+  const notrackLeft = others.has("prerouting") || others.has("output");
+  const notrackHeld = held.has("prerouting") || held.has("output");
+  const notrack = notrackHeld && !notrackLeft && others.size > 0 ? nftChains(o).filter((c) => c === "prerouting" || c === "output") : [];
+  return [...helpers, ...notrack];
+}
+
+/** The chains of this package's table in the listing. */
+function nftChains(o: Observed): string[] {
+  try {
+    const doc = JSON.parse(o.nft.tableJson || "{}") as { nftables?: Array<{ chain?: { table?: string; name?: unknown } }> };
+    return (doc.nftables ?? []).flatMap((i) => (i.chain?.table === NFT_TABLE && typeof i.chain.name === "string" ? [i.chain.name] : []));
+  } catch {
+    return [];
+  }
 }
 
 /**

@@ -6,6 +6,7 @@
 import type { HostFacts } from "../../../transport/facts";
 import type { CoreBlock } from "../../../transport/conntrack-core";
 import type { Family } from "../syntax/address";
+import type { HelperModule } from "./helper-modules";
 
 /** An iptables variant: the legacy xtables kernel tables or the nf_tables-based one. */
 export type IptablesVariant = "legacy" | "nft";
@@ -31,6 +32,8 @@ export interface Observed {
   session?: SshSession;
   /** Configuration that keeps nf_conntrack out. */
   conntrackBlocks: CoreBlock[];
+  /** The conntrack helpers' modules (`nf_conntrack_ftp`...) by name: how each exists, what keeps it out (absent: not read). */
+  helperModules?: Record<string, HelperModule>;
   iptables: {
     /** `iptables` (or `ip6tables` for IPv6) exists. */
     present: boolean;

@@ -4,6 +4,7 @@
  */
 export * from "./address";
 export * from "./identity";
+export * from "./helpers";
 export * from "./iptables-rule";
 export * from "./nft-rule";
 export * from "./ports";

@@ -1,9 +1,11 @@
 /**
- * NOTRACK rules in iptables-save / iptables-restore syntax: rendering a rule exactly as
- * iptables-save prints it, and reading saved rules back into a {@link RuleSpec}, with iptables'
- * own normalisation (`-m udp`, `/32`, `ipv6-icmp`, `-j NOTRACK` = `-j CT --notrack`).
+ * Raw-table rules (NOTRACK, or CT with a helper) in iptables-save / iptables-restore syntax:
+ * rendering a rule exactly as iptables-save prints it, and reading saved rules back into a
+ * {@link RuleSpec}, with iptables' own normalisation (`-m udp`, `/32`, `ipv6-icmp`, `-j NOTRACK` =
+ * `-j CT --notrack`).
  */
 import { canonicalCidr, type Family } from "./address";
+import { helperOfKernelName, kernelHelperName } from "./helpers";
 import { parsePort, type PortSpec } from "./ports";
 import { TAG_PATTERN, tagMatches } from "./tag";
 import type { Protocol, RuleSpec } from "./rule";
@@ -105,10 +107,18 @@ export function renderIptablesRule(spec: RuleSpec, tag: string): string {
     if (spec.sourcePort !== undefined) w.push("--sport", String(spec.sourcePort));
     if (spec.destinationPort !== undefined) w.push("--dport", String(spec.destinationPort));
   }
-  w.push("-m", "comment", "--comment", `"${tag}"`, "-j", "CT", "--notrack");
+  w.push("-m", "comment", "--comment", `"${tag}"`, "-j", "CT", ...ctTarget(spec));
   const line = w.join(" ");
   if (!/^[A-Za-z0-9 ._:/+"-]+$/.test(line)) throw new TypeError(`refusing to send an unexpected rule text: ${JSON.stringify(line)}`);
   return line;
+}
+
+/** The CT target's options: `--notrack`, or `--helper` and the kernel's name of the helper. */
+function ctTarget(spec: RuleSpec): string[] {
+  if (spec.helper === undefined) return ["--notrack"];
+  const name = kernelHelperName(spec.helper, spec.protocol);
+  if (name === undefined) throw new TypeError(`helper ${spec.helper} does not track protocol ${spec.protocol}`);
+  return ["--helper", name];
 }
 
 /** Reads a saved `-A` line of family `family` back into a match. */
@@ -118,6 +128,8 @@ export function parseIptablesRule(line: string, family: Family): ParsedIptablesR
   const comments: string[] = [];
   const spec: Partial<RuleSpec> & { family: Family } = { family, protocol: "all" };
   let notrack = false;
+  // The kernel's helper name of a `-j CT --helper NAME` target, read once the protocol is known.
+  let helperTarget: string | undefined;
   let module = "";
   // Index in `extras` of the match being read when it is one this package does not write.
   let foreign = -1;
@@ -188,6 +200,7 @@ export function parseIptablesRule(line: string, family: Family): ParsedIptablesR
         while (i + 1 < t.length && !/^-[A-Za-z]$/.test(t[i + 1]) && t[i + 1] !== "!") opts.push(value());
         if ((target === "CT" && opts.length === 1 && opts[0] === "--notrack") || (target === "NOTRACK" && opts.length === 0))
           notrack = true;
+        else if (target === "CT" && opts.length === 2 && opts[0] === "--helper") helperTarget = opts[1];
         else extras.push(["-j", target, ...opts].join(" "));
         module = "";
         foreign = -1;
@@ -215,7 +228,12 @@ export function parseIptablesRule(line: string, family: Family): ParsedIptablesR
     if (foreign >= 0 && tok.startsWith("--")) extras[foreign] += ` ${extra}`;
     else extras.push(extra);
   }
-  if (!notrack && !extras.some((e) => e.startsWith("-j "))) extras.push("no -j CT --notrack target");
+  if (helperTarget !== undefined) {
+    const helper = helperOfKernelName(helperTarget, spec.protocol ?? "all");
+    if (helper) spec.helper = helper;
+    else extras.push(`-j CT --helper ${helperTarget}`);
+  }
+  if (!notrack && helperTarget === undefined && !extras.some((e) => e.startsWith("-j "))) extras.push("no -j CT --notrack target");
   return { spec: spec as RuleSpec, comments, notrack, extras };
 }
 

@@ -1,10 +1,12 @@
 /**
- * NOTRACK rules in native nftables: the rule text this package writes into its own `inet` table,
- * and reading rules back from `nft -j list table` (the JSON listing, stable where the text listing
+ * Raw-table rules in native nftables: the rule text this package writes into its own `inet` table
+ * (NOTRACK rules in chains at raw priority, helper rules in chains after conntrack's lookup), and
+ * reading rules back from `nft -j list table` (the JSON listing, stable where the text listing
  * changes between nft versions).
  */
 import { NFT_TABLE } from "../../../common/markers";
 import { canonicalCidr, type Family } from "./address";
+import { helperObjectName, parseHelperObjectName } from "./helpers";
 import { nftPort, parsePort } from "./ports";
 import { TAG_PATTERN } from "./tag";
 import type { Chain, Protocol, RuleSpec } from "./rule";
@@ -14,18 +16,36 @@ export function nftChainName(chain: Chain): "prerouting" | "output" {
   return chain === "PREROUTING" ? "prerouting" : "output";
 }
 
+/** The base chains of this package's table. */
+export type NftChain = "prerouting" | "output" | "helper_prerouting" | "helper_output";
+
+/**
+ * The nft chain of a rule: NOTRACK rules in `prerouting`/`output` (raw priority); helper rules in
+ * `helper_prerouting`/`helper_output`, since `ct helper set` needs the connection conntrack's
+ * lookup (priority -200) has made.
+ */
+export function nftChainOf(spec: Pick<RuleSpec, "chain" | "helper">): NftChain {
+  const name = nftChainName(spec.chain);
+  return spec.helper === undefined ? name : `helper_${name}`;
+}
+
 /** The raw-table chain of an nft chain name of this package's table. */
 export function chainOfNft(name: string): Chain | undefined {
-  return name === "prerouting" ? "PREROUTING" : name === "output" ? "OUTPUT" : undefined;
+  const base = name.startsWith("helper_") ? name.slice("helper_".length) : name;
+  return base === "prerouting" ? "PREROUTING" : base === "output" ? "OUTPUT" : undefined;
 }
 
 /**
  * The base chains of the table. Priority -300 is `raw` (named priorities need nftables >= 0.9.1;
  * the number works everywhere): below conntrack's -200, so `notrack` runs first.
  */
-export const NFT_CHAIN_DECLARATIONS: Record<"prerouting" | "output", string> = {
+export const NFT_CHAIN_DECLARATIONS: Record<NftChain, string> = {
   prerouting: "type filter hook prerouting priority -300; policy accept;",
   output: "type filter hook output priority -300; policy accept;",
+  // -150 (`mangle`): after conntrack's lookup at -200, which `ct helper set` needs (the connection
+  // must exist, still unconfirmed), and before NAT and conntrack's confirm.
+  helper_prerouting: "type filter hook prerouting priority -150; policy accept;",
+  helper_output: "type filter hook output priority -150; policy accept;",
 };
 
 function nftProtocol(p: Protocol): string {
@@ -57,7 +77,9 @@ export function renderNftRule(spec: RuleSpec, tag: string, counter = true): stri
   if (spec.sourcePort !== undefined) w.push(spec.protocol, "sport", nftPort(spec.sourcePort));
   if (spec.destinationPort !== undefined) w.push(spec.protocol, "dport", nftPort(spec.destinationPort));
   if (counter) w.push("counter");
-  w.push("notrack", "comment", `"${tag}"`);
+  if (spec.helper === undefined) w.push("notrack");
+  else w.push("ct", "helper", "set", `"${helperObjectName(spec.helper, spec.protocol)}"`);
+  w.push("comment", `"${tag}"`);
   const text = w.join(" ");
   if (!/^[A-Za-z0-9 ._:/*"-]+$/.test(text)) throw new TypeError(`refusing to send an unexpected rule text: ${JSON.stringify(text)}`);
   return text;
@@ -91,6 +113,27 @@ export function parseNftListing(json: string): NftListedRule[] {
       | undefined;
     if (!r || r.family !== "inet" || r.table !== NFT_TABLE) continue;
     out.push({ chain: String(r.chain), handle: Number(r.handle), comment: r.comment, expr: r.expr ?? [] });
+  }
+  return out;
+}
+
+/** The `ct helper` object a listed rule sets, if any (`{"ct helper": "ftp-tcp"}`). */
+export function helperObjectOf(rule: Pick<NftListedRule, "expr">): string | undefined {
+  for (const e of rule.expr as Json[]) {
+    const v = e?.["ct helper"];
+    if (typeof v === "string") return v;
+  }
+  return undefined;
+}
+
+/** Names of the `ct helper` objects of {@link NFT_TABLE} in an `nft -j list table` listing. */
+export function parseNftHelperObjects(json: string): string[] {
+  if (json.trim() === "") return [];
+  const doc = JSON.parse(json) as { nftables?: Array<Record<string, unknown>> };
+  const out: string[] = [];
+  for (const item of doc.nftables ?? []) {
+    const o = item["ct helper"] as { family?: string; table?: string; name?: unknown } | undefined;
+    if (o && o.family === "inet" && o.table === NFT_TABLE && typeof o.name === "string") out.push(o.name);
   }
   return out;
 }
@@ -135,6 +178,7 @@ export function parseNftRule(rule: NftListedRule): ParsedNftRule {
   else extras.push(`in chain ${rule.chain}`);
   let notrack = false;
   let counter = false;
+  let helperObject: string | undefined;
   const setFamily = (f: Family, what: string) => {
     if (family && family !== f) extras.push(`${what} contradicts family ${family}`);
     family = f;
@@ -154,6 +198,10 @@ export function parseNftRule(rule: NftListedRule): ParsedNftRule {
       const c = e.counter;
       if (!counter && c !== null && typeof c === "object" && !Array.isArray(c)) counter = true;
       else extras.push(typeof c === "string" ? `counter ${JSON.stringify(c)}` : "a second counter statement");
+      continue;
+    }
+    if (e && typeof e["ct helper"] === "string") {
+      helperObject = e["ct helper"];
       continue;
     }
     const m = e?.match as { op?: string; left?: Json; right?: unknown } | undefined;
@@ -206,7 +254,15 @@ export function parseNftRule(rule: NftListedRule): ParsedNftRule {
       extras.push(JSON.stringify(e));
     }
   }
-  if (!notrack) extras.push("no notrack statement");
+  if (helperObject !== undefined) {
+    const h = parseHelperObjectName(helperObject);
+    if (h && (protocol === undefined || protocol === h.protocol)) spec.helper = h.helper;
+    else extras.push(`ct helper set ${JSON.stringify(helperObject)}`);
+  }
+  // A rule in the other kind's chain runs at the wrong priority: NOTRACK after conntrack has
+  // tracked, a helper before there is a connection to attach it to.
+  if (chain && rule.chain.startsWith("helper_") !== (helperObject !== undefined)) extras.push(`in chain ${rule.chain}`);
+  if (!notrack && helperObject === undefined) extras.push("no notrack statement");
   if (!family) extras.push("matches both families (no meta nfproto)");
   return { spec: { ...spec, family: family ?? "ipv4", protocol: protocol ?? "all" } as RuleSpec, notrack, counter, extras };
 }

@@ -1,9 +1,11 @@
 /**
- * A NOTRACK rule as data: what it matches, the fields compared between the program and the host.
- * Rendered by `iptables-rule.ts` and `nft-rule.ts`, read back by the same files.
+ * A raw-table rule as data: what it matches and what it does (NOTRACK, or attach a conntrack
+ * helper), the fields compared between the program and the host. Rendered by `iptables-rule.ts`
+ * and `nft-rule.ts`, read back by the same files.
  */
 import { deepEqual } from "../../../common/equal";
 import type { Family } from "./address";
+import type { HelperName } from "./helpers";
 import type { PortSpec } from "./ports";
 
 /** Which ruleset a rule goes into: what the host runs (`auto`), iptables, or native nftables. */
@@ -38,6 +40,11 @@ export interface RuleSpec {
   destinationPort?: PortSpec;
   inInterface?: string;
   outInterface?: string;
+  /**
+   * What the rule does: absent, NOTRACK (a `NotrackRule`); a helper, attach it to the connections
+   * matched (`-j CT --helper`, nft `ct helper set`; a `ConntrackHelperRule`).
+   */
+  helper?: HelperName;
 }
 
 /** Input keys that make up a {@link RuleSpec}. */
@@ -51,6 +58,7 @@ export const SPEC_KEYS = [
   "destinationPort",
   "inInterface",
   "outInterface",
+  "helper",
 ] as const;
 
 /** The match alone, of validated inputs or of a rule read back (no other field, none undefined). */

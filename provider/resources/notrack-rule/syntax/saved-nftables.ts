@@ -5,7 +5,8 @@
  * outside the block stays as it was, byte for byte.
  */
 import { NFT_TABLE } from "../../../common/markers";
-import { NFT_CHAIN_DECLARATIONS } from "./nft-rule";
+import { helperObjectDeclaration, parseHelperObjectName } from "./helpers";
+import { NFT_CHAIN_DECLARATIONS, type NftChain } from "./nft-rule";
 import { tagMatches } from "./tag";
 
 /** First line of the managed block. */
@@ -15,12 +16,19 @@ export const NFT_BLOCK_END = "# END pulumi-conntrack";
 
 /** What one resource wants in the block: its rule text in a chain, or nothing. */
 export interface NftSavedRule {
-  chain: "prerouting" | "output";
+  chain: NftChain;
   /** Statement text, comment included. */
   text: string;
 }
 
-type Chains = Record<"prerouting" | "output", string[]>;
+type Chains = Record<NftChain, string[]>;
+
+/** The chains in the order the block holds them. */
+const CHAIN_ORDER: readonly NftChain[] = ["prerouting", "output", "helper_prerouting", "helper_output"];
+
+function noChains(): Chains {
+  return { prerouting: [], output: [], helper_prerouting: [], helper_output: [] };
+}
 
 interface Block {
   /** Index of the BEGIN line and of the END line in the file's lines. */
@@ -34,11 +42,11 @@ function findBlock(lines: string[]): Block | undefined {
   if (begin < 0) return undefined;
   let end = lines.findIndex((l, i) => i > begin && l.trim() === NFT_BLOCK_END);
   if (end < 0) end = lines.length - 1;
-  const chains: Chains = { prerouting: [], output: [] };
+  const chains: Chains = noChains();
   let current: keyof Chains | undefined;
   for (const raw of lines.slice(begin + 1, end)) {
     const line = raw.trim();
-    const m = /^chain (prerouting|output) \{/.exec(line);
+    const m = /^chain (prerouting|output|helper_prerouting|helper_output) \{/.exec(line);
     if (m) {
       current = m[1] as keyof Chains;
       continue;
@@ -67,12 +75,24 @@ export function taggedNftLines(content: string | undefined, tag: string): NftSav
   const b = findBlock(content.split("\n"));
   if (!b) return [];
   const out: NftSavedRule[] = [];
-  for (const chain of ["prerouting", "output"] as const)
-    for (const text of b.chains[chain]) if (nftLineHasTag(text, tag)) out.push({ chain, text });
+  for (const chain of CHAIN_ORDER) for (const text of b.chains[chain]) if (nftLineHasTag(text, tag)) out.push({ chain, text });
   return out;
 }
 
-/** The managed block for the given rules. */
+/** The `ct helper` objects the rules set (`ct helper set "ftp-tcp"`), each once, sorted. */
+function helperObjectsOf(chains: Chains): string[] {
+  const names = new Set<string>();
+  for (const r of [...chains.helper_prerouting, ...chains.helper_output]) {
+    const m = /\bct helper set "([^"]+)"/.exec(r);
+    if (m && parseHelperObjectName(m[1])) names.add(m[1]);
+  }
+  return [...names].sort();
+}
+
+/**
+ * The managed block for the given rules. The helper chains, and the `ct helper` objects their rules
+ * set, are written only when they hold a rule: a block of NOTRACK rules alone is as it always was.
+ */
 export function renderNftBlock(chains: Chains): string[] {
   const chain = (name: keyof Chains) => [
     `\tchain ${name} {`,
@@ -87,8 +107,10 @@ export function renderNftBlock(chains: Chains): string[] {
     `table inet ${NFT_TABLE}`,
     `delete table inet ${NFT_TABLE}`,
     `table inet ${NFT_TABLE} {`,
+    ...helperObjectsOf(chains).map((name) => `\t${helperObjectDeclaration(name)}`),
     ...chain("prerouting"),
     ...chain("output"),
+    ...(["helper_prerouting", "helper_output"] as const).flatMap((c) => (chains[c].length ? chain(c) : [])),
     "}",
     NFT_BLOCK_END,
   ];
@@ -111,9 +133,9 @@ export function editNftablesConf(
   const lines = content === "" ? [] : content.split("\n");
   if (trailingNewline) lines.pop();
   const block = findBlock(lines);
-  const chains: Chains = block ? block.chains : { prerouting: [], output: [] };
+  const chains: Chains = block ? block.chains : noChains();
   let placed = false;
-  for (const name of ["prerouting", "output"] as const) {
+  for (const name of CHAIN_ORDER) {
     const next: string[] = [];
     for (const r of chains[name]) {
       if (!nftLineHasTag(r, tag, adopt)) next.push(r);
@@ -125,7 +147,7 @@ export function editNftablesConf(
     chains[name] = next;
   }
   if (want && !placed) chains[want.chain].push(want.text);
-  const empty = chains.prerouting.length === 0 && chains.output.length === 0;
+  const empty = CHAIN_ORDER.every((c) => chains[c].length === 0);
   const rendered = empty ? [] : renderNftBlock(chains);
   let out: string[];
   if (block) out = [...lines.slice(0, block.begin), ...rendered, ...lines.slice(block.end + 1)];
