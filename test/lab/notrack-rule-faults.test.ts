@@ -8,7 +8,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { APPLY_SCRIPT as NOTRACK_APPLY, INPUT_INCOMPLETE_EXIT } from "../../provider/resources/notrack-rule/apply";
+import { APPLY_SCRIPT as NOTRACK_APPLY } from "../../provider/resources/notrack-rule/apply";
+import { EXIT } from "../../provider/transport/exit-codes";
 import { handler } from "../../provider/runtime";
 import { contentSha256 } from "../../provider/transport/files";
 import { closeAll } from "../../provider/transport/pool";
@@ -232,7 +233,7 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule faults on lab hosts", (
     // What a client that went away before sending all of its standard input leaves: part of it, or none.
     for (const arrived of [whole.slice(0, 10), ""]) {
       const r = await hostExec(c.name, argv, arrived);
-      expect(r.code, r.stderr).toBe(INPUT_INCOMPLETE_EXIT);
+      expect(r.code, r.stderr).toBe(EXIT.INPUT_INCOMPLETE);
       expect(await snapshot(c.name)).toBe(before);
     }
     // The same invocation with its whole input goes through.

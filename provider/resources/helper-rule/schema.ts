@@ -1,8 +1,7 @@
 import { z } from "zod";
 import { containsUnknown } from "../../common/unknown";
 import { ConnectionSchema } from "../../connection/schema";
-import { BACKENDS } from "../notrack-rule/syntax/rule";
-import { cidr, crossFieldFailures, iface, port, RULE_NAME } from "../notrack-rule/schema";
+import { crossFieldFailures, RULE_MATCH_FIELDS, RULE_NAME } from "../notrack-rule/schema";
 import { CHAINS } from "../notrack-rule/syntax/rule";
 import { HELPERS, helperProtocols, isHelperName } from "../notrack-rule/syntax/helpers";
 
@@ -34,24 +33,7 @@ export const ConntrackHelperRuleSchema = z
     chain: z.enum(CHAINS, { message: 'must be "PREROUTING" or "OUTPUT"' }).default("PREROUTING"),
     /** `tcp` or `udp`: one the helper tracks (ftp: tcp; tftp: udp; sip and h323: either). */
     protocol: z.enum(HELPER_RULE_PROTOCOLS, { message: 'must be "tcp" or "udp"' }),
-    /** Source port or range. */
-    sourcePort: port.optional(),
-    /** Destination port or range: the service's port (21 for FTP). */
-    destinationPort: port.optional(),
-    /** Source address or CIDR block of the rule's family. */
-    source: cidr.optional(),
-    /** Destination address or CIDR block of the rule's family. */
-    destination: cidr.optional(),
-    /** Interface connections arrive on (`PREROUTING` only); a trailing `+` matches a prefix. */
-    inInterface: iface.optional(),
-    /** Interface connections leave through (`OUTPUT` only); a trailing `+` matches a prefix. */
-    outInterface: iface.optional(),
-    /** `ipv4` (iptables) or `ipv6` (ip6tables). */
-    family: z.enum(["ipv4", "ipv6"], { message: 'must be "ipv4" or "ipv6"' }).default("ipv4"),
-    /** `auto` (what the host runs, recorded in the outputs), `iptables` or `nftables`. */
-    backend: z.enum(BACKENDS, { message: 'must be "auto", "iptables" or "nftables"' }).default("auto"),
-    /** Also add the rule to the host's saved ruleset so it survives a reboot. */
-    persist: z.boolean().default(true),
+    ...RULE_MATCH_FIELDS,
     /** Set by `read` only (never in a program): differences the inputs cannot express, repaired by the next `up`. */
     observedDrift: z.array(z.string()).optional(),
   })

@@ -12,19 +12,6 @@ import { renderLiveBatch } from "./batch/render";
 import { RAW_TABLE_SHELL_FUNCTIONS } from "./host/raw-table";
 import { SHELL_FUNCTIONS } from "./host/shell";
 
-/** Exit code of the apply script when the host changed since it was observed ({@link EXIT.CONFLICT}). */
-export const CONFLICT_EXIT = EXIT.CONFLICT;
-/** Exit code of the apply script when the tool refused the live batch ({@link EXIT.LIVE_FAILED}). */
-export const LIVE_FAILED_EXIT = EXIT.LIVE_FAILED;
-/** Exit code when the saved-ruleset file could not be prepared ({@link EXIT.FILE_PREP_FAILED}). */
-export const FILE_PREP_FAILED_EXIT = EXIT.FILE_PREP_FAILED;
-/** Exit code when the live batch was applied but the file could not be replaced ({@link EXIT.FILE_WRITE_FAILED}). */
-export const FILE_WRITE_FAILED_EXIT = EXIT.FILE_WRITE_FAILED;
-/** Exit code when the new file content did not arrive whole ({@link EXIT.INPUT_INCOMPLETE}). */
-export const INPUT_INCOMPLETE_EXIT = EXIT.INPUT_INCOMPLETE;
-/** Exit code when a helper's module could not be loaded ({@link EXIT.MODULE_LOAD_FAILED}). */
-export const MODULE_LOAD_FAILED_EXIT = EXIT.MODULE_LOAD_FAILED;
-
 /**
  * The apply script: under the host lock (`transport/host-lock.ts`; exit {@link EXIT.LOCK_TIMEOUT} when another run holds it too long), check that the live ruleset and the file are still what
  * the plan was computed from (else exit {@link EXIT.CONFLICT} and change nothing), apply the live batch atomically,
@@ -61,31 +48,31 @@ if [ -n "$file" ]; then
   # leftover of a run that was killed.
   ctk_tmp_sweep "$file"
   if [ "$fmode" != remove ]; then
-    tmp=$(ctk_tmp_new "$file") || exit ${FILE_PREP_FAILED_EXIT}
+    tmp=$(ctk_tmp_new "$file") || exit ${EXIT.FILE_PREP_FAILED}
     trap 'rm -f -- "$tmp"' EXIT
     trap 'rm -f -- "$tmp"; exit 1' INT TERM
     ctk_tmp_fill "$tmp" "$csum"; rc=$?
-    [ "$rc" = ${INPUT_INCOMPLETE_EXIT} ] && exit ${INPUT_INCOMPLETE_EXIT}
-    [ "$rc" = 0 ] || exit ${FILE_PREP_FAILED_EXIT}
+    [ "$rc" = ${EXIT.INPUT_INCOMPLETE} ] && exit ${EXIT.INPUT_INCOMPLETE}
+    [ "$rc" = ${EXIT.OK} ] || exit ${EXIT.FILE_PREP_FAILED}
     # A full disk shows here, before anything changed, not after the live batch.
     sync -- "$tmp" 2>/dev/null || true
   elif [ -e "$file" ] && [ ! -w "$d" ]; then
-    echo "cannot remove $file: $d is not writable" >&2; exit ${FILE_PREP_FAILED_EXIT}
+    echo "cannot remove $file: $d is not writable" >&2; exit ${EXIT.FILE_PREP_FAILED}
   fi
 fi
 case "$guard" in
   iptables)
-    save=$(ctk_ipt_raw_save "$variant" "$fam") || exit ${LIVE_FAILED_EXIT}
+    save=$(ctk_ipt_raw_save "$variant" "$fam") || exit ${EXIT.LIVE_FAILED}
     c1=$(printf '%s\\n' "$save" | ctk_chain_hash PREROUTING)
     c2=$(printf '%s\\n' "$save" | ctk_chain_hash OUTPUT)
-    if [ "$c1" != "$h1" ] || [ "$c2" != "$h2" ]; then echo "conflict: the raw table changed since it was read" >&2; exit ${CONFLICT_EXIT}; fi ;;
+    if [ "$c1" != "$h1" ] || [ "$c2" != "$h2" ]; then echo "conflict: the raw table changed since it was read" >&2; exit ${EXIT.CONFLICT}; fi ;;
   nft)
     c1=$(ctk_nft_table | sha256sum | cut -c1-64)
-    if [ "$c1" != "$h1" ]; then echo "conflict: table inet pulumi_conntrack changed since it was read" >&2; exit ${CONFLICT_EXIT}; fi ;;
+    if [ "$c1" != "$h1" ]; then echo "conflict: table inet pulumi_conntrack changed since it was read" >&2; exit ${EXIT.CONFLICT}; fi ;;
 esac
 if [ -n "$file" ]; then
   if [ -e "$file" ]; then cur=$(sha256sum < "$file" | cut -c1-64); else cur=absent; fi
-  if [ "$cur" != "$fsum" ]; then echo "conflict: $file changed since it was read" >&2; exit ${CONFLICT_EXIT}; fi
+  if [ "$cur" != "$fsum" ]; then echo "conflict: $file changed since it was read" >&2; exit ${EXIT.CONFLICT}; fi
 fi
 # A helper rule needs its helper in the kernel: the kernel would ask modprobe for its alias itself,
 # but a failure there reads "No such file or directory"; loaded here, a failure says which module.
@@ -93,11 +80,11 @@ fi
 # shellcheck disable=SC2086
 for m in $mods; do
   [ -e "/sys/module/$m/initstate" ] && continue
-  modprobe -- "$m" || { echo "modprobe $m failed" >&2; exit ${MODULE_LOAD_FAILED_EXIT}; }
+  modprobe -- "$m" || { echo "modprobe $m failed" >&2; exit ${EXIT.MODULE_LOAD_FAILED}; }
 done
 if [ -n "$batch" ]; then
   if [ "$backend" = nftables ]; then
-    printf '%s' "$batch" | nft -f - || exit ${LIVE_FAILED_EXIT}
+    printf '%s' "$batch" | nft -f - || exit ${EXIT.LIVE_FAILED}
   else
     r=$(ctk_ipt_bin "$variant" "$fam" restore)
     # The legacy variant rewrites whole tables under the xtables lock: wait for it (-w) where the
@@ -105,9 +92,9 @@ if [ -n "$batch" ]; then
     # The probe reads the usage text, which the tool prints on stderr; it decides an option, it is
     # never taken for rules.
     if [ "$variant" = legacy ] && "$r" --help 2>&1 | grep -q -e '--wait'; then
-      printf '%s' "$batch" | "$r" -w 60 --noflush || exit ${LIVE_FAILED_EXIT}
+      printf '%s' "$batch" | "$r" -w 60 --noflush || exit ${EXIT.LIVE_FAILED}
     else
-      printf '%s' "$batch" | "$r" --noflush || exit ${LIVE_FAILED_EXIT}
+      printf '%s' "$batch" | "$r" --noflush || exit ${EXIT.LIVE_FAILED}
     fi
     # Only the nf_tables variant's tables can go (legacy tables belong to the kernel module). The
     # check right before the delete is what protects other programs' rules; they do not take this
@@ -121,9 +108,9 @@ if [ -n "$batch" ]; then
   fi
 fi
 if [ -n "$file" ] && [ "$fmode" = remove ]; then
-  rm -f -- "$file" || exit ${FILE_WRITE_FAILED_EXIT}
+  rm -f -- "$file" || exit ${EXIT.FILE_WRITE_FAILED}
 elif [ -n "$file" ]; then
-  ctk_tmp_commit "$tmp" "$file" "$fmode" || exit ${FILE_WRITE_FAILED_EXIT}
+  ctk_tmp_commit "$tmp" "$file" "$fmode" || exit ${EXIT.FILE_WRITE_FAILED}
   trap - EXIT
 fi
 exit 0`;
@@ -196,8 +183,8 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
   const label = `apply NOTRACK rule change (${what})`;
   const r = await exec(conn, argv, { stdin, label });
   if (r.exitCode === EXIT.OK) return "done";
-  if (r.exitCode === CONFLICT_EXIT) return "conflict";
-  if (r.exitCode === LIVE_FAILED_EXIT) {
+  if (r.exitCode === EXIT.CONFLICT) return "conflict";
+  if (r.exitCode === EXIT.LIVE_FAILED) {
     const batch = text.trim().split("\n").join(" \\n ");
     throw new RemoteCommandError(`the ${p.live?.backend} batch was refused: ${r.stderr.trim() || "(no message)"}`, r, {
       host: hostLabel(conn),
@@ -205,7 +192,7 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
       hint: liveHint(r.stderr, p),
     });
   }
-  if (r.exitCode === FILE_PREP_FAILED_EXIT) {
+  if (r.exitCode === EXIT.FILE_PREP_FAILED) {
     throw new RemoteCommandError(
       `nothing was changed on the host: ${p.file?.path} cannot be written (${r.stderr.trim() || "no message"}), and a rule and its saved copy are changed together`,
       r,
@@ -216,7 +203,7 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
       },
     );
   }
-  if (r.exitCode === FILE_WRITE_FAILED_EXIT) {
+  if (r.exitCode === EXIT.FILE_WRITE_FAILED) {
     throw new RemoteCommandError(
       `the live change was applied but ${p.file?.path} could not be replaced (${r.stderr.trim() || "no message"}): the saved ruleset still has the previous state`,
       r,
@@ -227,14 +214,14 @@ export async function applyPlan(conn: Connection, family: Family, p: Plan): Prom
       },
     );
   }
-  if (r.exitCode === INPUT_INCOMPLETE_EXIT) {
+  if (r.exitCode === EXIT.INPUT_INCOMPLETE) {
     throw new RemoteCommandError(`nothing was changed on the host: the new content of ${p.file?.path} did not arrive whole`, r, {
       host: hostLabel(conn),
       command: `write ${p.file?.path} (checked before the live change)`,
       hint: "the connection lost part of the input; run `pulumi up` again",
     });
   }
-  if (r.exitCode === MODULE_LOAD_FAILED_EXIT) {
+  if (r.exitCode === EXIT.MODULE_LOAD_FAILED) {
     throw new RemoteCommandError(
       `nothing was changed on the host: a conntrack helper module could not be loaded (${r.stderr.trim() || "no message"})`,
       r,

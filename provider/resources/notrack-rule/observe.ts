@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
+import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT, parseFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import type { Family } from "./syntax/address";
@@ -167,6 +168,6 @@ export async function observe(conn: Connection, family: Family, variant?: Iptabl
   const argv = script(OBSERVE_SCRIPT, [family === "ipv6" ? "6" : "4", variant ?? ""]);
   const label = "observe NOTRACK rules (facts, raw table, nft table, saved rulesets)";
   const r = await exec(conn, argv, { label });
-  if (r.exitCode !== 0) throw commandFailed(conn, argv, r, { label });
+  if (r.exitCode !== EXIT.OK) throw commandFailed(conn, argv, r, { label });
   return parseObserved(r.stdout, family);
 }

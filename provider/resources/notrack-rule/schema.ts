@@ -56,6 +56,31 @@ export const iface = z.string().superRefine((v, ctx) => {
  * one host, in the raw table (iptables) or this package's own table at raw priority (nftables).
  * Unknown properties are refused, and so is every combination iptables would refuse.
  */
+/**
+ * The fields every raw-table rule kind takes besides its action (NotrackRule, ConntrackHelperRule):
+ * the match beyond chain and protocol, where the rule goes, and whether it is saved.
+ */
+export const RULE_MATCH_FIELDS = {
+  /** Source port or range (`53`, `"1024:65535"`); tcp, udp and sctp only. */
+  sourcePort: port.optional(),
+  /** Destination port or range; tcp, udp and sctp only. */
+  destinationPort: port.optional(),
+  /** Source address or CIDR block of the rule's family. */
+  source: cidr.optional(),
+  /** Destination address or CIDR block of the rule's family. */
+  destination: cidr.optional(),
+  /** Interface packets arrive on (`PREROUTING` only); a trailing `+` matches a prefix. */
+  inInterface: iface.optional(),
+  /** Interface packets leave through (`OUTPUT` only); a trailing `+` matches a prefix. */
+  outInterface: iface.optional(),
+  /** `ipv4` (iptables) or `ipv6` (ip6tables). */
+  family: z.enum(["ipv4", "ipv6"], { message: 'must be "ipv4" or "ipv6"' }).default("ipv4"),
+  /** `auto` (what the host runs, recorded in the outputs), `iptables` or `nftables`. */
+  backend: z.enum(BACKENDS, { message: 'must be "auto", "iptables" or "nftables"' }).default("auto"),
+  /** Also add the rule to the host's saved ruleset so it survives a reboot. */
+  persist: z.boolean().default(true),
+};
+
 export const NotrackRuleSchema = z
   .object({
     /** How to reach the host (`@pulumi/command`'s `remote.ConnectionArgs`, plus `sudo`). */
@@ -77,24 +102,7 @@ export const NotrackRuleSchema = z
     chain: z.enum(CHAINS, { message: 'must be "PREROUTING" or "OUTPUT"' }),
     /** Protocol matched: tcp, udp, sctp, icmp (ipv4), icmpv6 (ipv6) or all. */
     protocol: z.enum(PROTOCOLS, { message: 'must be one of "tcp", "udp", "sctp", "icmp", "icmpv6", "all"' }),
-    /** Source port or range (`53`, `"1024:65535"`); tcp, udp and sctp only. */
-    sourcePort: port.optional(),
-    /** Destination port or range; tcp, udp and sctp only. */
-    destinationPort: port.optional(),
-    /** Source address or CIDR block of the rule's family. */
-    source: cidr.optional(),
-    /** Destination address or CIDR block of the rule's family. */
-    destination: cidr.optional(),
-    /** Interface packets arrive on (`PREROUTING` only); a trailing `+` matches a prefix. */
-    inInterface: iface.optional(),
-    /** Interface packets leave through (`OUTPUT` only); a trailing `+` matches a prefix. */
-    outInterface: iface.optional(),
-    /** `ipv4` (iptables) or `ipv6` (ip6tables). */
-    family: z.enum(["ipv4", "ipv6"], { message: 'must be "ipv4" or "ipv6"' }).default("ipv4"),
-    /** `auto` (what the host runs, recorded in the outputs), `iptables` or `nftables`. */
-    backend: z.enum(BACKENDS, { message: 'must be "auto", "iptables" or "nftables"' }).default("auto"),
-    /** Also add the rule to the host's saved ruleset so it survives a reboot. */
-    persist: z.boolean().default(true),
+    ...RULE_MATCH_FIELDS,
     /**
      * Allow a rule that could match the SSH session this provider manages the host through.
      * Untracked packets are in state UNTRACKED, so a filter table that accepts only

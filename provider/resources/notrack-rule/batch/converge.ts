@@ -6,7 +6,8 @@
 import { endpointKey, hostLabel, type Connection } from "../../../connection/schema";
 import { connectionIdentity } from "../../../transport/pool";
 import { ConflictError, ConntrackError, RemoteCommandError } from "../../../errors";
-import { applyPlan, FILE_PREP_FAILED_EXIT, FILE_WRITE_FAILED_EXIT, LIVE_FAILED_EXIT, MODULE_LOAD_FAILED_EXIT } from "../apply";
+import { applyPlan } from "../apply";
+import { EXIT } from "../../../transport/exit-codes";
 import { variantOf } from "../host/backend";
 import { joinBatch, type Settled } from "../../../common/batcher";
 import { mergePlans } from "./merge";
@@ -103,12 +104,12 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
         if (
           changing.length > 1 &&
           e instanceof RemoteCommandError &&
-          (e.exitCode === LIVE_FAILED_EXIT || e.exitCode === MODULE_LOAD_FAILED_EXIT)
+          (e.exitCode === EXIT.LIVE_FAILED || e.exitCode === EXIT.MODULE_LOAD_FAILED)
         ) {
           // The batch is atomic, so nothing changed; the tool names no culprit. Each member alone
           // finds out whether it is the one the host refuses.
           for (const x of planned) results[x.i] = (await convergeBatch(conn, [reqs[x.i]]))[0];
-        } else if (e instanceof RemoteCommandError && e.exitCode === FILE_PREP_FAILED_EXIT) {
+        } else if (e instanceof RemoteCommandError && e.exitCode === EXIT.FILE_PREP_FAILED) {
           // Nothing changed. Members that write no file (persist: false, nothing saved) do not
           // depend on it: they go again on their own; the others fail, saying nothing was done.
           const free = planned.filter((x) => !x.plan.file);
@@ -120,7 +121,7 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
             );
             free.forEach((x, j) => (results[x.i] = again[j]));
           }
-        } else if (e instanceof RemoteCommandError && e.exitCode === FILE_WRITE_FAILED_EXIT) {
+        } else if (e instanceof RemoteCommandError && e.exitCode === EXIT.FILE_WRITE_FAILED) {
           // The live batch is applied: members without a file change are done; the others say
           // exactly what was and was not done.
           for (const x of planned) {
