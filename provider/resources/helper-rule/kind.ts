@@ -16,7 +16,7 @@ import { crossFieldFailures } from "../notrack-rule/schema";
 import { HELPER_INFO, kernelHelperName } from "../notrack-rule/syntax/helpers";
 import { specOf, type RuleSpec } from "../notrack-rule/syntax/rule";
 import type { Observed } from "../notrack-rule/host/observed";
-import { HELPER_RULE_OUTPUT_NAMES } from "./resource";
+import { HELPER_RULE_OUTPUT_NAMES } from "./outputs";
 import type { ConntrackHelperRuleOutputs } from "./outputs";
 import { ConntrackHelperRuleSchema, HELPER_RULE_TYPE, helperFailures, type ConntrackHelperRuleInputs } from "./schema";
 

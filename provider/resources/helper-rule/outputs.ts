@@ -1,6 +1,7 @@
 /** What a ConntrackHelperRule reports besides its inputs. */
 import type { NotrackRuleOutputs } from "../notrack-rule/outputs";
 import type { HelperModuleState } from "../notrack-rule/host/helper-modules";
+import type { Assert, ExactNames } from "../../common/output-names";
 
 /** The helper's kernel module, as the operation left it. */
 export interface HelperModuleOutput {
@@ -20,3 +21,21 @@ export interface ConntrackHelperRuleOutputs extends NotrackRuleOutputs {
   /** The helper's kernel module. */
   helperModule: HelperModuleOutput;
 }
+
+/**
+ * The names of ConntrackHelperRule's outputs besides its inputs, once (checked at compile time
+ * against {@link ConntrackHelperRuleOutputs} and the class's declared fields).
+ */
+export const HELPER_RULE_OUTPUT_NAMES = [
+  "tag",
+  "resolvedBackend",
+  "ruleText",
+  "persistence",
+  "actions",
+  "warnings",
+  "kernelHelper",
+  "helperModule",
+] as const;
+
+// Compile-time only: the list is exactly the outputs type's keys.
+type _NamesAreTheOutputs = Assert<ExactNames<ConntrackHelperRuleOutputs, typeof HELPER_RULE_OUTPUT_NAMES>>;

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { secretConnection, withSecretConnection, type ConnectionArgs } from "../../common/resource-options";
-import type { Assert, DeclaresOutputs, ExactNames } from "../../common/output-names";
+import type { Assert, DeclaresOutputs } from "../../common/output-names";
 import { outputSlots } from "../../common/output-names";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
 import type { Persistence } from "../notrack-rule/host/backend";
@@ -8,7 +8,7 @@ import type { ResolvedBackend } from "../notrack-rule/syntax/rule";
 import { ownerOf, ruleNameFor } from "../notrack-rule/resource";
 import type { BackendChoice, Chain } from "../notrack-rule/syntax/rule";
 import type { PortSpec } from "../notrack-rule/syntax/ports";
-import type { ConntrackHelperRuleOutputs, HelperModuleOutput } from "./outputs";
+import { HELPER_RULE_OUTPUT_NAMES, type ConntrackHelperRuleOutputs, type HelperModuleOutput } from "./outputs";
 import { HELPER_RULE_TYPE, type HelperName } from "./schema";
 
 /** Arguments of {@link ConntrackHelperRule}. */
@@ -42,24 +42,6 @@ export interface ConntrackHelperRuleArgs {
   /** Name in the rule's identifying comment (`pulumi-conntrack:helper:<ruleName>:...`); default: the resource name. */
   ruleName?: pulumi.Input<string>;
 }
-
-/**
- * The names of {@link ConntrackHelperRule}'s outputs besides its inputs, once (checked at compile time
- * against {@link ConntrackHelperRuleOutputs} and the class's declared fields).
- */
-export const HELPER_RULE_OUTPUT_NAMES = [
-  "tag",
-  "resolvedBackend",
-  "ruleText",
-  "persistence",
-  "actions",
-  "warnings",
-  "kernelHelper",
-  "helperModule",
-] as const;
-
-// Compile-time only: the list is exactly the outputs type's keys.
-type _NamesAreTheOutputs = Assert<ExactNames<ConntrackHelperRuleOutputs, typeof HELPER_RULE_OUTPUT_NAMES>>;
 
 /**
  * One explicit conntrack helper assignment on one host: connections the rule matches get the

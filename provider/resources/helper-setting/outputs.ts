@@ -2,6 +2,7 @@ import { helperOptionLines, type ToggleValue } from "./managed-file";
 import { managedPath, type HelperObservation } from "./observe";
 import type { Change, Conflict, ConntrackModule, Persistence, Plan, Recorded, Toggle } from "./plan";
 import type { HelperSettingDesired } from "./schema";
+import type { Assert, ExactNames } from "../../common/output-names";
 
 /** What a `ConntrackHelperSetting` reports besides its inputs. */
 export interface HelperSettingOutputs extends Recorded {
@@ -116,3 +117,29 @@ export function recordedOf(olds: { readonly [K in keyof Recorded]?: unknown }): 
     previousFileMode: typeof mode === "string" && /^[0-7]{3,4}$/.test(mode) ? mode : null,
   };
 }
+
+/**
+ * The names of ConntrackHelperSetting's outputs besides its inputs, once: the constructor's output slots come
+ * from it, and the compiler checks it against {@link HelperSettingOutputs} and the class's declared fields (`resource.ts`).
+ */
+export const HELPER_SETTING_OUTPUT_NAMES = [
+  "kernelRelease",
+  "toggle",
+  "nfConntrack",
+  "liveValue",
+  "moduleParameter",
+  "persistedFile",
+  "persistedContent",
+  "persistence",
+  "previousLiveValue",
+  "previousModuleParameter",
+  "previousFileContent",
+  "previousFileMode",
+  "conflicts",
+  "warnings",
+  "notes",
+  "actions",
+] as const;
+
+// Compile-time only: the list is exactly the outputs type's keys.
+type _NamesAreTheOutputs = Assert<ExactNames<HelperSettingOutputs, typeof HELPER_SETTING_OUTPUT_NAMES>>;

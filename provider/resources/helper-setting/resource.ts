@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { Assert, DeclaresOutputs, ExactNames } from "../../common/output-names";
+import type { Assert, DeclaresOutputs } from "../../common/output-names";
 import { outputSlots } from "../../common/output-names";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
-import type { HelperSettingOutputs } from "./outputs";
+import { HELPER_SETTING_OUTPUT_NAMES, type HelperSettingOutputs } from "./outputs";
 import { secretConnection, withSecretConnection, type ConnectionArgs } from "../../common/resource-options";
 import type { ToggleValue } from "./managed-file";
 import type { Conflict, ConntrackModule, Persistence, Toggle } from "./plan";
@@ -23,32 +23,6 @@ export interface ConntrackHelperSettingArgs {
   /** Name of the file under `/etc/modprobe.d` this resource owns. Default `pulumi-conntrack-helper.conf`. */
   fileName?: pulumi.Input<string>;
 }
-
-/**
- * The names of {@link ConntrackHelperSetting}'s outputs besides its inputs, once: the constructor's output slots come
- * from it, and the compiler checks it against {@link HelperSettingOutputs} and the class's declared fields below.
- */
-export const HELPER_SETTING_OUTPUT_NAMES = [
-  "kernelRelease",
-  "toggle",
-  "nfConntrack",
-  "liveValue",
-  "moduleParameter",
-  "persistedFile",
-  "persistedContent",
-  "persistence",
-  "previousLiveValue",
-  "previousModuleParameter",
-  "previousFileContent",
-  "previousFileMode",
-  "conflicts",
-  "warnings",
-  "notes",
-  "actions",
-] as const;
-
-// Compile-time only: the list is exactly the outputs type's keys.
-type _NamesAreTheOutputs = Assert<ExactNames<HelperSettingOutputs, typeof HELPER_SETTING_OUTPUT_NAMES>>;
 
 /**
  * Makes a host's automatic conntrack helper assignment (`net.netfilter.nf_conntrack_helper`) what

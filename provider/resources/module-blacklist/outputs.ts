@@ -2,6 +2,7 @@ import type { ReplacedFile } from "./managed-file";
 import { managedPath, type Observation } from "./observation";
 import { moduleStatuses, overrideNotes, warningsOf, type Drift, type ModuleStatus, type Recorded } from "./plan";
 import type { ModuleBlacklistInputs } from "./schema";
+import type { Assert, ExactNames } from "../../common/output-names";
 
 /** What a ModuleBlacklist reports besides its inputs. */
 export interface ModuleBlacklistOutputs {
@@ -55,3 +56,24 @@ export function outputsFrom(
     warnings: warningsOf(notes),
   };
 }
+
+/**
+ * The names of ModuleBlacklist's outputs besides its inputs, once: the constructor's output slots come
+ * from it, and the compiler checks it against {@link ModuleBlacklistOutputs} and the class's declared fields (`resource.ts`).
+ */
+export const MODULE_BLACKLIST_OUTPUT_NAMES = [
+  "path",
+  "kernelRelease",
+  "moduleStates",
+  "effective",
+  "initramfsRegenerated",
+  "unloaded",
+  "replacedFile",
+  "drift",
+  "driftRepairable",
+  "notes",
+  "warnings",
+] as const;
+
+// Compile-time only: the list is exactly the outputs type's keys.
+type _NamesAreTheOutputs = Assert<ExactNames<ModuleBlacklistOutputs, typeof MODULE_BLACKLIST_OUTPUT_NAMES>>;

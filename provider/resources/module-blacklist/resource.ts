@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { secretConnection, withSecretConnection, type ConnectionArgs } from "../../common/resource-options";
-import type { Assert, DeclaresOutputs, ExactNames } from "../../common/output-names";
+import type { Assert, DeclaresOutputs } from "../../common/output-names";
 import { outputSlots } from "../../common/output-names";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
-import type { ModuleBlacklistOutputs } from "./outputs";
+import { MODULE_BLACKLIST_OUTPUT_NAMES, type ModuleBlacklistOutputs } from "./outputs";
 import type { ReplacedFile } from "./managed-file";
 import type { ModuleStatus } from "./plan";
 import { MODULE_BLACKLIST_TYPE, type BlacklistMode, type InitramfsPolicy } from "./schema";
@@ -41,27 +41,6 @@ export interface ModuleBlacklistArgs {
   /** The file under `/etc/modprobe.d` this resource owns. Default `pulumi-conntrack-blacklist.conf`. */
   fileName?: pulumi.Input<string>;
 }
-
-/**
- * The names of {@link ModuleBlacklist}'s outputs besides its inputs, once: the constructor's output slots come
- * from it, and the compiler checks it against {@link ModuleBlacklistOutputs} and the class's declared fields below.
- */
-export const MODULE_BLACKLIST_OUTPUT_NAMES = [
-  "path",
-  "kernelRelease",
-  "moduleStates",
-  "effective",
-  "initramfsRegenerated",
-  "unloaded",
-  "replacedFile",
-  "drift",
-  "driftRepairable",
-  "notes",
-  "warnings",
-] as const;
-
-// Compile-time only: the list is exactly the outputs type's keys.
-type _NamesAreTheOutputs = Assert<ExactNames<ModuleBlacklistOutputs, typeof MODULE_BLACKLIST_OUTPUT_NAMES>>;
 
 /**
  * Keeps kernel modules out of a host through one managed file under `/etc/modprobe.d` (the seed

@@ -14,6 +14,7 @@ import { specOf, SPEC_KEYS, type RuleSpec } from "./syntax/rule";
 import { withoutCounter } from "./syntax/nft-rule";
 import { taggedNftLines } from "./syntax/saved-nftables";
 import { taggedSavedLines } from "./syntax/saved-iptables";
+import type { Assert, ExactNames } from "../../common/output-names";
 
 /**
  * The names of NotrackRule's outputs besides its inputs, once: the constructor's output slots come
@@ -40,6 +41,9 @@ export interface NotrackRuleOutputs {
    */
   warnings: string[];
 }
+
+// Compile-time only: the list is exactly the outputs type's keys.
+type _NamesAreTheOutputs = Assert<ExactNames<NotrackRuleOutputs, typeof NOTRACK_RULE_OUTPUT_NAMES>>;
 
 /** The outputs of a create or update that carried out plan `p` for `spec`. */
 export function outputsOf(tag: string, backend: ResolvedBackend, p: Plan, spec: RuleSpec, persist: boolean): NotrackRuleOutputs {

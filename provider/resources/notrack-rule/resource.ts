@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { secretConnection, withSecretConnection, type ConnectionArgs } from "../../common/resource-options";
-import type { Assert, DeclaresOutputs, ExactNames } from "../../common/output-names";
+import type { Assert, DeclaresOutputs } from "../../common/output-names";
 import { outputSlots } from "../../common/output-names";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
 import { NOTRACK_RULE_OUTPUT_NAMES, type NotrackRuleOutputs } from "./outputs";
@@ -85,9 +85,6 @@ function parentPath(parent: pulumi.Resource | undefined): string {
   }
   return out.join("$");
 }
-
-// Compile-time only: the list is exactly the outputs type's keys.
-type _NamesAreTheOutputs = Assert<ExactNames<NotrackRuleOutputs, typeof NOTRACK_RULE_OUTPUT_NAMES>>;
 
 /**
  * One NOTRACK rule on one host: packets it matches bypass connection tracking (the busy DNS

@@ -3,6 +3,7 @@ import { FILE_ROLES, MANAGED_PATHS } from "./managed-files";
 import type { TableObservation } from "./observe";
 import { BYTES_PER_BUCKET, BYTES_PER_ENTRY, emptyRecord, liveBuckets, type Plan, type Recorded } from "./plan";
 import { TIMEOUT_NAMES, TIMEOUT_SYSCTLS, type TableSizeDesired, type TimeoutName } from "./schema";
+import type { Assert, ExactNames } from "../../common/output-names";
 
 /** What a `ConntrackTableSize` reports besides its inputs. */
 export interface TableSizeOutputs extends Recorded {
@@ -116,3 +117,33 @@ export function recordedOf(olds: { readonly [K in keyof Recorded]?: unknown }): 
     for (const role of FILE_ROLES) r.previousFiles[role] = typeof f[role] === "string" ? (f[role] as string) : null;
   return r;
 }
+
+/**
+ * The names of ConntrackTableSize's outputs besides its inputs, once: the constructor's output slots come
+ * from it, and the compiler checks it against {@link TableSizeOutputs} and the class's declared fields (`resource.ts`).
+ */
+export const TABLE_SIZE_OUTPUT_NAMES = [
+  "kernelRelease",
+  "nfConntrack",
+  "namespace",
+  "cpus",
+  "memTotalBytes",
+  "targetMax",
+  "targetBuckets",
+  "effectiveMax",
+  "effectiveBuckets",
+  "effectiveTimeouts",
+  "memoryEstimateBytes",
+  "countAtOperation",
+  "persistedFiles",
+  "previousMax",
+  "previousBuckets",
+  "previousTimeouts",
+  "previousFiles",
+  "warnings",
+  "notes",
+  "actions",
+] as const;
+
+// Compile-time only: the list is exactly the outputs type's keys.
+type _NamesAreTheOutputs = Assert<ExactNames<TableSizeOutputs, typeof TABLE_SIZE_OUTPUT_NAMES>>;

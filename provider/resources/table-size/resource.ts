@@ -1,11 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { Assert, DeclaresOutputs, ExactNames } from "../../common/output-names";
+import type { Assert, DeclaresOutputs } from "../../common/output-names";
 import { outputSlots } from "../../common/output-names";
 import { thinProvider, TYPE_MODULE } from "../../common/thin-provider";
 import { secretConnection, withSecretConnection, type ConnectionArgs } from "../../common/resource-options";
 import type { ModuleState } from "../../transport/facts";
 import type { FileRole } from "./managed-files";
-import type { TableSizeOutputs } from "./outputs";
+import { TABLE_SIZE_OUTPUT_NAMES, type TableSizeOutputs } from "./outputs";
 import { TABLE_SIZE_TYPE, type TimeoutName } from "./schema";
 
 /** Timeouts in seconds by name; each must exist as a `net.netfilter.*timeout*` sysctl on the host. */
@@ -32,36 +32,6 @@ export interface ConntrackTableSizeArgs {
   /** Accept a table whose memory estimate exceeds 10% of the host's RAM. Default `false`. */
   allowLargeTable?: pulumi.Input<boolean>;
 }
-
-/**
- * The names of {@link ConntrackTableSize}'s outputs besides its inputs, once: the constructor's output slots come
- * from it, and the compiler checks it against {@link TableSizeOutputs} and the class's declared fields below.
- */
-export const TABLE_SIZE_OUTPUT_NAMES = [
-  "kernelRelease",
-  "nfConntrack",
-  "namespace",
-  "cpus",
-  "memTotalBytes",
-  "targetMax",
-  "targetBuckets",
-  "effectiveMax",
-  "effectiveBuckets",
-  "effectiveTimeouts",
-  "memoryEstimateBytes",
-  "countAtOperation",
-  "persistedFiles",
-  "previousMax",
-  "previousBuckets",
-  "previousTimeouts",
-  "previousFiles",
-  "warnings",
-  "notes",
-  "actions",
-] as const;
-
-// Compile-time only: the list is exactly the outputs type's keys.
-type _NamesAreTheOutputs = Assert<ExactNames<TableSizeOutputs, typeof TABLE_SIZE_OUTPUT_NAMES>>;
 
 /**
  * Sizes a host's conntrack table: `nf_conntrack_max` (absolute or kube-proxy's per-core formula),

@@ -7,10 +7,10 @@ import type * as pulumi from "@pulumi/pulumi";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import type { DeclaresOutputs, ExactNames } from "../../../provider/common/output-names";
 import { outputSlots } from "../../../provider/common/output-names";
-import { HELPER_SETTING_OUTPUT_NAMES } from "../../../provider/resources/helper-setting/resource";
-import { MODULE_BLACKLIST_OUTPUT_NAMES } from "../../../provider/resources/module-blacklist/resource";
+import { HELPER_SETTING_OUTPUT_NAMES } from "../../../provider/resources/helper-setting/outputs";
+import { MODULE_BLACKLIST_OUTPUT_NAMES } from "../../../provider/resources/module-blacklist/outputs";
 import { NOTRACK_RULE_OUTPUT_NAMES } from "../../../provider/resources/notrack-rule/outputs";
-import { TABLE_SIZE_OUTPUT_NAMES } from "../../../provider/resources/table-size/resource";
+import { TABLE_SIZE_OUTPUT_NAMES } from "../../../provider/resources/table-size/outputs";
 
 describe("output names", () => {
   it("give the constructor one undefined slot per name, and nothing else", () => {

@@ -29,7 +29,7 @@ import {
 } from "../../../provider/resources/notrack-rule/syntax/nft-rule";
 import { type RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
 import { ConntrackHelperRuleSchema } from "../../../provider/resources/helper-rule/schema";
-import { HELPER_RULE_OUTPUT_NAMES } from "../../../provider/resources/helper-rule/resource";
+import { HELPER_RULE_OUTPUT_NAMES } from "../../../provider/resources/helper-rule/outputs";
 import { checkWith } from "../../../provider/common/check";
 import { file, observed, planAll, rendered } from "../notrack-rule/fixtures";
 
