@@ -339,6 +339,31 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule lifecycle: the seed's D
       await expectForeignUntouched(b);
     });
 
+    it("applies while its rules count packets: counts are no change of the table (the busy DNS server)", async (ctx) => {
+      requireLab(ctx);
+      const m = made.find((x) => x.family === "ipv4" && x.seed.name === "out-udp-dport")!;
+      // UDP packets to port 53 through the counted OUTPUT rule, hundreds a second, all through two
+      // updates: each update's observe and apply see different counts, and the counts are not
+      // what the apply checks the table against (it lists the table stateless, `nft -j -s`).
+      const traffic = sh(
+        b.host,
+        "bash -c 'end=$((SECONDS+8)); n=0; while [ $SECONDS -lt $end ]; do echo x 2>/dev/null >/dev/udp/127.0.0.1/53; n=$((n+1)); done; echo $n'",
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      const program = m.program;
+      for (const port of ["53:54", 53]) {
+        const news = await checked({ ...program, destinationPort: port });
+        const { outs } = await h().update(m.id, m.outs, news);
+        m.news = news;
+        m.outs = outs as Props;
+        expect(m.outs.actions).toEqual(expect.arrayContaining([expect.stringMatching(/^replaced in place/)]));
+      }
+      // The traffic really ran through the updates (thousands of packets).
+      expect(Number((await traffic).trim())).toBeGreaterThan(500);
+      expect((await h().read(m.id, m.outs)).inputs).toEqual(m.news);
+      await expectForeignUntouched(b);
+    });
+
     it("updates match fields in place, atomically and at the same position", async (ctx) => {
       requireLab(ctx);
       const targets = made.filter((m) => m.seed.name === "in-udp-dport" || m.seed.name === "out-tcp-sport");

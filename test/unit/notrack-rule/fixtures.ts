@@ -47,8 +47,8 @@ export function planAll(o: Observed, ds: Desired[]): Plan[] {
 }
 
 /**
- * `nft -j list table inet pulumi_conntrack` of IPv4 UDP destination-port rules. Rules carry a counter (with counts, which are not
- * part of the rule) as this release writes them; `counter: false` is a rule as earlier releases
+ * `nft -j -s list table inet pulumi_conntrack` (stateless, as the observation lists it: a counter
+ * without its values) of IPv4 UDP destination-port rules. Rules carry a counter as this release writes them; `counter: false` is a rule as earlier releases
  * wrote it.
  */
 export const nftTableJson = (rules: Array<{ chain: string; handle: number; comment?: string; port: number; counter?: boolean }>) =>
@@ -65,7 +65,7 @@ export const nftTableJson = (rules: Array<{ chain: string; handle: number; comme
           expr: [
             { match: { op: "==", left: { meta: { key: "nfproto" } }, right: "ipv4" } },
             { match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: r.port } },
-            ...(r.counter === false ? [] : [{ counter: { packets: 12 * r.handle, bytes: 840 * r.handle } }]),
+            ...(r.counter === false ? [] : [{ counter: null }]),
             { notrack: null },
           ],
         },

@@ -171,6 +171,8 @@ describe("nft rules", () => {
     const old = parseNftRule(rule({ notrack: null }));
     expect(fresh).toEqual({ spec, notrack: true, counter: true, extras: [] });
     expect(busy).toEqual(fresh);
+    // The stateless listing the observation reads (`nft -j -s`): the counter without its values.
+    expect(parseNftRule(rule({ counter: null }, { notrack: null }))).toEqual(fresh);
     expect(old).toEqual({ spec, notrack: true, counter: false, extras: [] });
     // After the notrack statement it counts the same packets.
     expect(parseNftRule(rule({ notrack: null }, { counter: { packets: 3, bytes: 9 } }))).toEqual(fresh);

@@ -14,7 +14,10 @@ import { NFT_TABLE } from "../../../common/markers";
  *   exists, the nft one only when nf_tables is there.
  * - `ctk_chain_hash CHAIN`: sha256 of a chain's `-A` lines on stdin.
  * - `ctk_nft_ok`: whether asking nft is free of side effects (nf_tables present or built in).
- * - `ctk_nft_table`: the JSON listing of this package's table (empty when absent).
+ * - `ctk_nft_table`: the JSON listing of this package's table (empty when absent), stateless
+ *   (`-s`: counters without their values). The apply script compares its hash with the observed
+ *   one: with the values in it, any packet a counted rule matched between observe and apply would
+ *   look like a change of the table, and a busy DNS server would never get an apply through.
  */
 export const SHELL_FUNCTIONS = `ctk_ipt_bin() {
   if [ "$2" = 6 ]; then _b=ip6tables; else _b=iptables; fi
@@ -43,6 +46,6 @@ ctk_chain_hash() {
   awk -v c="$1" 'index($0, "-A " c " ") == 1' | sha256sum | cut -c1-64
 }
 ctk_nft_table() {
-  if command -v nft >/dev/null 2>&1 && ctk_nft_ok; then nft -j list table inet ${NFT_TABLE} 2>/dev/null; fi
+  if command -v nft >/dev/null 2>&1 && ctk_nft_ok; then nft -j -s list table inet ${NFT_TABLE} 2>/dev/null; fi
   return 0
 }`;

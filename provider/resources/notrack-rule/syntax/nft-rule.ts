@@ -193,10 +193,11 @@ export function parseNftRule(rule: NftListedRule): ParsedNftRule {
       continue;
     }
     if (e && "counter" in e) {
-      // The anonymous counter (`{"counter": {"packets": N, "bytes": M}}`) is this package's; a named
-      // counter (`{"counter": "name"}`) or a second one is not.
+      // The anonymous counter is this package's: `{"counter": null}` in the stateless listing the
+      // observation reads (`nft -j -s`), `{"counter": {"packets": N, "bytes": M}}` with values. A
+      // named counter (`{"counter": "name"}`) or a second one is not.
       const c = e.counter;
-      if (!counter && c !== null && typeof c === "object" && !Array.isArray(c)) counter = true;
+      if (!counter && (c === null || (typeof c === "object" && !Array.isArray(c)))) counter = true;
       else extras.push(typeof c === "string" ? `counter ${JSON.stringify(c)}` : "a second counter statement");
       continue;
     }
