@@ -2,7 +2,8 @@
  * ModuleBlacklist on lab hosts, whose kernel (this machine's) has every netfilter module built in
  * and loads no modules at all: the built-in detection path, management of the one file under
  * /etc/modprobe.d (takeover and byte-for-byte restore, drift and repair, removal), bad names refused
- * before anything reaches the host, and the refusal to keep out what a NotrackRule needs.
+ * before anything reaches the host, and the refusal to keep out what a NotrackRule needs, or the
+ * helper module a ConntrackHelperRule attaches.
  * Driven through the dynamic-provider handlers; host state asserted with `lab.sh exec`, not with the
  * code under test. Uses ctlab7 only, reset before and after.
  */
@@ -12,7 +13,7 @@ import { MANAGED_FILE_HEADER } from "../../provider/common/markers";
 import { ConflictError, UnsupportedError } from "../../provider/errors";
 import { handler } from "../../provider/runtime";
 import { closeAll, poolSize } from "../../provider/transport/pool";
-import { hostExec, isRoot, labHost, loadLab, requireLab, resetHost } from "./inventory";
+import { hostExec, isRoot, labConnection, labHost, loadLab, requireLab, resetHost, setBackend } from "./inventory";
 
 const TYPE = "ModuleBlacklist";
 const HOST = "ctlab7";
@@ -297,4 +298,45 @@ describe("ModuleBlacklist and NotrackRules on the same host", () => {
     const other = await create(program({ modules: ["iptable_nat", "nf_nat"] }));
     await h().delete(other.id, other.outs);
   });
+});
+
+describe("ModuleBlacklist and ConntrackHelperRules on the same host", () => {
+  const cases: Array<[string, "legacy" | undefined, string]> = [
+    ["nftables", undefined, "nft"],
+    ["iptables", "legacy", "iptables-legacy-save"],
+  ];
+  it.each(cases)(
+    "refuses to keep out nf_conntrack_ftp while an FTP helper rule (%s) uses it, changing nothing; allowed once the rule is deleted",
+    async (backend, variant, source) => {
+      if (variant) await setBackend(HOST, variant);
+      const helper = handler("ConntrackHelperRule");
+      const c = await helper.check(
+        {},
+        { connection: labConnection(HOST), backend, ruleName: "ftp-in", helper: "ftp", protocol: "tcp", destinationPort: 21 },
+      );
+      expect(c.failures).toBeUndefined();
+      const rule = await helper.create(c.inputs);
+
+      const before = await modprobeDir();
+      const err = await create(program({ modules: ["nf_conntrack_ftp", "nf_nat"] })).catch((e) => e);
+      expect(err).toBeInstanceOf(ConflictError);
+      expect(err.message).toContain("need nf_conntrack_ftp");
+      expect(err.message).toContain(`${source}: `);
+      expect(err.message).toContain(rule.id);
+      expect(err.hint).toContain("delete the ConntrackHelperRule");
+      expect(await modprobeDir()).toBe(before);
+      expect(await fileOnHost()).toBeNull();
+
+      // A helper module no rule uses is still allowed beside the FTP rule.
+      const tftp = await create(program({ modules: ["nf_conntrack_tftp"] }));
+      await h().delete(tftp.id, tftp.outs);
+
+      await helper.delete(rule.id, { ...c.inputs, ...rule.outs });
+      const { id, outs } = await create(program({ modules: ["nf_conntrack_ftp"] }));
+      expect(outs).toMatchObject({ modules: ["nf_conntrack_ftp"] });
+      expect(await fileOnHost()).toContain("nf_conntrack_ftp");
+      await h().delete(id, outs);
+      expect(await fileOnHost()).toBeNull();
+    },
+  );
 });

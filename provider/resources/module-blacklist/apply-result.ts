@@ -1,5 +1,6 @@
 import { ConflictError, ConntrackError, RemoteCommandError } from "../../errors";
 import type { ApplyResult, FileAction } from "./apply";
+import { helperModulesInUse } from "./helper-guard";
 import { notrackDependenciesIn } from "./notrack-guard";
 import type { Observation } from "./observation";
 import { outputsFrom, type ModuleBlacklistOutputs } from "./outputs";
@@ -51,8 +52,8 @@ export function unloadedInOrder(sequence: readonly string[], gone: readonly stri
 }
 
 /**
- * Judges a create or update after apply (or without one): a NotrackRule that appeared under the
- * lock, a failed file step, a failed regeneration, modules still loaded though `unload` is set;
+ * Judges a create or update after apply (or without one): a NotrackRule or ConntrackHelperRule
+ * that appeared under the lock, a failed file step, a failed regeneration, modules still loaded though `unload` is set;
  * otherwise the outputs from the closing observation. Pure.
  */
 export function judgeConverge(o: ConvergeOutcome): ConvergeVerdict {
@@ -62,19 +63,24 @@ export function judgeConverge(o: ConvergeOutcome): ConvergeVerdict {
   // listed before still holds when nothing regenerated it, and "never" needs it for effective.
   const after: Observation = result ? { ...result.after, initramfs: result.after.initramfs ?? (p.regenerate ? null : obs.initramfs) } : obs;
   if (result?.conflict && result.conflict.length > 0) {
-    const needed = notrackDependenciesIn(inputs.modules).join(", ");
+    const needed = notrackDependenciesIn(inputs.modules);
+    const helpers = helperModulesInUse(result.conflict, inputs.modules);
+    const message =
+      needed.length > 0
+        ? `a NotrackRule of pulumi-conntrack appeared on this host while planning, and it needs ${needed.join(", ")}; nothing was changed`
+        : `a ConntrackHelperRule of pulumi-conntrack appeared on this host while planning, and it needs ${helpers.map((u) => u.module).join(", ")}; nothing was changed:\n    ${result.conflict.map((r) => `${r.source}: ${r.rule}`).join("\n    ")}`;
     return {
       ok: false,
       undo: null,
       error: () =>
-        new ConflictError(
-          `a NotrackRule of pulumi-conntrack appeared on this host while planning, and it needs ${needed}; nothing was changed`,
-          {
-            host,
-            command: `write ${path}`,
-            hint: "remove those modules from modules, or delete the NotrackRule resources on this host first",
-          },
-        ),
+        new ConflictError(message, {
+          host,
+          command: `write ${path}`,
+          hint:
+            needed.length > 0
+              ? "remove those modules from modules, or delete the NotrackRule resources on this host first"
+              : "remove those modules from modules, or delete the ConntrackHelperRule resources that use them on this host first",
+        }),
     };
   }
   if (result?.fileError) {

@@ -6,6 +6,7 @@ import { lockTimeoutError, RELEASE_HOST_LOCK, TAKE_HOST_LOCK } from "../../trans
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { OBSERVE_FUNCTION } from "./observe";
 import { observationFromSections, type Observation } from "./observation";
+import { helperUseEre } from "./helper-guard";
 import { parseNotrackScan, type ManagedNotrackRule } from "./notrack-guard";
 
 /** What to do to the managed path. */
@@ -23,6 +24,11 @@ export interface ApplyRequest {
   regenerate: "update-initramfs" | "dracut" | null;
   /** Look again, under the lock and before any change, for NotrackRules; stop if there are any. */
   guardNotrack: boolean;
+  /**
+   * Listed helper modules: look again, under the lock and before any change, for managed rules that
+   * attach one of their helpers; stop if there are any. (Subsumed by `guardNotrack`.)
+   */
+  guardHelpers: readonly string[];
   /** Modules to `modprobe -r`, in this order (each only if still loaded). */
   unload: readonly string[];
   /** The listed modules, for the observation that closes the script. */
@@ -40,7 +46,7 @@ export interface UnloadOutcome {
 
 /** What apply did, and the host as observed right after. */
 export interface ApplyResult {
-  /** NotrackRules found under the lock: nothing was changed. */
+  /** Managed rules found under the lock that need a listed module: nothing was changed. */
   conflict: ManagedNotrackRule[] | null;
   /** The file step failed: nothing after it was done. */
   fileError: string | null;
@@ -54,7 +60,8 @@ export interface ApplyResult {
 
 /**
  * The apply script. Positional parameters: $1 path, $2 mode of a new file, $3 keep|remove|write,
- * $4 tool or "-", $5 guard (0/1), $6 sha256 of the file's bytes, $7 number of modules to unload,
+ * $4 tool or "-", $5 guard: an extended regex of the
+ * `ctk_notrack_scan` rows that conflict (`.`: every managed rule), or "-" for no check, $6 sha256 of the file's bytes, $7 number of modules to unload,
  * then those modules in order, then the listed modules. The file's bytes arrive on standard input
  * (not written unless they arrived whole). Every step reports in its own section; the script ends
  * with an observation, so outputs are read back rather than assumed.
@@ -69,8 +76,8 @@ f=$1; fmode=$2; action=$3; regen=$4; guard=$5; fsum=$6; n=$7; shift 7
 order=
 while [ "$n" -gt 0 ]; do order="$order $1"; shift; n=$((n - 1)); done
 ${TAKE_HOST_LOCK}
-if [ "$guard" = 1 ]; then
-  rules=$(ctk_notrack_scan)
+if [ "$guard" != - ]; then
+  rules=$(ctk_notrack_scan | grep -E -- "$guard")
   if [ -n "$rules" ]; then
 ${sectionStart("apply.conflict")}
     printf '%s\\n' "$rules"
@@ -84,7 +91,7 @@ case $action in
   remove) err=$(ctk_remove_file "$f" 2>&1) || { echo "error=$(printf '%s' "$err" | tr '\\n' ' ')"; ctk_observe "$f" 0 0 "$@"; exit 0; } ;;
 esac
 echo ok=1
-# The lock guards the check-then-write against a NotrackRule being added; the slow steps run without it.
+# The lock guards the check-then-write against a NotrackRule or ConntrackHelperRule being added; the slow steps run without it.
 ${RELEASE_HOST_LOCK}
 if [ "$regen" != - ]; then
 ${sectionStart("apply.initramfs")}
@@ -113,7 +120,7 @@ ctk_observe "$f" 0 0 "$@"`;
 
 /**
  * Makes the changes in one remote command: under the host lock (`transport/host-lock.ts`), checks
- * again for NotrackRules when asked, writes or removes the file, regenerates the initramfs, then
+ * again for managed rules that need a listed module when asked, writes or removes the file, regenerates the initramfs, then
  * unloads in the given order, stopping at the first refusal. Returns what happened and the host
  * as observed right after; throws only when the command itself could not run.
  */
@@ -124,7 +131,7 @@ export async function apply(conn: Connection, req: ApplyRequest): Promise<ApplyR
     /^[0-7]{3,4}$/.test(mode) ? mode : "0644",
     req.file.kind,
     req.regenerate ?? "-",
-    req.guardNotrack ? "1" : "0",
+    req.guardNotrack ? "." : (helperUseEre(req.guardHelpers) ?? "-"),
     contentSha256(req.file.kind === "write" ? req.file.bytes : ""),
     String(req.unload.length),
     ...req.unload,

@@ -3,6 +3,7 @@ import type { ResourceKind } from "../../common/kind";
 import { hostLabel, type Connection } from "../../connection/schema";
 import { apply, type ApplyResult, type FileAction } from "./apply";
 import { deleteAction, deleteFailure, judgeConverge, restoreAction, rollbackReport } from "./apply-result";
+import { helperModulesIn, helperModulesInUse } from "./helper-guard";
 import { notrackDependenciesIn } from "./notrack-guard";
 import { observe } from "./observe";
 import { managedPath, type Observation } from "./observation";
@@ -27,9 +28,12 @@ function inputsOf(olds: Stored): ModuleBlacklistInputs {
   };
 }
 
-/** Whether observing needs to look for NotrackRules: only when a listed module is one they need. */
+/**
+ * Whether observing needs to look for managed rules: only when a listed module is one NotrackRules
+ * need, or holds a conntrack helper a ConntrackHelperRule may attach.
+ */
 function needsNotrackCheck(modules: readonly string[]): boolean {
-  return notrackDependenciesIn(modules).length > 0;
+  return notrackDependenciesIn(modules).length > 0 || helperModulesIn(modules).length > 0;
 }
 
 /**
@@ -49,6 +53,7 @@ async function rollback(
       file: restoreAction(obs),
       regenerate: regenerated?.tool ?? null,
       guardNotrack: false,
+      guardHelpers: [],
       unload: [],
       modules,
     });
@@ -82,6 +87,7 @@ async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Pro
       file,
       regenerate: p.regenerate?.tool ?? null,
       guardNotrack: p.guardNotrack && p.write !== null,
+      guardHelpers: p.write !== null ? p.guardHelpers : [],
       unload: unloadOrder,
       modules: inputs.modules,
     });
@@ -132,6 +138,11 @@ export const moduleBlacklistKind: ResourceKind<ModuleBlacklistInputs, ModuleBlac
         `NotrackRules of pulumi-conntrack now manage rules on this host and need ${needed.join(", ")}, which this resource keeps out; the next update refuses until one of them goes.`,
       );
     }
+    for (const u of helperModulesInUse(obs.notrackRules ?? [], inputs.modules)) {
+      notes.push(
+        `ConntrackHelperRules of pulumi-conntrack now attach helpers of ${u.module} on this host, which this resource keeps out; the next update refuses until one of them goes.`,
+      );
+    }
     const outs = outputsFrom(obs, inputs, recorded, { unloaded: stored.unloaded ?? [], notes, drift });
     return { outs, inputs: { ...inputs, modules: liveModules(obs, inputs.mode) } };
   },
@@ -154,6 +165,7 @@ export const moduleBlacklistKind: ResourceKind<ModuleBlacklistInputs, ModuleBlac
       file,
       regenerate: d.regenerate?.tool ?? null,
       guardNotrack: false,
+      guardHelpers: [],
       unload: [],
       modules: inputs.modules ?? [],
     });

@@ -1,5 +1,6 @@
 import type { Refusal } from "../../common/refusal";
 import { MAX_REPLACED_BYTES, blocksModule, parseManagedFile, renderManagedFile, type ReplacedFile } from "./managed-file";
+import { helperModulesIn, helperModulesInUse, type HelperModuleInUse } from "./helper-guard";
 import { notrackDependenciesIn } from "./notrack-guard";
 import { managedPath, type Observation } from "./observation";
 import { MODULE_NAME, type ModuleBlacklistInputs } from "./schema";
@@ -37,6 +38,11 @@ export interface Plan {
   unload: UnloadPlan | null;
   /** Look again, under the host lock, for NotrackRules that need a listed module. */
   guardNotrack: boolean;
+  /**
+   * Listed modules that hold a conntrack helper: look again, under the host lock, for managed rules
+   * that attach one of their helpers (ConntrackHelperRule). Empty when none is listed.
+   */
+  guardHelpers: string[];
   /** What to keep in state. */
   record: Recorded;
   /** What the operator should know. */
@@ -78,6 +84,7 @@ export function plan(obs: Observation, desired: Desired, recorded?: Recorded): P
     regenerate: null,
     unload,
     guardNotrack,
+    guardHelpers: helperModulesIn(desired.modules),
     record: { replaced, initramfsRegenerated: recorded?.initramfsRegenerated ?? false },
     notes,
   };
@@ -159,6 +166,8 @@ function refuse(
       command: `keep out ${desired.modules.join(" ")}`,
     };
   }
+  const inUse = helperModulesInUse(obs.notrackRules ?? [], desired.modules);
+  if (inUse.length > 0) return helperInUseRefusal(inUse, desired.modules);
   const builtIn = desired.modules.filter((m) => obs.modules.get(m)?.builtIn);
   if (desired.unload && builtIn.length > 0) {
     return {
@@ -169,6 +178,23 @@ function refuse(
     };
   }
   return undefined;
+}
+
+/**
+ * The refusal to keep out helper modules that ConntrackHelperRules on the host use: the saved
+ * ruleset could not load them at the next boot, and the raw table's restore would fail whole.
+ */
+export function helperInUseRefusal(inUse: readonly HelperModuleInUse[], modules: readonly string[]): Refusal {
+  const names = inUse.map((u) => u.module).join(", ");
+  const rules = [...new Set(inUse.flatMap((u) => u.rules))];
+  const shown = rules.slice(0, 5).map((r) => `${r.source}: ${r.rule}`);
+  if (rules.length > 5) shown.push(`... and ${rules.length - 5} more`);
+  return {
+    error: "conflict",
+    message: `ConntrackHelperRule resources of pulumi-conntrack attach conntrack helpers on this host, and they need ${names}, which this ModuleBlacklist would keep out (at the next boot the saved rules could not load ${inUse.length === 1 ? "it" : "them"} and the raw table would not be restored):\n    ${shown.join("\n    ")}`,
+    hint: `remove ${names} from modules, or delete the ConntrackHelperRule resources that use ${inUse.length === 1 ? "it" : "them"} on this host first`,
+    command: `keep out ${modules.join(" ")}`,
+  };
 }
 
 /**

@@ -39,6 +39,7 @@ function plan(over: Partial<Plan> = {}): Plan {
     regenerate: null,
     unload: null,
     guardNotrack: false,
+    guardHelpers: [],
     record: { replaced: null, initramfsRegenerated: false },
     notes: ["a note"],
     ...over,
@@ -123,6 +124,23 @@ describe("judgeConverge", () => {
     );
     expect(e.host).toBe(HOST);
     expect(e.command).toBe(`write ${PATH}`);
+  });
+
+  it("a ConntrackHelperRule found under the lock: a ConflictError naming the module and the rule", () => {
+    const rule = '-A PREROUTING -p tcp -m comment --comment "pulumi-conntrack:helper:ftp" -j CT --helper ftp';
+    const v = failed(
+      outcome({
+        inputs: ModuleBlacklistSchema.parse({ connection: { host: "10.0.0.1" }, modules: ["nf_conntrack_ftp"] }),
+        result: result({ conflict: [{ source: "iptables-legacy-save", rule }] }),
+      }),
+    );
+    expect(v.undo).toBeNull();
+    const e = v.error(null);
+    expect(e).toBeInstanceOf(ConflictError);
+    expect(e.message).toContain(
+      "a ConntrackHelperRule of pulumi-conntrack appeared on this host while planning, and it needs nf_conntrack_ftp",
+    );
+    expect(e.message).toContain(rule);
   });
 
   it("an empty conflict list is no conflict", () => {

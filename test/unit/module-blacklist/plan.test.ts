@@ -396,3 +396,36 @@ describe("honest outputs (issue 12, item 7) and warnings (item 8)", () => {
     expect(p.notes.join("\n")).toContain("unload also removes xt_MASQUERADE first: it holds nf_conntrack and nothing uses it (refcnt 0)");
   });
 });
+
+describe("plan: ConntrackHelperRules on the host", () => {
+  const ftp = {
+    source: "iptables-legacy-save",
+    rule: '-A PREROUTING -p tcp -m tcp --dport 21 -m comment --comment "pulumi-conntrack:helper:ftp" -j CT --helper ftp',
+  };
+  const sip = { source: "nft", rule: 'udp dport 5060 ct helper set "sip-udp" comment "pulumi-conntrack:helper:sip"' };
+
+  it("refuses to keep out a helper module a rule uses, naming the rules and the way out", () => {
+    const p = plan(observation({ notrackRules: [ftp, sip] }), desired({ modules: ["nf_conntrack_ftp", "nf_nat"] }));
+    expect(p.refusal).toMatchObject({
+      error: "conflict",
+      message: expect.stringContaining("need nf_conntrack_ftp"),
+      hint: expect.stringContaining("delete the ConntrackHelperRule"),
+    });
+    expect(p.refusal!.message).toContain("pulumi-conntrack:helper:ftp");
+    expect(p.refusal!.message).not.toContain("pulumi-conntrack:helper:sip");
+    expect(p.refusal!.hint).toContain("remove nf_conntrack_ftp from modules");
+    expect(p.guardHelpers).toEqual(["nf_conntrack_ftp"]);
+    expect(p.guardNotrack).toBe(false);
+  });
+
+  it("lets a helper module no rule uses through, with the guard under the lock", () => {
+    const p = plan(observation({ notrackRules: [sip] }), desired({ modules: ["nf_conntrack_ftp"] }));
+    expect(p.refusal).toBeUndefined();
+    expect(p.guardHelpers).toEqual(["nf_conntrack_ftp"]);
+    expect(plan(observation({ notrackRules: [] }), desired({ modules: ["nf_conntrack_sip"] })).refusal).toBeUndefined();
+  });
+
+  it("does not guard modules that hold no helper", () => {
+    expect(plan(observation({ notrackRules: [ftp] }), desired({ modules: ["nf_nat"] })).guardHelpers).toEqual([]);
+  });
+});
