@@ -13,7 +13,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
 import { snapshotHost } from "../../scripts/lab-hosts";
-import { hostExec, hostSh, isRoot, labConnection, labRunning, loadLab, requireLab, resetHost, setBackend } from "./inventory";
+import {
+  hostExec,
+  hostSh,
+  isRoot,
+  labConnection,
+  labRunning,
+  loadLab,
+  requireLab,
+  resetHost,
+  RULE_BACKENDS as BACKENDS,
+  setBackend,
+} from "./inventory";
 
 /** An `nft list` text with its counters' values left out: they change with every packet. */
 const countless = (text: string) => text.replace(/counter packets \d+ bytes \d+/g, "counter");
@@ -21,19 +32,6 @@ const countless = (text: string) => text.replace(/counter packets \d+ bytes \d+/
 type Props = Record<string, unknown>;
 const helper = () => handler("ConntrackHelperRule");
 const notrack = () => handler("NotrackRule");
-
-interface Backend {
-  host: string;
-  variant?: "nft" | "legacy";
-  sudo: boolean;
-  resolved: string;
-}
-
-const BACKENDS: Backend[] = [
-  { host: "ctlab3", variant: "nft", sudo: false, resolved: "iptables-nft" },
-  { host: "ctlab4", variant: "legacy", sudo: true, resolved: "iptables-legacy" },
-  { host: "ctlab5", sudo: false, resolved: "nftables" },
-];
 
 afterAll(async () => {
   await closeAll();

@@ -251,3 +251,23 @@ export function labConnection(name: string, opts: { sudo?: boolean } = {}): Reco
     hostKey: host.hostKey,
   };
 }
+
+/** A lab host that carries raw-table rules on one backend: its iptables variant, or native nftables. */
+export interface RuleBackend {
+  host: string;
+  variant?: "nft" | "legacy";
+  /** Whether the tests reach it through sudo (a non-root login). */
+  sudo: boolean;
+  /** The `resolvedBackend` a rule created there with `backend: "auto"` reports. */
+  resolved: string;
+}
+
+/**
+ * The hosts NotrackRule's and ConntrackHelperRule's lab tests share, one per backend (the lab
+ * runs test files one after another, and each resets its hosts before and after).
+ */
+export const RULE_BACKENDS: readonly RuleBackend[] = [
+  { host: "ctlab3", variant: "nft", sudo: false, resolved: "iptables-nft" },
+  { host: "ctlab4", variant: "legacy", sudo: true, resolved: "iptables-legacy" },
+  { host: "ctlab5", sudo: false, resolved: "nftables" },
+];

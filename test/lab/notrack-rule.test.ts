@@ -10,7 +10,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
-import { hostExec, isRoot, labRunning, loadLab, requireLab, resetHost, setBackend, hostSh, labConnection } from "./inventory";
+import {
+  hostExec,
+  isRoot,
+  labRunning,
+  loadLab,
+  requireLab,
+  resetHost,
+  setBackend,
+  hostSh,
+  labConnection,
+  RULE_BACKENDS as BACKENDS,
+  type RuleBackend as Backend,
+} from "./inventory";
 
 // vitest cannot follow kinds.ts's require() into TypeScript sources: register the kind by import.
 const TYPE = "NotrackRule";
@@ -53,18 +65,6 @@ async function fileOrNull(name: string, path: string): Promise<string | null> {
   return r.code === 0 ? r.stdout : null;
 }
 
-interface Backend {
-  host: string;
-  variant?: "nft" | "legacy";
-  sudo: boolean;
-  resolved: string;
-}
-
-const BACKENDS: Backend[] = [
-  { host: "ctlab3", variant: "nft", sudo: false, resolved: "iptables-nft" },
-  { host: "ctlab4", variant: "legacy", sudo: true, resolved: "iptables-legacy" },
-  { host: "ctlab5", sudo: false, resolved: "nftables" },
-];
 const MINE = BACKENDS.map((b) => b.host);
 
 afterAll(async () => {
