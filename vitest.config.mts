@@ -25,6 +25,7 @@ export default defineConfig({
           ],
           // The lab, then the pinned Pulumi CLI the real-engine tests run (built once per machine).
           globalSetup: ["test/lab/global-setup.ts", "test/engine-real/global-setup.ts"],
+          setupFiles: ["test/support/in-process.ts"],
           testTimeout: 120_000,
           hookTimeout: 300_000,
           // One lab for the whole tier: files share it and each uses its own hosts.
@@ -36,6 +37,7 @@ export default defineConfig({
           name: "vm",
           include: ["test/vm/**/*.test.ts"],
           globalSetup: ["test/vm/global-setup.ts"],
+          setupFiles: ["test/support/in-process.ts"],
           testTimeout: 300_000,
           hookTimeout: 1_800_000,
           fileParallelism: false,

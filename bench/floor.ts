@@ -13,7 +13,10 @@ export async function ssh2Floor(hosts: readonly BenchHost[], privateKey: string)
       (h) =>
         new Promise<void>((resolve, reject) => {
           const c = new Client();
-          c.on("ready", () =>
+          c.on("ready", () => {
+            // As the package does (transport/dial.ts): with Nagle's algorithm on, ssh2 waits for
+            // the host's delayed ACK before sending the exec request, which is no floor.
+            c.setNoDelay(true);
             c.exec("true", (err, stream) => {
               if (err) return reject(err);
               stream.on("close", () => {
@@ -21,8 +24,8 @@ export async function ssh2Floor(hosts: readonly BenchHost[], privateKey: string)
                 resolve();
               });
               stream.resume();
-            }),
-          );
+            });
+          });
           c.on("error", reject);
           c.connect({ host: h.address, username: "root", privateKey });
         }),

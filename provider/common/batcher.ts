@@ -39,6 +39,7 @@ interface Waiting {
   batchKey: string;
   member: unknown;
   run: BatchRunner<unknown, unknown>;
+  warmup?: () => Promise<unknown>;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -59,8 +60,19 @@ const lanes = new Map<string, Lane>();
  * with the same `batchKey`: calls that could not share its work keep their place in the queue, so
  * operations reach the host in the order in which they were issued, as with a plain queue. All calls
  * with one `batchKey` must pass the same `run`.
+ *
+ * `warmup`, when the member is the first of its batch, starts as the batch starts to wait for
+ * siblings, and the batch waits for it too: a batch whose runner first reads the host (and can take
+ * that read from the host's snapshot, `transport/snapshot.ts`) reads it while it gathers, so that
+ * siblings arriving during the read still join.
  */
-export function joinBatch<M, R>(lane: string, batchKey: string, member: M, run: BatchRunner<M, R>): Promise<R> {
+export function joinBatch<M, R>(
+  lane: string,
+  batchKey: string,
+  member: M,
+  run: BatchRunner<M, R>,
+  warmup?: () => Promise<unknown>,
+): Promise<R> {
   return new Promise<R>((resolve, reject) => {
     let l = lanes.get(lane);
     const start = !l;
@@ -69,13 +81,32 @@ export function joinBatch<M, R>(lane: string, batchKey: string, member: M, run: 
       lanes.set(lane, l);
     }
     l.joins++;
-    l.waiting.push({ batchKey, member, run: run as BatchRunner<unknown, unknown>, resolve: resolve as (v: unknown) => void, reject });
+    l.waiting.push({
+      batchKey,
+      member,
+      run: run as BatchRunner<unknown, unknown>,
+      warmup,
+      resolve: resolve as (v: unknown) => void,
+      reject,
+    });
     if (start) void drain(lane, l);
   });
 }
 
-/** Waits until no call joined the lane for `quietMs`, at most `maxWaitMs` in all. */
-async function settle(l: Lane): Promise<void> {
+/**
+ * Waits until no call joined the lane for `quietMs`, at most `maxWaitMs` in all, and until `warm`
+ * (the batch's warmup) is done.
+ */
+async function settle(l: Lane, warm?: Promise<unknown>): Promise<void> {
+  await timeWindow(l);
+  if (warm) {
+    await warm;
+    // Siblings that joined during the warmup's last turn still make it.
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+async function timeWindow(l: Lane): Promise<void> {
   const { quietMs, maxWaitMs } = batchSettings;
   if (quietMs <= 0) {
     await new Promise((r) => setImmediate(r));
@@ -93,7 +124,9 @@ async function settle(l: Lane): Promise<void> {
 
 async function drain(key: string, l: Lane): Promise<void> {
   while (l.waiting.length > 0) {
-    await settle(l);
+    // A warmup's failure is the runner's to meet (it reads again); it never fails the batch here.
+    const warm = l.waiting[0].warmup?.().catch(() => undefined);
+    await settle(l, warm);
     const head = l.waiting[0];
     let n = 1;
     while (n < l.waiting.length && n < MAX_BATCH && l.waiting[n].batchKey === head.batchKey) n++;

@@ -74,6 +74,37 @@ export const DRIVER = [
   `done`,
 ].join("\n");
 
+/**
+ * The driver for a group of observations (read-only commands without stdin, see `snapshot.ts`),
+ * run as `sh -c OBSERVE_DRIVER sh LINE...`: it starts every command line at once, each with its own
+ * output files in a private temporary directory, and reports them in order in the same frames as
+ * {@link DRIVER}. The commands change nothing, so running them side by side is safe, and a host's
+ * reads take as long as the slowest of them rather than their sum. Each command line is one
+ * argument, so one stays under Linux's 128 KiB limit per argument ({@link MAX_OBSERVE_LINE}).
+ */
+export const OBSERVE_DRIVER = [
+  `t=$(mktemp -d 2>/dev/null) || exit ${EXIT.DRIVER_SETUP_FAILED}`,
+  `trap 'rm -rf "$t"' EXIT`,
+  `trap 'exit 143' HUP INT TERM`,
+  `n=0`,
+  `for c in "$@"; do`,
+  `  sh -c "$c" < /dev/null > "$t/o$n" 2> "$t/e$n" &`,
+  `  eval "p$n=\\$!"`,
+  `  n=$((n + 1))`,
+  `done`,
+  `i=0`,
+  `while [ "$i" -lt "$n" ]; do`,
+  `  eval "wait \\"\\$p$i\\""`,
+  `  rc=$?`,
+  `  printf '%s %s %s %s\\n' "$i" "$rc" $(( $(wc -c < "$t/o$i") )) $(( $(wc -c < "$t/e$i") ))`,
+  `  cat "$t/o$i" "$t/e$i"`,
+  `  i=$((i + 1))`,
+  `done`,
+].join("\n");
+
+/** Longest command line {@link OBSERVE_DRIVER} takes as one argument (Linux: 128 KiB per argument). */
+export const MAX_OBSERVE_LINE = 96 * 1024;
+
 /** One command of a group: its command line and stdin. */
 export interface GroupMember {
   line: string;

@@ -129,6 +129,10 @@ function attempt(ep: Endpoint, sock?: ClientChannel): Promise<Dialed> {
         client.end();
         reject(mismatch ?? err);
       } else {
+        // ssh2 leaves Nagle's algorithm on: a channel's small requests (open, exec, EOF) then wait
+        // for the host's delayed ACK, tens of milliseconds per command. Each request is a whole
+        // message, so they go out at once. (A bastion-forwarded stream has no socket option.)
+        client.setNoDelay(true);
         resolve({ client, fingerprint });
       }
     };

@@ -2,9 +2,20 @@ import type { Client, ClientChannel } from "ssh2";
 import { hostLabel, type Connection } from "../connection/schema";
 import { RemoteCommandError, TransportError } from "../errors";
 import { EXIT } from "./exit-codes";
-import { Coalescer, coalesceSettings, DRIVER, groupInput, parseGroupOutput, type GroupMember, type MemberResult } from "./coalesce";
-import { ChannelOpenError, poolKey, withChannel } from "./pool";
+import {
+  Coalescer,
+  coalesceSettings,
+  DRIVER,
+  groupInput,
+  MAX_OBSERVE_LINE,
+  OBSERVE_DRIVER,
+  parseGroupOutput,
+  type GroupMember,
+  type MemberResult,
+} from "./coalesce";
+import { ChannelOpenError, connectionIdentity, poolKey, withChannel } from "./pool";
 import { shJoin } from "./quote";
+import { HostSnapshots, snapshotSettings, type Observation, type SnapshotUse } from "./snapshot";
 
 /** What a remote command did. Success is `exitCode === 0`, nothing else. */
 export interface ExecResult {
@@ -26,6 +37,13 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** How errors name the command instead of the whole argument vector (scripts are long). */
   label?: string;
+  /**
+   * The command only reads the host (it changes nothing), and this is how it uses the host's
+   * snapshot of this engine operation (see `snapshot.ts`): a read's or a re-checked plan's may be
+   * answered from it, a fresh one runs now. Without it, the command counts as a change: the host's
+   * snapshot is dropped. Ignored with `stdin`.
+   */
+  observation?: SnapshotUse;
 }
 
 /**
@@ -59,11 +77,48 @@ export function script(source: string, args: readonly string[] = []): string[] {
  * timed out, and the dial errors of the transport.
  */
 export async function exec(conn: Connection, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  const label = opts.label ?? shJoin(argv);
+  if (!snapshotSettings.enabled) return send(conn, argv, opts, label);
+  const host = connectionIdentity(conn);
+  if (opts.observation && opts.stdin === undefined)
+    return hostSnapshots.observe(
+      host,
+      { argv, label, timeoutMs: opts.timeoutMs },
+      (items) => observeTogether(conn, items),
+      opts.observation,
+    );
+  return hostSnapshots.changing(host, () => send(conn, argv, opts, label));
+}
+
+/** The observations of this process's engine operation, per host (see `snapshot.ts`). */
+export const hostSnapshots = new HostSnapshots<ExecResult>();
+
+/** Forgets every kept observation: the next read of each host goes to the host. */
+export function resetSnapshots(): void {
+  hostSnapshots.reset();
+}
+
+/** Runs one command now: alone on its channel, or coalesced with others issued together. */
+function send(conn: Connection, argv: readonly string[], opts: ExecOptions, label: string): Promise<ExecResult> {
   execStats.commands++;
   const line = remoteCommandLine(conn, argv);
-  const label = opts.label ?? shJoin(argv);
   if (!coalesceSettings.enabled) return alone(conn, line, opts, label);
   return coalescer.submit(poolKey(conn), { conn, line, stdin: opts.stdin, opts, label });
+}
+
+/** Observations of one host on one channel, side by side (one alone on its own). */
+function observeTogether(conn: Connection, items: readonly Observation[]): Promise<MemberResult<ExecResult>[]> {
+  execStats.commands += items.length;
+  const members = items.map((o) => ({
+    conn,
+    line: remoteCommandLine(conn, o.argv),
+    opts: { timeoutMs: o.timeoutMs, label: o.label },
+    label: o.label,
+  }));
+  return sendGroup(
+    members,
+    members.every((m) => Buffer.byteLength(m.line) <= MAX_OBSERVE_LINE),
+  );
 }
 
 /** One command on its own channel. */
@@ -90,25 +145,21 @@ const settled = (p: Promise<ExecResult>): Promise<MemberResult<ExecResult>> =>
  * Runs a group of commands for one connection: a lone command on its own channel, several through
  * the driver on one channel, each answered with its own result.
  */
-async function sendGroup(members: Member[]): Promise<MemberResult<ExecResult>[]> {
+async function sendGroup(members: Member[], sideBySide = false): Promise<MemberResult<ExecResult>[]> {
   if (members.length === 1) return [await settled(alone(members[0].conn, members[0].line, members[0].opts, members[0].label))];
   const conn = members[0].conn;
   const host = hostLabel(conn);
   const label = `${members.length} commands: ${members.map((m) => m.label.split("\n")[0].slice(0, 60)).join("; ")}`;
   // No command of the group gets less time than it would alone.
   const timeoutMs = members.reduce((t, m) => t + (m.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), 0);
+  // Observations (no stdin) run side by side, their command lines as arguments; others in order.
+  const run = sideBySide
+    ? { line: remoteCommandLine({ sudo: false }, ["sh", "-c", OBSERVE_DRIVER, "sh", ...members.map((m) => m.line)]), stdin: undefined }
+    : { line: remoteCommandLine({ sudo: false }, ["sh", "-c", DRIVER]), stdin: groupInput(members) };
   execStats.channels++;
   let raw: RawResult;
   try {
-    raw = await withChannel(conn, (client) =>
-      runOnChannel(
-        client,
-        remoteCommandLine({ sudo: false }, ["sh", "-c", DRIVER]),
-        { stdin: groupInput(members), timeoutMs },
-        host,
-        label,
-      ),
-    );
+    raw = await withChannel(conn, (client) => runOnChannel(client, run.line, { stdin: run.stdin, timeoutMs }, host, label));
   } catch (error) {
     return members.map(() => ({ ok: false as const, error }));
   }

@@ -53,13 +53,16 @@ export interface HostFacts {
  * Shell text that prints the facts as `key=value` lines. Resources embed it in their own observe
  * script so that facts cost no extra round trip.
  */
-export const FACTS_SCRIPT = `echo "kernel=$(uname -r)"
+export const FACTS_SCRIPT = `kr=$(uname -r)
+echo "kernel=$kr"
 echo "uid=$(id -u)"
+# No subshell per tool: every observe script of every kind runs this, and on a fleet the forks add up.
+# A tool that is missing prints an empty value, which reads as absent.
 for c in ${PROBED_BINARIES.join(" ")}; do
-  p=$(command -v "$c" 2>/dev/null) && echo "bin.$c=$p"
+  printf 'bin.%s=' "$c"
+  command -v "$c" 2>/dev/null || echo
 done
 if command -v iptables >/dev/null 2>&1; then echo "iptables_version=$(iptables -V 2>/dev/null | head -n1)"; fi
-kr=$(uname -r)
 if [ -e /sys/module/nf_conntrack/initstate ]; then echo nf_conntrack=loaded
 elif [ -d /sys/module/nf_conntrack ] || grep -qs '/nf_conntrack\\.ko' "/lib/modules/$kr/modules.builtin"; then echo nf_conntrack=builtin
 elif grep -qs '/nf_conntrack\\.ko' "/lib/modules/$kr/modules.dep"; then echo nf_conntrack=module

@@ -105,7 +105,10 @@ describe("public surface", () => {
   });
 
   it("pulumi-conntrack/runtime is what the serialized provider needs and nothing more", () => {
-    expect(Object.keys(runtime).sort()).toEqual(["closeAll", "handler", "registeredTypes"]);
+    // Beside the handlers: what a process that drives them itself, for more than one engine
+    // operation (tests), needs: closing connections, and the per-operation host snapshot's switch
+    // and reset (transport/snapshot.ts).
+    expect(Object.keys(runtime).sort()).toEqual(["closeAll", "handler", "registeredTypes", "resetSnapshots", "snapshotSettings"]);
     expect(runtime.registeredTypes().sort()).toEqual([
       "ConntrackHelperRule",
       "ConntrackHelperSetting",

@@ -69,7 +69,8 @@ export const helperSettingKind: ResourceKind<HelperSettingInputs, HelperSettingO
   async read(_id, olds) {
     const desired = desiredOf(olds);
     const recorded = recordedOf(olds);
-    const o = await observe(olds.connection, desired.fileName);
+    // A read may use this engine operation's snapshot of the host (see transport/snapshot.ts).
+    const o = await observe(olds.connection, desired.fileName, { shared: "read" });
     const p = plan(o, desired, recorded);
     const actions = Array.isArray(olds.actions) ? olds.actions : [];
     // The setting always exists on a reachable host: read never reports it gone, and an

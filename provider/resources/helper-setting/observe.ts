@@ -2,6 +2,7 @@ import { MODPROBE_DIR } from "../../common/markers";
 import type { Connection } from "../../connection/schema";
 import { CONF_DIR_FUNCTIONS, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
 import { commandFailed, exec, script } from "../../transport/exec";
+import type { SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
@@ -107,10 +108,10 @@ export function managedPath(fileName: string): string {
 }
 
 /** Reads facts, live values, the managed file and other settings of the toggle in one round trip. */
-export async function observe(conn: Connection, fileName: string): Promise<HelperObservation> {
+export async function observe(conn: Connection, fileName: string, opts: { shared?: SnapshotUse } = {}): Promise<HelperObservation> {
   const argv = script(OBSERVE_SCRIPT, [managedPath(fileName), previousRecordPath(fileName)]);
   const label = "observe nf_conntrack_helper (facts, live value, /etc/modprobe.d)";
-  const r = await exec(conn, argv, { label });
+  const r = await exec(conn, argv, { label, observation: opts.shared ?? "fresh" });
   if (r.exitCode !== EXIT.OK)
     throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseObservation(r.stdout);

@@ -128,6 +128,7 @@ export const moduleBlacklistKind: ResourceKind<ModuleBlacklistInputs, ModuleBlac
     const obs = await observe(inputs.connection, managedPath(inputs.fileName), inputs.modules, {
       initramfs: early,
       notrack: needsNotrackCheck(inputs.modules),
+      shared: "read",
     });
     const drift = detectDrift(obs, inputs, recorded);
     const carried = early ? [] : (stored.notes ?? []).filter((n) => n.startsWith(INITRAMFS_NOTE_PREFIX));

@@ -1,5 +1,6 @@
 import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
+import type { SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT } from "../../transport/facts";
 import { sectionStart } from "../../transport/sections";
@@ -17,7 +18,6 @@ ctk_observe() {
   f=$1; probe=$2; guard=$3; shift 3
 ${sectionStart("facts")}
 ${FACTS_SCRIPT}
-  kr=$(uname -r)
 ${sectionStart("kernel")}
   if [ -e /proc/modules ]; then echo modules_supported=1; else echo modules_supported=0; fi
   bl=; dl=
@@ -93,6 +93,8 @@ export interface ObserveOptions {
   initramfs: boolean;
   /** Look for NotrackRules of this package. */
   notrack: boolean;
+  /** A read's observation: this engine operation's snapshot of the host will do (transport/snapshot.ts). */
+  shared?: SnapshotUse;
 }
 
 /** The positional parameters of {@link OBSERVE_SCRIPT} / `ctk_observe`. */
@@ -104,7 +106,7 @@ export function observeArgs(path: string, modules: readonly string[], opts: Obse
 export async function observe(conn: Connection, path: string, modules: readonly string[], opts: ObserveOptions): Promise<Observation> {
   const argv = script(OBSERVE_SCRIPT, observeArgs(path, modules, opts));
   const label = `observe modules ${modules.join(" ")} and ${path}`;
-  const r = await exec(conn, argv, { label, timeoutMs: 300_000 });
+  const r = await exec(conn, argv, { label, timeoutMs: 300_000, observation: opts.shared ?? "fresh" });
   if (r.exitCode !== EXIT.OK)
     throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseObservation(r.stdout);

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
+import type { SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT, parseFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
@@ -75,9 +76,12 @@ if command -v nft >/dev/null 2>&1; then
     if nft -j list tables >/dev/null 2>&1; then echo json=1; else echo json=0; fi
   fi
 fi
-echo "hash=$(ctk_nft_table | sha256sum | cut -c1-64)"
+# Listed once: the hash is of the same bytes the apply script hashes (ctk_nft_table | sha256sum).
+# $(...) drops the listing's final newline, and printf puts it back; an empty listing stays empty.
+nt=$(ctk_nft_table)
+echo "hash=$(if [ -n "$nt" ]; then printf '%s\\n' "$nt"; fi | sha256sum | cut -c1-64)"
 ${sectionStart("nft-table")}
-ctk_nft_table
+if [ -n "$nt" ]; then printf '%s\\n' "$nt"; fi
 ${sectionStart("persist")}
 [ -d /etc/iptables ] && echo etc_iptables=1
 [ -d /etc/sysconfig ] && echo sysconfig=1
@@ -160,14 +164,24 @@ export function parseObserved(stdout: string, family: Family): Observed {
   };
 }
 
+/** The observe command for one family and iptables variant: the same text for every host. */
+export function observeArgv(family: Family, variant?: IptablesVariant): string[] {
+  return script(OBSERVE_SCRIPT, [family === "ipv6" ? "6" : "4", variant ?? ""]);
+}
+
 /**
  * Reads facts, the live rules (one iptables variant's raw table and this package's nft table) and
  * the saved rulesets in one round trip. Changes nothing on the host.
  */
-export async function observe(conn: Connection, family: Family, variant?: IptablesVariant): Promise<Observed> {
-  const argv = script(OBSERVE_SCRIPT, [family === "ipv6" ? "6" : "4", variant ?? ""]);
+export async function observe(
+  conn: Connection,
+  family: Family,
+  variant?: IptablesVariant,
+  opts: { shared?: SnapshotUse } = {},
+): Promise<Observed> {
+  const argv = observeArgv(family, variant);
   const label = "observe NOTRACK rules (facts, raw table, nft table, saved rulesets)";
-  const r = await exec(conn, argv, { label });
+  const r = await exec(conn, argv, { label, observation: opts.shared ?? "fresh" });
   if (r.exitCode !== EXIT.OK) throw commandFailed(conn, argv, r, { label });
   return parseObserved(r.stdout, family);
 }

@@ -71,7 +71,8 @@ export const tableSizeKind: ResourceKind<TableSizeInputs, TableSizeOutputs> = {
   async read(_id, olds) {
     const desired = desiredOf(olds);
     const recorded = recordedOf(olds);
-    const o = await observe(olds.connection);
+    // A read may use this engine operation's snapshot of the host (see transport/snapshot.ts).
+    const o = await observe(olds.connection, { shared: "read" });
     const p = plan(o, desired, recorded);
     const actions = Array.isArray(olds.actions) ? olds.actions : [];
     return { outs: outputsOf(o, p, recorded, actions), inputs: { connection: olds.connection, ...reflectedDesired(p, desired) } };

@@ -1,6 +1,7 @@
 import type { Connection } from "../../connection/schema";
 import { CONF_DIR_FUNCTIONS, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
 import { commandFailed, exec, script } from "../../transport/exec";
+import type { SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
 import { shQuote } from "../../transport/quote";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
@@ -141,10 +142,10 @@ export function observeArgs(): string[] {
 }
 
 /** Reads facts, live values, the managed files and other settings of the same keys in one round trip. */
-export async function observe(conn: Connection): Promise<TableObservation> {
+export async function observe(conn: Connection, opts: { shared?: SnapshotUse } = {}): Promise<TableObservation> {
   const argv = script(OBSERVE_SCRIPT, observeArgs());
   const label = "observe conntrack table size (nf_conntrack_max, hashsize, timeouts, sysctl.d/modprobe.d/udev files)";
-  const r = await exec(conn, argv, { label });
+  const r = await exec(conn, argv, { label, observation: opts.shared ?? "fresh" });
   if (r.exitCode !== EXIT.OK)
     throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseObservation(r.stdout);

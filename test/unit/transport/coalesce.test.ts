@@ -1,11 +1,15 @@
 /** Commands issued together for one host: grouping, framing, and the driver run by a local sh. */
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Coalescer,
   coalesceSettings,
   DRIVER,
   groupInput,
+  OBSERVE_DRIVER,
   parseGroupOutput,
   type GroupMember,
   type MemberResult,
@@ -109,5 +113,48 @@ describe("Coalescer", () => {
     groups.length = 0;
     await Promise.all([c.submit("k", { line: "x".repeat(60) }), c.submit("k", { line: "y".repeat(60) })]);
     expect(groups.map((g) => g.length)).toEqual([1, 1]);
+  });
+});
+
+describe("the observation driver (a host's reads on one channel, side by side)", () => {
+  const line = (src: string, ...args: string[]) => remoteCommandLine({ sudo: false }, script(src, args));
+
+  it("reports each command's exit code, stdout and stderr apart, in order, byte for byte", () => {
+    const lines = [
+      line('printf "%s" "$1"; echo oops >&2; exit 3', "first\n0 0 5 0\nlooks like a frame"),
+      line("printf 'second'"),
+      line("head -c 3 /dev/zero; exit 0"),
+    ];
+    const r = spawnSync("sh", ["-c", OBSERVE_DRIVER, "sh", ...lines]);
+    expect(r.status).toBe(0);
+    const o = parseGroupOutput(r.stdout, 3);
+    expect(o.map((x) => x.exitCode)).toEqual([3, 0, 0]);
+    expect(o[0].stdout.toString()).toBe("first\n0 0 5 0\nlooks like a frame");
+    expect(o[0].stderr.toString()).toBe("oops\n");
+    expect(o[1].stdout.toString()).toBe("second");
+    expect(o[2].stdout).toEqual(Buffer.alloc(3));
+  });
+
+  it("runs the commands side by side: two that each wait for the other both finish", () => {
+    const d = mkdtempSync(path.join(tmpdir(), "ctk-obs-"));
+    try {
+      // Each marks itself, then waits (at most 10 s) for the other's mark: in order, the first would give up.
+      const meet = (me: string, other: string) =>
+        line(
+          'touch "$1/$2"; i=0; while [ ! -e "$1/$3" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done; [ -e "$1/$3" ]',
+          d,
+          me,
+          other,
+        );
+      const r = spawnSync("sh", ["-c", OBSERVE_DRIVER, "sh", meet("a", "b"), meet("b", "a")]);
+      expect(parseGroupOutput(r.stdout, 2).map((x) => x.exitCode)).toEqual([0, 0]);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("gives no command its standard input", () => {
+    const r = spawnSync("sh", ["-c", OBSERVE_DRIVER, "sh", line("cat")], { input: "not for the command" });
+    expect(parseGroupOutput(r.stdout, 1)[0].stdout.toString()).toBe("");
   });
 });

@@ -13,6 +13,7 @@ import { joinBatch, type Settled } from "../../../common/batcher";
 import { mergePlans } from "./merge";
 import type { Observed } from "../host/observed";
 import { observe } from "../observe";
+import { snapshotSettings } from "../../../transport/snapshot";
 import { fileError, planMembers, type Converged, type Request } from "./members";
 
 /** Attempts of one batch when other programs keep changing the host's rules under it. */
@@ -33,7 +34,10 @@ export function converge(conn: Connection, req: Request): Promise<Converged> {
   // of operation.
   const identity = connectionIdentity(conn);
   const key = JSON.stringify([identity, req.op, req.family, req.recorded ?? null, req.recorded ? null : req.choice]);
-  return joinBatch<Member, Converged>(lane, key, { req, identity }, (members) => convergeMembers(conn, members));
+  // With the host snapshot on, the batch reads the host while it gathers its members: rules that
+  // arrive during that read still join, and the first plan takes the read from the snapshot.
+  const warmup = snapshotSettings.enabled ? () => observe(conn, req.family, variantOf(req.recorded), { shared: "plan" }) : undefined;
+  return joinBatch<Member, Converged>(lane, key, { req, identity }, (members) => convergeMembers(conn, members), warmup);
 }
 
 interface Member {
@@ -89,7 +93,11 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
   for (let attempt = 1; open.length > 0; attempt++) {
     let o: Observed;
     try {
-      o = await observe(conn, family, variantOf(recorded));
+      // The first plan may start from this operation's snapshot of the host (a `pulumi up
+      // --refresh` has just read it; any change through this process drops it): the apply script
+      // checks under the host lock that the rules and files it changes are still what was planned
+      // against, and answers "conflict" otherwise. After a conflict, the host is read afresh.
+      o = await observe(conn, family, variantOf(recorded), { shared: attempt === 1 ? "plan" : undefined });
     } catch (error) {
       for (const i of open) results[i] = { ok: false, error };
       break;

@@ -16,7 +16,7 @@ export function observeShared(conn: Connection, family: Family, variant?: Iptabl
   // work must fail on its own, never be answered from a batch-mate's session.
   const key = JSON.stringify(["notrack-read", connectionIdentity(conn), family, variant ?? null]);
   return joinBatch(key, key, undefined, async (members) => {
-    const o = await observe(conn, family, variant);
+    const o = await observe(conn, family, variant, { shared: "read" });
     return members.map(() => ({ ok: true as const, value: o }));
   });
 }

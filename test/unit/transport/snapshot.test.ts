@@ -1,0 +1,193 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { HostSnapshots, snapshotSettings, type Observation, type ObservedResult } from "../../../provider/transport/snapshot";
+
+/** A runner that records every call and answers each observation with its own text. */
+function fakeHost(answer: (o: Observation) => ObservedResult = (o) => ({ exitCode: 0, stdout: `${o.label}#` })) {
+  const calls: string[][] = [];
+  let gate: Promise<void> = Promise.resolve();
+  const runner = async (items: readonly Observation[]) => {
+    calls.push(items.map((i) => i.label));
+    await gate;
+    return items.map((o) => ({ ok: true as const, value: answer(o) }));
+  };
+  return {
+    calls,
+    runner,
+    hold(): () => void {
+      let open!: () => void;
+      gate = new Promise<void>((r) => (open = r));
+      return () => open();
+    },
+  };
+}
+
+const obs = (label: string): Observation => ({ argv: ["sh", "-c", `observe ${label}`], label });
+
+const saved = { ...snapshotSettings };
+afterEach(() => Object.assign(snapshotSettings, saved));
+
+describe("HostSnapshots: one observation of a host per engine operation", () => {
+  it("answers a host's repeated observation from what was kept: one remote command", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a#");
+    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a#");
+    expect(h.calls).toEqual([["a"]]);
+    expect(s.hits).toBe(1);
+  });
+
+  it("prefetches, on a host's first miss, the observations learnt on other hosts, on one channel", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    for (const l of ["a", "b", "c"]) await s.observe("h1", obs(l), h.runner);
+    // What this host already holds is not run again.
+    expect(h.calls).toEqual([["a"], ["b"], ["c"]]);
+    h.calls.length = 0;
+    // The second host: its first observation brings the other two along.
+    await s.observe("h2", obs("b"), h.runner);
+    expect(h.calls).toEqual([["b", "a", "c"]]);
+    expect((await s.observe("h2", obs("c"), h.runner)).stdout).toBe("c#");
+    expect((await s.observe("h2", obs("a"), h.runner)).stdout).toBe("a#");
+    expect(h.calls).toHaveLength(1);
+  });
+
+  it("a plan's miss runs only its own observation: the change after it drops the rest at once", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    await s.observe("h1", obs("a"), h.runner);
+    await s.observe("h1", obs("b"), h.runner);
+    h.calls.length = 0;
+    await s.observe("h2", obs("b"), h.runner, "plan");
+    expect(h.calls).toEqual([["b"]]);
+    // ...and what it read is kept for the host's next read.
+    await s.observe("h2", obs("b"), h.runner);
+    expect(h.calls).toHaveLength(1);
+  });
+
+  it("a fresh observation runs now, drops nothing, and is kept for the host's next read", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    let n = 0;
+    const h = fakeHost((o) => ({ exitCode: 0, stdout: `${o.label}${n++}` }));
+    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a0");
+    expect((await s.observe("h1", obs("b"), h.runner, "fresh")).stdout).toBe("b1");
+    expect((await s.observe("h1", obs("b"), h.runner, "fresh")).stdout).toBe("b2");
+    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a0");
+    expect((await s.observe("h1", obs("b"), h.runner)).stdout).toBe("b2");
+    expect(h.calls).toEqual([["a"], ["b"], ["b"]]);
+  });
+
+  it("keys by host identity: another identity never gets a kept result", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    await s.observe("h1#key-A", obs("a"), h.runner);
+    await s.observe("h1#key-B", obs("a"), h.runner);
+    expect(h.calls).toEqual([["a"], ["a"]]);
+  });
+
+  it("drops what was kept when something else runs on the host, before and after it", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    let n = 0;
+    const h = fakeHost((o) => ({ exitCode: 0, stdout: `${o.label}${n}` }));
+    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a0");
+    await s.changing("h1", async () => {
+      n = 1;
+    });
+    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a1");
+    // Other hosts keep theirs.
+    await s.observe("h2", obs("a"), h.runner);
+    await s.changing("h1", async () => undefined);
+    await s.observe("h2", obs("a"), h.runner);
+    expect(h.calls.filter((c) => c[0] === "a")).toHaveLength(3);
+  });
+
+  it("does not keep an observation that ran while something else ran on the host", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    const release = h.hold();
+    const reading = s.observe("h1", obs("a"), h.runner);
+    let finishChange!: () => void;
+    const change = s.changing("h1", () => new Promise<void>((r) => (finishChange = r)));
+    release();
+    await reading;
+    finishChange();
+    await change;
+    await s.observe("h1", obs("a"), h.runner);
+    expect(h.calls).toEqual([["a"], ["a"]]);
+  });
+
+  it("a read issued after a change started never joins an observation begun before it", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    const release = h.hold();
+    const first = s.observe("h1", obs("a"), h.runner);
+    await s.changing("h1", async () => undefined);
+    const second = s.observe("h1", obs("a"), h.runner);
+    release();
+    await Promise.all([first, second]);
+    expect(h.calls).toEqual([["a"], ["a"]]);
+  });
+
+  it("joins the same observation in flight instead of running it twice", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    const release = h.hold();
+    const both = Promise.all([s.observe("h1", obs("a"), h.runner), s.observe("h1", obs("a"), h.runner)]);
+    release();
+    expect((await both).map((r) => r.stdout)).toEqual(["a#", "a#"]);
+    expect(h.calls).toEqual([["a"]]);
+  });
+
+  it("keeps only successes: a failed observation is answered once, then run again", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    let fail = true;
+    const h = fakeHost((o) => ({ exitCode: fail ? 1 : 0, stdout: o.label }));
+    expect((await s.observe("h1", obs("a"), h.runner)).exitCode).toBe(1);
+    fail = false;
+    expect((await s.observe("h1", obs("a"), h.runner)).exitCode).toBe(0);
+    expect(h.calls).toHaveLength(2);
+  });
+
+  it("a transport error reaches the caller and is not kept; a prefetched one surfaces nowhere else", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const ok = fakeHost();
+    await s.observe("h1", obs("a"), ok.runner);
+    await s.observe("h1", obs("b"), ok.runner);
+    let calls = 0;
+    const broken = async () => {
+      calls++;
+      throw new Error("connection reset");
+    };
+    await expect(s.observe("h2", obs("a"), broken)).rejects.toThrow("connection reset");
+    await expect(s.observe("h2", obs("b"), broken)).rejects.toThrow("connection reset");
+    expect(calls).toBe(2);
+  });
+
+  it("reads again what is older than maxAgeMs", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    snapshotSettings.maxAgeMs = 0;
+    await s.observe("h1", obs("a"), h.runner);
+    await new Promise((r) => setTimeout(r, 2));
+    await s.observe("h1", obs("a"), h.runner);
+    expect(h.calls).toHaveLength(2);
+  });
+
+  it("reset() starts a new operation: every host is read again", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    await s.observe("h1", obs("a"), h.runner);
+    s.reset();
+    await s.observe("h1", obs("a"), h.runner);
+    expect(h.calls).toHaveLength(2);
+  });
+
+  it("bounds what one miss prefetches", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    snapshotSettings.maxPrefetch = 2;
+    for (const l of ["a", "b", "c", "d"]) await s.observe(`x${l}`, obs(l), h.runner);
+    h.calls.length = 0;
+    await s.observe("h9", obs("d"), h.runner);
+    expect(h.calls).toEqual([["d", "a", "b"]]);
+  });
+});
