@@ -42,6 +42,22 @@ function envMs(name: string, dflt: number): number {
   return process.env[name] !== undefined && Number.isFinite(v) && v >= 0 ? v : dflt;
 }
 
+/** A driver's private temporary directory `$t`, removed on exit. */
+const DRIVER_SETUP = [
+  `t=$(mktemp -d 2>/dev/null) || exit ${EXIT.DRIVER_SETUP_FAILED}`,
+  `trap 'rm -rf "$t"' EXIT`,
+  `trap 'exit 143' HUP INT TERM`,
+];
+
+/** A driver's report of command `$i` (exit code `$rc`): its frame line, its stdout, its stderr; then the next `$i`. */
+function reportFrame(out: string, err: string): string[] {
+  return [
+    `  printf '%s %s %s %s\\n' "$i" "$rc" $(( $(wc -c < ${out}) )) $(( $(wc -c < ${err}) ))`,
+    `  cat ${out} ${err}`,
+    `  i=$((i + 1))`,
+  ];
+}
+
 /**
  * The driver, run as `sh -c DRIVER` on one channel. Its stdin: a first line with the number of bytes
  * that follow it and two byte counts per command (command line, stdin), then those bytes. Input
@@ -52,9 +68,7 @@ function envMs(name: string, dflt: number): number {
  * stdout and its stderr.
  */
 export const DRIVER = [
-  `t=$(mktemp -d 2>/dev/null) || exit ${EXIT.DRIVER_SETUP_FAILED}`,
-  `trap 'rm -rf "$t"' EXIT`,
-  `trap 'exit 143' HUP INT TERM`,
+  ...DRIVER_SETUP,
   `cat > "$t/all" || exit ${EXIT.DRIVER_SETUP_FAILED}`,
   `head -n 1 "$t/all" > "$t/h" || exit ${EXIT.DRIVER_SETUP_FAILED}`,
   `off=$(( $(wc -c < "$t/h") + 1 ))`,
@@ -68,9 +82,7 @@ export const DRIVER = [
   `  shift 2`,
   `  sh "$t/c" < "$t/i" > "$t/o" 2> "$t/e"`,
   `  rc=$?`,
-  `  printf '%s %s %s %s\\n' "$i" "$rc" $(( $(wc -c < "$t/o") )) $(( $(wc -c < "$t/e") ))`,
-  `  cat "$t/o" "$t/e"`,
-  `  i=$((i + 1))`,
+  ...reportFrame('"$t/o"', '"$t/e"'),
   `done`,
 ].join("\n");
 
@@ -83,9 +95,7 @@ export const DRIVER = [
  * argument, so one stays under Linux's 128 KiB limit per argument ({@link MAX_OBSERVE_LINE}).
  */
 export const OBSERVE_DRIVER = [
-  `t=$(mktemp -d 2>/dev/null) || exit ${EXIT.DRIVER_SETUP_FAILED}`,
-  `trap 'rm -rf "$t"' EXIT`,
-  `trap 'exit 143' HUP INT TERM`,
+  ...DRIVER_SETUP,
   `n=0`,
   `for c in "$@"; do`,
   `  sh -c "$c" < /dev/null > "$t/o$n" 2> "$t/e$n" &`,
@@ -96,9 +106,7 @@ export const OBSERVE_DRIVER = [
   `while [ "$i" -lt "$n" ]; do`,
   `  eval "wait \\"\\$p$i\\""`,
   `  rc=$?`,
-  `  printf '%s %s %s %s\\n' "$i" "$rc" $(( $(wc -c < "$t/o$i") )) $(( $(wc -c < "$t/e$i") ))`,
-  `  cat "$t/o$i" "$t/e$i"`,
-  `  i=$((i + 1))`,
+  ...reportFrame('"$t/o$i"', '"$t/e$i"'),
   `done`,
 ].join("\n");
 

@@ -79,10 +79,12 @@ export function script(source: string, args: readonly string[] = []): string[] {
 export async function exec(conn: Connection, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const label = opts.label ?? shJoin(argv);
   if (!snapshotSettings.enabled) return send(conn, argv, opts, label);
-  const host = connectionIdentity(conn);
+  // Per machine (a change through any login drops what every login kept), kept per identity.
+  const host = JSON.stringify([conn.host, conn.port, conn.proxy ? [conn.proxy.host, conn.proxy.port] : null]);
   if (opts.observation && opts.stdin === undefined)
     return hostSnapshots.observe(
       host,
+      connectionIdentity(conn),
       { argv, label, timeoutMs: opts.timeoutMs },
       (items) => observeTogether(conn, items),
       opts.observation,

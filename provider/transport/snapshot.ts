@@ -16,6 +16,8 @@
  * - Only an observation that exited 0 is kept; a failed one is answered once and run again later.
  * - What is kept is keyed by the complete connection identity (credentials, host key and sudo
  *   included) and by the exact command line, and is dropped after {@link snapshotSettings.maxAgeMs}.
+ *   A change drops what was kept for every identity that reaches the same host (address and port):
+ *   two logins to one machine see one machine.
  * - Prefetched observations run with the host's own connection settings (its `sudo`), never with
  *   another host's command line.
  */
@@ -82,11 +84,13 @@ interface HostState<R> {
   inFlight: Map<string, Promise<R>>;
 }
 
-const keyOf = (argv: readonly string[]) => JSON.stringify(argv);
+const argvKey = (argv: readonly string[]) => JSON.stringify(argv);
+const keptKey = (who: string, argv: readonly string[]) => JSON.stringify([who, argv]);
 
 /**
- * The snapshots of one process, per host identity. Generic in the result type so that it is tested
- * without a host; `exec` uses the one instance {@link hostSnapshots}.
+ * The snapshots of one process, per host (address and port) and, within it, per connection
+ * identity. Generic in the result type so that it is tested without a host; `exec` uses the one
+ * instance {@link hostSnapshots}.
  */
 export class HostSnapshots<R extends ObservedResult> {
   private hosts = new Map<string, HostState<R>>();
@@ -105,13 +109,14 @@ export class HostSnapshots<R extends ObservedResult> {
   }
 
   /**
-   * The result of `obs` on `host`: kept from earlier in this operation, joined to the same
-   * observation in flight, or run now together with the other observations this process learnt.
+   * The result of `obs` on `host` through connection identity `who`: kept from earlier in this
+   * operation, joined to the same observation in flight, or run now (for a read, together with the
+   * other observations this process learnt).
    */
-  observe(host: string, obs: Observation, run: ObservationRunner<R>, use: SnapshotUse = "read"): Promise<R> {
+  observe(host: string, who: string, obs: Observation, run: ObservationRunner<R>, use: SnapshotUse = "read"): Promise<R> {
     const s = this.state(host);
-    const key = keyOf(obs.argv);
-    this.learn(key, obs);
+    const key = keptKey(who, obs.argv);
+    this.learn(obs);
     const k = use === "fresh" ? undefined : s.kept.get(key);
     if (k && performance.now() - k.at <= snapshotSettings.maxAgeMs) {
       this.hits++;
@@ -124,7 +129,8 @@ export class HostSnapshots<R extends ObservedResult> {
       return pending;
     }
     const now = performance.now();
-    const extra = (use === "read" ? [...this.learnt.entries()] : [])
+    const extra = (use === "read" ? [...this.learnt.values()] : [])
+      .map((o) => [keptKey(who, o.argv), o] as const)
       .filter(([k2]) => k2 !== key && !s.inFlight.has(k2) && !(s.kept.has(k2) && now - s.kept.get(k2)!.at <= snapshotSettings.maxAgeMs))
       .slice(0, snapshotSettings.maxPrefetch);
     const items = [[key, obs] as const, ...extra];
@@ -187,7 +193,8 @@ export class HostSnapshots<R extends ObservedResult> {
     s.inFlight.clear();
   }
 
-  private learn(key: string, obs: Observation): void {
+  private learn(obs: Observation): void {
+    const key = argvKey(obs.argv);
     if (this.learnt.has(key)) return;
     const bytes = obs.argv.reduce((n, a) => n + Buffer.byteLength(a), 0);
     if (bytes > snapshotSettings.maxPrefetchBytes || this.learnt.size >= 4 * snapshotSettings.maxPrefetch) return;

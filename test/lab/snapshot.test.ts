@@ -8,7 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handler } from "../../provider/runtime";
-import { execStats, resetSnapshots } from "../../provider/transport/exec";
+import { exec, execStats, resetSnapshots } from "../../provider/transport/exec";
+import { parseConnection } from "../../provider/status/collect";
 import { snapshotSettings } from "../../provider/transport/snapshot";
 import { closeAll } from "../../provider/transport/pool";
 import { hostSh, isRoot, labConnection, labRunning, loadLab, resetHost } from "./inventory";
@@ -53,7 +54,15 @@ describe.skipIf(!isRoot() || !labRunning())("host snapshot: one observation of a
       ["ConntrackHelperSetting", { connection: conn, enabled: false }],
       [
         "NotrackRule",
-        { connection: conn, backend: "nftables", ruleName: "dns-in", chain: "PREROUTING", protocol: "udp", destinationPort: 53 },
+        {
+          connection: conn,
+          backend: "nftables",
+          ruleName: "dns-in",
+          chain: "PREROUTING",
+          protocol: "udp",
+          destinationPort: 53,
+          persist: false,
+        },
       ],
       ["ConntrackTableSize", { connection: conn, timeouts: { udp: 41 } }],
     ] as const) {
@@ -109,5 +118,15 @@ describe.skipIf(!isRoot() || !labRunning())("host snapshot: one observation of a
     const after = await readAll();
     expect(after.ConntrackTableSize.timeouts).toMatchObject({ udp: 43 });
     expect((await hostSh(H, `cat ${UDP}`)).trim()).toBe("43");
+  });
+
+  it("a change through another login to the same host drops what this login kept", async () => {
+    resetSnapshots();
+    expect((await readAll()).ConntrackTableSize.timeouts).toMatchObject({ udp: 43 });
+    // The non-root login with sudo: another connection identity, the same machine.
+    const other = parseConnection(labConnection(H, { sudo: true }) as never);
+    const r = await exec(other, ["sh", "-c", `echo 45 > ${UDP}`]);
+    expect(r.exitCode).toBe(0);
+    expect((await readAll()).ConntrackTableSize.timeouts).toMatchObject({ udp: 45 });
   });
 });

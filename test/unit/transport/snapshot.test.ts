@@ -21,6 +21,9 @@ function fakeHost(answer: (o: Observation) => ObservedResult = (o) => ({ exitCod
   };
 }
 
+/** One login: the tests that are not about identities use it for every host. */
+const ID = "root-with-key";
+
 const obs = (label: string): Observation => ({ argv: ["sh", "-c", `observe ${label}`], label });
 
 const saved = { ...snapshotSettings };
@@ -30,8 +33,8 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
   it("answers a host's repeated observation from what was kept: one remote command", async () => {
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
-    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a#");
-    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a#");
+    expect((await s.observe("h1", ID, obs("a"), h.runner)).stdout).toBe("a#");
+    expect((await s.observe("h1", ID, obs("a"), h.runner)).stdout).toBe("a#");
     expect(h.calls).toEqual([["a"]]);
     expect(s.hits).toBe(1);
   });
@@ -39,28 +42,28 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
   it("prefetches, on a host's first miss, the observations learnt on other hosts, on one channel", async () => {
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
-    for (const l of ["a", "b", "c"]) await s.observe("h1", obs(l), h.runner);
+    for (const l of ["a", "b", "c"]) await s.observe("h1", ID, obs(l), h.runner);
     // What this host already holds is not run again.
     expect(h.calls).toEqual([["a"], ["b"], ["c"]]);
     h.calls.length = 0;
     // The second host: its first observation brings the other two along.
-    await s.observe("h2", obs("b"), h.runner);
+    await s.observe("h2", ID, obs("b"), h.runner);
     expect(h.calls).toEqual([["b", "a", "c"]]);
-    expect((await s.observe("h2", obs("c"), h.runner)).stdout).toBe("c#");
-    expect((await s.observe("h2", obs("a"), h.runner)).stdout).toBe("a#");
+    expect((await s.observe("h2", ID, obs("c"), h.runner)).stdout).toBe("c#");
+    expect((await s.observe("h2", ID, obs("a"), h.runner)).stdout).toBe("a#");
     expect(h.calls).toHaveLength(1);
   });
 
   it("a plan's miss runs only its own observation: the change after it drops the rest at once", async () => {
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
-    await s.observe("h1", obs("a"), h.runner);
-    await s.observe("h1", obs("b"), h.runner);
+    await s.observe("h1", ID, obs("a"), h.runner);
+    await s.observe("h1", ID, obs("b"), h.runner);
     h.calls.length = 0;
-    await s.observe("h2", obs("b"), h.runner, "plan");
+    await s.observe("h2", ID, obs("b"), h.runner, "plan");
     expect(h.calls).toEqual([["b"]]);
     // ...and what it read is kept for the host's next read.
-    await s.observe("h2", obs("b"), h.runner);
+    await s.observe("h2", ID, obs("b"), h.runner);
     expect(h.calls).toHaveLength(1);
   });
 
@@ -68,19 +71,28 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     const s = new HostSnapshots<ObservedResult>();
     let n = 0;
     const h = fakeHost((o) => ({ exitCode: 0, stdout: `${o.label}${n++}` }));
-    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a0");
-    expect((await s.observe("h1", obs("b"), h.runner, "fresh")).stdout).toBe("b1");
-    expect((await s.observe("h1", obs("b"), h.runner, "fresh")).stdout).toBe("b2");
-    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a0");
-    expect((await s.observe("h1", obs("b"), h.runner)).stdout).toBe("b2");
+    expect((await s.observe("h1", ID, obs("a"), h.runner)).stdout).toBe("a0");
+    expect((await s.observe("h1", ID, obs("b"), h.runner, "fresh")).stdout).toBe("b1");
+    expect((await s.observe("h1", ID, obs("b"), h.runner, "fresh")).stdout).toBe("b2");
+    expect((await s.observe("h1", ID, obs("a"), h.runner)).stdout).toBe("a0");
+    expect((await s.observe("h1", ID, obs("b"), h.runner)).stdout).toBe("b2");
     expect(h.calls).toEqual([["a"], ["b"], ["b"]]);
   });
 
-  it("keys by host identity: another identity never gets a kept result", async () => {
+  it("keeps per connection identity: another login to the same host never gets a kept result", async () => {
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
-    await s.observe("h1#key-A", obs("a"), h.runner);
-    await s.observe("h1#key-B", obs("a"), h.runner);
+    await s.observe("h1", "key-A", obs("a"), h.runner);
+    await s.observe("h1", "key-B", obs("a"), h.runner);
+    expect(h.calls).toEqual([["a"], ["a"]]);
+  });
+
+  it("a change through one login drops what every login to the same host kept", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    await s.observe("h1", "key-A", obs("a"), h.runner);
+    await s.changing("h1", async () => undefined);
+    await s.observe("h1", "key-A", obs("a"), h.runner);
     expect(h.calls).toEqual([["a"], ["a"]]);
   });
 
@@ -88,15 +100,15 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     const s = new HostSnapshots<ObservedResult>();
     let n = 0;
     const h = fakeHost((o) => ({ exitCode: 0, stdout: `${o.label}${n}` }));
-    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a0");
+    expect((await s.observe("h1", ID, obs("a"), h.runner)).stdout).toBe("a0");
     await s.changing("h1", async () => {
       n = 1;
     });
-    expect((await s.observe("h1", obs("a"), h.runner)).stdout).toBe("a1");
+    expect((await s.observe("h1", ID, obs("a"), h.runner)).stdout).toBe("a1");
     // Other hosts keep theirs.
-    await s.observe("h2", obs("a"), h.runner);
+    await s.observe("h2", ID, obs("a"), h.runner);
     await s.changing("h1", async () => undefined);
-    await s.observe("h2", obs("a"), h.runner);
+    await s.observe("h2", ID, obs("a"), h.runner);
     expect(h.calls.filter((c) => c[0] === "a")).toHaveLength(3);
   });
 
@@ -104,14 +116,14 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
     const release = h.hold();
-    const reading = s.observe("h1", obs("a"), h.runner);
+    const reading = s.observe("h1", ID, obs("a"), h.runner);
     let finishChange!: () => void;
     const change = s.changing("h1", () => new Promise<void>((r) => (finishChange = r)));
     release();
     await reading;
     finishChange();
     await change;
-    await s.observe("h1", obs("a"), h.runner);
+    await s.observe("h1", ID, obs("a"), h.runner);
     expect(h.calls).toEqual([["a"], ["a"]]);
   });
 
@@ -119,9 +131,9 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
     const release = h.hold();
-    const first = s.observe("h1", obs("a"), h.runner);
+    const first = s.observe("h1", ID, obs("a"), h.runner);
     await s.changing("h1", async () => undefined);
-    const second = s.observe("h1", obs("a"), h.runner);
+    const second = s.observe("h1", ID, obs("a"), h.runner);
     release();
     await Promise.all([first, second]);
     expect(h.calls).toEqual([["a"], ["a"]]);
@@ -131,7 +143,7 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
     const release = h.hold();
-    const both = Promise.all([s.observe("h1", obs("a"), h.runner), s.observe("h1", obs("a"), h.runner)]);
+    const both = Promise.all([s.observe("h1", ID, obs("a"), h.runner), s.observe("h1", ID, obs("a"), h.runner)]);
     release();
     expect((await both).map((r) => r.stdout)).toEqual(["a#", "a#"]);
     expect(h.calls).toEqual([["a"]]);
@@ -141,24 +153,24 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     const s = new HostSnapshots<ObservedResult>();
     let fail = true;
     const h = fakeHost((o) => ({ exitCode: fail ? 1 : 0, stdout: o.label }));
-    expect((await s.observe("h1", obs("a"), h.runner)).exitCode).toBe(1);
+    expect((await s.observe("h1", ID, obs("a"), h.runner)).exitCode).toBe(1);
     fail = false;
-    expect((await s.observe("h1", obs("a"), h.runner)).exitCode).toBe(0);
+    expect((await s.observe("h1", ID, obs("a"), h.runner)).exitCode).toBe(0);
     expect(h.calls).toHaveLength(2);
   });
 
   it("a transport error reaches the caller and is not kept; a prefetched one surfaces nowhere else", async () => {
     const s = new HostSnapshots<ObservedResult>();
     const ok = fakeHost();
-    await s.observe("h1", obs("a"), ok.runner);
-    await s.observe("h1", obs("b"), ok.runner);
+    await s.observe("h1", ID, obs("a"), ok.runner);
+    await s.observe("h1", ID, obs("b"), ok.runner);
     let calls = 0;
     const broken = async () => {
       calls++;
       throw new Error("connection reset");
     };
-    await expect(s.observe("h2", obs("a"), broken)).rejects.toThrow("connection reset");
-    await expect(s.observe("h2", obs("b"), broken)).rejects.toThrow("connection reset");
+    await expect(s.observe("h2", ID, obs("a"), broken)).rejects.toThrow("connection reset");
+    await expect(s.observe("h2", ID, obs("b"), broken)).rejects.toThrow("connection reset");
     expect(calls).toBe(2);
   });
 
@@ -166,18 +178,18 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
     snapshotSettings.maxAgeMs = 0;
-    await s.observe("h1", obs("a"), h.runner);
+    await s.observe("h1", ID, obs("a"), h.runner);
     await new Promise((r) => setTimeout(r, 2));
-    await s.observe("h1", obs("a"), h.runner);
+    await s.observe("h1", ID, obs("a"), h.runner);
     expect(h.calls).toHaveLength(2);
   });
 
   it("reset() starts a new operation: every host is read again", async () => {
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
-    await s.observe("h1", obs("a"), h.runner);
+    await s.observe("h1", ID, obs("a"), h.runner);
     s.reset();
-    await s.observe("h1", obs("a"), h.runner);
+    await s.observe("h1", ID, obs("a"), h.runner);
     expect(h.calls).toHaveLength(2);
   });
 
@@ -185,9 +197,9 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
     snapshotSettings.maxPrefetch = 2;
-    for (const l of ["a", "b", "c", "d"]) await s.observe(`x${l}`, obs(l), h.runner);
+    for (const l of ["a", "b", "c", "d"]) await s.observe(`x${l}`, ID, obs(l), h.runner);
     h.calls.length = 0;
-    await s.observe("h9", obs("d"), h.runner);
+    await s.observe("h9", ID, obs("d"), h.runner);
     expect(h.calls).toEqual([["d", "a", "b"]]);
   });
 });
