@@ -1,4 +1,4 @@
-import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 import { hostLabel, type Connection, type ProxyEndpoint } from "../connection/schema";
 import { AuthenticationError, type ConntrackError, DialTimeoutError, HostKeyMismatchError, UnreachableError } from "../errors";
 import { fingerprintOf, parseHostKey } from "./hostkey";
@@ -116,7 +116,10 @@ function attempt(ep: Endpoint, sock?: ClientChannel): Promise<Dialed> {
   const label = hostLabel(ep);
   const expected = ep.hostKey ? parseHostKey(ep.hostKey).fingerprint : undefined;
   return new Promise<Dialed>((resolve, reject) => {
-    const client = new Client();
+    // Loaded on the first dial, not with the provider: a preview or an unchanged `up` (Check and
+    // Diff only) never connects, and ssh2 is a good part of the provider's start-up time.
+    const { Client: SshClient } = require("ssh2") as typeof import("ssh2");
+    const client = new SshClient();
     let fingerprint = "";
     let mismatch: HostKeyMismatchError | undefined;
     let settled = false;
