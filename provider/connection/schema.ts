@@ -90,3 +90,12 @@ export function endpointKey(c: Connection): string {
   const p = c.proxy;
   return JSON.stringify([c.host, c.port, c.user, p ? [p.host, p.port, p.user] : null]);
 }
+
+/**
+ * The machine a connection reaches, whoever logs in: {@link endpointKey} without the users. What
+ * one login changes there, every other login sees (the host snapshot is dropped per machine).
+ */
+export function machineKey(c: Connection): string {
+  const p = c.proxy;
+  return JSON.stringify([c.host, c.port, p ? [p.host, p.port] : null]);
+}

@@ -1,5 +1,5 @@
 import type { Client, ClientChannel } from "ssh2";
-import { hostLabel, type Connection } from "../connection/schema";
+import { hostLabel, machineKey, type Connection } from "../connection/schema";
 import { RemoteCommandError, TransportError } from "../errors";
 import { EXIT } from "./exit-codes";
 import {
@@ -80,7 +80,7 @@ export async function exec(conn: Connection, argv: readonly string[], opts: Exec
   const label = opts.label ?? shJoin(argv);
   if (!snapshotSettings.enabled) return send(conn, argv, opts, label);
   // Per machine (a change through any login drops what every login kept), kept per identity.
-  const host = JSON.stringify([conn.host, conn.port, conn.proxy ? [conn.proxy.host, conn.proxy.port] : null]);
+  const host = machineKey(conn);
   if (opts.observation && opts.stdin === undefined)
     return hostSnapshots.observe(
       host,

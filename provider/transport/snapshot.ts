@@ -4,15 +4,15 @@
  * The provider process lives for one `pulumi` command. In a `refresh` the engine reads every
  * resource, a few at a time, one gRPC call each, and each kind reads the host with its own observe
  * script: four or five round trips per host for the same moment's state. Here a read-only
- * observation that a caller marks as shareable is kept for the rest of the operation, and the first
- * one a host needs also runs, on the same channel, the other observations this process has needed
- * on other hosts (a fleet's hosts run the same program): the host's later reads cost no round trip.
+ * observation is kept for the rest of the operation, and the first read a host misses also runs, on
+ * the same channel, the other observations this process has needed on other hosts (a fleet's hosts
+ * run the same program): the host's later reads cost no round trip.
  *
  * What keeps it correct:
  * - Only commands marked as observations are kept or prefetched; they change nothing on the host.
- * - Every other command on the host through this process (an apply, a write, an observation that
- *   must be fresh) drops what was kept for it, and an observation that ran while such a command was
- *   in flight is not kept.
+ * - Every other command on the host through this process (an apply, a write, any command not
+ *   marked as an observation) drops what was kept for it, and an observation that ran while such a
+ *   command was in flight is not kept. A fresh observation is never answered from what was kept.
  * - Only an observation that exited 0 is kept; a failed one is answered once and run again later.
  * - What is kept is keyed by the complete connection identity (credentials, host key and sudo
  *   included) and by the exact command line, and is dropped after {@link snapshotSettings.maxAgeMs}.
@@ -33,8 +33,12 @@ export const snapshotSettings = {
   maxAgeMs: envMs("CONNTRACK_HOST_SNAPSHOT_MAX_AGE_MS", 60_000),
   /** Most other observations prefetched with one. */
   maxPrefetch: 8,
-  /** Longest command (argument bytes) that is learnt for prefetching. */
-  maxPrefetchBytes: 256 * 1024,
+  /**
+   * Longest command (argument bytes) that is learnt for prefetching: well below the side-by-side
+   * driver's limit per command line (`MAX_OBSERVE_LINE`, quoting included), so that prefetching
+   * never pushes a host's reads onto the one-after-another driver.
+   */
+  maxPrefetchBytes: 64 * 1024,
 };
 
 function envMs(name: string, dflt: number): number {
@@ -117,10 +121,10 @@ export class HostSnapshots<R extends ObservedResult> {
     const s = this.state(host);
     const key = keptKey(who, obs.argv);
     this.learn(obs);
-    const k = use === "fresh" ? undefined : s.kept.get(key);
-    if (k && performance.now() - k.at <= snapshotSettings.maxAgeMs) {
+    const k = use === "fresh" ? undefined : this.keptValue(s, key);
+    if (k) {
       this.hits++;
-      return Promise.resolve(k.value);
+      return Promise.resolve(k);
     }
     // A fresh observation never joins one that started before it was asked for.
     const pending = use === "fresh" ? undefined : s.inFlight.get(key);
@@ -128,10 +132,9 @@ export class HostSnapshots<R extends ObservedResult> {
       this.hits++;
       return pending;
     }
-    const now = performance.now();
     const extra = (use === "read" ? [...this.learnt.values()] : [])
       .map((o) => [keptKey(who, o.argv), o] as const)
-      .filter(([k2]) => k2 !== key && !s.inFlight.has(k2) && !(s.kept.has(k2) && now - s.kept.get(k2)!.at <= snapshotSettings.maxAgeMs))
+      .filter(([k2]) => k2 !== key && !s.inFlight.has(k2) && !this.keptValue(s, k2))
       .slice(0, snapshotSettings.maxPrefetch);
     const items = [[key, obs] as const, ...extra];
     const version = s.version;
@@ -166,9 +169,8 @@ export class HostSnapshots<R extends ObservedResult> {
 
   /**
    * Wraps something else that runs on `host` (an apply, a write, any command not marked as an
-   * observation): what was kept
-   * for the host is dropped before it starts and again when it ends, and observations in flight
-   * meanwhile are not kept.
+   * observation): what was kept for the host is dropped before it starts and again when it ends,
+   * and observations in flight meanwhile are not kept.
    */
   async changing<T>(host: string, fn: () => Promise<T>): Promise<T> {
     const s = this.state(host);
@@ -185,6 +187,12 @@ export class HostSnapshots<R extends ObservedResult> {
   /** Forgets every host's kept observations (a new engine operation in the same process). */
   reset(): void {
     for (const s of this.hosts.values()) this.drop(s);
+  }
+
+  /** What is kept under `key` and not older than {@link snapshotSettings.maxAgeMs}. */
+  private keptValue(s: HostState<R>, key: string): R | undefined {
+    const k = s.kept.get(key);
+    return k && performance.now() - k.at <= snapshotSettings.maxAgeMs ? k.value : undefined;
   }
 
   private drop(s: HostState<R>): void {

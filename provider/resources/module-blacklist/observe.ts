@@ -93,7 +93,7 @@ export interface ObserveOptions {
   initramfs: boolean;
   /** Look for NotrackRules of this package. */
   notrack: boolean;
-  /** A read's observation: this engine operation's snapshot of the host will do (transport/snapshot.ts). */
+  /** How this observation uses the engine operation's snapshot of the host (transport/snapshot.ts); default `"fresh"`. */
   shared?: SnapshotUse;
 }
 

@@ -164,11 +164,6 @@ export function parseObserved(stdout: string, family: Family): Observed {
   };
 }
 
-/** The observe command for one family and iptables variant: the same text for every host. */
-export function observeArgv(family: Family, variant?: IptablesVariant): string[] {
-  return script(OBSERVE_SCRIPT, [family === "ipv6" ? "6" : "4", variant ?? ""]);
-}
-
 /**
  * Reads facts, the live rules (one iptables variant's raw table and this package's nft table) and
  * the saved rulesets in one round trip. Changes nothing on the host.
@@ -179,7 +174,7 @@ export async function observe(
   variant?: IptablesVariant,
   opts: { shared?: SnapshotUse } = {},
 ): Promise<Observed> {
-  const argv = observeArgv(family, variant);
+  const argv = script(OBSERVE_SCRIPT, [family === "ipv6" ? "6" : "4", variant ?? ""]);
   const label = "observe NOTRACK rules (facts, raw table, nft table, saved rulesets)";
   const r = await exec(conn, argv, { label, observation: opts.shared ?? "fresh" });
   if (r.exitCode !== EXIT.OK) throw commandFailed(conn, argv, r, { label });

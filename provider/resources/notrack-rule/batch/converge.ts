@@ -13,7 +13,7 @@ import { joinBatch, type Settled } from "../../../common/batcher";
 import { mergePlans } from "./merge";
 import type { Observed } from "../host/observed";
 import { observe } from "../observe";
-import { snapshotSettings } from "../../../transport/snapshot";
+import { snapshotSettings, type SnapshotUse } from "../../../transport/snapshot";
 import { fileError, planMembers, type Converged, type Request } from "./members";
 
 /** Attempts of one batch when other programs keep changing the host's rules under it. */
@@ -36,8 +36,16 @@ export function converge(conn: Connection, req: Request): Promise<Converged> {
   const key = JSON.stringify([identity, req.op, req.family, req.recorded ?? null, req.recorded ? null : req.choice]);
   // With the host snapshot on, the batch reads the host while it gathers its members: rules that
   // arrive during that read still join, and the first plan takes the read from the snapshot.
-  const warmup = snapshotSettings.enabled ? () => observe(conn, req.family, variantOf(req.recorded), { shared: "plan" }) : undefined;
+  const warmup = snapshotSettings.enabled ? () => readForPlan(conn, req, "plan") : undefined;
   return joinBatch<Member, Converged>(lane, key, { req, identity }, (members) => convergeMembers(conn, members), warmup);
+}
+
+/**
+ * The observation a batch plans from: one command for the warmup and for the first attempt, so that
+ * the first attempt finds what the warmup read.
+ */
+function readForPlan(conn: Connection, req: Pick<Request, "family" | "recorded">, use: SnapshotUse): Promise<Observed> {
+  return observe(conn, req.family, variantOf(req.recorded), { shared: use });
 }
 
 interface Member {
@@ -97,7 +105,7 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
       // --refresh` has just read it; any change through this process drops it): the apply script
       // checks under the host lock that the rules and files it changes are still what was planned
       // against, and answers "conflict" otherwise. After a conflict, the host is read afresh.
-      o = await observe(conn, family, variantOf(recorded), { shared: attempt === 1 ? "plan" : undefined });
+      o = await readForPlan(conn, reqs[0], attempt === 1 ? "plan" : "fresh");
     } catch (error) {
       for (const i of open) results[i] = { ok: false, error };
       break;
