@@ -44,6 +44,12 @@ export interface ExecOptions {
    * snapshot is dropped. Ignored with `stdin`.
    */
   observation?: SnapshotUse;
+  /**
+   * For a `"plan"` observation: the host's count of completed changes ({@link hostEpoch}) when the
+   * engine's request arrived. An observation that started with at least that many may answer it,
+   * even if a change overlapped or followed it (see `snapshot.ts`).
+   */
+  since?: number;
 }
 
 /**
@@ -88,12 +94,21 @@ export async function exec(conn: Connection, argv: readonly string[], opts: Exec
       { argv, label, timeoutMs: opts.timeoutMs },
       (items) => observeTogether(conn, items),
       opts.observation,
+      opts.since,
     );
   return hostSnapshots.changing(host, () => send(conn, argv, opts, label));
 }
 
 /** The observations of this process's engine operation, per host (see `snapshot.ts`). */
 export const hostSnapshots = new HostSnapshots<ExecResult>();
+
+/**
+ * How many commands other than observations this process has completed on the machine of `conn`:
+ * taken when a request arrives, it is the `since` of its re-checked plan ({@link ExecOptions.since}).
+ */
+export function hostEpoch(conn: Connection): number {
+  return hostSnapshots.epoch(machineKey(conn));
+}
 
 /** Forgets every kept observation: the next read of each host goes to the host. */
 export function resetSnapshots(): void {

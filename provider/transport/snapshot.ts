@@ -20,6 +20,18 @@
  *   two logins to one machine see one machine.
  * - Prefetched observations run with the host's own connection settings (its `sudo`), never with
  *   another host's command line.
+ *
+ * Two refinements for a `pulumi up`, where the resources of a host start together:
+ * - A miss waits {@link snapshotSettings.gatherMs} for the host's other observations issued in the
+ *   same moment (the engine's calls arrive one by one, a millisecond or two apart), and they go to
+ *   the host together on one channel. Joining an observation that has not started yet is as fresh
+ *   as running it, so even a fresh one joins.
+ * - A re-checked plan (`"plan"`) may also be answered by an observation that a change overlapped or
+ *   followed, when the change completed after the plan's request arrived (`since`, the host's count
+ *   of completed changes when the engine asked): the engine had not ordered the request after that
+ *   change (a resource that depends on another is asked for only once the other is done), so the
+ *   host as it was before the change is a state the request could have met, and its apply re-checks
+ *   under the host lock what it changes.
  */
 
 /** Tuning; tests and benchmarks may change it. */
@@ -31,6 +43,11 @@ export const snapshotSettings = {
   enabled: process.env.CONNTRACK_HOST_SNAPSHOT !== "0",
   /** A kept observation older than this is read again. */
   maxAgeMs: envMs("CONNTRACK_HOST_SNAPSHOT_MAX_AGE_MS", 60_000),
+  /**
+   * How long a miss waits for the host's other observations issued at the same moment, so that
+   * they share one channel; 0 runs it at once.
+   */
+  gatherMs: envMs("CONNTRACK_HOST_SNAPSHOT_GATHER_MS", 5),
   /** Most other observations prefetched with one. */
   maxPrefetch: 8,
   /**
@@ -79,13 +96,34 @@ interface Kept<R> {
   value: R;
 }
 
+/** An observation as it started: the host's count of completed changes then, and its answer. */
+interface Started<R> {
+  epoch: number;
+  at: number;
+  promise: Promise<R>;
+}
+
+/** Observations of one identity waiting to start together (see {@link snapshotSettings.gatherMs}). */
+interface Gathering<R> {
+  run: ObservationRunner<R>;
+  /** Some member is a read: the group also prefetches what this process learnt. */
+  prefetch: boolean;
+  members: Map<string, { obs: Observation; answer: Promise<R>; settle(p: Promise<R>): void }>;
+}
+
 interface HostState<R> {
-  /** Bumped whenever something else runs on the host. */
+  /** Bumped whenever something else starts or ends on the host. */
   version: number;
+  /** Commands other than observations completed on the host: what a plan's `since` compares with. */
+  epoch: number;
   /** Commands other than observations in flight on the host. */
   changing: number;
   kept: Map<string, Kept<R>>;
   inFlight: Map<string, Promise<R>>;
+  /** The last start of each observation, kept across changes, for plans that arrived before them. */
+  recent: Map<string, Started<R>>;
+  /** Per connection identity: misses waiting to start together. */
+  gathering: Map<string, Gathering<R>>;
 }
 
 const argvKey = (argv: readonly string[]) => JSON.stringify(argv);
@@ -106,65 +144,112 @@ export class HostSnapshots<R extends ObservedResult> {
   private state(host: string): HostState<R> {
     let s = this.hosts.get(host);
     if (!s) {
-      s = { version: 0, changing: 0, kept: new Map(), inFlight: new Map() };
+      s = { version: 0, epoch: 0, changing: 0, kept: new Map(), inFlight: new Map(), recent: new Map(), gathering: new Map() };
       this.hosts.set(host, s);
     }
     return s;
   }
 
   /**
-   * The result of `obs` on `host` through connection identity `who`: kept from earlier in this
-   * operation, joined to the same observation in flight, or run now (for a read, together with the
-   * other observations this process learnt).
+   * The count of commands other than observations completed on `host` so far: taken when a request
+   * arrives, it is the `since` of {@link observe} for that request's re-checked plan.
    */
-  observe(host: string, who: string, obs: Observation, run: ObservationRunner<R>, use: SnapshotUse = "read"): Promise<R> {
+  epoch(host: string): number {
+    return this.state(host).epoch;
+  }
+
+  /**
+   * The result of `obs` on `host` through connection identity `who`: kept from earlier in this
+   * operation, joined to the same observation in flight or about to start, or run now together with
+   * the host's other observations issued at the same moment (for a read, also with the other
+   * observations this process learnt). A `"plan"` with `since` may also take the last observation
+   * that started with at least `since` changes completed (see the module's comment).
+   */
+  observe(host: string, who: string, obs: Observation, run: ObservationRunner<R>, use: SnapshotUse = "read", since?: number): Promise<R> {
     const s = this.state(host);
     const key = keptKey(who, obs.argv);
     this.learn(obs);
-    const k = use === "fresh" ? undefined : this.keptValue(s, key);
-    if (k) {
-      this.hits++;
-      return Promise.resolve(k);
-    }
     // A fresh observation never joins one that started before it was asked for.
-    const pending = use === "fresh" ? undefined : s.inFlight.get(key);
-    if (pending) {
-      this.hits++;
-      return pending;
+    if (use !== "fresh") {
+      const k = this.keptValue(s, key);
+      const answer = k ? Promise.resolve(k) : (s.inFlight.get(key) ?? (use === "plan" ? this.startedSince(s, key, since) : undefined));
+      if (answer) {
+        this.hits++;
+        return answer;
+      }
     }
-    const extra = (use === "read" ? [...this.learnt.values()] : [])
+    const open = s.gathering.get(who);
+    const g: Gathering<R> = open ?? { run, prefetch: false, members: new Map() };
+    g.prefetch ||= use === "read";
+    const joined = g.members.get(key);
+    if (joined) {
+      this.hits++;
+      return joined.answer;
+    }
+    let settle!: (p: Promise<R>) => void;
+    const answer = new Promise<R>((resolve) => (settle = resolve));
+    g.members.set(key, { obs, answer, settle });
+    if (!open) {
+      if (snapshotSettings.gatherMs > 0) {
+        s.gathering.set(who, g);
+        setTimeout(() => this.start(s, who, g), snapshotSettings.gatherMs);
+      } else this.start(s, who, g);
+    }
+    return answer;
+  }
+
+  /** Starts a gathered group on one channel: its members, and for a read what else was learnt. */
+  private start(s: HostState<R>, who: string, g: Gathering<R>): void {
+    if (s.gathering.get(who) === g) s.gathering.delete(who);
+    const own = [...g.members.entries()].map(([k, m]) => [k, m.obs] as const);
+    const extra = (g.prefetch ? [...this.learnt.values()] : [])
       .map((o) => [keptKey(who, o.argv), o] as const)
-      .filter(([k2]) => k2 !== key && !s.inFlight.has(k2) && !this.keptValue(s, k2))
+      .filter(([k2]) => !g.members.has(k2) && !s.inFlight.has(k2) && !this.keptValue(s, k2))
       .slice(0, snapshotSettings.maxPrefetch);
-    const items = [[key, obs] as const, ...extra];
+    const items = [...own, ...extra];
     const version = s.version;
-    const batch = run(items.map(([, o]) => o));
-    const promises = items.map(([k2], i) => {
+    const epoch = s.epoch;
+    const at = performance.now();
+    // A runner that throws at once answers every member with its error.
+    const batch = new Promise<Awaited<ReturnType<ObservationRunner<R>>>>((resolve) => resolve(g.run(items.map(([, o]) => o))));
+    items.forEach(([k2], i) => {
       // Settled before any caller resumes: a later call never joins a finished observation.
       const done = () => {
         if (s.inFlight.get(k2) === p) s.inFlight.delete(k2);
+      };
+      const forget = () => {
+        if (s.recent.get(k2)?.promise === p) s.recent.delete(k2);
       };
       const p: Promise<R> = batch.then(
         (results) => {
           done();
           const r = results[i] ?? { ok: false as const, error: new Error("internal error: an observation gave no result") };
+          if (!r.ok || r.value.exitCode !== 0) forget();
           if (!r.ok) throw r.error;
           // Kept only when nothing else ran on the host meanwhile, and only a success.
-          if (s.version === version && s.changing === 0 && r.value.exitCode === 0)
-            s.kept.set(k2, { at: performance.now(), value: r.value });
+          if (s.version === version && s.changing === 0 && r.value.exitCode === 0) s.kept.set(k2, { at, value: r.value });
           return r.value;
         },
         (error) => {
           done();
+          forget();
           throw error;
         },
       );
       s.inFlight.set(k2, p);
-      return p;
+      s.recent.set(k2, { epoch, at, promise: p });
+      const member = g.members.get(k2);
+      // A prefetched observation nobody asks for must not surface as an unhandled rejection.
+      if (member) member.settle(p);
+      else p.catch(() => undefined);
     });
-    // A prefetched observation nobody asks for must not surface as an unhandled rejection.
-    for (const p of promises.slice(1)) p.catch(() => undefined);
-    return promises[0];
+  }
+
+  /** The last observation under `key` that started with at least `since` changes completed, when young enough. */
+  private startedSince(s: HostState<R>, key: string, since: number | undefined): Promise<R> | undefined {
+    const r = s.recent.get(key);
+    if (since === undefined || !r || r.epoch < since || performance.now() - r.at > snapshotSettings.maxAgeMs) return undefined;
+    return r.promise;
   }
 
   /**
@@ -180,13 +265,17 @@ export class HostSnapshots<R extends ObservedResult> {
       return await fn();
     } finally {
       s.changing--;
+      s.epoch++;
       this.drop(s);
     }
   }
 
   /** Forgets every host's kept observations (a new engine operation in the same process). */
   reset(): void {
-    for (const s of this.hosts.values()) this.drop(s);
+    for (const s of this.hosts.values()) {
+      this.drop(s);
+      s.recent.clear();
+    }
   }
 
   /** What is kept under `key` and not older than {@link snapshotSettings.maxAgeMs}. */

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HostSnapshots, snapshotSettings, type Observation, type ObservedResult } from "../../../provider/transport/snapshot";
 
 /** A runner that records every call and answers each observation with its own text. */
@@ -30,6 +30,11 @@ const saved = { ...snapshotSettings };
 afterEach(() => Object.assign(snapshotSettings, saved));
 
 describe("HostSnapshots: one observation of a host per engine operation", () => {
+  // One observation at a time here; gathering has its own tests below.
+  beforeEach(() => {
+    snapshotSettings.gatherMs = 0;
+  });
+
   it("answers a host's repeated observation from what was kept: one remote command", async () => {
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
@@ -201,5 +206,119 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     h.calls.length = 0;
     await s.observe("h9", ID, obs("d"), h.runner);
     expect(h.calls).toEqual([["d", "a", "b"]]);
+  });
+});
+
+describe("HostSnapshots: observations issued together go together", () => {
+  it("a host's observations issued in the same moment share one channel, whatever their use", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    snapshotSettings.gatherMs = 5;
+    const out = await Promise.all([
+      s.observe("h1", ID, obs("helper"), h.runner, "fresh"),
+      s.observe("h1", ID, obs("rules"), h.runner, "plan"),
+      s.observe("h1", ID, obs("modules"), h.runner, "fresh"),
+      // The same observation twice in the window runs once.
+      s.observe("h1", ID, obs("rules"), h.runner, "plan"),
+    ]);
+    expect(out.map((r) => r.stdout)).toEqual(["helper#", "rules#", "modules#", "rules#"]);
+    expect(h.calls).toEqual([["helper", "rules", "modules"]]);
+  });
+
+  it("groups per login and per host: another identity or machine never rides on the group", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    snapshotSettings.gatherMs = 5;
+    await Promise.all([
+      s.observe("h1", "key-A", obs("a"), h.runner, "fresh"),
+      s.observe("h1", "key-B", obs("b"), h.runner, "fresh"),
+      s.observe("h2", "key-A", obs("c"), h.runner, "fresh"),
+    ]);
+    expect(h.calls.sort()).toEqual([["a"], ["b"], ["c"]]);
+  });
+
+  it("a fresh observation asked for once its group started runs on its own", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    let n = 0;
+    const h = fakeHost((o) => ({ exitCode: 0, stdout: `${o.label}${n++}` }));
+    snapshotSettings.gatherMs = 2;
+    const release = h.hold();
+    const first = s.observe("h1", ID, obs("a"), h.runner, "fresh");
+    await new Promise((r) => setTimeout(r, 10));
+    const second = s.observe("h1", ID, obs("a"), h.runner, "fresh");
+    release();
+    expect((await first).stdout).toBe("a0");
+    expect((await second).stdout).toBe("a1");
+    expect(h.calls).toEqual([["a"], ["a"]]);
+  });
+});
+
+describe("HostSnapshots: a re-checked plan and the changes around it (since)", () => {
+  beforeEach(() => {
+    snapshotSettings.gatherMs = 0;
+  });
+
+  it("a plan asked for before a change ended may take a read begun before the change; one asked for after may not", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    let n = 0;
+    const h = fakeHost((o) => ({ exitCode: 0, stdout: `${o.label}${n++}` }));
+    // The engine asks for a rule's plan: the host had completed no change then.
+    const asked = s.epoch("h1");
+    expect((await s.observe("h1", ID, obs("rules"), h.runner, "plan", asked)).stdout).toBe("rules0");
+    // A sibling resource (which the engine did not order before it) writes a file meanwhile.
+    await s.changing("h1", async () => undefined);
+    // The rule's plan still starts from its read; its apply re-checks what it changes.
+    expect((await s.observe("h1", ID, obs("rules"), h.runner, "plan", asked)).stdout).toBe("rules0");
+    // A request that arrives after the change (a dependant) reads the host again, as do reads.
+    const later = s.epoch("h1");
+    expect(later).toBe(asked + 1);
+    expect((await s.observe("h1", ID, obs("rules"), h.runner, "plan", later)).stdout).toBe("rules1");
+    expect((await s.observe("h1", ID, obs("other"), h.runner, "read")).stdout).toBe("other2");
+    expect(h.calls).toEqual([["rules"], ["rules"], ["other"]]);
+  });
+
+  it("a plan joins a read in flight that a change overlapped, when it was asked for before the change ended", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    const asked = s.epoch("h1");
+    const release = h.hold();
+    const warm = s.observe("h1", ID, obs("rules"), h.runner, "plan", asked);
+    await s.changing("h1", async () => undefined);
+    const plan = s.observe("h1", ID, obs("rules"), h.runner, "plan", asked);
+    release();
+    await Promise.all([warm, plan]);
+    expect(h.calls).toEqual([["rules"]]);
+    // Not kept for reads: it overlapped a change.
+    await s.observe("h1", ID, obs("rules"), h.runner, "read");
+    expect(h.calls).toHaveLength(2);
+  });
+
+  it("without since, or for a failed read, or after reset(), a plan reads the host again", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    let fail = false;
+    const h = fakeHost((o) => ({ exitCode: fail ? 1 : 0, stdout: o.label }));
+    await s.observe("h1", ID, obs("rules"), h.runner, "plan", 0);
+    await s.changing("h1", async () => undefined);
+    await s.observe("h1", ID, obs("rules"), h.runner, "plan");
+    expect(h.calls).toHaveLength(2);
+    fail = true;
+    await s.changing("h1", async () => undefined);
+    const asked = s.epoch("h1");
+    expect((await s.observe("h1", ID, obs("rules"), h.runner, "plan", asked)).exitCode).toBe(1);
+    fail = false;
+    expect((await s.observe("h1", ID, obs("rules"), h.runner, "plan", asked)).exitCode).toBe(0);
+    expect(h.calls).toHaveLength(4);
+    await s.changing("h1", async () => undefined);
+    s.reset();
+    await s.observe("h1", ID, obs("rules"), h.runner, "plan", asked);
+    expect(h.calls).toHaveLength(5);
+  });
+
+  it("a fresh observation never takes a read begun before it, whatever since says", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    await s.observe("h1", ID, obs("rules"), h.runner, "plan", 0);
+    await s.observe("h1", ID, obs("rules"), h.runner, "fresh", 0);
+    expect(h.calls).toHaveLength(2);
   });
 });
