@@ -48,7 +48,7 @@ if [ "$fam" = 6 ]; then b=ip6tables; else b=iptables; fi
 cur=
 if command -v "$b" >/dev/null 2>&1; then
   echo present=1
-  v=$("$b" -V 2>/dev/null | head -n1)
+  if [ "$b" = iptables ] && [ -n "\${ctk_iptv+x}" ]; then v=$ctk_iptv; else v=$("$b" -V 2>/dev/null | head -n1); fi
   echo "version=$v"
   case "$v" in *nf_tables*) cur=nft ;; *) cur=legacy ;; esac
   echo "current=$cur"
@@ -87,10 +87,12 @@ ${sectionStart("persist")}
 [ -d /etc/sysconfig ] && echo sysconfig=1
 [ -e /usr/libexec/iptables/iptables.init ] && echo iptables_services=1
 if command -v systemctl >/dev/null 2>&1; then
-  echo "nft_service=$(systemctl is-enabled nftables.service 2>/dev/null | head -n1)"
-  echo "nfp_service=$(systemctl is-enabled netfilter-persistent.service 2>/dev/null | head -n1)"
   if [ "$fam" = 6 ]; then u=ip6tables.service; else u=iptables.service; fi
-  echo "ipt_service=$(systemctl is-enabled "$u" 2>/dev/null | head -n1)"
+  # One systemctl for the three units (is-enabled with several stops at the first without a file).
+  # The STATE column is is-enabled's answer; a unit without a file is not listed: empty, absent.
+  systemctl list-unit-files --no-legend nftables.service netfilter-persistent.service "$u" 2>/dev/null |
+    awk -v u="$u" '$1 == "nftables.service" { n = $2 } $1 == "netfilter-persistent.service" { p = $2 } $1 == u { i = $2 }
+      END { print "nft_service=" n; print "nfp_service=" p; print "ipt_service=" i }'
 fi
 ${sectionStart("files")}
 if [ "$fam" = 6 ]; then files="${PERSIST_FILES.ipv6.join(" ")}"; else files="${PERSIST_FILES.ipv4.join(" ")}"; fi

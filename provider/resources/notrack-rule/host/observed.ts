@@ -68,7 +68,7 @@ export interface Observed {
     sysconfigDir: boolean;
     /** RHEL's `iptables-services` init script exists. */
     iptablesServices: boolean;
-    /** `systemctl is-enabled nftables.service`, when systemctl answered. */
+    /** The state `systemctl is-enabled nftables.service` answers (its unit file's state), when systemctl answered. */
     nftService?: string;
     /** `systemctl is-enabled netfilter-persistent.service`, when systemctl answered. */
     netfilterPersistentService?: string;
