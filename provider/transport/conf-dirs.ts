@@ -83,13 +83,38 @@ export interface ConfMatch {
   text: string;
 }
 
-/** Parses one `path<TAB>line:text` row of `ctk_conf_grep`; null for anything else. Pure. */
+/**
+ * Parses one `path<TAB>line:text` row of `ctk_conf_grep`; null for anything else. The text may hold
+ * a carriage return (a file saved with CRLF line ends): modprobe still reads such a line. Pure.
+ */
 export function parseConfMatch(row: string): ConfMatch | null {
-  const m = /^([^\t]+)\t(\d+):(.*)$/.exec(row);
+  const m = /^([^\t]+)\t(\d+):(.*)$/s.exec(row);
   return m ? { path: m[1], line: Number(m[2]), text: m[3] } : null;
 }
 
 /** Parses `ctk_conf_grep` output, keeping its order (the order modprobe reads the lines). Pure. */
 export function parseConfMatches(text: string): ConfMatch[] {
   return text.split("\n").flatMap((row) => parseConfMatch(row) ?? []);
+}
+
+/**
+ * The JavaScript regex that tests a line as `grep -E ere` does in the C locale, for the EREs of this
+ * package (anchors, groups, alternation, bracket sets and `[[:space:]]`): one grep pass for the union
+ * of several EREs is split back per ERE in TypeScript, one process per file fewer on the host.
+ */
+export function ereRegExp(ere: string): RegExp {
+  const js = ere.split("[[:space:]]").join("[ \\t\\n\\v\\f\\r]");
+  if (js.includes("[[:")) throw new Error(`internal error: ereRegExp knows no other character class (${ere})`);
+  return new RegExp(js);
+}
+
+/** The rows of `ctk_conf_grep` output whose line matches `re`, in their order, as `ctk_conf_grep` output. Pure. */
+export function confRowsMatching(grepOutput: string, re: RegExp): string {
+  return grepOutput
+    .split("\n")
+    .filter((row) => {
+      const m = parseConfMatch(row);
+      return m !== null && re.test(m.text);
+    })
+    .join("\n");
 }

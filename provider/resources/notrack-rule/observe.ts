@@ -6,12 +6,22 @@ import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT, parseFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import type { Family } from "./syntax/address";
-import { CORE_INSTALL_ERE, parseCoreBlocks } from "../../transport/conntrack-core";
-import { CONF_DIR_FUNCTIONS, modprobeGrep } from "../../transport/conf-dirs";
+import { CONNTRACK_CORE, CORE_INSTALL_ERE, parseCoreBlocks } from "../../transport/conntrack-core";
+import { CONF_DIR_FUNCTIONS, confRowsMatching, ereRegExp, modprobeGrep } from "../../transport/conf-dirs";
 import { parseSshConnection } from "./host/lockout";
 import { PERSIST_FILES, type IptablesVariant, type Observed, type ObservedFile } from "./host/observed";
 import { SHELL_FUNCTIONS } from "./host/shell";
 import { HELPER_BLOCK_ERE, HELPER_MODULES_SCRIPT, parseHelperModules } from "./host/helper-modules";
+import { HELPER_MODULES } from "./syntax/helpers";
+
+/**
+ * The modprobe.d lines that can keep out the conntrack core ({@link CORE_INSTALL_ERE}) or a helper's
+ * module ({@link HELPER_BLOCK_ERE}), read in one pass over the files: every line either ERE matches
+ * matches this one, and the parser splits them back with the same two EREs.
+ */
+export const MODPROBE_BLOCK_ERE = `^[[:space:]]*(install|blacklist)[[:space:]]+(${[...CONNTRACK_CORE, ...HELPER_MODULES].map((m) => m.replace(/_/g, "[-_]")).join("|")})([[:space:]]|$)`;
+const CORE_INSTALL_RE = ereRegExp(CORE_INSTALL_ERE);
+const HELPER_BLOCK_RE = ereRegExp(HELPER_BLOCK_ERE);
 
 /**
  * The observe script. `$1` is the family (4 or 6), `$2` the iptables variant to read (empty: the
@@ -36,13 +46,11 @@ while [ -z "$s" ] && [ "$n" -lt 10 ] && [ "\${p:-0}" -gt 1 ]; do
 done
 printf '%s\\n' "$s"
 ${sectionStart("modprobe")}
-${modprobeGrep(CORE_INSTALL_ERE)}
+${modprobeGrep(MODPROBE_BLOCK_ERE)}
 ${sectionStart("cmdline")}
 cat /proc/cmdline 2>/dev/null
 ${sectionStart("helper-modules")}
 ${HELPER_MODULES_SCRIPT}
-${sectionStart("helper-modprobe")}
-${modprobeGrep(HELPER_BLOCK_ERE)}
 ${sectionStart("iptables")}
 if [ "$fam" = 6 ]; then b=ip6tables; else b=iptables; fi
 cur=
@@ -132,8 +140,12 @@ export function parseObserved(stdout: string, family: Family): Observed {
     family,
     facts: parseFacts(s.get("facts") ?? ""),
     session: parseSshConnection(s.get("session") ?? ""),
-    conntrackBlocks: parseCoreBlocks(s.get("modprobe") ?? "", s.get("cmdline") ?? ""),
-    helperModules: parseHelperModules(s.get("helper-modules") ?? "", s.get("helper-modprobe") ?? "", s.get("cmdline") ?? ""),
+    conntrackBlocks: parseCoreBlocks(confRowsMatching(s.get("modprobe") ?? "", CORE_INSTALL_RE), s.get("cmdline") ?? ""),
+    helperModules: parseHelperModules(
+      s.get("helper-modules") ?? "",
+      confRowsMatching(s.get("modprobe") ?? "", HELPER_BLOCK_RE),
+      s.get("cmdline") ?? "",
+    ),
     iptables: {
       present: ipt.get("present") === "1",
       version: ipt.get("version") || undefined,

@@ -13,7 +13,17 @@ import { OBSERVE_SCRIPT as HELPER_OBSERVE } from "../../../provider/resources/he
 import { OBSERVE_SCRIPT as NOTRACK_OBSERVE } from "../../../provider/resources/notrack-rule/observe";
 import { OBSERVE_SCRIPT_BODY as TABLE_OBSERVE } from "../../../provider/resources/table-size/observe";
 import { CORE_INSTALL_ERE, parseCoreBlocks } from "../../../provider/transport/conntrack-core";
-import { CONF_DIR_FUNCTIONS, MODPROBE_D_DIRS, modprobeGrep, parseConfMatch, parseConfMatches } from "../../../provider/transport/conf-dirs";
+import {
+  CONF_DIR_FUNCTIONS,
+  confRowsMatching,
+  ereRegExp,
+  MODPROBE_D_DIRS,
+  modprobeGrep,
+  parseConfMatch,
+  parseConfMatches,
+} from "../../../provider/transport/conf-dirs";
+import { MODPROBE_BLOCK_ERE } from "../../../provider/resources/notrack-rule/observe";
+import { HELPER_BLOCK_ERE } from "../../../provider/resources/notrack-rule/host/helper-modules";
 
 let root = "";
 let dirs: string[] = [];
@@ -102,6 +112,8 @@ describe("the modprobe.d reader", () => {
     expect(parseConfMatch("garbage")).toBeNull();
     expect(parseConfMatch("/etc/x.conf\tno number")).toBeNull();
     expect(parseConfMatches("\n\nx\n")).toEqual([]);
+    // A line of a file saved with CRLF ends is still a line modprobe reads.
+    expect(parseConfMatch("/etc/x.conf\t3:install nf_conntrack /bin/false\r")?.text).toBe("install nf_conntrack /bin/false\r");
   });
 });
 
@@ -115,6 +127,49 @@ describe("NotrackRule's conntrack check over the reader", () => {
     expect(parseCoreBlocks(grep(CORE_INSTALL_ERE), "ro quiet")).toEqual([
       { where: `${at(LIB, "blacklist-conntrack.conf")}:1`, text: "install nf_conntrack /bin/false", module: "nf_conntrack" },
     ]);
+  });
+});
+
+describe("NotrackRule's one pass for both kinds of block", () => {
+  // Lines near every edge of the two EREs: directive, separator, `-`/`_`, prefixes of longer names,
+  // end of line, leading blanks, comments, and the other kind's modules.
+  const CORPUS = [
+    "install nf_conntrack /bin/false",
+    "install nf-conntrack /bin/true",
+    "install nf_conntrack",
+    "install nf_conntrack ",
+    "install nf_conntrack\t/bin/false",
+    "  \tinstall   nf_defrag_ipv6 /bin/false",
+    "install nf_conntrack_ipv4 /bin/false",
+    "install nf_conntrackx /bin/false",
+    "blacklist nf_conntrack",
+    "blacklist nf_conntrack_ftp",
+    "blacklist nf-conntrack-ftp",
+    "blacklist nf_conntrack_ftpx",
+    "install nf_conntrack_ftp /bin/false",
+    "install nf_conntrack_ftp",
+    "install nf_conntrack_netbios_ns /sbin/modprobe --ignore-install nf_conntrack_netbios_ns",
+    "install nf_conntrack_sip\v/bin/false",
+    "# install nf_conntrack /bin/false",
+    "options nf_conntrack hashsize=1024",
+    "installnf_conntrack /bin/false",
+    "install  nf_conntrack_h323\r",
+    "blacklist\tnf_conntrack_amanda",
+    "install nf_nat_ftp /bin/false",
+  ];
+  it("grep -E with the union, split by each ERE in TypeScript, finds exactly what grep -E with that ERE finds", () => {
+    put(ETC, "a.conf", `${CORPUS.join("\n")}\n`);
+    put(LIB, "b.conf", `${CORPUS.slice().reverse().join("\n")}\n`);
+    const union = grep(MODPROBE_BLOCK_ERE);
+    for (const ere of [CORE_INSTALL_ERE, HELPER_BLOCK_ERE]) {
+      expect(confRowsMatching(union, ereRegExp(ere)), ere).toBe(grep(ere).trimEnd());
+      expect(grep(ere).trim(), ere).not.toBe("");
+    }
+  });
+
+  it("knows only the character class the package's EREs use", () => {
+    expect(ereRegExp("^[[:space:]]*a").test(" \ta")).toBe(true);
+    expect(() => ereRegExp("[[:alpha:]]")).toThrow(/character class/);
   });
 });
 
