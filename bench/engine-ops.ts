@@ -50,6 +50,44 @@ async function bounded<T>(items: readonly T[], limit: number, fn: (x: T) => Prom
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/**
+ * Runs an update as the engine does: its step generator calls `gen` (Check) for each item in
+ * program order, one call at a time and not bounded by `--parallel` (the program registers its
+ * resources without waiting for them), and each step it yields waits for one of `limit` slots to run
+ * `exec` (Create). Seen on the real CLI (a trace of the provider's calls): Checks of later hosts
+ * arrive while earlier hosts' Creates run.
+ */
+async function generated<T, S>(
+  items: readonly T[],
+  limit: number,
+  gen: (x: T) => Promise<S | undefined>,
+  exec: (s: S) => Promise<void>,
+): Promise<void> {
+  const queue: S[] = [];
+  const running: Promise<void>[] = [];
+  let active = 0;
+  const pump = () => {
+    while (active < limit && queue.length > 0) {
+      const step = queue.shift() as S;
+      active++;
+      running.push(
+        exec(step).finally(() => {
+          active--;
+          pump();
+        }),
+      );
+    }
+  };
+  for (const x of items) {
+    const step = await gen(x);
+    if (step === undefined) continue;
+    queue.push(step);
+    pump();
+  }
+  // Steps start as earlier ones end, so the list grows while it is awaited.
+  for (let i = 0; i < running.length; i++) await running[i];
+}
+
 async function probe(
   file: string,
   pid: number,
@@ -116,7 +154,10 @@ function restore(name: string, v: string | undefined): void {
 
 const target = (r: BenchResource): Target => ({ urn: r.urn, type: r.type, name: r.name });
 
-/** `pulumi up` of a new stack: Check then Create per resource. */
+/**
+ * `pulumi up` of a new stack: Check per resource as the engine's step generator calls it (one at a
+ * time, in program order), Create per resource with at most `parallel` in flight.
+ */
 export async function coldUp(
   program: readonly BenchResource[],
   providers: Record<string, string>,
@@ -124,17 +165,29 @@ export async function coldUp(
 ): Promise<{ result: PhaseResult; stored: Stored[] }> {
   const stored: Stored[] = [];
   const result = await withProvider((server, fail) =>
-    bounded(program, parallel, async (res) => {
-      try {
-        const news = { ...res.inputs, __provider: providers[res.type] } as Props;
-        const c = await server.check(target(res), {}, news);
-        if (c.failures.length) throw new Error(`check failed: ${JSON.stringify(c.failures)}`);
-        const { id, outputs } = await server.create(target(res), c.inputs);
-        stored.push({ res, id, inputs: c.inputs, outputs });
-      } catch (e) {
-        fail(e);
-      }
-    }),
+    generated(
+      program,
+      parallel,
+      async (res) => {
+        try {
+          const news = { ...res.inputs, __provider: providers[res.type] } as Props;
+          const c = await server.check(target(res), {}, news);
+          if (c.failures.length) throw new Error(`check failed: ${JSON.stringify(c.failures)}`);
+          return { res, inputs: c.inputs };
+        } catch (e) {
+          fail(e);
+          return undefined;
+        }
+      },
+      async ({ res, inputs }) => {
+        try {
+          const { id, outputs } = await server.create(target(res), inputs);
+          stored.push({ res, id, inputs, outputs });
+        } catch (e) {
+          fail(e);
+        }
+      },
+    ),
   );
   return { result, stored };
 }

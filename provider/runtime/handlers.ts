@@ -1,6 +1,8 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { checkWith, withoutUndefined, type CheckFailure } from "../common/check";
-import { UNKNOWN } from "../common/unknown";
+import { containsUnknown, UNKNOWN } from "../common/unknown";
+import { ConnectionSchema } from "../connection/schema";
+import { noteChange, startPreconnecting } from "../transport/preconnect";
 import { diffInputs } from "../common/diff";
 import type { BaseInputs, ResourceKind } from "../common/kind";
 import { logWarnings } from "./engine-log";
@@ -85,7 +87,10 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
       if (!r.ok || unknown.length)
         return { inputs: withoutUndefined(news ?? {}), failures: naming(news, [...(r.ok ? [] : r.failures), ...unknown]) };
       const extra = kind.validate ? safeValidate(kind, r.inputs) : [];
-      return extra.length ? { inputs: withoutUndefined(news), failures: naming(news, extra) } : { inputs: withoutUndefined(r.inputs) };
+      if (extra.length) return { inputs: withoutUndefined(news), failures: naming(news, extra) };
+      // No stored state: the engine will create it, through this connection.
+      if (!olds || olds.connection === undefined) noteChangeThrough(r.inputs.connection);
+      return { inputs: withoutUndefined(r.inputs) };
     },
     async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
       const o = normalizeStored(kind, olds);
@@ -95,13 +100,15 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
         deleteBeforeReplace: kind.deleteBeforeReplace,
       });
       // Drift that read recorded in the outputs but the inputs cannot express still needs an update.
-      if (!d.changes && kind.repairPending?.(o)) return { ...d, changes: true };
-      return d;
+      const out = !d.changes && kind.repairPending?.(o) ? { ...d, changes: true } : d;
+      if (out.changes) noteChangeThrough(news?.connection);
+      return out;
     },
     // Every kind's `warnings` output goes to the engine log too (see engine-log.ts): an output alone
     // is seen by nobody who does not export it.
     async create(props: Record<string, unknown>) {
       const inputs = strictInputs(kind, props);
+      startPreconnecting();
       const { id, outs } = await kind.create(inputs);
       await logWarnings(kind.type, id, warningsOf(outs));
       return { id, outs: stamp(inputs, outs) };
@@ -115,11 +122,13 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
     },
     async update(id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
       const inputs = strictInputs(kind, news);
+      startPreconnecting();
       const outs = await kind.update(id, normalizeOlds(kind, olds), inputs);
       await logWarnings(kind.type, id, warningsOf(outs));
       return { outs: stamp(inputs, outs) };
     },
     async delete(id: string, props: Record<string, unknown>) {
+      startPreconnecting();
       await kind.delete(id, normalizeOlds(kind, props));
     },
   };
@@ -162,4 +171,11 @@ function safeValidate<In extends BaseInputs>(kind: ResourceKind<In, object>, inp
   } catch (e) {
     return [{ property: "(inputs)", reason: (e as Error).message }];
   }
+}
+
+/** Notes a connection that a change will go through (see `transport/preconnect.ts`), when it is complete. */
+function noteChangeThrough(connection: unknown): void {
+  if (containsUnknown(connection)) return;
+  const c = ConnectionSchema.safeParse(connection);
+  if (c.success) noteChange(c.data);
 }

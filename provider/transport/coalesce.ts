@@ -89,24 +89,28 @@ export const DRIVER = [
 /**
  * The driver for a group of observations (read-only commands without stdin, see `snapshot.ts`),
  * run as `sh -c OBSERVE_DRIVER sh LINE...`: it starts every command line at once, each with its own
- * output files in a private temporary directory, and reports them in order in the same frames as
- * {@link DRIVER}. The commands change nothing, so running them side by side is safe, and a host's
- * reads take as long as the slowest of them rather than their sum. Each command line is one
- * argument, so one stays under Linux's 128 KiB limit per argument ({@link MAX_OBSERVE_LINE}).
+ * output files in a private temporary directory, and reports each as soon as it ends, in the same
+ * frames as {@link DRIVER} (whose index says which command it is). The commands change nothing, so
+ * running them side by side is safe; a host's reads take as long as the slowest of them rather than
+ * their sum, and each caller has its answer when its own command is done, not the slowest. Each
+ * command tells the driver it ended by one short line on a FIFO (one write, so lines never mix).
+ * Each command line is one argument, so one stays under Linux's 128 KiB limit per argument
+ * ({@link MAX_OBSERVE_LINE}).
  */
 export const OBSERVE_DRIVER = [
   ...DRIVER_SETUP,
+  `mkfifo "$t/q" || exit ${EXIT.DRIVER_SETUP_FAILED}`,
+  // Read and write: never blocks on open, never reads end-of-file while commands still run.
+  `exec 3<> "$t/q"`,
   `n=0`,
   `for c in "$@"; do`,
-  `  sh -c "$c" < /dev/null > "$t/o$n" 2> "$t/e$n" &`,
-  `  eval "p$n=\\$!"`,
+  `  { sh -c "$c" < /dev/null > "$t/o$n" 2> "$t/e$n" 3>&-; echo "$n $?" >&3; } &`,
   `  n=$((n + 1))`,
   `done`,
-  `i=0`,
-  `while [ "$i" -lt "$n" ]; do`,
-  `  eval "wait \\"\\$p$i\\""`,
-  `  rc=$?`,
+  `k=0`,
+  `while [ "$k" -lt "$n" ] && read -r i rc <&3; do`,
   ...reportFrame('"$t/o$i"', '"$t/e$i"'),
+  `  k=$((k + 1))`,
   `done`,
 ].join("\n");
 
@@ -142,24 +146,65 @@ export function memberBytes(m: GroupMember): number {
   return Buffer.byteLength(m.line) + bytesOf(m.stdin).length + 24;
 }
 
+/** One report of a driver: which command (its index in the group) and what it did. */
+export interface Frame {
+  index: number;
+  outcome: MemberOutcome;
+}
+
 /**
- * Splits the driver's stdout into outcomes, in order. A command that did not report (the driver
- * was killed, or the channel closed) is missing from the end of the list.
+ * Reads a driver's stdout as it arrives and hands out each report once it is complete. Reports may
+ * come in any order (the observation driver reports each command when it ends); anything that is not
+ * a well-formed report of a command not yet reported stops the reading: the commands without a
+ * report are then answered as if the channel had closed.
+ */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private seen = new Set<number>();
+  private broken = false;
+
+  constructor(private readonly count: number) {}
+
+  /** Adds bytes; returns the reports they complete. */
+  push(chunk: Buffer): Frame[] {
+    if (this.broken) return [];
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const frames: Frame[] = [];
+    for (;;) {
+      const nl = this.buf.indexOf(0x0a);
+      if (nl < 0) break;
+      const m = /^(\d+) (\d+) (\d+) (\d+)$/.exec(this.buf.subarray(0, nl).toString("latin1"));
+      const index = m ? Number(m[1]) : -1;
+      if (!m || index >= this.count || this.seen.has(index)) {
+        this.broken = true;
+        break;
+      }
+      const [o, e] = [Number(m[3]), Number(m[4])];
+      const start = nl + 1;
+      if (start + o + e > this.buf.length) break;
+      this.seen.add(index);
+      frames.push({
+        index,
+        outcome: {
+          exitCode: Number(m[2]),
+          stdout: this.buf.subarray(start, start + o),
+          stderr: this.buf.subarray(start + o, start + o + e),
+        },
+      });
+      this.buf = this.buf.subarray(start + o + e);
+    }
+    return frames;
+  }
+}
+
+/**
+ * Splits a driver's whole stdout into outcomes by command index. The list stops before the first
+ * command that did not report (the driver was killed, or the channel closed).
  */
 export function parseGroupOutput(out: Buffer, count: number): MemberOutcome[] {
+  const byIndex = new Map(new FrameReader(count).push(out).map((f) => [f.index, f.outcome]));
   const outcomes: MemberOutcome[] = [];
-  let pos = 0;
-  while (outcomes.length < count) {
-    const nl = out.indexOf(0x0a, pos);
-    if (nl < 0) break;
-    const m = /^(\d+) (\d+) (\d+) (\d+)$/.exec(out.subarray(pos, nl).toString("latin1"));
-    if (!m || Number(m[1]) !== outcomes.length) break;
-    const [o, e] = [Number(m[3]), Number(m[4])];
-    const start = nl + 1;
-    if (start + o + e > out.length) break;
-    outcomes.push({ exitCode: Number(m[2]), stdout: out.subarray(start, start + o), stderr: out.subarray(start + o, start + o + e) });
-    pos = start + o + e;
-  }
+  for (let i = 0; i < count && byIndex.has(i); i++) outcomes.push(byIndex.get(i) as MemberOutcome);
   return outcomes;
 }
 

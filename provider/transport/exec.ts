@@ -6,10 +6,10 @@ import {
   Coalescer,
   coalesceSettings,
   DRIVER,
+  FrameReader,
   groupInput,
   MAX_OBSERVE_LINE,
   OBSERVE_DRIVER,
-  parseGroupOutput,
   type GroupMember,
   type MemberResult,
 } from "./coalesce";
@@ -123,8 +123,8 @@ function send(conn: Connection, argv: readonly string[], opts: ExecOptions, labe
   return coalescer.submit(poolKey(conn), { conn, line, stdin: opts.stdin, opts, label });
 }
 
-/** Observations of one host on one channel, side by side (one alone on its own). */
-function observeTogether(conn: Connection, items: readonly Observation[]): Promise<MemberResult<ExecResult>[]> {
+/** Observations of one host on one channel, side by side (one alone on its own), each answered when it ends. */
+function observeTogether(conn: Connection, items: readonly Observation[]): Promise<MemberResult<ExecResult>>[] {
   execStats.commands += items.length;
   const members = items.map((o) => ({
     conn,
@@ -132,7 +132,7 @@ function observeTogether(conn: Connection, items: readonly Observation[]): Promi
     opts: { timeoutMs: o.timeoutMs, label: o.label },
     label: o.label,
   }));
-  return sendGroup(
+  return sendEach(
     members,
     members.every((m) => Buffer.byteLength(m.line) <= MAX_OBSERVE_LINE),
   );
@@ -158,12 +158,18 @@ const settled = (p: Promise<ExecResult>): Promise<MemberResult<ExecResult>> =>
     (error) => ({ ok: false as const, error }),
   );
 
+/** Runs a group of commands for one connection and answers for all of them at once (see {@link sendEach}). */
+function sendGroup(members: Member[], sideBySide = false): Promise<MemberResult<ExecResult>[]> {
+  return Promise.all(sendEach(members, sideBySide));
+}
+
 /**
  * Runs a group of commands for one connection: a lone command on its own channel, several through
- * the driver on one channel, each answered with its own result.
+ * a driver on one channel. Each member is answered as soon as the driver reports it (the
+ * observation driver reports each command when it ends), not when the whole group is done.
  */
-async function sendGroup(members: Member[], sideBySide = false): Promise<MemberResult<ExecResult>[]> {
-  if (members.length === 1) return [await settled(alone(members[0].conn, members[0].line, members[0].opts, members[0].label))];
+function sendEach(members: Member[], sideBySide = false): Promise<MemberResult<ExecResult>>[] {
+  if (members.length === 1) return [settled(alone(members[0].conn, members[0].line, members[0].opts, members[0].label))];
   const conn = members[0].conn;
   const host = hostLabel(conn);
   const label = `${members.length} commands: ${members.map((m) => m.label.split("\n")[0].slice(0, 60)).join("; ")}`;
@@ -174,30 +180,51 @@ async function sendGroup(members: Member[], sideBySide = false): Promise<MemberR
     ? { line: remoteCommandLine({ sudo: false }, ["sh", "-c", OBSERVE_DRIVER, "sh", ...members.map((m) => m.line)]), stdin: undefined }
     : { line: remoteCommandLine({ sudo: false }, ["sh", "-c", DRIVER]), stdin: groupInput(members) };
   execStats.channels++;
-  let raw: RawResult;
-  try {
-    raw = await withChannel(conn, (client) => runOnChannel(client, run.line, { stdin: run.stdin, timeoutMs }, host, label));
-  } catch (error) {
-    return members.map(() => ({ ok: false as const, error }));
-  }
-  const outcomes = parseGroupOutput(raw.stdout, members.length);
-  if (outcomes.length === 0 && raw.exitCode === EXIT.DRIVER_SETUP_FAILED) {
-    // No temporary directory on the host (full or read-only /tmp): one channel per command.
-    return Promise.all(members.map((m) => settled(alone(m.conn, m.line, m.opts, m.label))));
-  }
-  return members.map((m, i) => {
-    const o = outcomes[i];
-    if (o)
-      return {
-        ok: true as const,
-        value: { exitCode: o.exitCode, stdout: o.stdout.toString("utf8"), stderr: o.stderr.toString("utf8"), durationMs: raw.durationMs },
-      };
-    // The channel ended before this command reported: as a command whose channel closed.
-    return {
-      ok: true as const,
-      value: { exitCode: null, signal: raw.signal ?? "channel closed", stdout: "", stderr: "", durationMs: raw.durationMs },
-    };
+  const started = performance.now();
+  const answers = members.map(() => {
+    let resolve!: (r: MemberResult<ExecResult>) => void;
+    const promise = new Promise<MemberResult<ExecResult>>((r) => (resolve = r));
+    return { promise, resolve, done: false };
   });
+  const answer = (i: number, r: MemberResult<ExecResult>) => {
+    const a = answers[i];
+    if (a.done) return;
+    a.done = true;
+    a.resolve(r);
+  };
+  const frames = new FrameReader(members.length);
+  const onStdout = (chunk: Buffer) => {
+    for (const f of frames.push(chunk)) {
+      const o = f.outcome;
+      answer(f.index, {
+        ok: true,
+        value: {
+          exitCode: o.exitCode,
+          stdout: o.stdout.toString("utf8"),
+          stderr: o.stderr.toString("utf8"),
+          durationMs: performance.now() - started,
+        },
+      });
+    }
+  };
+  withChannel(conn, (client) => runOnChannel(client, run.line, { stdin: run.stdin, timeoutMs, onStdout }, host, label)).then(
+    (raw) => {
+      if (answers.every((a) => !a.done) && raw.exitCode === EXIT.DRIVER_SETUP_FAILED) {
+        // No temporary directory on the host (full or read-only /tmp): one channel per command.
+        members.forEach((m, i) => void settled(alone(m.conn, m.line, m.opts, m.label)).then((r) => answer(i, r)));
+        return;
+      }
+      // The channel ended before these commands reported: as commands whose channel closed.
+      members.forEach((_, i) =>
+        answer(i, {
+          ok: true,
+          value: { exitCode: null, signal: raw.signal ?? "channel closed", stdout: "", stderr: "", durationMs: raw.durationMs },
+        }),
+      );
+    },
+    (error) => members.forEach((_, i) => answer(i, { ok: false, error })),
+  );
+  return answers.map((a) => a.promise);
 }
 
 /** Like {@link exec}, but a non-zero exit throws {@link RemoteCommandError} naming host, command and stderr. */
@@ -242,7 +269,7 @@ function asText(r: RawResult): ExecResult {
 function runOnChannel(
   client: Client,
   line: string,
-  opts: Pick<ExecOptions, "stdin" | "timeoutMs">,
+  opts: Pick<ExecOptions, "stdin" | "timeoutMs"> & { onStdout?: (chunk: Buffer) => void },
   host: string,
   label: string,
 ): Promise<RawResult> {
@@ -268,7 +295,10 @@ function runOnChannel(
           stream.signal("KILL");
           stream.close();
         }, timeoutMs);
-        stream.on("data", (d: Buffer) => out.push(d));
+        stream.on("data", (d: Buffer) => {
+          out.push(d);
+          opts.onStdout?.(d);
+        });
         stream.stderr.on("data", (d: Buffer) => errs.push(d));
         stream.on("exit", (code: number | null, sig?: string) => {
           exitCode = typeof code === "number" ? code : null;

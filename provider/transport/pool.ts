@@ -198,6 +198,17 @@ function isNotStarted(e: unknown): boolean {
   return e instanceof ChannelOpenError;
 }
 
+/**
+ * Opens the pooled connection for `conn` now, if there is none, and never fails: a dial that fails
+ * leaves nothing behind, so the command that needs the host dials again and reports it.
+ */
+export function preconnect(conn: Connection): Promise<void> {
+  return connection(conn).then(
+    () => undefined,
+    () => undefined,
+  );
+}
+
 /** Fingerprint of the key the host presented on the pooled connection (dials when needed). */
 export async function hostFingerprint(conn: Connection): Promise<string> {
   return (await connection(conn)).dialed.fingerprint;

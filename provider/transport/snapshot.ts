@@ -86,10 +86,11 @@ export interface ObservedResult {
   stdout: string;
 }
 
-/** Runs observations on one host, in order, on one channel; answers for each. */
-export type ObservationRunner<R> = (
-  items: readonly Observation[],
-) => Promise<Array<{ ok: true; value: R } | { ok: false; error: unknown }>>;
+/** What one observation of a group ended with. */
+export type ObservationOutcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
+
+/** Runs observations on one host on one channel; answers for each, each when it is done. */
+export type ObservationRunner<R> = (items: readonly Observation[]) => ReadonlyArray<Promise<ObservationOutcome<R>>>;
 
 interface Kept<R> {
   at: number;
@@ -210,8 +211,13 @@ export class HostSnapshots<R extends ObservedResult> {
     const version = s.version;
     const epoch = s.epoch;
     const at = performance.now();
-    // A runner that throws at once answers every member with its error.
-    const batch = new Promise<Awaited<ReturnType<ObservationRunner<R>>>>((resolve) => resolve(g.run(items.map(([, o]) => o))));
+    let outcomes: ReadonlyArray<Promise<ObservationOutcome<R>>>;
+    try {
+      outcomes = g.run(items.map(([, o]) => o));
+    } catch (error) {
+      // A runner that throws at once answers every member with its error.
+      outcomes = items.map(() => Promise.resolve({ ok: false as const, error }));
+    }
     items.forEach(([k2], i) => {
       // Settled before any caller resumes: a later call never joins a finished observation.
       const done = () => {
@@ -220,10 +226,11 @@ export class HostSnapshots<R extends ObservedResult> {
       const forget = () => {
         if (s.recent.get(k2)?.promise === p) s.recent.delete(k2);
       };
-      const p: Promise<R> = batch.then(
-        (results) => {
+      const outcome =
+        outcomes[i] ?? Promise.resolve({ ok: false as const, error: new Error("internal error: an observation gave no result") });
+      const p: Promise<R> = outcome.then(
+        (r) => {
           done();
-          const r = results[i] ?? { ok: false as const, error: new Error("internal error: an observation gave no result") };
           if (!r.ok || r.value.exitCode !== 0) forget();
           if (!r.ok) throw r.error;
           // Kept only when nothing else ran on the host meanwhile, and only a success.

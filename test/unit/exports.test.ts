@@ -108,7 +108,15 @@ describe("public surface", () => {
     // Beside the handlers: what a process that drives them itself, for more than one engine
     // operation (tests), needs: closing connections, and the per-operation host snapshot's switch
     // and reset (transport/snapshot.ts).
-    expect(Object.keys(runtime).sort()).toEqual(["closeAll", "handler", "registeredTypes", "resetSnapshots", "snapshotSettings"]);
+    expect(Object.keys(runtime).sort()).toEqual([
+      "closeAll",
+      "handler",
+      "preconnectSettings",
+      "registeredTypes",
+      "resetPreconnect",
+      "resetSnapshots",
+      "snapshotSettings",
+    ]);
     expect(runtime.registeredTypes().sort()).toEqual([
       "ConntrackHelperRule",
       "ConntrackHelperSetting",

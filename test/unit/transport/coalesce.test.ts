@@ -9,6 +9,7 @@ import {
   coalesceSettings,
   DRIVER,
   groupInput,
+  FrameReader,
   OBSERVE_DRIVER,
   parseGroupOutput,
   type GroupMember,
@@ -69,7 +70,27 @@ describe("the group driver, input cut short", () => {
   });
 });
 
-describe("parseGroupOutput", () => {
+describe("parseGroupOutput and FrameReader", () => {
+  it("reads reports in any order, by their index, as the bytes arrive", () => {
+    const out = Buffer.from("1 0 3 0\nbee0 2 1 1\nAE");
+    const r = new FrameReader(2);
+    const got: string[] = [];
+    // One byte at a time: a report is handed out only once it is complete.
+    for (const b of out)
+      for (const f of r.push(Buffer.from([b]))) got.push(`${f.index}:${f.outcome.exitCode}:${f.outcome.stdout}:${f.outcome.stderr}`);
+    expect(got).toEqual(["1:0:bee:", "0:2:A:E"]);
+    expect(parseGroupOutput(out, 2).map((o) => o.stdout.toString())).toEqual(["A", "bee"]);
+  });
+
+  it("stops at anything but a report of a command not yet reported", () => {
+    for (const bad of ["0 0 1 0\nx0 0 1 0\ny", "2 0 0 0\n", "zz\n0 0 0 0\n"]) {
+      const r = new FrameReader(2);
+      const got = r.push(Buffer.from(bad));
+      expect(got.length, bad).toBeLessThanOrEqual(1);
+      expect(r.push(Buffer.from("1 0 0 0\n")), bad).toEqual([]);
+    }
+  });
+
   it("stops at a command that did not report", () => {
     const out = Buffer.from("0 0 2 0\nhi1 1 0 0\n2 0 5 0\nabc");
     expect(parseGroupOutput(out, 3).map((o) => [o.exitCode, o.stdout.toString()])).toEqual([
@@ -151,6 +172,14 @@ describe("the observation driver (a host's reads on one channel, side by side)",
     } finally {
       rmSync(d, { recursive: true, force: true });
     }
+  });
+
+  it("reports each command as soon as it ends, not in the order given", () => {
+    const r = spawnSync("sh", ["-c", OBSERVE_DRIVER, "sh", line("sleep 0.5; printf slow"), line("printf fast")]);
+    expect(r.status).toBe(0);
+    // The fast one's report comes first; each report names its command.
+    expect(r.stdout.toString().startsWith("1 0 4 0\nfast")).toBe(true);
+    expect(parseGroupOutput(r.stdout, 2).map((x) => x.stdout.toString())).toEqual(["slow", "fast"]);
   });
 
   it("gives no command its standard input", () => {

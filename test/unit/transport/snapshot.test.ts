@@ -5,10 +5,13 @@ import { HostSnapshots, snapshotSettings, type Observation, type ObservedResult 
 function fakeHost(answer: (o: Observation) => ObservedResult = (o) => ({ exitCode: 0, stdout: `${o.label}#` })) {
   const calls: string[][] = [];
   let gate: Promise<void> = Promise.resolve();
-  const runner = async (items: readonly Observation[]) => {
+  const runner = (items: readonly Observation[]) => {
     calls.push(items.map((i) => i.label));
-    await gate;
-    return items.map((o) => ({ ok: true as const, value: answer(o) }));
+    const held = gate;
+    return items.map(async (o) => {
+      await held;
+      return { ok: true as const, value: answer(o) };
+    });
   };
   return {
     calls,
@@ -170,9 +173,9 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     await s.observe("h1", ID, obs("a"), ok.runner);
     await s.observe("h1", ID, obs("b"), ok.runner);
     let calls = 0;
-    const broken = async () => {
+    const broken = (items: readonly Observation[]) => {
       calls++;
-      throw new Error("connection reset");
+      return items.map(() => Promise.reject(new Error("connection reset")));
     };
     await expect(s.observe("h2", ID, obs("a"), broken)).rejects.toThrow("connection reset");
     await expect(s.observe("h2", ID, obs("b"), broken)).rejects.toThrow("connection reset");
@@ -320,5 +323,28 @@ describe("HostSnapshots: a re-checked plan and the changes around it (since)", (
     await s.observe("h1", ID, obs("rules"), h.runner, "plan", 0);
     await s.observe("h1", ID, obs("rules"), h.runner, "fresh", 0);
     expect(h.calls).toHaveLength(2);
+  });
+});
+
+describe("HostSnapshots: each observation of a group answers when it is done", () => {
+  it("a fast observation's caller resumes before the slow one of its group ends", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    snapshotSettings.gatherMs = 5;
+    let releaseSlow!: () => void;
+    const slowGate = new Promise<void>((r) => (releaseSlow = r));
+    const runner = (items: readonly Observation[]) =>
+      items.map(async (o) => {
+        if (o.label === "slow") await slowGate;
+        return { ok: true as const, value: { exitCode: 0, stdout: o.label } };
+      });
+    const slow = s.observe("h1", ID, obs("slow"), runner, "plan");
+    const fast = s.observe("h1", ID, obs("fast"), runner, "fresh");
+    expect((await fast).stdout).toBe("fast");
+    let slowDone = false;
+    void slow.then(() => (slowDone = true));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(slowDone).toBe(false);
+    releaseSlow();
+    expect((await slow).stdout).toBe("slow");
   });
 });
