@@ -22,6 +22,11 @@ export type BatchRunner<M, R> = (members: M[]) => Promise<Settled<R>[]>;
 export const batchSettings = {
   quietMs: envMs("CONNTRACK_BATCH_QUIET_MS", 4),
   maxWaitMs: envMs("CONNTRACK_BATCH_MAX_WAIT_MS", 20),
+  /**
+   * After its warmup, how long a batch may still wait for siblings the engine announced and has not
+   * sent yet (`expecting`, see `common/announced.ts`).
+   */
+  graceMs: envMs("CONNTRACK_BATCH_GRACE_MS", 200),
 };
 
 function envMs(name: string, dflt: number): number {
@@ -40,6 +45,7 @@ interface Waiting {
   member: unknown;
   run: BatchRunner<unknown, unknown>;
   warmup?: () => Promise<unknown>;
+  expecting?: () => number;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -65,6 +71,10 @@ const lanes = new Map<string, Lane>();
  * siblings, and the batch waits for it too: a batch whose runner first reads the host (and can take
  * that read from the host's snapshot, `transport/snapshot.ts`) reads it while it gathers, so that
  * siblings arriving during the read still join.
+ *
+ * `expecting`, when the member is the first of its batch, counts the siblings the engine announced
+ * and has not sent yet: after the warmup the batch waits for them while it is above 0, at most
+ * {@link batchSettings.graceMs}.
  */
 export function joinBatch<M, R>(
   lane: string,
@@ -72,6 +82,7 @@ export function joinBatch<M, R>(
   member: M,
   run: BatchRunner<M, R>,
   warmup?: () => Promise<unknown>,
+  expecting?: () => number,
 ): Promise<R> {
   return new Promise<R>((resolve, reject) => {
     let l = lanes.get(lane);
@@ -86,6 +97,7 @@ export function joinBatch<M, R>(
       member,
       run: run as BatchRunner<unknown, unknown>,
       warmup,
+      expecting,
       resolve: resolve as (v: unknown) => void,
       reject,
     });
@@ -95,14 +107,20 @@ export function joinBatch<M, R>(
 
 /**
  * Waits until no call joined the lane for `quietMs`, at most `maxWaitMs` in all, and until `warm`
- * (the batch's warmup) is done.
+ * (the batch's warmup) is done; then, while `expecting` counts announced siblings, at most
+ * `graceMs` more.
  */
-async function settle(l: Lane, warm?: Promise<unknown>): Promise<void> {
+async function settle(l: Lane, warm?: Promise<unknown>, expecting?: () => number): Promise<void> {
   await timeWindow(l);
   if (warm) {
     await warm;
     // Siblings that joined during the warmup's last turn still make it.
     await new Promise((r) => setImmediate(r));
+  }
+  if (!expecting) return;
+  const deadline = performance.now() + batchSettings.graceMs;
+  while (expecting() > 0 && l.waiting.length < MAX_BATCH && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 3));
   }
 }
 
@@ -126,7 +144,7 @@ async function drain(key: string, l: Lane): Promise<void> {
   while (l.waiting.length > 0) {
     // A warmup's failure is the runner's to meet (it reads again); it never fails the batch here.
     const warm = l.waiting[0].warmup?.().catch(() => undefined);
-    await settle(l, warm);
+    await settle(l, warm, l.waiting[0].expecting);
     const head = l.waiting[0];
     let n = 1;
     while (n < l.waiting.length && n < MAX_BATCH && l.waiting[n].batchKey === head.batchKey) n++;

@@ -38,6 +38,11 @@ export interface ResourceKind<In extends BaseInputs, Out extends object> {
   readonly fixedOnceCreated?: readonly string[];
   /** Version of the outputs' shape; stored in state so later releases can read old state. */
   readonly stateVersion: number;
+  /**
+   * The per-host batch lane this kind's changes go through, when kinds share one: the engine's
+   * announced changes are counted per lane (`common/announced.ts`). Default: the kind's own type.
+   */
+  readonly batchLane?: string;
   /** Checks that need no host beyond the schema (combinations, lockout guard). */
   validate?(inputs: In): CheckFailure[];
   /** Brings old stored outputs to the current shape (state written by earlier releases). */

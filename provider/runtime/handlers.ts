@@ -3,6 +3,7 @@ import { checkWith, withoutUndefined, type CheckFailure } from "../common/check"
 import { containsUnknown, UNKNOWN } from "../common/unknown";
 import { ConnectionSchema } from "../connection/schema";
 import { noteChange, startPreconnecting } from "../transport/preconnect";
+import { announceChange, changeArrived } from "../common/announced";
 import { diffInputs } from "../common/diff";
 import type { BaseInputs, ResourceKind } from "../common/kind";
 import { logWarnings } from "./engine-log";
@@ -89,7 +90,7 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
       const extra = kind.validate ? safeValidate(kind, r.inputs) : [];
       if (extra.length) return { inputs: withoutUndefined(news), failures: naming(news, extra) };
       // No stored state: the engine will create it, through this connection.
-      if (!olds || olds.connection === undefined) noteChangeThrough(r.inputs.connection);
+      if (!olds || olds.connection === undefined) noteChangeThrough(kind.batchLane ?? kind.type, r.inputs.connection);
       return { inputs: withoutUndefined(r.inputs) };
     },
     async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
@@ -101,7 +102,7 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
       });
       // Drift that read recorded in the outputs but the inputs cannot express still needs an update.
       const out = !d.changes && kind.repairPending?.(o) ? { ...d, changes: true } : d;
-      if (out.changes) noteChangeThrough(news?.connection);
+      if (out.changes) noteChangeThrough(kind.batchLane ?? kind.type, news?.connection);
       return out;
     },
     // Every kind's `warnings` output goes to the engine log too (see engine-log.ts): an output alone
@@ -109,6 +110,7 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
     async create(props: Record<string, unknown>) {
       const inputs = strictInputs(kind, props);
       startPreconnecting();
+      changeArrived(kind.batchLane ?? kind.type, inputs.connection);
       const { id, outs } = await kind.create(inputs);
       await logWarnings(kind.type, id, warningsOf(outs));
       return { id, outs: stamp(inputs, outs) };
@@ -123,6 +125,7 @@ export function handlersFor<In extends BaseInputs, Out extends object>(kind: Res
     async update(id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
       const inputs = strictInputs(kind, news);
       startPreconnecting();
+      changeArrived(kind.batchLane ?? kind.type, inputs.connection);
       const outs = await kind.update(id, normalizeOlds(kind, olds), inputs);
       await logWarnings(kind.type, id, warningsOf(outs));
       return { outs: stamp(inputs, outs) };
@@ -173,9 +176,15 @@ function safeValidate<In extends BaseInputs>(kind: ResourceKind<In, object>, inp
   }
 }
 
-/** Notes a connection that a change will go through (see `transport/preconnect.ts`), when it is complete. */
-function noteChangeThrough(connection: unknown): void {
+/**
+ * Notes a change of a resource of `lane` (its batch lane, or its type) that will go through `connection`, when it is complete: its
+ * host's connection opens ahead (`transport/preconnect.ts`) and its batch may wait for it
+ * (`common/announced.ts`).
+ */
+function noteChangeThrough(lane: string, connection: unknown): void {
   if (containsUnknown(connection)) return;
   const c = ConnectionSchema.safeParse(connection);
-  if (c.success) noteChange(c.data);
+  if (!c.success) return;
+  noteChange(c.data);
+  announceChange(lane, c.data);
 }

@@ -5,7 +5,7 @@ import { HELPER_RULE_TAG_PREFIX, RULE_TAG_PREFIX } from "../../common/markers";
 import { containsUnknown } from "../../common/unknown";
 import { variantOf } from "../notrack-rule/host/backend";
 import { type ResolvedBackend } from "../notrack-rule/syntax/rule";
-import { converge } from "../notrack-rule/batch/converge";
+import { converge, NOTRACK_LANE } from "../notrack-rule/batch/converge";
 import { decideReadableBackend, type Request } from "../notrack-rule/batch/members";
 import { observeShared } from "../notrack-rule/batch/shared-observe";
 import { adoptPrefix, makeTag, tagWithPrefix } from "../notrack-rule/syntax/identity";
@@ -80,6 +80,7 @@ export const helperRuleKind: ResourceKind<ConntrackHelperRuleInputs, ConntrackHe
   replaceOn: ["family", "backend", "ruleName"],
   fixedOnceCreated: ["owner"],
   stateVersion: 1,
+  batchLane: NOTRACK_LANE,
 
   validate(inputs: ConntrackHelperRuleInputs): CheckFailure[] {
     const failures: CheckFailure[] = [];

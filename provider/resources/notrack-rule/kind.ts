@@ -4,7 +4,7 @@ import type { ReadOutcome, ResourceKind } from "../../common/kind";
 import { containsUnknown } from "../../common/unknown";
 import { variantOf } from "./host/backend";
 import { type ResolvedBackend } from "./syntax/rule";
-import { converge } from "./batch/converge";
+import { converge, NOTRACK_LANE } from "./batch/converge";
 import { decideReadableBackend, type Request } from "./batch/members";
 import { lockoutFromInputs } from "./host/lockout";
 import { inspect, outputsOf, type NotrackRuleOutputs } from "./outputs";
@@ -49,6 +49,7 @@ export const notrackRuleKind: ResourceKind<NotrackRuleInputs, NotrackRuleOutputs
   // earlier release must show no change.
   fixedOnceCreated: ["owner"],
   stateVersion: 1,
+  batchLane: NOTRACK_LANE,
 
   validate(inputs: NotrackRuleInputs): CheckFailure[] {
     const failures: CheckFailure[] = [];

@@ -76,4 +76,31 @@ describe("joinBatch (common)", () => {
     await joinBatch("c-lane-7", "k", "b", run);
     expect(calls).toEqual([["a"], ["b"]]);
   });
+
+  it("after its warmup, waits for siblings the engine announced, and no longer than graceMs", async () => {
+    Object.assign(batchSettings, { quietMs: 1, maxWaitMs: 5, graceMs: 2000 });
+    const { calls, run } = recorder();
+    let announced = 2;
+    const expecting = () => announced;
+    const warmup = () => new Promise<void>((r) => setTimeout(r, 10));
+    const first = joinBatch("c-lane-8", "k", "a", run, warmup, expecting);
+    // The warmup is over, and the two announced siblings come one after another, 50 ms apart.
+    const later: Promise<string>[] = [];
+    for (const m of ["b", "c"]) {
+      await new Promise((r) => setTimeout(r, 50));
+      announced--;
+      later.push(joinBatch("c-lane-8", "k", m, run, warmup, expecting));
+    }
+    expect(await Promise.all([first, ...later])).toEqual(["A", "B", "C"]);
+    expect(calls).toEqual([["a", "b", "c"]]);
+
+    // A sibling that never comes holds the batch for graceMs at most.
+    Object.assign(batchSettings, { graceMs: 60 });
+    const t0 = performance.now();
+    await joinBatch("c-lane-9", "k", "x", run, warmup, () => 1);
+    const waited = performance.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(60);
+    expect(waited).toBeLessThan(1500);
+    expect(calls.at(-1)).toEqual(["x"]);
+  });
 });

@@ -15,6 +15,13 @@ import type { Observed } from "../host/observed";
 import { observe } from "../observe";
 import { snapshotSettings, type SnapshotUse } from "../../../transport/snapshot";
 import { hostEpoch } from "../../../transport/exec";
+import { announcedChanges } from "../../../common/announced";
+
+/**
+ * The batch lane of NotrackRule and ConntrackHelperRule (their kinds' `batchLane`): the engine's
+ * announced changes of both are what a batch may wait for.
+ */
+export const NOTRACK_LANE = "notrack-lane";
 import { fileError, planMembers, type Converged, type Request } from "./members";
 
 /** Attempts of one batch when other programs keep changing the host's rules under it. */
@@ -41,7 +48,14 @@ export function converge(conn: Connection, req: Request): Promise<Converged> {
   // With the host snapshot on, the batch reads the host while it gathers its members: rules that
   // arrive during that read still join, and the first plan takes the read from the snapshot.
   const warmup = snapshotSettings.enabled ? () => readForPlan(conn, req, "plan", planSince(lane, [since])) : undefined;
-  return joinBatch<Member, Converged>(lane, key, { req, identity, since }, (members) => convergeMembers(conn, lane, members), warmup);
+  return joinBatch<Member, Converged>(
+    lane,
+    key,
+    { req, identity, since },
+    (members) => convergeMembers(conn, lane, members),
+    warmup,
+    () => announcedChanges([NOTRACK_LANE], conn),
+  );
 }
 
 /**
