@@ -31,7 +31,11 @@
  *   of completed changes when the engine asked): the engine had not ordered the request after that
  *   change (a resource that depends on another is asked for only once the other is done), so the
  *   host as it was before the change is a state the request could have met, and its apply re-checks
- *   under the host lock what it changes.
+ *   under the host lock what it changes. Only for a plan whose apply re-checks under the lock
+ *   everything the plan decided by: two such plans that each read the host before the other's
+ *   change would otherwise both go ahead (a write skew). NotrackRule's plan also decides by
+ *   modprobe.d lines its apply does not re-check (a ModuleBlacklist of the conntrack core), so it
+ *   does not pass `since` yet.
  */
 
 /** Tuning; tests and benchmarks may change it. */

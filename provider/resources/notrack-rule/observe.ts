@@ -186,11 +186,11 @@ export async function observe(
   conn: Connection,
   family: Family,
   variant?: IptablesVariant,
-  opts: { shared?: SnapshotUse; since?: number } = {},
+  opts: { shared?: SnapshotUse } = {},
 ): Promise<Observed> {
   const argv = script(OBSERVE_SCRIPT, [family === "ipv6" ? "6" : "4", variant ?? ""]);
   const label = "observe NOTRACK rules (facts, raw table, nft table, saved rulesets)";
-  const r = await exec(conn, argv, { label, observation: opts.shared ?? "fresh", since: opts.since });
+  const r = await exec(conn, argv, { label, observation: opts.shared ?? "fresh" });
   if (r.exitCode !== EXIT.OK) throw commandFailed(conn, argv, r, { label });
   return parseObserved(r.stdout, family);
 }
