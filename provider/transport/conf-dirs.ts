@@ -13,6 +13,7 @@
  * The host lists and greps (the shell text below); what a match means is decided in TypeScript
  * ({@link parseConfMatches} and each kind's planner).
  */
+import { createHash } from "node:crypto";
 import { shQuote } from "./quote";
 
 /** modprobe.d directories in kmod's order of precedence (`/usr/lib` is kmod's DISTCONFDIR, before `/lib`). */
@@ -65,7 +66,23 @@ ctk_conf_grep() {
  * files modprobe reads, except those of `exclude` (shell text: a quoted path or a `"$var"`).
  */
 export function modprobeGrep(ere: string, exclude = '""'): string {
-  return `ctk_conf_grep ${shQuote(ere)} ${exclude} ${MODPROBE_D_DIRS.join(" ")}`;
+  return modprobeGrepWord(shQuote(ere), exclude);
+}
+
+/**
+ * As {@link modprobeGrep}, with the ERE given as shell text: a positional parameter (`"$gere"`) of a
+ * script that takes the ERE as a value.
+ */
+export function modprobeGrepWord(ereWord: string, exclude = '""'): string {
+  return `ctk_conf_grep ${ereWord} ${exclude} ${MODPROBE_D_DIRS.join(" ")}`;
+}
+
+/**
+ * The alternation of module names for an ERE: modprobe treats `-` and `_` in a module name alike,
+ * so each `_` matches either.
+ */
+export function moduleAlternation(modules: readonly string[]): string {
+  return modules.map((m) => m.replace(/_/g, "[-_]")).join("|");
 }
 
 /** As {@link modprobeGrep}, over the sysctl.d directories. */
@@ -106,6 +123,22 @@ export function ereRegExp(ere: string): RegExp {
   const js = ere.split("[[:space:]]").join("[ \\t\\n\\v\\f\\r]");
   if (js.includes("[[:")) throw new Error(`internal error: ereRegExp knows no other character class (${ere})`);
   return new RegExp(js);
+}
+
+/**
+ * sha256 (hex) of the rows of `ctk_conf_grep` output whose line matches `re`, as the bytes `ctk_conf_grep`
+ * prints for them (each row and its line break): what `ctk_conf_grep ERE ... | sha256sum` prints on
+ * the host when `re` is that ERE's {@link ereRegExp} and the output is of an ERE that covers it. An
+ * apply compares the two under the host lock to know that the lines its plan decided by are still
+ * there, and no other. Undefined when a row holds bytes that did not decode as UTF-8: the text is no
+ * longer the host's bytes, so no digest of it would ever match. Pure.
+ */
+export function confRowsDigest(grepOutput: string, re: RegExp): string | undefined {
+  const rows = confRowsMatching(grepOutput, re);
+  if (rows.includes("\uFFFD")) return undefined;
+  return createHash("sha256")
+    .update(rows === "" ? "" : `${rows}\n`, "utf8")
+    .digest("hex");
 }
 
 /** The rows of `ctk_conf_grep` output whose line matches `re`, in their order, as `ctk_conf_grep` output. Pure. */

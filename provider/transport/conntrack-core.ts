@@ -3,7 +3,7 @@
  * cannot load without conntrack) and by ModuleBlacklist (which refuses to keep it out under rules).
  * One reader, over what `conf-dirs.ts` returns, so both kinds agree on what blocks conntrack.
  */
-import { parseConfMatches } from "./conf-dirs";
+import { moduleAlternation, parseConfMatches } from "./conf-dirs";
 
 /**
  * The conntrack core every NotrackRule needs whatever its backend: `nf_conntrack` and the modules
@@ -19,7 +19,7 @@ export const CONNTRACK_CORE: readonly string[] = [
 ];
 
 /** Extended regex (grep -E) for an `install` line of a {@link CONNTRACK_CORE} module (`-` and `_` alike). */
-export const CORE_INSTALL_ERE = `^[[:space:]]*install[[:space:]]+(${CONNTRACK_CORE.map((m) => m.replace(/_/g, "[-_]")).join("|")})[[:space:]]`;
+export const CORE_INSTALL_ERE = `^[[:space:]]*install[[:space:]]+(${moduleAlternation(CONNTRACK_CORE)})[[:space:]]`;
 
 /** A configuration line that keeps a {@link CONNTRACK_CORE} module from loading. */
 export interface CoreBlock {

@@ -33,9 +33,9 @@
  *   host as it was before the change is a state the request could have met, and its apply re-checks
  *   under the host lock what it changes. Only for a plan whose apply re-checks under the lock
  *   everything the plan decided by: two such plans that each read the host before the other's
- *   change would otherwise both go ahead (a write skew). NotrackRule's plan also decides by
- *   modprobe.d lines its apply does not re-check (a ModuleBlacklist of the conntrack core), so it
- *   does not pass `since` yet.
+ *   change would otherwise both go ahead (a write skew). NotrackRule's apply re-checks the rules,
+ *   the saved file and the modprobe.d lines that keep conntrack or a helper out (its plan's
+ *   `modprobeGuard`); ModuleBlacklist's re-checks the managed rules that need a listed module.
  */
 
 /** Tuning; tests and benchmarks may change it. */
@@ -70,8 +70,10 @@ function envMs(name: string, dflt: number): number {
 /**
  * How a caller uses the host's snapshot: `"read"` (a resource's read: answered from what was kept;
  * a miss also brings the host's other observations along), `"plan"` (the plan of a change whose
- * apply re-checks what it changes under the host lock: answered from what was kept; a miss runs
- * only itself, since the change drops the rest at once), `"fresh"` (the plan of a change that
+ * apply re-checks under the host lock everything the plan decided by: answered from what was kept,
+ * or with `since` from a read a sibling's change overlapped; a miss also brings the host's other
+ * observations along, for the plans of the host's other resources that the engine asks for before
+ * this change ends), `"fresh"` (the plan of a change that
  * re-checks nothing: never answered from what was kept, but, changing nothing, it drops nothing,
  * and what it read is kept for later reads).
  */
@@ -111,7 +113,7 @@ interface Started<R> {
 /** Observations of one identity waiting to start together (see {@link snapshotSettings.gatherMs}). */
 interface Gathering<R> {
   run: ObservationRunner<R>;
-  /** Some member is a read: the group also prefetches what this process learnt. */
+  /** Some member is a read or a plan: the group also prefetches what this process learnt. */
   prefetch: boolean;
   members: Map<string, { obs: Observation; answer: Promise<R>; settle(p: Promise<R>): void }>;
 }
@@ -141,7 +143,7 @@ const keptKey = (who: string, argv: readonly string[]) => JSON.stringify([who, a
  */
 export class HostSnapshots<R extends ObservedResult> {
   private hosts = new Map<string, HostState<R>>();
-  /** Observations seen in this process, in the order first seen: what a host's first read prefetches. */
+  /** Observations seen in this process, in the order first seen: what a host's first read or plan prefetches. */
   private learnt = new Map<string, Observation>();
   /** Observations answered from what was kept (no remote command). */
   hits = 0;
@@ -166,7 +168,7 @@ export class HostSnapshots<R extends ObservedResult> {
   /**
    * The result of `obs` on `host` through connection identity `who`: kept from earlier in this
    * operation, joined to the same observation in flight or about to start, or run now together with
-   * the host's other observations issued at the same moment (for a read, also with the other
+   * the host's other observations issued at the same moment (for a read or a plan, also with the other
    * observations this process learnt). A `"plan"` with `since` may also take the last observation
    * that started with at least `since` changes completed (see the module's comment).
    */
@@ -185,7 +187,7 @@ export class HostSnapshots<R extends ObservedResult> {
     }
     const open = s.gathering.get(who);
     const g: Gathering<R> = open ?? { run, prefetch: false, members: new Map() };
-    g.prefetch ||= use === "read";
+    g.prefetch ||= use !== "fresh";
     const joined = g.members.get(key);
     if (joined) {
       this.hits++;
@@ -203,7 +205,7 @@ export class HostSnapshots<R extends ObservedResult> {
     return answer;
   }
 
-  /** Starts a gathered group on one channel: its members, and for a read what else was learnt. */
+  /** Starts a gathered group on one channel: its members, and for a read or a plan what else was learnt. */
   private start(s: HostState<R>, who: string, g: Gathering<R>): void {
     if (s.gathering.get(who) === g) s.gathering.delete(who);
     const own = [...g.members.entries()].map(([k, m]) => [k, m.obs] as const);

@@ -10,6 +10,9 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { ConnectionSchema } from "../../provider/connection/schema";
 import { ConflictError } from "../../provider/errors";
 import { observe } from "../../provider/resources/notrack-rule/observe";
+import { applyPlan } from "../../provider/resources/notrack-rule/apply";
+import { mergePlans } from "../../provider/resources/notrack-rule/batch/merge";
+import { plan } from "../../provider/resources/notrack-rule/plan";
 import { handler } from "../../provider/runtime";
 import { closeAll } from "../../provider/transport/pool";
 import { hostExec, isRoot, labHost, labRunning, loadLab, requireLab, resetHost, setBackend, labConnection, hostSh } from "./inventory";
@@ -220,6 +223,38 @@ describe.skipIf(!isRoot() || !labRunning())("NotrackRule on ctlab6", () => {
     const { id, outs } = await h().create(news);
     expect(await rawRules()).toHaveLength(1);
     await h().delete(id, outs);
+  });
+
+  it("sees, under the host lock, a line keeping nf_conntrack out that was written after the read: the apply changes nothing and the rule is refused", async () => {
+    // Another stack's ModuleBlacklist of the core lands between this batch's read and its apply: the
+    // plan, made from the read, saw no such line; the apply checks the lines again under the lock.
+    const conn = ConnectionSchema.parse(connection());
+    const spec = { family: "ipv4" as const, chain: "PREROUTING" as const, protocol: "udp" as const, destinationPort: 53 };
+    const stale = async () => {
+      const o = await observe(conn, "ipv4");
+      return mergePlans(o, [plan(o, { tag: "pulumi-conntrack:skew:0000000001", spec, persist: true, backend: "iptables-nft" })]);
+    };
+    const before = await sh("cat /etc/iptables/rules.v4 2>/dev/null; echo; iptables-nft-save -t raw | grep -c -- '-A ' || true");
+    const p = await stale();
+    expect(p.modprobeGuard).toBeDefined();
+    await sh("printf 'install nf_conntrack /bin/false\\n' > /etc/modprobe.d/other-stack.conf");
+    expect(await applyPlan(conn, "ipv4", p)).toBe("conflict");
+    expect(await rawRules()).toEqual([]);
+    expect(await sh("cat /etc/iptables/rules.v4 2>/dev/null; echo; iptables-nft-save -t raw | grep -c -- '-A ' || true")).toBe(before);
+    // The next plan reads the line and refuses, naming it.
+    const err = await h()
+      .create(await checked({ connection: connection(), ruleName: "skew", ...spec, backend: "iptables" }))
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err.message).toContain("/etc/modprobe.d/other-stack.conf:1");
+    expect(await rawRules()).toEqual([]);
+    // A line that keeps only a helper's module out is not what a NOTRACK rule decided by: the stale
+    // plan still goes in.
+    await sh("rm -f /etc/modprobe.d/other-stack.conf");
+    const q = await stale();
+    await sh("printf 'install nf_conntrack_ftp /bin/false\\n' > /etc/modprobe.d/other-stack.conf");
+    expect(await applyPlan(conn, "ipv4", q)).toBe("done");
+    expect(await rawRules()).toHaveLength(1);
   });
 
   it("persists into RHEL's /etc/sysconfig/iptables, adding only our rule and restoring the file on delete", async () => {

@@ -1,6 +1,7 @@
 import { refusalError } from "../../common/refusal";
 import type { ResourceKind } from "../../common/kind";
 import { hostLabel, type Connection } from "../../connection/schema";
+import { hostEpoch } from "../../transport/exec";
 import { apply, type ApplyResult, type FileAction } from "./apply";
 import { deleteAction, deleteFailure, judgeConverge, restoreAction, rollbackReport } from "./apply-result";
 import { helperModulesIn, helperModulesInUse } from "./helper-guard";
@@ -71,10 +72,21 @@ async function rollback(
  */
 async function converge(inputs: ModuleBlacklistInputs, recorded?: Recorded): Promise<ModuleBlacklistOutputs> {
   const conn = inputs.connection;
+  // What the host had been through when the engine asked: the plan may start from a read of the
+  // host begun since, even one a sibling resource's change overlapped (`since` in
+  // `transport/snapshot.ts`). Sound because the apply re-checks under the host lock what the plan
+  // decided by and other resources change: the managed rules that need a listed module, and each
+  // module's being loaded; it writes the file whatever it holds, and reads the host back after.
+  const since = hostEpoch(conn);
   const path = managedPath(inputs.fileName);
   // The initramfs is listed for "never" too: only then can the outputs say that early boot still
   // loads a module inside it (effective: false), instead of claiming it is kept out.
-  const obs = await observe(conn, path, inputs.modules, { initramfs: true, notrack: needsNotrackCheck(inputs.modules) });
+  const obs = await observe(conn, path, inputs.modules, {
+    initramfs: true,
+    notrack: needsNotrackCheck(inputs.modules),
+    shared: "plan",
+    since,
+  });
   const p = plan(obs, inputs, recorded);
   if (p.refusal) throw refusalError(conn, p.refusal);
 

@@ -95,6 +95,8 @@ export interface ObserveOptions {
   notrack: boolean;
   /** How this observation uses the engine operation's snapshot of the host (transport/snapshot.ts); default `"fresh"`. */
   shared?: SnapshotUse;
+  /** For a `"plan"`: the host's count of completed changes when the engine asked (`ExecOptions.since`). */
+  since?: number;
 }
 
 /** The positional parameters of {@link OBSERVE_SCRIPT} / `ctk_observe`. */
@@ -106,7 +108,7 @@ export function observeArgs(path: string, modules: readonly string[], opts: Obse
 export async function observe(conn: Connection, path: string, modules: readonly string[], opts: ObserveOptions): Promise<Observation> {
   const argv = script(OBSERVE_SCRIPT, observeArgs(path, modules, opts));
   const label = `observe modules ${modules.join(" ")} and ${path}`;
-  const r = await exec(conn, argv, { label, timeoutMs: 300_000, observation: opts.shared ?? "fresh" });
+  const r = await exec(conn, argv, { label, timeoutMs: 300_000, observation: opts.shared ?? "fresh", since: opts.since });
   if (r.exitCode !== EXIT.OK)
     throw commandFailed(conn, argv, r, { label, hint: "check that the user is root or has passwordless sudo (sudo: true)" });
   return parseObservation(r.stdout);

@@ -11,6 +11,7 @@ import type { Plan } from "./plan";
 import { renderLiveBatch } from "./batch/render";
 import { RAW_TABLE_SHELL_FUNCTIONS } from "./host/raw-table";
 import { SHELL_FUNCTIONS } from "./host/shell";
+import { CONF_DIR_FUNCTIONS, modprobeGrepWord } from "../../transport/conf-dirs";
 
 /**
  * The apply script: under the host lock (`transport/host-lock.ts`; exit {@link EXIT.LOCK_TIMEOUT} when another run holds it too long), check that the live ruleset and the file are still what
@@ -34,12 +35,17 @@ import { SHELL_FUNCTIONS } from "./host/shell";
  * `${12}` before anything changes, so a run whose client went away before sending all of it changes
  * nothing (exit {@link EXIT.INPUT_INCOMPLETE}) instead of installing the part that arrived. `${13}` the helper
  * modules to load (space-separated) right before the live batch, after the checks: one that fails to
- * load stops the run with nothing else changed (exit {@link EXIT.MODULE_LOAD_FAILED}). Values are positional parameters; the text is fixed.
+ * load stops the run with nothing else changed (exit {@link EXIT.MODULE_LOAD_FAILED}). `${14}` an ERE and `${15}` the sha256 of
+ * the modprobe.d lines it found when the host was read (the plan's `modprobeGuard`): when the lines
+ * found under the lock differ, the run changes nothing (exit {@link EXIT.CONFLICT}), so a ModuleBlacklist
+ * of the conntrack core written since the read is seen (the next plan refuses the rule). Values are
+ * positional parameters; the text is fixed.
  */
 export const APPLY_SCRIPT = `${SHELL_FUNCTIONS}
 ${RAW_TABLE_SHELL_FUNCTIONS}
 ${ATOMIC_WRITE_FUNCTIONS}
-fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10} emptied=\${11} csum=\${12} mods=\${13:-}
+${CONF_DIR_FUNCTIONS}
+fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode=\${10} emptied=\${11} csum=\${12} mods=\${13:-} gere=\${14:-} gsum=\${15:-}
 trap '' HUP PIPE
 ${TAKE_HOST_LOCK}
 if [ -n "$file" ]; then
@@ -73,6 +79,10 @@ esac
 if [ -n "$file" ]; then
   if [ -e "$file" ]; then cur=$(sha256sum < "$file" | cut -c1-64); else cur=absent; fi
   if [ "$cur" != "$fsum" ]; then echo "conflict: $file changed since it was read" >&2; exit ${EXIT.CONFLICT}; fi
+fi
+if [ -n "$gere" ]; then
+  cur=$(${modprobeGrepWord('"$gere"')} | sha256sum | cut -c1-64)
+  if [ "$cur" != "$gsum" ]; then echo "conflict: the modprobe.d lines that can keep conntrack out changed since they were read" >&2; exit ${EXIT.CONFLICT}; fi
 fi
 # A helper rule needs its helper in the kernel: the kernel would ask modprobe for its alias itself,
 # but a failure there reads "No such file or directory"; loaded here, a failure says which module.
@@ -141,8 +151,9 @@ export function applyInvocation(family: Family, p: Plan): { argv: string[]; stdi
     p.file ? (p.file.content === null ? "remove" : p.file.mode) : "",
     (live?.emptiedChains ?? []).join(" "),
     contentSha256(stdin),
-    // Only when there is a module to load: a plan without one keeps its twelve parameters.
-    ...(p.modules?.length ? [p.modules.join(" ")] : []),
+    // Only when there is a module to load or a modprobe.d guard: a plan without them keeps its twelve parameters.
+    ...(p.modules?.length || p.modprobeGuard ? [(p.modules ?? []).join(" ")] : []),
+    ...(p.modprobeGuard ? [p.modprobeGuard.ere, p.modprobeGuard.sha256] : []),
   ];
   return { argv: script(APPLY_SCRIPT, args), stdin, batch };
 }

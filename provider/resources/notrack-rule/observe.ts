@@ -7,7 +7,7 @@ import { FACTS_SCRIPT, parseFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import type { Family } from "./syntax/address";
 import { CONNTRACK_CORE, CORE_INSTALL_ERE, parseCoreBlocks } from "../../transport/conntrack-core";
-import { CONF_DIR_FUNCTIONS, confRowsMatching, ereRegExp, modprobeGrep } from "../../transport/conf-dirs";
+import { CONF_DIR_FUNCTIONS, confRowsMatching, ereRegExp, moduleAlternation, modprobeGrep } from "../../transport/conf-dirs";
 import { parseSshConnection } from "./host/lockout";
 import { PERSIST_FILES, type IptablesVariant, type Observed, type ObservedFile } from "./host/observed";
 import { SHELL_FUNCTIONS } from "./host/shell";
@@ -19,7 +19,7 @@ import { HELPER_MODULES } from "./syntax/helpers";
  * module ({@link HELPER_BLOCK_ERE}), read in one pass over the files: every line either ERE matches
  * matches this one, and the parser splits them back with the same two EREs.
  */
-export const MODPROBE_BLOCK_ERE = `^[[:space:]]*(install|blacklist)[[:space:]]+(${[...CONNTRACK_CORE, ...HELPER_MODULES].map((m) => m.replace(/_/g, "[-_]")).join("|")})([[:space:]]|$)`;
+export const MODPROBE_BLOCK_ERE = `^[[:space:]]*(install|blacklist)[[:space:]]+(${moduleAlternation([...CONNTRACK_CORE, ...HELPER_MODULES])})([[:space:]]|$)`;
 const CORE_INSTALL_RE = ereRegExp(CORE_INSTALL_ERE);
 const HELPER_BLOCK_RE = ereRegExp(HELPER_BLOCK_ERE);
 
@@ -140,6 +140,7 @@ export function parseObserved(stdout: string, family: Family): Observed {
     family,
     facts: parseFacts(s.get("facts") ?? ""),
     session: parseSshConnection(s.get("session") ?? ""),
+    modprobeRows: s.get("modprobe") ?? "",
     conntrackBlocks: parseCoreBlocks(confRowsMatching(s.get("modprobe") ?? "", CORE_INSTALL_RE), s.get("cmdline") ?? ""),
     helperModules: parseHelperModules(
       s.get("helper-modules") ?? "",
@@ -186,11 +187,11 @@ export async function observe(
   conn: Connection,
   family: Family,
   variant?: IptablesVariant,
-  opts: { shared?: SnapshotUse } = {},
+  opts: { shared?: SnapshotUse; since?: number } = {},
 ): Promise<Observed> {
   const argv = script(OBSERVE_SCRIPT, [family === "ipv6" ? "6" : "4", variant ?? ""]);
   const label = "observe NOTRACK rules (facts, raw table, nft table, saved rulesets)";
-  const r = await exec(conn, argv, { label, observation: opts.shared ?? "fresh" });
+  const r = await exec(conn, argv, { label, observation: opts.shared ?? "fresh", since: opts.since });
   if (r.exitCode !== EXIT.OK) throw commandFailed(conn, argv, r, { label });
   return parseObserved(r.stdout, family);
 }

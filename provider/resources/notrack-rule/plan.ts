@@ -114,6 +114,14 @@ export interface Plan {
   /** A helper rule: its helper's module as the plan, carried out, leaves it. */
   helperModule?: { name: string; state: HelperModuleState };
   file?: FileWrite;
+  /**
+   * A batch that puts rules in: the modprobe.d lines its plan decided by (those that keep out the
+   * conntrack core, and, with a helper rule, the helpers' modules): the ERE that finds them and the
+   * sha256 of what it found (`confRowsDigest`). The apply checks it under the host lock, so a
+   * ModuleBlacklist of the core written since the read (by another stack, or by this one between
+   * the read and the apply) is seen before any rule goes in.
+   */
+  modprobeGuard?: { ere: string; sha256: string };
   persistence: Persistence;
   /** The rule as written (iptables-save line or nft statement); undefined on delete. */
   ruleText?: string;

@@ -2,10 +2,13 @@
 import { describe, expect, it } from "vitest";
 import { afterPlan } from "../../../provider/resources/notrack-rule/batch/evolve";
 import { joinBatch, type Settled } from "../../../provider/common/batcher";
-import { mergePlans } from "../../../provider/resources/notrack-rule/batch/merge";
+import { createHash } from "node:crypto";
+import { mergePlans, modprobeGuard } from "../../../provider/resources/notrack-rule/batch/merge";
+import { CORE_INSTALL_ERE } from "../../../provider/transport/conntrack-core";
+import { MODPROBE_BLOCK_ERE } from "../../../provider/resources/notrack-rule/observe";
 import { applyInvocation } from "../../../provider/resources/notrack-rule/apply";
 import { renderLiveBatch } from "../../../provider/resources/notrack-rule/batch/render";
-import { plan } from "../../../provider/resources/notrack-rule/plan";
+import { plan, type LiveBatch } from "../../../provider/resources/notrack-rule/plan";
 import type { RuleSpec } from "../../../provider/resources/notrack-rule/syntax/rule";
 import { file, observed, planAll, nftTableJson, rendered } from "./fixtures";
 
@@ -219,5 +222,57 @@ describe("the live batch as operations", () => {
     const inv = applyInvocation("ipv4", p);
     expect(inv.batch).toBe(`*raw\n${line(A, 53)}\nCOMMIT\n`);
     expect(inv.argv).toContain(inv.batch);
+  });
+});
+
+describe("the modprobe.d guard of a batch that puts rules in", () => {
+  const CORE_ROW = "/etc/modprobe.d/wrap.conf\t1:install nf_conntrack /sbin/modprobe --ignore-install nf_conntrack";
+  const HELPER_ROW = "/etc/modprobe.d/ftp.conf\t2:blacklist nf_conntrack_ftp";
+  const digest = (rows: string) =>
+    createHash("sha256")
+      .update(rows === "" ? "" : `${rows}\n`)
+      .digest("hex");
+
+  it("carries the digest of the core's lines as read, and only those, for NOTRACK rules", () => {
+    const o = observed({ modprobeRows: `${CORE_ROW}\n${HELPER_ROW}` });
+    const m = mergePlans(o, planAll(o, [{ tag: A, spec: udp(53), persist: false, backend: "iptables-nft" }]));
+    expect(m.modprobeGuard).toEqual({ ere: CORE_INSTALL_ERE, sha256: digest(CORE_ROW) });
+    // No line: the digest of nothing, so a line written since is seen.
+    const none = observed();
+    expect(mergePlans(none, planAll(none, [{ tag: A, spec: udp(53), persist: false, backend: "nftables" }])).modprobeGuard).toEqual({
+      ere: CORE_INSTALL_ERE,
+      sha256: digest(""),
+    });
+  });
+
+  it("covers the helpers' modules too when a helper rule goes in", () => {
+    const o = observed({ modprobeRows: `${CORE_ROW}\n${HELPER_ROW}` });
+    const live: LiveBatch = {
+      backend: "iptables-nft",
+      ops: [
+        { op: "add", family: "ipv4", backend: "iptables-nft", chain: "PREROUTING", rule: { tag: A, spec: { ...udp(21), helper: "ftp" } } },
+      ],
+    };
+    expect(modprobeGuard(o, live)).toEqual({ ere: MODPROBE_BLOCK_ERE, sha256: digest(`${CORE_ROW}\n${HELPER_ROW}`) });
+  });
+
+  it("has none when the batch only takes rules out", () => {
+    const o = observed({ iptables: { save: save(line(A, 53)) } });
+    const m = mergePlans(o, planAll(o, [{ tag: A, persist: false, backend: "iptables-nft" }]));
+    expect(m.live?.ops.map((op) => op.op)).toEqual(["delete"]);
+    expect(m.modprobeGuard).toBeUndefined();
+  });
+
+  it("passes the ERE and the digest as the apply script's 14th and 15th parameters, with no module to load as an empty 13th", () => {
+    const o = observed();
+    const m = mergePlans(o, planAll(o, [{ tag: A, spec: udp(53), persist: false, backend: "iptables-nft" }]));
+    const params = applyInvocation("ipv4", m).argv.slice(4);
+    expect(params).toHaveLength(15);
+    expect(params.slice(12)).toEqual(["", CORE_INSTALL_ERE, digest("")]);
+    // A plan without the guard (nothing put in) keeps its twelve.
+    const d = observed({ iptables: { save: save(line(A, 53)) } });
+    expect(
+      applyInvocation("ipv4", mergePlans(d, planAll(d, [{ tag: A, persist: false, backend: "iptables-nft" }]))).argv.slice(4),
+    ).toHaveLength(12);
   });
 });

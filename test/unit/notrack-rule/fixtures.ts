@@ -12,6 +12,7 @@ export function observed(over: { [K in keyof Observed]?: Partial<Observed[K]> } 
     facts: parseFacts(
       "kernel=6.1.0\nuid=0\nbin.iptables=/usr/sbin/iptables\nbin.nft=/usr/sbin/nft\nnf_conntrack=builtin\nos.ID=debian\nos.VERSION_ID=12",
     ),
+    modprobeRows: "",
     conntrackBlocks: [],
     iptables: {
       present: true,

@@ -15,6 +15,7 @@ import { OBSERVE_SCRIPT_BODY as TABLE_OBSERVE } from "../../../provider/resource
 import { CORE_INSTALL_ERE, parseCoreBlocks } from "../../../provider/transport/conntrack-core";
 import {
   CONF_DIR_FUNCTIONS,
+  confRowsDigest,
   confRowsMatching,
   ereRegExp,
   MODPROBE_D_DIRS,
@@ -165,6 +166,34 @@ describe("NotrackRule's one pass for both kinds of block", () => {
       expect(confRowsMatching(union, ereRegExp(ere)), ere).toBe(grep(ere).trimEnd());
       expect(grep(ere).trim(), ere).not.toBe("");
     }
+  });
+
+  it("digests the rows of each ERE, split from the union, as `ctk_conf_grep ERE | sha256sum` prints it on the host", () => {
+    const digest = (ere: string) => sh('re=$1; shift; ctk_conf_grep "$re" "" "$@" | sha256sum | cut -c1-64', [ere, ...dirs]).trim();
+    // No line at all: the digest of nothing, on both sides.
+    for (const ere of [CORE_INSTALL_ERE, MODPROBE_BLOCK_ERE])
+      expect(confRowsDigest(grep(MODPROBE_BLOCK_ERE), ereRegExp(ere))).toBe(digest(ere));
+    put(ETC, "a.conf", `${CORPUS.join("\n")}\n`);
+    put(LIB, "b.conf", `${CORPUS.slice().reverse().join("\n")}\n`);
+    const union = grep(MODPROBE_BLOCK_ERE);
+    for (const ere of [CORE_INSTALL_ERE, HELPER_BLOCK_ERE, MODPROBE_BLOCK_ERE]) {
+      expect(confRowsDigest(union, ereRegExp(ere)), ere).toBe(digest(ere));
+    }
+    // One more line that keeps the core out changes the core's digest, and a helper's line does not.
+    const before = confRowsDigest(union, ereRegExp(CORE_INSTALL_ERE));
+    put(ETC, "c.conf", "blacklist nf_conntrack_tftp\n");
+    expect(digest(CORE_INSTALL_ERE)).toBe(before);
+    put(ETC, "d.conf", "install nf_defrag_ipv4 /bin/false\n");
+    expect(digest(CORE_INSTALL_ERE)).not.toBe(before);
+  });
+
+  it("gives no digest of rows whose bytes did not decode: they would never match the host's", () => {
+    expect(
+      confRowsDigest("/etc/modprobe.d/x.conf\t1:install nf_conntrack /bin/false # caf\uFFFD", ereRegExp(CORE_INSTALL_ERE)),
+    ).toBeUndefined();
+    expect(confRowsDigest("/etc/modprobe.d/x.conf\t1:blacklist nf_conntrack_ftp # caf\uFFFD", ereRegExp(CORE_INSTALL_ERE))).toMatch(
+      /^[0-9a-f]{64}$/,
+    );
   });
 
   it("knows only the character class the package's EREs use", () => {

@@ -62,13 +62,36 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     expect(h.calls).toHaveLength(1);
   });
 
-  it("a plan's miss runs only its own observation: the change after it drops the rest at once", async () => {
+  it("a plan's miss brings the learnt observations along, for the plans of its siblings asked for before its change ends", async () => {
     const s = new HostSnapshots<ObservedResult>();
     const h = fakeHost();
     await s.observe("h1", ID, obs("a"), h.runner);
     await s.observe("h1", ID, obs("b"), h.runner);
     h.calls.length = 0;
-    await s.observe("h2", ID, obs("b"), h.runner, "plan");
+    const asked = s.epoch("h2");
+    await s.observe("h2", ID, obs("b"), h.runner, "plan", asked);
+    expect(h.calls).toEqual([["b", "a"]]);
+    // The change of the first plan ends; a sibling asked for before it ended plans from the prefetch...
+    await s.changing("h2", async () => undefined);
+    expect((await s.observe("h2", ID, obs("a"), h.runner, "plan", asked)).stdout).toBe("a#");
+    expect(h.calls).toHaveLength(1);
+    // ...but a plan asked for after the change reads the host again (bringing the rest along, which
+    // a read then finds).
+    await s.observe("h2", ID, obs("a"), h.runner, "plan", s.epoch("h2"));
+    await s.observe("h2", ID, obs("b"), h.runner, "read");
+    expect(h.calls).toEqual([
+      ["b", "a"],
+      ["a", "b"],
+    ]);
+  });
+
+  it("a fresh observation's miss runs only itself: it takes nothing from earlier, so its siblings could not either", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    await s.observe("h1", ID, obs("a"), h.runner);
+    await s.observe("h1", ID, obs("b"), h.runner);
+    h.calls.length = 0;
+    await s.observe("h2", ID, obs("b"), h.runner, "fresh");
     expect(h.calls).toEqual([["b"]]);
     // ...and what it read is kept for the host's next read.
     await s.observe("h2", ID, obs("b"), h.runner);

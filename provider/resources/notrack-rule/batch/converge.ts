@@ -14,6 +14,7 @@ import { mergePlans } from "./merge";
 import type { Observed } from "../host/observed";
 import { observe } from "../observe";
 import { snapshotSettings, type SnapshotUse } from "../../../transport/snapshot";
+import { hostEpoch } from "../../../transport/exec";
 import { announcedChanges } from "../../../common/announced";
 import { fileError, planMembers, type Converged, type Request } from "./members";
 
@@ -41,37 +42,64 @@ export function converge(conn: Connection, req: Request): Promise<Converged> {
   // of operation.
   const identity = connectionIdentity(conn);
   const key = JSON.stringify([identity, req.op, req.family, req.recorded ?? null, req.recorded ? null : req.choice]);
+  // What the host had been through when the engine asked: the first plan may start from any read
+  // of the host begun since (see `since` in `transport/snapshot.ts`).
+  const since = hostEpoch(conn);
   // With the host snapshot on, the batch reads the host while it gathers its members: rules that
   // arrive during that read still join, and the first plan takes the read from the snapshot.
-  const warmup = snapshotSettings.enabled ? () => readForPlan(conn, req, "plan") : undefined;
+  const warmup = snapshotSettings.enabled ? () => readForPlan(conn, req, "plan", planSince(lane, [since])) : undefined;
   return joinBatch<Member, Converged>(
     lane,
     key,
-    { req, identity },
-    (members) => convergeMembers(conn, members),
+    { req, identity, since },
+    (members) => convergeMembers(conn, lane, members),
     warmup,
     () => announcedChanges([NOTRACK_LANE], conn),
   );
 }
 
 /**
+ * Per lane (host), the host's count of completed changes right after this process last applied a
+ * NOTRACK batch there: a later batch never plans from a read taken before that apply, even for a
+ * member that the engine asked for before it ended (the apply would answer "conflict" and cost a
+ * round). One number per host for the life of the provider process.
+ */
+const afterOwnApply = new Map<string, number>();
+
+/** The `since` of a batch's first plan: after every member's request and after the lane's own last apply. */
+function planSince(lane: string, since: readonly number[]): number {
+  return Math.max(afterOwnApply.get(lane) ?? 0, ...since);
+}
+
+/**
  * The observation a batch plans from: one command for the warmup and for the first attempt, so that
  * the first attempt finds what the warmup read.
  */
-function readForPlan(conn: Connection, req: Pick<Request, "family" | "recorded">, use: SnapshotUse): Promise<Observed> {
-  return observe(conn, req.family, variantOf(req.recorded), { shared: use });
+function readForPlan(conn: Connection, req: Pick<Request, "family" | "recorded">, use: SnapshotUse, since?: number): Promise<Observed> {
+  return observe(conn, req.family, variantOf(req.recorded), { shared: use, since });
+}
+
+/** Runs this process's apply on the lane's host and notes, however it ends, the host's count of changes after it. */
+async function applyOwn<T>(conn: Connection, lane: string, apply: () => Promise<T>): Promise<T> {
+  try {
+    return await apply();
+  } finally {
+    afterOwnApply.set(lane, hostEpoch(conn));
+  }
 }
 
 interface Member {
   req: Request;
   identity: string;
+  /** {@link hostEpoch} when the engine asked. */
+  since: number;
 }
 
 /**
  * Runs a batch over `conn`, the connection of its first member. Every member is checked against it
  * (the batch key already separates identities; this keeps it so should the key ever change).
  */
-async function convergeMembers(conn: Connection, members: readonly Member[]): Promise<Settled<Converged>[]> {
+async function convergeMembers(conn: Connection, lane: string, members: readonly Member[]): Promise<Settled<Converged>[]> {
   const identity = connectionIdentity(conn);
   const results: Settled<Converged>[] = new Array(members.length);
   const same = members.flatMap((m, i) => (m.identity === identity ? [i] : []));
@@ -92,14 +120,22 @@ async function convergeMembers(conn: Connection, members: readonly Member[]): Pr
   });
   const done = await convergeBatch(
     conn,
+    lane,
     same.map((i) => members[i].req),
+    planSince(
+      lane,
+      same.map((i) => members[i].since),
+    ),
   );
   same.forEach((i, j) => (results[i] = done[j]));
   return results;
 }
 
-/** Runs one batch: each member gets its own result, or its own error (it never throws). */
-async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promise<Settled<Converged>[]> {
+/**
+ * Runs one batch: each member gets its own result, or its own error (it never throws). Its first plan
+ * may start from a read of the host begun with at least `since` changes completed there.
+ */
+async function convergeBatch(conn: Connection, lane: string, reqs: readonly Request[], since: number): Promise<Settled<Converged>[]> {
   const results: Settled<Converged>[] = new Array(reqs.length);
   // Two operations on one rule never run together (the engine waits for one before the next);
   // should they, the second runs after the first rather than planned against a guess.
@@ -116,10 +152,12 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
     let o: Observed;
     try {
       // The first plan may start from this operation's snapshot of the host (a `pulumi up
-      // --refresh` has just read it; any change through this process drops it): the apply script
-      // checks under the host lock that the rules and files it changes are still what was planned
-      // against, and answers "conflict" otherwise. After a conflict, the host is read afresh.
-      o = await readForPlan(conn, reqs[0], attempt === 1 ? "plan" : "fresh");
+      // --refresh` has just read it; any change through this process drops it), or from a read
+      // that a sibling's change overlapped (`since`): the apply script checks under the host lock
+      // that everything the plan decided by is still as read (the rules and the file it changes,
+      // and the modprobe.d lines that keep conntrack or a helper out: `modprobeGuard`), and
+      // answers "conflict" otherwise. After a conflict, the host is read afresh.
+      o = await readForPlan(conn, reqs[0], attempt === 1 ? "plan" : "fresh", since);
     } catch (error) {
       for (const i of open) results[i] = { ok: false, error };
       break;
@@ -129,7 +167,7 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
     let outcome: "done" | "conflict" = "done";
     if (changing.length > 0) {
       try {
-        outcome = await applyPlan(conn, family, mergePlans(o, changing));
+        outcome = await applyOwn(conn, lane, () => applyPlan(conn, family, mergePlans(o, changing)));
       } catch (e) {
         if (
           changing.length > 1 &&
@@ -138,7 +176,7 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
         ) {
           // The batch is atomic, so nothing changed; the tool names no culprit. Each member alone
           // finds out whether it is the one the host refuses.
-          for (const x of planned) results[x.i] = (await convergeBatch(conn, [reqs[x.i]]))[0];
+          for (const x of planned) results[x.i] = (await convergeBatch(conn, lane, [reqs[x.i]], planSince(lane, [])))[0];
         } else if (e instanceof RemoteCommandError && e.exitCode === EXIT.FILE_PREP_FAILED) {
           // Nothing changed. Members that write no file (persist: false, nothing saved) do not
           // depend on it: they go again on their own; the others fail, saying nothing was done.
@@ -147,7 +185,9 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
           if (free.length) {
             const again = await convergeBatch(
               conn,
+              lane,
               free.map((x) => reqs[x.i]),
+              planSince(lane, []),
             );
             free.forEach((x, j) => (results[x.i] = again[j]));
           }
@@ -185,6 +225,6 @@ async function convergeBatch(conn: Connection, reqs: readonly Request[]): Promis
     // Someone else changed the host between observe and apply: back off a little and re-plan.
     await new Promise((r) => setTimeout(r, Math.min(50 * attempt, 1000) + Math.floor(Math.random() * 200)));
   }
-  for (const i of later) results[i] = (await convergeBatch(conn, [reqs[i]]))[0];
+  for (const i of later) results[i] = (await convergeBatch(conn, lane, [reqs[i]], planSince(lane, [])))[0];
   return results;
 }

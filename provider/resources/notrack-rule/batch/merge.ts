@@ -5,6 +5,9 @@
  */
 import type { Observed } from "../host/observed";
 import type { FileWrite, LiveBatch, Plan } from "../plan";
+import { confRowsDigest, ereRegExp } from "../../../transport/conf-dirs";
+import { CORE_INSTALL_ERE } from "../../../transport/conntrack-core";
+import { MODPROBE_BLOCK_ERE } from "../observe";
 
 /**
  * The plan that carries out `plans` in order (at least one; all for one backend and one family,
@@ -22,11 +25,13 @@ export function mergePlans(o: Observed, plans: readonly Plan[]): Plan {
     o,
     plans.flatMap((p) => (p.file ? [p.file] : [])),
   );
+  const guard = modprobeGuard(o, live);
   return {
     changes: plans.flatMap((p) => p.changes),
     ...(live ? { live } : {}),
     ...(modules.length ? { modules } : {}),
     ...(file ? { file } : {}),
+    ...(guard ? { modprobeGuard: guard } : {}),
     persistence: plans[plans.length - 1].persistence,
   };
 }
@@ -60,4 +65,18 @@ function mergeFiles(o: Observed, writes: FileWrite[]): FileWrite | undefined {
   // Saved then unsaved again within the batch: the file is as it was.
   if (last.content === null ? !before : last.content === before?.content) return undefined;
   return { path: first.path, expectedSha256: first.expectedSha256, content: last.content, mode: first.mode };
+}
+
+/**
+ * What a batch that puts rules in decided by in modprobe.d: the plan refuses a rule while a line
+ * keeps the conntrack core out (or, for a helper rule, its helper's module), so the apply checks
+ * under the host lock that those lines are still the ones read. Removing rules needs no such check.
+ * None when the lines read cannot be matched byte for byte (see `confRowsDigest`).
+ */
+export function modprobeGuard(o: Observed, live: LiveBatch | undefined): Plan["modprobeGuard"] {
+  const adds = (live?.ops ?? []).flatMap((op) => (op.op === "add" || op.op === "replace" ? [op] : []));
+  if (adds.length === 0) return undefined;
+  const ere = adds.some((op) => op.rule.spec.helper !== undefined) ? MODPROBE_BLOCK_ERE : CORE_INSTALL_ERE;
+  const sha256 = confRowsDigest(o.modprobeRows, ereRegExp(ere));
+  return sha256 === undefined ? undefined : { ere, sha256 };
 }

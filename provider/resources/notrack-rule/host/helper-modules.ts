@@ -6,7 +6,7 @@
  * nothing about why. So the apply loads the module first, and a module the host's modprobe.d keeps
  * out is refused before anything changes.
  */
-import { parseConfMatches } from "../../../transport/conf-dirs";
+import { moduleAlternation, parseConfMatches } from "../../../transport/conf-dirs";
 import { HELPER_INFO, HELPER_MODULES, type HelperName } from "../syntax/helpers";
 import type { CoreBlock } from "../../../transport/conntrack-core";
 
@@ -29,7 +29,7 @@ export interface HelperModule {
  * Extended regex (grep -E) for modprobe.d lines that keep a helper module out: `install <m> ...`
  * and `blacklist <m>` (`-` and `_` alike).
  */
-export const HELPER_BLOCK_ERE = `^[[:space:]]*(install|blacklist)[[:space:]]+(${HELPER_MODULES.map((m) => m.replace(/_/g, "[-_]")).join("|")})([[:space:]]|$)`;
+export const HELPER_BLOCK_ERE = `^[[:space:]]*(install|blacklist)[[:space:]]+(${moduleAlternation(HELPER_MODULES)})([[:space:]]|$)`;
 
 /**
  * Shell text printing `<module>=<state>` for every helper module. `/sys/module/<m>` exists for a

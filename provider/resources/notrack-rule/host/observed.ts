@@ -30,6 +30,12 @@ export interface Observed {
   facts: HostFacts;
   /** The management session as the host sees it, when it could be found. */
   session?: SshSession;
+  /**
+   * The modprobe.d lines that can keep out the conntrack core or a helper's module, as `ctk_conf_grep`
+   * printed them (`MODPROBE_BLOCK_ERE`): an apply that adds rules checks under the host lock that
+   * the ones its plan decided by are unchanged (see `modprobeGuard` in `batch/merge.ts`).
+   */
+  modprobeRows: string;
   /** Configuration that keeps nf_conntrack out. */
   conntrackBlocks: CoreBlock[];
   /** The conntrack helpers' modules (`nf_conntrack_ftp`...) by name: how each exists, what keeps it out (absent: not read). */
