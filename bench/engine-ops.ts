@@ -36,6 +36,13 @@ export interface PhaseResult {
   /** Steps that failed, and the first error. */
   failed: number;
   firstError?: string;
+  /**
+   * Where the machine's CPU went during the operation, in seconds: all of it (every process, the
+   * lab hosts' sshd and scripts included: they share these cores), the provider process's part,
+   * and the engine stand-in's (this benchmark process: gRPC client and step scheduling). Busy is
+   * the share of the machine's capacity (CPUs x wall time) in use. Absent for the floors.
+   */
+  cpu?: { machine: number; busy: number; provider: number; engine: number };
 }
 
 const REPO = path.resolve(__dirname, "..");
@@ -128,9 +135,14 @@ async function withProvider(body: (p: ProviderServer, fail: (e: unknown) => void
     failed++;
     firstError ??= (e as Error).message ?? String(e);
   };
+  const p0 = await probe(file, pid);
+  const m0 = machineCpu();
+  const e0 = process.cpuUsage();
   const t0 = performance.now();
   await body(server, fail);
   const ms = performance.now() - t0;
+  const e1 = process.cpuUsage(e0);
+  const m1 = machineCpu();
   const p = await probe(file, pid);
   await server.stop();
   await monitor.stop();
@@ -144,7 +156,23 @@ async function withProvider(body: (p: ProviderServer, fail: (e: unknown) => void
     peakRssMb: p.peakRssKb / 1024,
     failed,
     firstError,
+    cpu: {
+      machine: m1.busy - m0.busy,
+      busy: (m1.busy - m0.busy) / (m1.total - m0.total),
+      provider: p.cpuSeconds - p0.cpuSeconds,
+      engine: (e1.user + e1.system) / 1e6,
+    },
   };
+}
+
+/**
+ * CPU time of the whole machine so far, in seconds (the first line of /proc/stat, in the kernel's
+ * USER_HZ of 100 per second): busy (everything but idle and iowait) and total.
+ */
+export function machineCpu(): { busy: number; total: number } {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: (total - f[3] - (f[4] ?? 0)) / 100, total: total / 100 };
 }
 
 function restore(name: string, v: string | undefined): void {

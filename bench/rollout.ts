@@ -44,15 +44,25 @@ const rows: Row[] = [];
 function print(title: string, rs: readonly Row[], resourcesPerHost: number): void {
   console.log(`\n${title}`);
   console.log(
-    "| hosts | parallel | phase | wall s | x ssh2 floor | x OpenSSH floor | conns/host | cmds/host | channels/host | provider CPU s | provider peak RSS MB | failed |",
+    "| hosts | parallel | phase | wall s | x ssh2 floor | x OpenSSH floor | conns/host | cmds/host | channels/host | provider CPU s | provider peak RSS MB | failed | machine CPU s (busy) | provider / engine stand-in / rest CPU s |",
   );
-  console.log("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
   for (const x of rs) {
     console.log(
-      `| ${x.hosts} | ${x.parallel} | ${x.phase} | ${fmt(x.r.ms / 1000, 2)} | ${fmt(x.r.ms / x.floor)} | ${fmt(x.r.ms / x.openssh)} | ${fmt(x.r.dials / x.hosts)} | ${fmt(x.r.commands / x.hosts)} | ${fmt(x.r.channels / x.hosts)} | ${fmt(x.r.cpuSeconds)} | ${fmt(x.r.peakRssMb, 0)} | ${x.r.failed}${x.r.firstError ? ` (${x.r.firstError.split("\n")[0].slice(0, 120)})` : ""} |`,
+      `| ${x.hosts} | ${x.parallel} | ${x.phase} | ${fmt(x.r.ms / 1000, 2)} | ${fmt(x.r.ms / x.floor)} | ${fmt(x.r.ms / x.openssh)} | ${fmt(x.r.dials / x.hosts)} | ${fmt(x.r.commands / x.hosts)} | ${fmt(x.r.channels / x.hosts)} | ${fmt(x.r.cpuSeconds)} | ${fmt(x.r.peakRssMb, 0)} | ${x.r.failed}${x.r.firstError ? ` (${x.r.firstError.split("\n")[0].slice(0, 120)})` : ""} | ${cpuCells(x.r)} |`,
     );
   }
   void resourcesPerHost;
+}
+
+/**
+ * The machine's CPU during a phase and who used it; "rest" is the lab hosts (their sshd and
+ * scripts run on the same cores) and the kernel. Empty for the floors.
+ */
+function cpuCells(r: PhaseResult): string {
+  if (!r.cpu) return "- | -";
+  const { machine, busy, provider, engine } = r.cpu;
+  return `${fmt(machine)} (${fmt(busy * 100, 0)}%) | ${fmt(provider)} / ${fmt(engine)} / ${fmt(machine - provider - engine)}`;
 }
 
 async function floors(n: number): Promise<{ ssh2: number; openssh: number }> {

@@ -71,9 +71,9 @@ function envMs(name: string, dflt: number): number {
  * How a caller uses the host's snapshot: `"read"` (a resource's read: answered from what was kept;
  * a miss also brings the host's other observations along), `"plan"` (the plan of a change whose
  * apply re-checks under the host lock everything the plan decided by: answered from what was kept,
- * or with `since` from a read a sibling's change overlapped; a miss also brings the host's other
- * observations along, for the plans of the host's other resources that the engine asks for before
- * this change ends), `"fresh"` (the plan of a change that
+ * or with `since` from a read a sibling's change overlapped; a miss also brings along the host's
+ * other observations that have not run there yet in this operation, for the plans of the host's
+ * other resources that the engine asks for before this change ends), `"fresh"` (the plan of a change that
  * re-checks nothing: never answered from what was kept, but, changing nothing, it drops nothing,
  * and what it read is kept for later reads).
  */
@@ -113,8 +113,13 @@ interface Started<R> {
 /** Observations of one identity waiting to start together (see {@link snapshotSettings.gatherMs}). */
 interface Gathering<R> {
   run: ObservationRunner<R>;
-  /** Some member is a read or a plan: the group also prefetches what this process learnt. */
-  prefetch: boolean;
+  /**
+   * What the group also runs of what this process learnt: `"all"` when some member is a read (what
+   * the host does not hold now), `"unseen"` when the members are plans (only what has not run on
+   * the host yet in this operation: a plan after the host's first changes finds its siblings' reads
+   * done), `"none"` for fresh observations alone.
+   */
+  prefetch: "all" | "unseen" | "none";
   members: Map<string, { obs: Observation; answer: Promise<R>; settle(p: Promise<R>): void }>;
 }
 
@@ -186,8 +191,9 @@ export class HostSnapshots<R extends ObservedResult> {
       }
     }
     const open = s.gathering.get(who);
-    const g: Gathering<R> = open ?? { run, prefetch: false, members: new Map() };
-    g.prefetch ||= use !== "fresh";
+    const g: Gathering<R> = open ?? { run, prefetch: "none", members: new Map() };
+    if (use === "read") g.prefetch = "all";
+    else if (use === "plan" && g.prefetch === "none") g.prefetch = "unseen";
     const joined = g.members.get(key);
     if (joined) {
       this.hits++;
@@ -209,9 +215,10 @@ export class HostSnapshots<R extends ObservedResult> {
   private start(s: HostState<R>, who: string, g: Gathering<R>): void {
     if (s.gathering.get(who) === g) s.gathering.delete(who);
     const own = [...g.members.entries()].map(([k, m]) => [k, m.obs] as const);
-    const extra = (g.prefetch ? [...this.learnt.values()] : [])
+    const extra = (g.prefetch === "none" ? [] : [...this.learnt.values()])
       .map((o) => [keptKey(who, o.argv), o] as const)
       .filter(([k2]) => !g.members.has(k2) && !s.inFlight.has(k2) && !this.keptValue(s, k2))
+      .filter(([k2]) => g.prefetch === "all" || !s.recent.has(k2))
       .slice(0, snapshotSettings.maxPrefetch);
     const items = [...own, ...extra];
     const version = s.version;

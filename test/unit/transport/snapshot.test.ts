@@ -75,14 +75,29 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     await s.changing("h2", async () => undefined);
     expect((await s.observe("h2", ID, obs("a"), h.runner, "plan", asked)).stdout).toBe("a#");
     expect(h.calls).toHaveLength(1);
-    // ...but a plan asked for after the change reads the host again (bringing the rest along, which
-    // a read then finds).
+    // ...but a plan asked for after the change reads the host again (alone: "b" has run here), and
+    // so does a read.
     await s.observe("h2", ID, obs("a"), h.runner, "plan", s.epoch("h2"));
     await s.observe("h2", ID, obs("b"), h.runner, "read");
-    expect(h.calls).toEqual([
-      ["b", "a"],
-      ["a", "b"],
-    ]);
+    expect(h.calls).toEqual([["b", "a"], ["a"], ["b"]]);
+  });
+
+  it("a plan's miss after the host's first observations ran brings nothing more along: its siblings have read", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    await s.observe("h1", ID, obs("a"), h.runner);
+    await s.observe("h1", ID, obs("b"), h.runner);
+    h.calls.length = 0;
+    await s.observe("h2", ID, obs("b"), h.runner, "plan", s.epoch("h2"));
+    // The host's first change; the next batch of "b" plans after it.
+    await s.changing("h2", async () => undefined);
+    await s.observe("h2", ID, obs("b"), h.runner, "plan", s.epoch("h2"));
+    expect(h.calls).toEqual([["b", "a"], ["b"]]);
+    // A read still brings back what the change dropped.
+    await s.observe("h2", ID, obs("b"), h.runner, "read");
+    await s.changing("h2", async () => undefined);
+    await s.observe("h2", ID, obs("b"), h.runner, "read");
+    expect(h.calls).toEqual([["b", "a"], ["b"], ["b", "a"]]);
   });
 
   it("a fresh observation's miss runs only itself: it takes nothing from earlier, so its siblings could not either", async () => {
