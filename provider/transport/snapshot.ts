@@ -52,6 +52,16 @@ export const snapshotSettings = {
    * they share one channel; 0 runs it at once.
    */
   gatherMs: envMs("CONNTRACK_HOST_SNAPSHOT_GATHER_MS", 5),
+  /**
+   * Whether a plan's miss also prefetches the host's learnt observations that have not run there
+   * yet (see {@link SnapshotUse}). Opt-in (CONNTRACK_HOST_SNAPSHOT_PLAN_PREFETCH=1): measured on the
+   * 50-host lab, it took a host's cold up from about 4.3 to 3.1 channels at parallelism 16, but at
+   * parallelism 8 (the engine's default here) the host's last resource arrives only after its first
+   * change ended, so the prefetched read was never used: one script more per host, and on a machine
+   * whose cores the lab hosts share, no faster at 16 and slower at 8. On a real fleet, where each
+   * host runs its scripts on its own CPU, the saved round trip may be worth it.
+   */
+  prefetchForPlans: process.env.CONNTRACK_HOST_SNAPSHOT_PLAN_PREFETCH === "1",
   /** Most other observations prefetched with one. */
   maxPrefetch: 8,
   /**
@@ -71,9 +81,10 @@ function envMs(name: string, dflt: number): number {
  * How a caller uses the host's snapshot: `"read"` (a resource's read: answered from what was kept;
  * a miss also brings the host's other observations along), `"plan"` (the plan of a change whose
  * apply re-checks under the host lock everything the plan decided by: answered from what was kept,
- * or with `since` from a read a sibling's change overlapped; a miss also brings along the host's
- * other observations that have not run there yet in this operation, for the plans of the host's
- * other resources that the engine asks for before this change ends), `"fresh"` (the plan of a change that
+ * or with `since` from a read a sibling's change overlapped; with {@link snapshotSettings.prefetchForPlans}
+ * a miss also brings along the host's other observations that have not run there yet in this
+ * operation, for the plans of the host's other resources that the engine asks for before this
+ * change ends), `"fresh"` (the plan of a change that
  * re-checks nothing: never answered from what was kept, but, changing nothing, it drops nothing,
  * and what it read is kept for later reads).
  */
@@ -193,7 +204,7 @@ export class HostSnapshots<R extends ObservedResult> {
     const open = s.gathering.get(who);
     const g: Gathering<R> = open ?? { run, prefetch: "none", members: new Map() };
     if (use === "read") g.prefetch = "all";
-    else if (use === "plan" && g.prefetch === "none") g.prefetch = "unseen";
+    else if (use === "plan" && g.prefetch === "none" && snapshotSettings.prefetchForPlans) g.prefetch = "unseen";
     const joined = g.members.get(key);
     if (joined) {
       this.hits++;

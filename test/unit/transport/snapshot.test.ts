@@ -64,6 +64,7 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
 
   it("a plan's miss brings the learnt observations along, for the plans of its siblings asked for before its change ends", async () => {
     const s = new HostSnapshots<ObservedResult>();
+    snapshotSettings.prefetchForPlans = true;
     const h = fakeHost();
     await s.observe("h1", ID, obs("a"), h.runner);
     await s.observe("h1", ID, obs("b"), h.runner);
@@ -84,6 +85,7 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
 
   it("a plan's miss after the host's first observations ran brings nothing more along: its siblings have read", async () => {
     const s = new HostSnapshots<ObservedResult>();
+    snapshotSettings.prefetchForPlans = true;
     const h = fakeHost();
     await s.observe("h1", ID, obs("a"), h.runner);
     await s.observe("h1", ID, obs("b"), h.runner);
@@ -98,6 +100,16 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
     await s.changing("h2", async () => undefined);
     await s.observe("h2", ID, obs("b"), h.runner, "read");
     expect(h.calls).toEqual([["b", "a"], ["b"], ["b", "a"]]);
+  });
+
+  it("by default a plan's miss runs only itself", async () => {
+    const s = new HostSnapshots<ObservedResult>();
+    const h = fakeHost();
+    await s.observe("h1", ID, obs("a"), h.runner);
+    await s.observe("h1", ID, obs("b"), h.runner);
+    h.calls.length = 0;
+    await s.observe("h2", ID, obs("b"), h.runner, "plan", s.epoch("h2"));
+    expect(h.calls).toEqual([["b"]]);
   });
 
   it("a fresh observation's miss runs only itself: it takes nothing from earlier, so its siblings could not either", async () => {
