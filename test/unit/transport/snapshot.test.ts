@@ -29,6 +29,16 @@ const ID = "root-with-key";
 
 const obs = (label: string): Observation => ({ argv: ["sh", "-c", `observe ${label}`], label });
 
+/** Snapshots that learnt observations "a" and "b" on host h1, and the fake host, its calls cleared. */
+async function learntOnFirstHost() {
+  const s = new HostSnapshots<ObservedResult>();
+  const h = fakeHost();
+  await s.observe("h1", ID, obs("a"), h.runner);
+  await s.observe("h1", ID, obs("b"), h.runner);
+  h.calls.length = 0;
+  return { s, h };
+}
+
 const saved = { ...snapshotSettings };
 afterEach(() => Object.assign(snapshotSettings, saved));
 
@@ -63,12 +73,8 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
   });
 
   it("a plan's miss brings the learnt observations along, for the plans of its siblings asked for before its change ends", async () => {
-    const s = new HostSnapshots<ObservedResult>();
     snapshotSettings.prefetchForPlans = true;
-    const h = fakeHost();
-    await s.observe("h1", ID, obs("a"), h.runner);
-    await s.observe("h1", ID, obs("b"), h.runner);
-    h.calls.length = 0;
+    const { s, h } = await learntOnFirstHost();
     const asked = s.epoch("h2");
     await s.observe("h2", ID, obs("b"), h.runner, "plan", asked);
     expect(h.calls).toEqual([["b", "a"]]);
@@ -84,12 +90,8 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
   });
 
   it("a plan's miss after the host's first observations ran brings nothing more along: its siblings have read", async () => {
-    const s = new HostSnapshots<ObservedResult>();
     snapshotSettings.prefetchForPlans = true;
-    const h = fakeHost();
-    await s.observe("h1", ID, obs("a"), h.runner);
-    await s.observe("h1", ID, obs("b"), h.runner);
-    h.calls.length = 0;
+    const { s, h } = await learntOnFirstHost();
     await s.observe("h2", ID, obs("b"), h.runner, "plan", s.epoch("h2"));
     // The host's first change; the next batch of "b" plans after it.
     await s.changing("h2", async () => undefined);
@@ -103,21 +105,13 @@ describe("HostSnapshots: one observation of a host per engine operation", () => 
   });
 
   it("by default a plan's miss runs only itself", async () => {
-    const s = new HostSnapshots<ObservedResult>();
-    const h = fakeHost();
-    await s.observe("h1", ID, obs("a"), h.runner);
-    await s.observe("h1", ID, obs("b"), h.runner);
-    h.calls.length = 0;
+    const { s, h } = await learntOnFirstHost();
     await s.observe("h2", ID, obs("b"), h.runner, "plan", s.epoch("h2"));
     expect(h.calls).toEqual([["b"]]);
   });
 
   it("a fresh observation's miss runs only itself: it takes nothing from earlier, so its siblings could not either", async () => {
-    const s = new HostSnapshots<ObservedResult>();
-    const h = fakeHost();
-    await s.observe("h1", ID, obs("a"), h.runner);
-    await s.observe("h1", ID, obs("b"), h.runner);
-    h.calls.length = 0;
+    const { s, h } = await learntOnFirstHost();
     await s.observe("h2", ID, obs("b"), h.runner, "fresh");
     expect(h.calls).toEqual([["b"]]);
     // ...and what it read is kept for the host's next read.
