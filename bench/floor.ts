@@ -1,6 +1,10 @@
 import { execFile } from "node:child_process";
+import * as path from "node:path";
 import { Client } from "ssh2";
 import type { BenchHost } from "./hosts";
+import type { BenchResource } from "./program";
+
+type Props = Record<string, unknown>;
 
 /**
  * The raw SSH floor: per host, one fresh connection and one `true`, all hosts at once. Nothing that
@@ -50,4 +54,58 @@ export async function opensshFloor(hosts: readonly BenchHost[], keyPath: string,
     ),
   );
   return performance.now() - started;
+}
+
+/**
+ * The read floor: per host, what a `refresh` asks of it through this package, all hosts at once and
+ * without the engine: one fresh connection, and the three kinds' observe scripts of the benchmark's
+ * program side by side on one channel (the package's own transport, as its reads gather them). Its
+ * ratio to a phase is what bounded parallelism, gRPC and the handlers add to the hosts' own work;
+ * on a machine whose cores the lab hosts share, the hosts' work is most of the floor.
+ */
+export async function readFloor(program: readonly BenchResource[]): Promise<number> {
+  const dist = path.join(__dirname, "..", "dist", "provider");
+  const runtime = await import(path.join(dist, "runtime", "index.js"));
+  const { ConnectionSchema } = await import(path.join(dist, "connection", "schema.js"));
+  const helper = await import(path.join(dist, "resources", "helper-setting", "observe.js"));
+  const notrack = await import(path.join(dist, "resources", "notrack-rule", "observe.js"));
+  const blacklist = await import(path.join(dist, "resources", "module-blacklist", "observe.js"));
+  const { managedPath } = await import(path.join(dist, "resources", "module-blacklist", "observation.js"));
+  const { notrackDependenciesIn } = await import(path.join(dist, "resources", "module-blacklist", "notrack-guard.js"));
+  const { helperModulesIn } = await import(path.join(dist, "resources", "module-blacklist", "helper-guard.js"));
+  // The inputs as the provider sees them after Check (defaults filled in), one set per host.
+  const hosts = new Map<string, { helper?: Props; blacklist?: Props }>();
+  for (const r of program) {
+    const short = r.type.split(":").pop() as string;
+    if (short === "NotrackRule") continue;
+    const c = await runtime.handler(short).check({}, r.inputs);
+    const host = String((r.inputs.connection as Props).host);
+    const h = hosts.get(host) ?? {};
+    if (short === "ConntrackHelperSetting") h.helper = c.inputs;
+    else h.blacklist = c.inputs;
+    hosts.set(host, h);
+  }
+  await runtime.closeAll();
+  runtime.resetSnapshots();
+  const started = performance.now();
+  await Promise.all(
+    [...hosts.values()].map((h) => {
+      const conn = ConnectionSchema.parse((h.helper ?? h.blacklist)?.connection);
+      const b = h.blacklist as Props & { modules: string[]; fileName: string; initramfs: string };
+      return Promise.all([
+        helper.observe(conn, (h.helper as Props).fileName, { shared: "read" }),
+        notrack.observe(conn, "ipv4", undefined, { shared: "read" }),
+        blacklist.observe(conn, managedPath(b.fileName), b.modules, {
+          initramfs: b.initramfs === "never",
+          // As ModuleBlacklist's read asks (`needsNotrackCheck`).
+          notrack: notrackDependenciesIn(b.modules).length > 0 || helperModulesIn(b.modules).length > 0,
+          shared: "read",
+        }),
+      ]);
+    }),
+  );
+  const ms = performance.now() - started;
+  await runtime.closeAll();
+  runtime.resetSnapshots();
+  return ms;
 }

@@ -19,7 +19,7 @@ import { ansibleVersion, playbook, runPlaybook } from "./ansible";
 import { arg, fmt, list, median } from "./cli";
 import { DNS_RULES } from "./dns-rules";
 import { coldUp, destroy, noopUp, refresh, type PhaseResult } from "./engine-ops";
-import { opensshFloor, ssh2Floor } from "./floor";
+import { opensshFloor, readFloor, ssh2Floor } from "./floor";
 import { labForBench } from "./hosts";
 import { fleetProgram, typeToken } from "./program";
 import { serializedProviders } from "./providers";
@@ -100,9 +100,21 @@ async function main(): Promise<void> {
       const push = (phase: string, r: PhaseResult) => rows.push({ hosts: n, parallel: label, phase, r, floor: f.ssh2, openssh: f.openssh });
       push("cold up", up.result);
       push("no-op up", await noopUp(up.stored, providers, limit));
+      // The hosts as the refresh will find them: what its reads cost the hosts alone.
+      const reads: number[] = [];
+      for (let i = 0; i < FLOOR_ROUNDS; i++) reads.push(await readFloor(program));
       push("refresh", await refresh(up.stored, providers, limit));
       push("destroy", await destroy(up.stored, providers, limit));
       push("floor ssh2 (connect + true)", { ms: f.ssh2, dials: n, commands: n, channels: n, cpuSeconds: NaN, peakRssMb: NaN, failed: 0 });
+      push("floor: a refresh's reads (connect + the 3 observe scripts, all hosts at once)", {
+        ms: median(reads),
+        dials: n,
+        commands: 3 * n,
+        channels: n,
+        cpuSeconds: NaN,
+        peakRssMb: NaN,
+        failed: 0,
+      });
       push("floor OpenSSH (connect + true)", {
         ms: f.openssh,
         dials: n,
