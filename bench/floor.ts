@@ -71,8 +71,7 @@ export async function readFloor(program: readonly BenchResource[]): Promise<numb
   const notrack = await import(path.join(dist, "resources", "notrack-rule", "observe.js"));
   const blacklist = await import(path.join(dist, "resources", "module-blacklist", "observe.js"));
   const { managedPath } = await import(path.join(dist, "resources", "module-blacklist", "observation.js"));
-  const { notrackDependenciesIn } = await import(path.join(dist, "resources", "module-blacklist", "notrack-guard.js"));
-  const { helperModulesIn } = await import(path.join(dist, "resources", "module-blacklist", "helper-guard.js"));
+  const { needsNotrackCheck } = await import(path.join(dist, "resources", "module-blacklist", "kind.js"));
   // The inputs as the provider sees them after Check (defaults filled in), one set per host.
   const hosts = new Map<string, { helper?: Props; blacklist?: Props }>();
   for (const r of program) {
@@ -97,8 +96,7 @@ export async function readFloor(program: readonly BenchResource[]): Promise<numb
         notrack.observe(conn, "ipv4", undefined, { shared: "read" }),
         blacklist.observe(conn, managedPath(b.fileName), b.modules, {
           initramfs: b.initramfs === "never",
-          // As ModuleBlacklist's read asks (`needsNotrackCheck`).
-          notrack: notrackDependenciesIn(b.modules).length > 0 || helperModulesIn(b.modules).length > 0,
+          notrack: needsNotrackCheck(b.modules),
           shared: "read",
         }),
       ]);

@@ -159,7 +159,7 @@ const keptKey = (who: string, argv: readonly string[]) => JSON.stringify([who, a
  */
 export class HostSnapshots<R extends ObservedResult> {
   private hosts = new Map<string, HostState<R>>();
-  /** Observations seen in this process, in the order first seen: what a host's first read or plan prefetches. */
+  /** Observations seen in this process, in the order first seen: what a host's first read (or plan, see `prefetchForPlans`) prefetches. */
   private learnt = new Map<string, Observation>();
   /** Observations answered from what was kept (no remote command). */
   hits = 0;
@@ -184,8 +184,8 @@ export class HostSnapshots<R extends ObservedResult> {
   /**
    * The result of `obs` on `host` through connection identity `who`: kept from earlier in this
    * operation, joined to the same observation in flight or about to start, or run now together with
-   * the host's other observations issued at the same moment (for a read or a plan, also with the other
-   * observations this process learnt). A `"plan"` with `since` may also take the last observation
+   * the host's other observations issued at the same moment (for a read, and for a plan with
+   * `prefetchForPlans`, also with the other observations this process learnt). A `"plan"` with `since` may also take the last observation
    * that started with at least `since` changes completed (see the module's comment).
    */
   observe(host: string, who: string, obs: Observation, run: ObservationRunner<R>, use: SnapshotUse = "read", since?: number): Promise<R> {
@@ -222,7 +222,7 @@ export class HostSnapshots<R extends ObservedResult> {
     return answer;
   }
 
-  /** Starts a gathered group on one channel: its members, and for a read or a plan what else was learnt. */
+  /** Starts a gathered group on one channel: its members, and what else was learnt as `g.prefetch` says. */
   private start(s: HostState<R>, who: string, g: Gathering<R>): void {
     if (s.gathering.get(who) === g) s.gathering.delete(who);
     const own = [...g.members.entries()].map(([k, m]) => [k, m.obs] as const);

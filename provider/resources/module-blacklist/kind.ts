@@ -33,7 +33,7 @@ function inputsOf(olds: Stored): ModuleBlacklistInputs {
  * Whether observing needs to look for managed rules: only when a listed module is one NotrackRules
  * need, or holds a conntrack helper a ConntrackHelperRule may attach.
  */
-function needsNotrackCheck(modules: readonly string[]): boolean {
+export function needsNotrackCheck(modules: readonly string[]): boolean {
   return notrackDependenciesIn(modules).length > 0 || helperModulesIn(modules).length > 0;
 }
 

@@ -134,19 +134,17 @@ export function parseObserved(stdout: string, family: Family): Observed {
       current = undefined;
     }
   }
+  // One pass over modprobe.d for both kinds of block (MODPROBE_BLOCK_ERE), split back here.
+  const modprobe = s.get("modprobe") ?? "";
   const variant = ipt.get("variant") === "legacy" ? "legacy" : "nft";
   const cur = ipt.get("current");
   return {
     family,
     facts: parseFacts(s.get("facts") ?? ""),
     session: parseSshConnection(s.get("session") ?? ""),
-    modprobeRows: s.get("modprobe") ?? "",
-    conntrackBlocks: parseCoreBlocks(confRowsMatching(s.get("modprobe") ?? "", CORE_INSTALL_RE), s.get("cmdline") ?? ""),
-    helperModules: parseHelperModules(
-      s.get("helper-modules") ?? "",
-      confRowsMatching(s.get("modprobe") ?? "", HELPER_BLOCK_RE),
-      s.get("cmdline") ?? "",
-    ),
+    modprobeRows: modprobe,
+    conntrackBlocks: parseCoreBlocks(confRowsMatching(modprobe, CORE_INSTALL_RE), s.get("cmdline") ?? ""),
+    helperModules: parseHelperModules(s.get("helper-modules") ?? "", confRowsMatching(modprobe, HELPER_BLOCK_RE), s.get("cmdline") ?? ""),
     iptables: {
       present: ipt.get("present") === "1",
       version: ipt.get("version") || undefined,
