@@ -101,6 +101,10 @@ function notrackCuts(restore: string, backend: string): CutPoint[] {
     { step: `in ${restore} (before it commits)`, tool: restore, phase: "before", pattern: batch },
     { step: `right after ${restore} committed`, tool: restore, phase: "after", pattern: batch },
     { step: "at the rename that writes the saved ruleset", tool: "mv", phase: "before", pattern: "*" },
+    // The re-check under the lock that the modprobe.d lines the plan was decided by are still there
+    // (Plan.modprobeGuard): its grep is the only one whose ERE has "]*install" (CORE_INSTALL_ERE;
+    // the observe scripts' ERE has "]*(install|"), so the block waits for the apply, not an observe.
+    { step: "at the modprobe.d re-check under the lock", tool: "grep", phase: "before", pattern: "*]?install?*" },
   ];
 }
 
@@ -110,7 +114,7 @@ const NOTRACK_CASES = BACKENDS.flatMap((b, bi) => {
     const fates: Array<{ how: CutHow; fate: Fate }> = [{ how: "server", fate: "finishes" }];
     // The client side of a cut and a script that dies with it, once per backend, at different steps.
     if (ci === bi) fates.push({ how: "client", fate: "finishes" });
-    if (ci === 3 - bi) fates.push({ how: "server", fate: "killed" });
+    if (ci === 3 - bi || (ci === 4 && bi === 1)) fates.push({ how: "server", fate: "killed" });
     return fates.map((f) => ({ ...b, host, cut, ...f, base: 7100 + bi * 100 + ci * 10 }));
   });
 });
