@@ -47,18 +47,37 @@ export const CONF_DIR_FUNCTIONS = `ctk_conf_files() {
   for _cd in "$@"; do
     for _cf in "$_cd"/*.conf; do
       [ -e "$_cf" ] && [ ! -d "$_cf" ] || continue
-      # A name cannot hold "/": "name/path" sorts by name and cuts back to the path.
+      # A name cannot hold "/": "name/path" sorts by name and cuts back to the path. The sort is
+      # stable, so of one name the entry of the first directory comes first and is the one kept.
       printf '%s/%s\\n' "\${_cf##*/}" "$_cf"
     done
-  done | awk -F / '!seen[$1]++' | LC_ALL=C sort -t / -k 1,1 | cut -d / -f 2-
+  done | LC_ALL=C sort -s -t / -k 1,1 | awk -F / '!seen[$1]++ { print substr($0, length($1) + 2) }'
 }
 ctk_conf_grep() {
   _cre=$1; _cx=$2; shift 2
-  ctk_conf_files "$@" | while IFS= read -r _cf; do
-    [ "$_cf" != "$_cx" ] && [ -f "$_cf" ] || continue
-    grep -nE -- "$_cre" "$_cf" 2>/dev/null | while IFS= read -r _cl; do printf '%s\\t%s\\n' "$_cf" "$_cl"; done
-  done
+  _cl=$(ctk_conf_files "$@")
+  set --
+  while IFS= read -r _cf; do
+    [ "$_cf" != "$_cx" ] && [ -f "$_cf" ] && set -- "$@" "$_cf"
+  done <<ctk_eof
+$_cl
+ctk_eof
+  [ "$#" -gt 0 ] || return 0
+  # One grep for all the files, its "path:" turned into "path<TAB>" (no path here holds a ":";
+  # where one does, a grep per file). The loop reads a variable: no subshell per line or file.
+  case "$*" in
+  *:*) for _cf in "$@"; do _cm=$(grep -nE -- "$_cre" "$_cf" 2>/dev/null); ctk_conf_rows "$_cf" "$_cm"; done ;;
+  *) _cm=$(grep -HnE -- "$_cre" "$@" 2>/dev/null); ctk_conf_rows "" "$_cm" ;;
+  esac
   return 0
+}
+ctk_conf_rows() {
+  [ -n "$2" ] || return 0
+  while IFS= read -r _cr; do
+    if [ -n "$1" ]; then printf '%s\\t%s\\n' "$1" "$_cr"; else printf '%s\\t%s\\n' "\${_cr%%:*}" "\${_cr#*:}"; fi
+  done <<ctk_eof
+$2
+ctk_eof
 }`;
 
 /**

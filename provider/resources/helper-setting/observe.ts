@@ -88,7 +88,8 @@ ${PREVIOUS_OBSERVE_SH}
 ${CONF_DIR_FUNCTIONS}
 ${sectionStart("outside")}
 set -f
-for w in $(cat /proc/cmdline 2>/dev/null); do
+cl=; read -r cl 2>/dev/null < /proc/cmdline || :
+for w in $cl; do
   case "$w" in nf[-_]conntrack.nf[-_]conntrack[-_]helper=*) printf 'cmdline\\t/proc/cmdline\\t0:%s\\n' "$w" ;; esac
 done
 set +f

@@ -33,8 +33,9 @@ ${sectionStart("modules")}
   for m in "$@"; do
     sys=0; [ -d "/sys/module/$m" ] && sys=1
     init=0; [ -e "/sys/module/$m/initstate" ] && init=1
-    b=0; [ -n "$bl" ] && printf '%s\\n' "$bl" | grep -qxF -- "$m" && b=1
-    d=0; [ -n "$dl" ] && printf '%s\\n' "$dl" | grep -qxF -- "$m" && d=1
+    # A whole line of the list (grep -qxF), matched by the shell: no process per module.
+    b=0; case "$ctk_nl$bl$ctk_nl" in *"$ctk_nl$m$ctk_nl"*) [ -n "$bl" ] && b=1 ;; esac
+    d=0; case "$ctk_nl$dl$ctk_nl" in *"$ctk_nl$m$ctk_nl"*) [ -n "$dl" ] && d=1 ;; esac
     printf '%s\\t%s\\t%s\\t%s\\t%s\\n' "$m" "$sys" "$init" "$b" "$d"
   done
 ${sectionStart("loaded")}

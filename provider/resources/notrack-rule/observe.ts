@@ -11,6 +11,7 @@ import { CONF_DIR_FUNCTIONS, confRowsMatching, ereRegExp, moduleAlternation, mod
 import { parseSshConnection } from "./host/lockout";
 import { PERSIST_FILES, type IptablesVariant, type Observed, type ObservedFile } from "./host/observed";
 import { SHELL_FUNCTIONS } from "./host/shell";
+import { chainHash, nftTableHash } from "./host/hashes";
 import { HELPER_BLOCK_ERE, HELPER_MODULES_SCRIPT, parseHelperModules } from "./host/helper-modules";
 import { HELPER_MODULES } from "./syntax/helpers";
 
@@ -64,7 +65,12 @@ fi
 variant=\${2:-$cur}
 [ -n "$variant" ] || variant=nft
 echo "variant=$variant"
-echo "legacy_tables=$(cat /proc/net/ip_tables_names /proc/net/ip6_tables_names 2>/dev/null | tr '\\n' ' ')"
+lt=
+for f in /proc/net/ip_tables_names /proc/net/ip6_tables_names; do
+  [ -r "$f" ] || continue
+  while IFS= read -r l; do lt="$lt$l "; done < "$f"
+done
+echo "legacy_tables=$lt"
 if save=$(ctk_ipt_raw_save "$variant" "$fam" 2>/dev/null); then
   echo save_ok=1
 else
@@ -73,21 +79,35 @@ else
   echo "save_error=$(ctk_ipt_raw_save "$variant" "$fam" 2>&1 >/dev/null | tr '\\n' ' ')"
   save=
 fi
-for c in PREROUTING OUTPUT; do echo "hash.$c=$(printf '%s\\n' "$save" | ctk_chain_hash "$c")"; done
+# The chain hashes the apply compares; printable ASCII is hashed by the provider (chainHash).
+if ! ctk_ascii "$save"; then
+  for c in PREROUTING OUTPUT; do echo "hash.$c=$(printf '%s\\n' "$save" | ctk_chain_hash "$c")"; done
+fi
 ${sectionStart("ipt-save")}
 printf '%s\\n' "$save"
 ${sectionStart("nft")}
+tj=
 if command -v nft >/dev/null 2>&1; then
   echo present=1
   if ctk_nft_ok; then
-    echo "tables=$(nft list tables 2>/dev/null | sed -n 's/^table //p' | tr '\\n' ',')"
-    if nft -j list tables >/dev/null 2>&1; then echo json=1; else echo json=0; fi
+    # One listing: the JSON one names the tables too (parseNftTables); the text one only where
+    # this nft has no JSON.
+    if tj=$(nft -j list tables 2>/dev/null) && case "$tj" in '{"nftables"'*) true ;; *) false ;; esac; then
+      echo json=1
+    else
+      tj=
+      echo json=0
+      echo "tables=$(nft list tables 2>/dev/null | sed -n 's/^table //p' | tr '\\n' ',')"
+    fi
   fi
 fi
 # Listed once: the hash is of the same bytes the apply script hashes (ctk_nft_table | sha256sum).
 # $(...) drops the listing's final newline, and printf puts it back; an empty listing stays empty.
+# Printable ASCII is hashed by the provider (nftTableHash).
 nt=$(ctk_nft_table)
-echo "hash=$(if [ -n "$nt" ]; then printf '%s\\n' "$nt"; fi | sha256sum | cut -c1-64)"
+if ! ctk_ascii "$nt"; then echo "hash=$(if [ -n "$nt" ]; then printf '%s\\n' "$nt"; fi | sha256sum | cut -c1-64)"; fi
+${sectionStart("nft-tables")}
+if [ -n "$tj" ]; then printf '%s\\n' "$tj"; fi
 ${sectionStart("nft-table")}
 if [ -n "$nt" ]; then printf '%s\\n' "$nt"; fi
 ${sectionStart("persist")}
@@ -116,6 +136,22 @@ export function sha256(data: string | Buffer): string {
     .digest("hex");
 }
 
+/**
+ * The tables of `nft -j list tables` as the text listing names them (`inet pulumi_conntrack`), in
+ * its order; none for empty or unreadable output. Pure.
+ */
+export function parseNftTables(json: string): string[] {
+  if (json.trim() === "") return [];
+  try {
+    const doc = JSON.parse(json) as { nftables?: Array<{ table?: { family?: unknown; name?: unknown } }> };
+    return (doc.nftables ?? []).flatMap((i) =>
+      typeof i.table?.family === "string" && typeof i.table.name === "string" ? [`${i.table.family} ${i.table.name}`] : [],
+    );
+  } catch {
+    return [];
+  }
+}
+
 /** Parses the observe script's output. Pure, so it is tested without a host. */
 export function parseObserved(stdout: string, family: Family): Observed {
   const s = parseSections(stdout);
@@ -137,6 +173,8 @@ export function parseObserved(stdout: string, family: Family): Observed {
   // One pass over modprobe.d for both kinds of block (MODPROBE_BLOCK_ERE), split back here.
   const modprobe = s.get("modprobe") ?? "";
   const variant = ipt.get("variant") === "legacy" ? "legacy" : "nft";
+  const save = s.get("ipt-save") ?? "";
+  const listing = s.get("nft-table") ?? "";
   const cur = ipt.get("current");
   return {
     family,
@@ -150,19 +188,24 @@ export function parseObserved(stdout: string, family: Family): Observed {
       version: ipt.get("version") || undefined,
       current: cur === "legacy" || cur === "nft" ? cur : undefined,
       variant,
-      save: s.get("ipt-save") ?? "",
-      chainHashes: { PREROUTING: ipt.get("hash.PREROUTING") ?? "", OUTPUT: ipt.get("hash.OUTPUT") ?? "" },
+      save,
+      chainHashes: {
+        PREROUTING: ipt.get("hash.PREROUTING") ?? chainHash(save, "PREROUTING"),
+        OUTPUT: ipt.get("hash.OUTPUT") ?? chainHash(save, "OUTPUT"),
+      },
       ...(ipt.get("save_ok") === "0" ? { saveError: (ipt.get("save_error") ?? "").trim() || "unknown error" } : {}),
     },
     legacyTables: (ipt.get("legacy_tables") ?? "").split(/\s+/).filter(Boolean),
     nft: {
       present: nft.get("present") === "1",
-      tables: (nft.get("tables") ?? "")
-        .split(",")
-        .map((t) => t.trim())
-        .filter(Boolean),
-      tableJson: (s.get("nft-table") ?? "").trim(),
-      tableHash: nft.get("hash") ?? "",
+      tables: nft.has("tables")
+        ? (nft.get("tables") ?? "")
+            .split(",")
+            .map((t) => t.trim())
+            .filter(Boolean)
+        : parseNftTables(s.get("nft-tables") ?? ""),
+      tableJson: listing.trim(),
+      tableHash: nft.get("hash") ?? nftTableHash(listing),
       ...(nft.has("json") ? { json: nft.get("json") === "1" } : {}),
     },
     persist: {

@@ -99,10 +99,23 @@ for s in /usr/lib/systemd/systemd-sysctl /lib/systemd/systemd-sysctl; do
   if [ -x "$s" ]; then echo "systemd_sysctl=$s"; break; fi
 done
 ${sectionStart("timeouts")}
-for f in ${P}/nf_conntrack_*timeout*; do
-  [ -f "$f" ] || continue
-  printf '%s=%s %s\\n' "\${f##*/}" "$(cat "$f" 2>/dev/null)" "$(stat -L -c %a -- "$f" 2>/dev/null)"
-done
+# Some twenty files: one grep for all their values and one stat for all their modes, not a cat and
+# a stat per file (forty processes on every host). Not the shell's read: it reads a byte at a time,
+# and a sysctl file read at an offset past its start says nothing more ("432000" reads as "4").
+ctk_timeouts() {
+  set --
+  for f in ${P}/nf_conntrack_*timeout*; do [ -f "$f" ] && set -- "$@" "$f"; done
+  [ "$#" -gt 0 ] || return 0
+  _vals=$(grep -H '' -- "$@" 2>/dev/null)
+  _modes=$(stat -L -c '%n %a' -- "$@" 2>/dev/null)
+  for f in "$@"; do
+    # "path:value" and "path mode" lines; the ":" and the space end the path (no name holds one).
+    v=; case "$ctk_nl$_vals" in *"$ctk_nl$f:"*) v=\${_vals#*"$f:"}; v=\${v%%"$ctk_nl"*} ;; esac
+    _m=; case "$ctk_nl$_modes" in *"$ctk_nl$f "*) _m=\${_modes#*"$f "}; _m=\${_m%%"$ctk_nl"*} ;; esac
+    printf '%s=%s %s\\n' "\${f##*/}" "$v" "$_m"
+  done
+}
+ctk_timeouts
 file_state() {
   if [ -L "$1" ]; then echo kind=symlink
   elif [ -f "$1" ]; then

@@ -104,6 +104,34 @@ describe("the modprobe.d reader", () => {
     expect(grep("options")).toBe("");
   });
 
+  it("greps all files in one pass, or file by file where a path holds a colon: the same rows either way", () => {
+    // Lines with colons and tabs in them, a last line without its newline, a backslash, and
+    // more files than a pipe's worth of names would need.
+    put(ETC, "10-a.conf", "install nf_conntrack /bin/false # a: b\toptions\n");
+    put(LIB, "20-b.conf", "x\ninstall nf_conntrack_ipv4 /bin/sh -c 'echo \\\\n'");
+    for (let i = 0; i < 40; i++)
+      put(USR_LIB, `3${String(i).padStart(2, "0")}-n.conf`, i % 7 === 0 ? `install x${i} /bin/false\n` : "# nothing\n");
+    const rows = grep("^install");
+    const expected = [
+      { path: at(ETC, "10-a.conf"), line: 1, text: "install nf_conntrack /bin/false # a: b\toptions" },
+      { path: at(LIB, "20-b.conf"), line: 2, text: "install nf_conntrack_ipv4 /bin/sh -c 'echo \\\\n'" },
+      ...[0, 7, 14, 21, 28, 35].map((i) => ({
+        path: at(USR_LIB, `3${String(i).padStart(2, "0")}-n.conf`),
+        line: 1,
+        text: `install x${i} /bin/false`,
+      })),
+    ];
+    expect(parseConfMatches(rows)).toEqual(expected);
+    expect(rows.endsWith("\n")).toBe(true);
+    // The same files under a directory whose name has a colon: a grep per file, the same rows.
+    const colon = path.join(root, "etc:local");
+    mkdirSync(colon);
+    put(ETC, "10-a.conf", "# moved\n");
+    writeFileSync(path.join(colon, "10-a.conf"), "install nf_conntrack /bin/false # a: b\toptions\n");
+    const viaColon = sh('re=$1; shift; ctk_conf_grep "$re" "" "$@"', ["^install", colon, ...dirs.slice(1)]);
+    expect(parseConfMatches(viaColon)).toEqual([{ ...expected[0], path: path.join(colon, "10-a.conf") }, ...expected.slice(1)]);
+  });
+
   it("parses rows, and nothing else", () => {
     expect(parseConfMatch("/etc/modprobe.d/a:b.conf\t12:install x /bin/false: yes")).toEqual({
       path: "/etc/modprobe.d/a:b.conf",

@@ -14,6 +14,9 @@ import { NFT_TABLE } from "../../../common/markers";
  *   exists, the nft one only when nf_tables is there.
  * - `ctk_chain_hash CHAIN`: sha256 of a chain's `-A` lines on stdin.
  * - `ctk_nft_ok`: whether asking nft is free of side effects (nf_tables present or built in).
+ * - `ctk_ascii TEXT`: whether TEXT holds only printable ASCII, tabs and newlines: then the provider
+ *   hashes the observed text itself, byte for byte what `sha256sum` would print, and the observe
+ *   script saves the processes (see {@link chainHash}).
  * - `ctk_nft_table`: the JSON listing of this package's table (empty when absent), stateless
  *   (`-s`: counters without their values). The apply script compares its hash with the observed
  *   one: with the values in it, any packet a counted rule matched between observe and apply would
@@ -24,7 +27,11 @@ export const SHELL_FUNCTIONS = `ctk_ipt_bin() {
   if [ -n "$1" ] && command -v "$_b-$1-$3" >/dev/null 2>&1; then echo "$_b-$1-$3"; else echo "$_b-$3"; fi
 }
 ctk_nft_ok() {
-  [ ! -e /proc/modules ] || [ -d /sys/module/nf_tables ] || grep -qs '/nf_tables\\.ko' "/lib/modules/$(uname -r)/modules.builtin"
+  [ ! -e /proc/modules ] || [ -d /sys/module/nf_tables ] || grep -qs '/nf_tables\\.ko' "/lib/modules/\${kr:-$(uname -r)}/modules.builtin"
+}
+ctk_ascii() {
+  case "$1" in *[!\\ -~'\t''\n']*) return 1 ;; esac
+  return 0
 }
 ctk_ipt_raw_save() {
   if [ "$1" = legacy ]; then
