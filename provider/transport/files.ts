@@ -66,8 +66,17 @@ export function contentSha256(content: string | Buffer): string {
  * A run killed with SIGKILL (or whose host loses power) between `ctk_tmp_new` and the rename leaves
  * its temporary file; the next write or removal of the same file removes it.
  */
-export const ATOMIC_WRITE_FUNCTIONS = `ctk_tmp_sweep() {
-  _ctkd=$(dirname -- "$1"); _ctkb=$(basename -- "$1")
+export const ATOMIC_WRITE_FUNCTIONS = `ctk_path_split() {
+  # $_ctkd and $_ctkb: what dirname and basename print for the path of a file (no trailing slash),
+  # without their two processes per call.
+  case "$1" in
+  */*) _ctkd=\${1%/*}; while [ "\${_ctkd%/}" != "$_ctkd" ]; do _ctkd=\${_ctkd%/}; done; [ -n "$_ctkd" ] || _ctkd=/ ;;
+  *) _ctkd=. ;;
+  esac
+  _ctkb=\${1##*/}
+}
+ctk_tmp_sweep() {
+  ctk_path_split "$1"
   for _ctkt in "$_ctkd"/.ctk-tmp.*; do
     # Quoted parts of a case pattern are literal: a file name with * or ? in it matches only itself.
     case "$_ctkt" in "$_ctkd/.ctk-tmp.$_ctkb".??????) rm -f -- "$_ctkt" ;; esac
@@ -76,12 +85,12 @@ export const ATOMIC_WRITE_FUNCTIONS = `ctk_tmp_sweep() {
   return 0
 }
 ctk_tmp_new() {
-  _ctkd=$(dirname -- "$1"); _ctkb=$(basename -- "$1")
+  ctk_path_split "$1"
   mkdir -p -- "$_ctkd" && mktemp -- "$_ctkd/.ctk-tmp.$_ctkb.XXXXXX"
 }
 ctk_tmp_fill() {
   cat > "$1" || return 1
-  [ "$(sha256sum < "$1" | cut -c1-64)" = "$2" ] && return 0
+  _ctkh=$(sha256sum < "$1") && [ "\${_ctkh%% *}" = "$2" ] && return 0
   echo "the file's content did not arrive whole (standard input ended early: the client went away?); nothing was written" >&2
   return ${EXIT.INPUT_INCOMPLETE}
 }

@@ -50,6 +50,13 @@ kind[depth] == "chain" && $1 != "type" && $1 != "policy" && $1 != "comment" && $
 /** Extended regex matching an iptables-save line of a managed rule. */
 const TAGGED_RULE_ERE = `^-A .*--comment "?${escapeEre(RULE_TAG_PREFIX)}`;
 
+/**
+ * Prints the tagged lines of an iptables-save on stdin, each after the save tool `p` and a tab: one
+ * awk for what was a grep and a sed. The ERE is a regex constant of the program (an ERE given
+ * through `-v` would have its backslashes taken as string escapes).
+ */
+const TAGGED_RULE_AWK = `/${TAGGED_RULE_ERE.replace(/\//g, "\\/")}/ { print p "\\t" $0 }`;
+
 function escapeEre(s: string): string {
   return s.replace(/[.[\]()*+?{}|^$\\]/g, "\\$&");
 }
@@ -65,8 +72,7 @@ function escapeEre(s: string): string {
  * the nftables tools run only when `nf_tables` is present or the kernel has no loadable modules.
  */
 export const NOTRACK_SCAN_FUNCTION = `ctk_notrack_scan() {
-  ere=${shQuote(TAGGED_RULE_ERE)}
-  kr=$(uname -r)
+  [ -n "\${kr:-}" ] || kr=$(uname -r)
   for pfx in ip ip6; do
     if [ $pfx = ip ]; then names=/proc/net/ip_tables_names; else names=/proc/net/ip6_tables_names; fi
     save=
@@ -75,12 +81,12 @@ export const NOTRACK_SCAN_FUNCTION = `ctk_notrack_scan() {
       case "$(\${pfx}tables -V 2>/dev/null)" in *nf_tables*) ;; *) save=\${pfx}tables-save ;; esac
     fi
     if [ -n "$save" ] && grep -qx raw "$names" 2>/dev/null; then
-      "$save" -t raw 2>/dev/null | grep -E -- "$ere" | sed "s/^/$save\t/"
+      "$save" -t raw 2>/dev/null | awk -v p="$save" ${shQuote(TAGGED_RULE_AWK)}
     fi
   done
   if [ ! -e /proc/modules ] || [ -d /sys/module/nf_tables ] || grep -qs '/nf_tables\\.ko' "/lib/modules/$kr/modules.builtin"; then
     for save in iptables-nft-save ip6tables-nft-save; do
-      if command -v $save >/dev/null 2>&1; then $save -t raw 2>/dev/null | grep -E -- "$ere" | sed "s/^/$save\t/"; fi
+      if command -v $save >/dev/null 2>&1; then $save -t raw 2>/dev/null | awk -v p="$save" ${shQuote(TAGGED_RULE_AWK)}; fi
     done
     if command -v nft >/dev/null 2>&1; then nft list table inet ${NFT_TABLE} 2>/dev/null | awk ${shQuote(NFT_RULES_AWK)}; fi
   fi

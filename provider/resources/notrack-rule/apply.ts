@@ -49,7 +49,7 @@ fam=$1 backend=$2 variant=$3 batch=$4 guard=$5 h1=$6 h2=$7 file=$8 fsum=$9 fmode
 trap '' HUP PIPE
 ${TAKE_HOST_LOCK}
 if [ -n "$file" ]; then
-  d=$(dirname -- "$file")
+  ctk_path_split "$file"; d=$_ctkd
   # Under the lock no other run of this script is writing: a temporary file of this file is a
   # leftover of a run that was killed.
   ctk_tmp_sweep "$file"
@@ -73,15 +73,15 @@ case "$guard" in
     c2=$(printf '%s\\n' "$save" | ctk_chain_hash OUTPUT)
     if [ "$c1" != "$h1" ] || [ "$c2" != "$h2" ]; then echo "conflict: the raw table changed since it was read" >&2; exit ${EXIT.CONFLICT}; fi ;;
   nft)
-    c1=$(ctk_nft_table | sha256sum | cut -c1-64)
+    c1=$(ctk_nft_table | sha256sum); c1=\${c1%% *}
     if [ "$c1" != "$h1" ]; then echo "conflict: table inet pulumi_conntrack changed since it was read" >&2; exit ${EXIT.CONFLICT}; fi ;;
 esac
 if [ -n "$file" ]; then
-  if [ -e "$file" ]; then cur=$(sha256sum < "$file" | cut -c1-64); else cur=absent; fi
+  if [ -e "$file" ]; then cur=$(sha256sum < "$file"); cur=\${cur%% *}; else cur=absent; fi
   if [ "$cur" != "$fsum" ]; then echo "conflict: $file changed since it was read" >&2; exit ${EXIT.CONFLICT}; fi
 fi
 if [ -n "$gere" ]; then
-  cur=$(${modprobeGrepWord('"$gere"')} | sha256sum | cut -c1-64)
+  cur=$(${modprobeGrepWord('"$gere"')} | sha256sum); cur=\${cur%% *}
   if [ "$cur" != "$gsum" ]; then echo "conflict: the modprobe.d lines that can keep conntrack out changed since they were read" >&2; exit ${EXIT.CONFLICT}; fi
 fi
 # A helper rule needs its helper in the kernel: the kernel would ask modprobe for its alias itself,

@@ -49,7 +49,9 @@ printf '%s\\n' "$s"
 ${sectionStart("modprobe")}
 ${modprobeGrep(MODPROBE_BLOCK_ERE)}
 ${sectionStart("cmdline")}
-cat /proc/cmdline 2>/dev/null
+# One line; the shell's read, no process (/proc/cmdline reads right at any offset, unlike sysctls).
+cl=; IFS= read -r cl 2>/dev/null < /proc/cmdline || :
+printf '%s\\n' "$cl"
 ${sectionStart("helper-modules")}
 ${HELPER_MODULES_SCRIPT}
 ${sectionStart("iptables")}

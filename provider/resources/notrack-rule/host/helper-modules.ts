@@ -42,8 +42,8 @@ export const HELPER_MODULES_SCRIPT = `[ -n "\${kr:-}" ] || kr=$(uname -r)
 hm_b=; hm_d=; hm_need=
 for m in ${HELPER_MODULES.join(" ")}; do [ -d "/sys/module/$m" ] || hm_need=1; done
 if [ -n "$hm_need" ]; then
-  hm_b=$(grep -ohsE '/(${HELPER_MODULES.join("|")})\\.ko' "/lib/modules/$kr/modules.builtin")
-  hm_d=$(grep -ohsE '/(${HELPER_MODULES.join("|")})\\.ko' "/lib/modules/$kr/modules.dep")
+  [ ! -r "/lib/modules/$kr/modules.builtin" ] || hm_b=$(grep -ohsE '/(${HELPER_MODULES.join("|")})\\.ko' "/lib/modules/$kr/modules.builtin")
+  [ ! -r "/lib/modules/$kr/modules.dep" ] || hm_d=$(grep -ohsE '/(${HELPER_MODULES.join("|")})\\.ko' "/lib/modules/$kr/modules.dep")
 fi
 for m in ${HELPER_MODULES.join(" ")}; do
   if [ -e "/sys/module/$m/initstate" ]; then s=loaded

@@ -50,7 +50,8 @@ ctk_ipt_raw_save() {
   return 0
 }
 ctk_chain_hash() {
-  awk -v c="$1" 'index($0, "-A " c " ") == 1' | sha256sum | cut -c1-64
+  _h=$(awk -v c="$1" 'index($0, "-A " c " ") == 1' | sha256sum)
+  printf '%s\\n' "\${_h%% *}"
 }
 ctk_nft_table() {
   if command -v nft >/dev/null 2>&1 && ctk_nft_ok; then nft -j -s list table inet ${NFT_TABLE} 2>/dev/null; fi
