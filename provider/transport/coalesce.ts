@@ -52,7 +52,12 @@ const DRIVER_SETUP = [
 /** A driver's report of command `$i` (exit code `$rc`): its frame line, its stdout, its stderr; then the next `$i`. */
 function reportFrame(out: string, err: string): string[] {
   return [
-    `  printf '%s %s %s %s\\n' "$i" "$rc" $(( $(wc -c < ${out}) )) $(( $(wc -c < ${err}) ))`,
+    // One wc for both sizes ("<bytes> <path>" per file, then a total), read by the shell.
+    `  so=; se=; ctk_sz=$(wc -c ${out} ${err})`,
+    `  { read -r so _ && read -r se _; } <<ctk_eof`,
+    `$ctk_sz`,
+    `ctk_eof`,
+    `  printf '%s %s %s %s\\n' "$i" "$rc" $(( so )) $(( se ))`,
     `  cat ${out} ${err}`,
     `  i=$((i + 1))`,
   ];
