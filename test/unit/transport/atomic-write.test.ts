@@ -83,6 +83,16 @@ describe("atomic-write fragment", () => {
     expect(dotfiles(dir)).toEqual([...others].sort());
   });
 
+  it("splits a file's path as dirname and basename do, without running them", () => {
+    for (const p of ["/etc/nftables.conf", "/x", "//etc//x", "relative.conf", "/etc/modprobe.d/a b.conf", "/etc/*?[x].conf"]) {
+      const [d, b] = sh('ctk_path_split "$1"; printf \'%s\\n%s\\n\' "$_ctkd" "$_ctkb"', [p]).split("\n");
+      expect([d, b], p).toEqual([
+        execFileSync("dirname", ["--", p], { encoding: "utf8" }).trimEnd(),
+        execFileSync("basename", ["--", p], { encoding: "utf8" }).trimEnd(),
+      ]);
+    }
+  });
+
   it("a file name with glob characters sweeps only its own leftovers", () => {
     dir = mkdtempSync(path.join(tmpdir(), "ctk-aw-"));
     for (const n of [".ctk-tmp.x.conf.Ab12Cd", ".ctk-tmp.*.Ab12Cd"]) writeFileSync(path.join(dir, n), "x");

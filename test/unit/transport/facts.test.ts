@@ -42,5 +42,11 @@ describe("host facts", () => {
     expect(f.kernel.major).toBeGreaterThan(2);
     expect(["loaded", "builtin", "module", "absent"]).toContain(f.nfConntrack);
     expect(f.os.id).not.toBe("");
+    // Read by the shell's builtins from /proc and /etc/os-release: the same as the tools say.
+    expect(f.uid).toBe(Number(execFileSync("id", ["-u"]).toString().trim()));
+    const os = execFileSync("sh", ["-c", '. /etc/os-release && printf \'%s\\n%s\\n\' "$ID" "${VERSION_ID:-}"']).toString().split("\n");
+    expect([f.os.id, f.os.versionId]).toEqual([os[0], os[1]]);
+    const v = execFileSync("sh", ["-c", "iptables -V 2>/dev/null | head -n1 || true"]).toString().trim();
+    expect(f.iptablesVersion ?? "").toBe(v);
   });
 });
