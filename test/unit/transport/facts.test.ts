@@ -1,8 +1,20 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { FACTS_SCRIPT, kernelAtLeast, parseFacts } from "../../../provider/transport/facts";
+import { OBSERVE_SCRIPT as MODULE_BLACKLIST_OBSERVE } from "../../../provider/resources/module-blacklist/observe";
+import { OBSERVE_SCRIPT_BODY as TABLE_SIZE_OBSERVE } from "../../../provider/resources/table-size/observe";
 
 describe("host facts", () => {
+  it("define $ctk_nl before the scripts that match whole lines with it use it", () => {
+    // Without it, "$ctk_nl$m$ctk_nl" is "$m": a module would match any list line that holds its name.
+    for (const s of [MODULE_BLACKLIST_OBSERVE, TABLE_SIZE_OBSERVE]) {
+      const facts = s.indexOf(FACTS_SCRIPT);
+      expect(facts).toBeGreaterThanOrEqual(0);
+      expect(s.indexOf("$ctk_nl", facts + FACTS_SCRIPT.length)).toBeGreaterThan(facts);
+      expect(s.slice(0, facts)).not.toContain("$ctk_nl");
+    }
+  });
+
   it("parses a Debian 5.10 host with nf_tables iptables and the toggle", () => {
     const f = parseFacts(
       [
