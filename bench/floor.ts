@@ -18,9 +18,6 @@ export async function ssh2Floor(hosts: readonly BenchHost[], privateKey: string)
         new Promise<void>((resolve, reject) => {
           const c = new Client();
           c.on("ready", () => {
-            // As the package does (transport/dial.ts): with Nagle's algorithm on, ssh2 waits for
-            // the host's delayed ACK before sending the exec request, which is no floor.
-            c.setNoDelay(true);
             c.exec("true", (err, stream) => {
               if (err) return reject(err);
               stream.on("close", () => {
@@ -32,6 +29,10 @@ export async function ssh2Floor(hosts: readonly BenchHost[], privateKey: string)
           });
           c.on("error", reject);
           c.connect({ host: h.address, username: "root", privateKey });
+          // As the package does (transport/dial.ts), from the handshake on: with Nagle's algorithm
+          // on, ssh2's small handshake messages and the exec request wait for the host's delayed
+          // ACK, which is no floor.
+          c.setNoDelay(true);
         }),
     ),
   );

@@ -44,5 +44,7 @@ export function probeHostKey(host: string, port: number, timeoutSec: number): Pr
         return false;
       },
     });
+    // As transport/dial.ts: without it each small key-exchange message waits for the host's delayed ACK.
+    client.setNoDelay(true);
   });
 }
