@@ -50,6 +50,15 @@ export interface HostFacts {
 }
 
 /**
+ * Shell text setting `$ctk_kr` to the running kernel's release (`uname -r`), read by the shell from
+ * `/proc/sys/kernel/osrelease` (no process; `uname -r` where that file cannot be read). The one place
+ * for it: every script that looks up the kernel's module lists (`/lib/modules/$ctk_kr/...`) runs it
+ * at its top level before anything that uses the value. It always assigns, so a variable of that name
+ * in the login's environment (which `env` passes on) never stands in for the host's release.
+ */
+export const KERNEL_RELEASE = `if [ -r /proc/sys/kernel/osrelease ] && read -r ctk_kr < /proc/sys/kernel/osrelease; then :; else ctk_kr=$(uname -r); fi`;
+
+/**
  * Shell text that prints the facts as `key=value` lines. Resources embed it in their own observe
  * script so that facts cost no extra round trip.
  */
@@ -58,8 +67,8 @@ export const FACTS_SCRIPT = `# Builtins where a file holds the answer: every obs
 # $ctk_nl is a newline, for cutting a value at its first line without a process.
 ctk_nl='
 '
-if [ -r /proc/sys/kernel/osrelease ] && read -r kr < /proc/sys/kernel/osrelease; then :; else kr=$(uname -r); fi
-echo "kernel=$kr"
+${KERNEL_RELEASE}
+echo "kernel=$ctk_kr"
 # The effective uid is the second field of Uid: in the shell's own status (what id -u prints).
 ctk_uid=
 if [ -r /proc/self/status ]; then
@@ -77,8 +86,8 @@ done
 # Kept in $ctk_iptv: a script that asks again (NotrackRule's) reuses it, one process less.
 if command -v iptables >/dev/null 2>&1; then ctk_iptv=$(iptables -V 2>/dev/null); ctk_iptv=\${ctk_iptv%%"$ctk_nl"*}; echo "iptables_version=$ctk_iptv"; fi
 if [ -e /sys/module/nf_conntrack/initstate ]; then echo nf_conntrack=loaded
-elif [ -d /sys/module/nf_conntrack ] || grep -qs '/nf_conntrack\\.ko' "/lib/modules/$kr/modules.builtin"; then echo nf_conntrack=builtin
-elif grep -qs '/nf_conntrack\\.ko' "/lib/modules/$kr/modules.dep"; then echo nf_conntrack=module
+elif [ -d /sys/module/nf_conntrack ] || grep -qs '/nf_conntrack\\.ko' "/lib/modules/$ctk_kr/modules.builtin"; then echo nf_conntrack=builtin
+elif grep -qs '/nf_conntrack\\.ko' "/lib/modules/$ctk_kr/modules.dep"; then echo nf_conntrack=module
 else echo nf_conntrack=absent; fi
 # cat, not read: the shell reads a byte at a time, and a sysctl file read past its start says nothing more.
 if [ -r /proc/sys/net/netfilter/nf_conntrack_helper ]; then echo "helper_sysctl=$(cat /proc/sys/net/netfilter/nf_conntrack_helper)"; fi

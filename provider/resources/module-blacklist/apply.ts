@@ -95,8 +95,7 @@ echo ok=1
 ${RELEASE_HOST_LOCK}
 if [ "$regen" != - ]; then
 ${sectionStart("apply.initramfs")}
-  kr=$(uname -r)
-  if [ "$regen" = dracut ]; then out=$(dracut -f --kver "$kr" 2>&1); else out=$(update-initramfs -u -k "$kr" 2>&1); fi
+  if [ "$regen" = dracut ]; then out=$(dracut -f --kver "$ctk_kr" 2>&1); else out=$(update-initramfs -u -k "$ctk_kr" 2>&1); fi
   rc=$?
   echo "rc=$rc"
   printf '%s\\n' "$out" | tail -n 15 | sed 's/^/out=/'

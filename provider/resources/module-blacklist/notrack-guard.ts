@@ -72,7 +72,6 @@ function escapeEre(s: string): string {
  * the nftables tools run only when `nf_tables` is present or the kernel has no loadable modules.
  */
 export const NOTRACK_SCAN_FUNCTION = `ctk_notrack_scan() {
-  [ -n "\${kr:-}" ] || kr=$(uname -r)
   for pfx in ip ip6; do
     if [ $pfx = ip ]; then names=/proc/net/ip_tables_names; else names=/proc/net/ip6_tables_names; fi
     save=
@@ -84,7 +83,7 @@ export const NOTRACK_SCAN_FUNCTION = `ctk_notrack_scan() {
       "$save" -t raw 2>/dev/null | awk -v p="$save" ${shQuote(TAGGED_RULE_AWK)}
     fi
   done
-  if [ ! -e /proc/modules ] || [ -d /sys/module/nf_tables ] || grep -qs '/nf_tables\\.ko' "/lib/modules/$kr/modules.builtin"; then
+  if [ ! -e /proc/modules ] || [ -d /sys/module/nf_tables ] || grep -qs '/nf_tables\\.ko' "/lib/modules/$ctk_kr/modules.builtin"; then
     for save in iptables-nft-save ip6tables-nft-save; do
       if command -v $save >/dev/null 2>&1; then $save -t raw 2>/dev/null | awk -v p="$save" ${shQuote(TAGGED_RULE_AWK)}; fi
     done

@@ -2,7 +2,7 @@ import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
 import type { SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
-import { FACTS_SCRIPT } from "../../transport/facts";
+import { FACTS_SCRIPT, KERNEL_RELEASE } from "../../transport/facts";
 import { sectionStart } from "../../transport/sections";
 import { NOTRACK_SCAN_FUNCTION } from "./notrack-guard";
 import { parseObservation, type Observation } from "./observation";
@@ -13,7 +13,8 @@ import { parseObservation, type Observation } from "./observation";
  * read back from the host, not assumed. Module names reach it only as positional parameters, and
  * only after the schema allowed them (`[A-Za-z0-9_-]`).
  */
-export const OBSERVE_FUNCTION = `${NOTRACK_SCAN_FUNCTION}
+export const OBSERVE_FUNCTION = `${KERNEL_RELEASE}
+${NOTRACK_SCAN_FUNCTION}
 ctk_observe() {
   f=$1; probe=$2; guard=$3; shift 3
 ${sectionStart("facts")}
@@ -21,13 +22,13 @@ ${FACTS_SCRIPT}
 ${sectionStart("kernel")}
   if [ -e /proc/modules ]; then echo modules_supported=1; else echo modules_supported=0; fi
   bl=; dl=
-  if [ -r "/lib/modules/$kr/modules.builtin" ]; then
+  if [ -r "/lib/modules/$ctk_kr/modules.builtin" ]; then
     echo builtin_list=1
-    bl=$(sed -e 's#.*/##' -e 's/\\.ko.*$//' -e 's/-/_/g' "/lib/modules/$kr/modules.builtin")
+    bl=$(sed -e 's#.*/##' -e 's/\\.ko.*$//' -e 's/-/_/g' "/lib/modules/$ctk_kr/modules.builtin")
   fi
-  if [ -r "/lib/modules/$kr/modules.dep" ]; then
+  if [ -r "/lib/modules/$ctk_kr/modules.dep" ]; then
     echo dep_list=1
-    dl=$(sed -e 's/:.*$//' -e 's#.*/##' -e 's/\\.ko.*$//' -e 's/-/_/g' "/lib/modules/$kr/modules.dep")
+    dl=$(sed -e 's/:.*$//' -e 's#.*/##' -e 's/\\.ko.*$//' -e 's/-/_/g' "/lib/modules/$ctk_kr/modules.dep")
   fi
 ${sectionStart("modules")}
   for m in "$@"; do
@@ -63,9 +64,9 @@ ${sectionStart("config")}
   if [ "$probe" = 1 ]; then
 ${sectionStart("initramfs")}
     lister=
-    if command -v update-initramfs >/dev/null 2>&1; then echo tool=update-initramfs; img=/boot/initrd.img-$kr; lister=lsinitramfs
-    elif command -v dracut >/dev/null 2>&1; then echo tool=dracut; img=/boot/initramfs-$kr.img; lister=lsinitrd
-    else img=/boot/initrd.img-$kr; [ -e "$img" ] || img=/boot/initramfs-$kr.img; fi
+    if command -v update-initramfs >/dev/null 2>&1; then echo tool=update-initramfs; img=/boot/initrd.img-$ctk_kr; lister=lsinitramfs
+    elif command -v dracut >/dev/null 2>&1; then echo tool=dracut; img=/boot/initramfs-$ctk_kr.img; lister=lsinitrd
+    else img=/boot/initrd.img-$ctk_kr; [ -e "$img" ] || img=/boot/initramfs-$ctk_kr.img; fi
     echo "image=$img"
     if [ -f "$img" ]; then
       echo "image_mtime=$(stat -c %Y -- "$img")"

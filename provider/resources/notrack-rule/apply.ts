@@ -3,6 +3,7 @@ import { hostLabel } from "../../connection/schema";
 import { RemoteCommandError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
 import { EXIT } from "../../transport/exit-codes";
+import { KERNEL_RELEASE } from "../../transport/facts";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
 import { lockTimeoutError, TAKE_HOST_LOCK } from "../../transport/host-lock";
 import { variantOf } from "./host/backend";
@@ -41,7 +42,8 @@ import { CONF_DIR_FUNCTIONS, modprobeGrepWord } from "../../transport/conf-dirs"
  * of the conntrack core written since the read is seen (the next plan refuses the rule). Values are
  * positional parameters; the text is fixed.
  */
-export const APPLY_SCRIPT = `${SHELL_FUNCTIONS}
+export const APPLY_SCRIPT = `${KERNEL_RELEASE}
+${SHELL_FUNCTIONS}
 ${RAW_TABLE_SHELL_FUNCTIONS}
 ${ATOMIC_WRITE_FUNCTIONS}
 ${CONF_DIR_FUNCTIONS}

@@ -36,14 +36,13 @@ export const HELPER_BLOCK_ERE = `^[[:space:]]*(install|blacklist)[[:space:]]+(${
  * loaded module and for a built-in one with parameters; the module lists of the running kernel
  * tell the rest. Each list is read once for all modules (one `grep -o` of every helper's `/<m>.ko`),
  * not twice per module: on a stock kernel with no helper loaded that was some twenty processes in
- * every observation. Uses `$kr` (the facts' kernel release) when set.
+ * every observation. Uses `$ctk_kr` (`KERNEL_RELEASE` in `transport/facts.ts`, which the facts run).
  */
-export const HELPER_MODULES_SCRIPT = `[ -n "\${kr:-}" ] || kr=$(uname -r)
-hm_b=; hm_d=; hm_need=
+export const HELPER_MODULES_SCRIPT = `hm_b=; hm_d=; hm_need=
 for m in ${HELPER_MODULES.join(" ")}; do [ -d "/sys/module/$m" ] || hm_need=1; done
 if [ -n "$hm_need" ]; then
-  [ ! -r "/lib/modules/$kr/modules.builtin" ] || hm_b=$(grep -ohsE '/(${HELPER_MODULES.join("|")})\\.ko' "/lib/modules/$kr/modules.builtin")
-  [ ! -r "/lib/modules/$kr/modules.dep" ] || hm_d=$(grep -ohsE '/(${HELPER_MODULES.join("|")})\\.ko' "/lib/modules/$kr/modules.dep")
+  [ ! -r "/lib/modules/$ctk_kr/modules.builtin" ] || hm_b=$(grep -ohsE '/(${HELPER_MODULES.join("|")})\\.ko' "/lib/modules/$ctk_kr/modules.builtin")
+  [ ! -r "/lib/modules/$ctk_kr/modules.dep" ] || hm_d=$(grep -ohsE '/(${HELPER_MODULES.join("|")})\\.ko' "/lib/modules/$ctk_kr/modules.dep")
 fi
 for m in ${HELPER_MODULES.join(" ")}; do
   if [ -e "/sys/module/$m/initstate" ]; then s=loaded
@@ -53,7 +52,7 @@ for m in ${HELPER_MODULES.join(" ")}; do
     *"/$m.ko"*) s=builtin ;;
     *) case "$hm_d" in
       *"/$m.ko"*) s=module ;;
-      *) if [ -r "/lib/modules/$kr/modules.dep" ]; then s=absent; else s=unknown; fi ;;
+      *) if [ -r "/lib/modules/$ctk_kr/modules.dep" ]; then s=absent; else s=unknown; fi ;;
       esac ;;
     esac
   fi

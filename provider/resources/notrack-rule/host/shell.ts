@@ -27,7 +27,7 @@ export const SHELL_FUNCTIONS = `ctk_ipt_bin() {
   if [ -n "$1" ] && command -v "$_b-$1-$3" >/dev/null 2>&1; then echo "$_b-$1-$3"; else echo "$_b-$3"; fi
 }
 ctk_nft_ok() {
-  [ ! -e /proc/modules ] || [ -d /sys/module/nf_tables ] || grep -qs '/nf_tables\\.ko' "/lib/modules/\${kr:-$(uname -r)}/modules.builtin"
+  [ ! -e /proc/modules ] || [ -d /sys/module/nf_tables ] || grep -qs '/nf_tables\\.ko' "/lib/modules/$ctk_kr/modules.builtin"
 }
 ctk_ascii() {
   case "$1" in *[!\\ -~'\t''\n']*) return 1 ;; esac
