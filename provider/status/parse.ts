@@ -1,4 +1,5 @@
 import { NFT_TABLE, RULE_TAG_PREFIX } from "../common/markers";
+import { nftItems, nftObject, nftStatements, type NftItem } from "../common/nft-json";
 import { parseKeyValues, parseSections } from "../transport/sections";
 
 /** Counters `conntrack -S` prints per CPU, summed over CPUs (the procfs file's names are mapped to these). */
@@ -145,30 +146,28 @@ export function parseNftCounters(json: string): { counters: NotrackCounter[]; he
   const counters: NotrackCounter[] = [];
   const helpers: string[] = [];
   if (json.trim() === "") return { counters, helpers };
-  let items: Array<Record<string, unknown>>;
+  let items: NftItem[];
   try {
-    items = ((JSON.parse(json) as { nftables?: Array<Record<string, unknown>> }).nftables ?? []) as Array<Record<string, unknown>>;
+    items = nftItems(json);
   } catch {
     return { counters, helpers, unreadable: true };
   }
   for (const item of items) {
-    const ctHelper = item["ct helper"] as { type?: string; name?: string } | undefined;
-    if (ctHelper) helpers.push(ctHelper.type ?? ctHelper.name ?? "?");
-    const r = item.rule as { chain?: string; comment?: string; expr?: Array<Record<string, unknown>> } | undefined;
+    const ctHelper = nftObject(item, "ct helper");
+    if (ctHelper) helpers.push([ctHelper.type, ctHelper.name].find((v) => typeof v === "string") ?? "?");
+    const r = nftObject(item, "rule");
     if (!r || typeof r.comment !== "string" || !r.comment.startsWith(RULE_TAG_PREFIX)) continue;
-    const expr = r.expr ?? [];
+    const expr = nftStatements(r);
     if (!expr.some((e) => "notrack" in e)) continue;
     // The anonymous counter (`{"counter": {"packets": N, "bytes": M}}`), not a named one.
-    const c = expr.map((e) => e.counter).find((v) => v !== null && typeof v === "object") as
-      | { packets?: number; bytes?: number }
-      | undefined;
+    const c = expr.map((e) => nftObject(e, "counter")).find((v) => v !== undefined);
     counters.push({
       tag: r.comment,
       backend: "nftables",
       family: nfprotoOf(expr),
       chain: String(r.chain),
-      packets: c?.packets ?? null,
-      bytes: c?.bytes ?? null,
+      packets: typeof c?.packets === "number" ? c.packets : null,
+      bytes: typeof c?.bytes === "number" ? c.bytes : null,
     });
   }
   return { counters, helpers };

@@ -5,6 +5,7 @@ import type { SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT, parseFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
+import { nftItems, nftObject } from "../../common/nft-json";
 import type { Family } from "./syntax/address";
 import { CONNTRACK_CORE, CORE_INSTALL_ERE, parseCoreBlocks } from "../../transport/conntrack-core";
 import { CONF_DIR_FUNCTIONS, confRowsMatching, ereRegExp, moduleAlternation, modprobeGrep } from "../../transport/conf-dirs";
@@ -143,12 +144,11 @@ export function sha256(data: string | Buffer): string {
  * its order; none for empty or unreadable output. Pure.
  */
 export function parseNftTables(json: string): string[] {
-  if (json.trim() === "") return [];
   try {
-    const doc = JSON.parse(json) as { nftables?: Array<{ table?: { family?: unknown; name?: unknown } }> };
-    return (doc.nftables ?? []).flatMap((i) =>
-      typeof i.table?.family === "string" && typeof i.table.name === "string" ? [`${i.table.family} ${i.table.name}`] : [],
-    );
+    return nftItems(json).flatMap((i) => {
+      const t = nftObject(i, "table");
+      return typeof t?.family === "string" && typeof t.name === "string" ? [`${t.family} ${t.name}`] : [];
+    });
   } catch {
     return [];
   }

@@ -6,6 +6,7 @@
  * what was read, not against what the batch will make of it. Pure.
  */
 import { NFT_TABLE } from "../../../common/markers";
+import { nftItems, nftObject, type NftItem } from "../../../common/nft-json";
 import { iptablesLineHasTag, renderIptablesRule } from "../syntax/iptables-rule";
 import { helperObjectName } from "../syntax/helpers";
 import { nftChainOf } from "../syntax/nft-rule";
@@ -33,28 +34,22 @@ function withIptablesPlan(o: Observed, d: Desired): Observed {
   return { ...o, iptables: { ...o.iptables, save: joinSavedLines(lines, saved.trailingNewline) } };
 }
 
-type NftItem = Record<string, unknown> & {
-  rule?: Record<string, unknown> & { comment?: string };
-  table?: unknown;
-  "ct helper"?: Record<string, unknown> & { name?: unknown };
-};
-
 /** This package's nft table with `d.tag`'s rules taken out and a stand-in for its new rule. */
 function withNftPlan(o: Observed, d: Desired, live: LiveBatch): Observed {
   if (live.ops.some((op) => op.op === "delete-table")) return { ...o, nft: { ...o.nft, tableJson: "" } };
-  const json = o.nft.tableJson.trim();
   const deleted = new Set(live.ops.flatMap((op) => (op.op === "delete-object" ? [op.name] : [])));
-  const items = (json === "" ? [] : ((JSON.parse(json) as { nftables?: NftItem[] }).nftables ?? [])).filter(
-    (i) =>
-      !(i.rule?.comment !== undefined && tagMatches(i.rule.comment, d.tag, d.adopt)) &&
-      !(typeof i["ct helper"]?.name === "string" && deleted.has(i["ct helper"].name)),
-  );
+  const helperName = (i: NftItem) => nftObject(i, "ct helper")?.name;
+  const items = nftItems(o.nft.tableJson).filter((i) => {
+    const comment = nftObject(i, "rule")?.comment;
+    const helper = helperName(i);
+    return !(typeof comment === "string" && tagMatches(comment, d.tag, d.adopt)) && !(typeof helper === "string" && deleted.has(helper));
+  });
   if (d.spec) {
     if (!items.some((i) => i.table !== undefined)) items.push({ table: { family: "inet", name: NFT_TABLE } });
     // Later members only count rules, look up their own tags and the helper objects rules set, so
     // the rule needs no match here; handle 0 is never a real one.
     const object = d.spec.helper === undefined ? undefined : helperObjectName(d.spec.helper, d.spec.protocol);
-    if (object && !items.some((i) => i["ct helper"]?.name === object))
+    if (object && !items.some((i) => helperName(i) === object))
       items.push({ "ct helper": { family: "inet", table: NFT_TABLE, name: object } });
     const expr = object ? [{ "ct helper": object }] : [];
     items.push({ rule: { family: "inet", table: NFT_TABLE, chain: nftChainOf(d.spec), handle: 0, comment: d.tag, expr } });

@@ -10,6 +10,7 @@ import { sameSpec, type RuleSpec } from "../syntax/rule";
 import { tagMatches } from "../syntax/tag";
 import type { Observed } from "./observed";
 import { NFT_TABLE } from "../../../common/markers";
+import { nftItems, nftObject } from "../../../common/nft-json";
 
 /** A rule on the host that carries a resource's tag. */
 export interface LiveRule {
@@ -127,8 +128,10 @@ export function nftChainsEmptiedBy(o: Observed, removed: readonly LiveRule[]): s
 /** The chains of this package's table in the listing. */
 function nftChains(o: Observed): string[] {
   try {
-    const doc = JSON.parse(o.nft.tableJson || "{}") as { nftables?: Array<{ chain?: { table?: string; name?: unknown } }> };
-    return (doc.nftables ?? []).flatMap((i) => (i.chain?.table === NFT_TABLE && typeof i.chain.name === "string" ? [i.chain.name] : []));
+    return nftItems(o.nft.tableJson).flatMap((i) => {
+      const c = nftObject(i, "chain");
+      return c?.table === NFT_TABLE && typeof c.name === "string" ? [c.name] : [];
+    });
   } catch {
     return [];
   }

@@ -5,6 +5,7 @@
  * changes between nft versions).
  */
 import { NFT_TABLE } from "../../../common/markers";
+import { nftItems, nftObject } from "../../../common/nft-json";
 import { canonicalCidr, type Family } from "./address";
 import { helperObjectName, parseHelperObjectName } from "./helpers";
 import { nftPort, parsePort } from "./ports";
@@ -104,15 +105,16 @@ export interface NftListedRule {
 
 /** The rules of {@link NFT_TABLE} in an `nft -j list table inet ...` listing (empty when absent). */
 export function parseNftListing(json: string): NftListedRule[] {
-  if (json.trim() === "") return [];
-  const doc = JSON.parse(json) as { nftables?: Array<Record<string, unknown>> };
   const out: NftListedRule[] = [];
-  for (const item of doc.nftables ?? []) {
-    const r = item.rule as
-      | { family?: string; table?: string; chain?: string; handle?: number; comment?: string; expr?: unknown[] }
-      | undefined;
+  for (const item of nftItems(json)) {
+    const r = nftObject(item, "rule");
     if (!r || r.family !== "inet" || r.table !== NFT_TABLE) continue;
-    out.push({ chain: String(r.chain), handle: Number(r.handle), comment: r.comment, expr: r.expr ?? [] });
+    out.push({
+      chain: String(r.chain),
+      handle: Number(r.handle),
+      comment: typeof r.comment === "string" ? r.comment : undefined,
+      expr: Array.isArray(r.expr) ? r.expr : [],
+    });
   }
   return out;
 }
@@ -128,11 +130,9 @@ export function helperObjectOf(rule: Pick<NftListedRule, "expr">): string | unde
 
 /** Names of the `ct helper` objects of {@link NFT_TABLE} in an `nft -j list table` listing. */
 export function parseNftHelperObjects(json: string): string[] {
-  if (json.trim() === "") return [];
-  const doc = JSON.parse(json) as { nftables?: Array<Record<string, unknown>> };
   const out: string[] = [];
-  for (const item of doc.nftables ?? []) {
-    const o = item["ct helper"] as { family?: string; table?: string; name?: unknown } | undefined;
+  for (const item of nftItems(json)) {
+    const o = nftObject(item, "ct helper");
     if (o && o.family === "inet" && o.table === NFT_TABLE && typeof o.name === "string") out.push(o.name);
   }
   return out;
