@@ -145,7 +145,6 @@ function commentOf(rest: string): string | undefined {
 export function parseNftCounters(json: string): { counters: NotrackCounter[]; helpers: string[]; unreadable?: true } {
   const counters: NotrackCounter[] = [];
   const helpers: string[] = [];
-  if (json.trim() === "") return { counters, helpers };
   let items: NftItem[];
   try {
     items = nftItems(json);
