@@ -54,7 +54,7 @@ function processes(argv: readonly string[]): { execs: number; forks: number } {
   try {
     const out = path.join(dir, "trace");
     // -z: successful calls only; a call another process interrupted is printed in two parts, and
-    // only the first names execve.
+    // only the first names the call (`execve(`, `clone(`); the second reads `<... clone resumed>`.
     onHost(["strace", "-f", "-qq", "-z", "-e", "trace=execve,fork,vfork,clone,clone3", "-e", "signal=none", "-o", out, ...argv]);
     const lines = readFileSync(out, "utf8").split("\n");
     return {
