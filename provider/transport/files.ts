@@ -77,16 +77,21 @@ export const ATOMIC_WRITE_FUNCTIONS = `ctk_path_split() {
 }
 ctk_tmp_sweep() {
   ctk_path_split "$1"
+  _ctko=
   for _ctkt in "$_ctkd"/.ctk-tmp.*; do
     # Quoted parts of a case pattern are literal: a file name with * or ? in it matches only itself.
-    case "$_ctkt" in "$_ctkd/.ctk-tmp.$_ctkb".??????) rm -f -- "$_ctkt" ;; esac
+    case "$_ctkt" in
+    "$_ctkd/.ctk-tmp.$_ctkb".??????) rm -f -- "$_ctkt" ;;
+    "$_ctkd/.ctk-tmp."??????) _ctko=1 ;;
+    esac
   done
-  find "$_ctkd" -maxdepth 1 -name '.ctk-tmp.??????' -type f -mmin +10 -exec rm -f -- {} + 2>/dev/null
+  # find (for the age) only where the glob saw one of the unnamed kind: no process otherwise.
+  [ -z "$_ctko" ] || find "$_ctkd" -maxdepth 1 -name '.ctk-tmp.??????' -type f -mmin +10 -exec rm -f -- {} + 2>/dev/null
   return 0
 }
 ctk_tmp_new() {
   ctk_path_split "$1"
-  mkdir -p -- "$_ctkd" && mktemp -- "$_ctkd/.ctk-tmp.$_ctkb.XXXXXX"
+  { [ -d "$_ctkd" ] || mkdir -p -- "$_ctkd"; } && mktemp -- "$_ctkd/.ctk-tmp.$_ctkb.XXXXXX"
 }
 ctk_tmp_fill() {
   cat > "$1" || return 1

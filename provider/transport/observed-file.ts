@@ -5,6 +5,17 @@
  * way and never write through either.
  */
 
+/**
+ * Shell function `ctk_hex KEY WORD...`: prints `KEY=`, the words joined, and a line break. Called as
+ * `ctk_hex hex $h` with `$h` an `od -An -v -tx1` dump left unquoted: the shell's own field splitting
+ * drops od's spaces and line breaks (the dump holds hex digits only, so nothing in it globs). All
+ * builtins: the `printf | tr -d` it replaces was a subshell, a pipeline and a program per file, and
+ * on the small VMs measured here process starts are most of what an observe script costs.
+ */
+export const HEX_FUNCTION = `ctk_hex() {
+  printf '%s=' "$1"; shift; printf '%s' "$@"; echo
+}`;
+
 /** The file as found at its path. */
 export type ObservedFile =
   | { kind: "absent" }

@@ -7,7 +7,7 @@ import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { helperOptionLines, parseBoolParam, type ToggleValue } from "./managed-file";
-import { parseObservedFile, type ObservedFile } from "../../transport/observed-file";
+import { HEX_FUNCTION, parseObservedFile, type ObservedFile } from "../../transport/observed-file";
 import { previousRecordPath } from "../../common/previous-record";
 import { parsePreviousRecord, PREVIOUS_OBSERVE_SH, type PreviousRecord } from "./previous-record";
 
@@ -69,6 +69,7 @@ const HELPER_SYSCTL_ERE = "^[[:space:]]*-?net[./]netfilter[./]nf_conntrack_helpe
 // file is reported in its own section, not here.
 export const OBSERVE_BODY = `${sectionStart("facts")}
 ${FACTS_SCRIPT}
+${HEX_FUNCTION}
 ${sectionStart("toggle")}
 [ -e ${HELPER_SYSCTL_PATH} ] && echo sysctl_present=1
 if [ -r ${HELPER_PARAM_PATH} ]; then echo "module_param=$(cat ${HELPER_PARAM_PATH})"; fi
@@ -80,7 +81,7 @@ fi
 ${sectionStart("file")}
 if [ -L "$m" ]; then echo kind=symlink
 elif [ -f "$m" ]; then
-  if h=$(od -An -v -tx1 < "$m"); then echo kind=file; printf 'hex=%s\\n' "$(printf '%s' "$h" | tr -d ' \\n')"; echo "mode=$(stat -c %a -- "$m" 2>/dev/null)"
+  if h=$(od -An -v -tx1 < "$m"); then echo kind=file; ctk_hex hex $h; echo "mode=$(stat -c %a -- "$m" 2>/dev/null)"
   else echo kind=unreadable; fi
 elif [ -e "$m" ]; then echo kind=other
 else echo kind=absent; fi

@@ -1,5 +1,5 @@
 import { parseRecordState, PREVIOUS_RECORD_VERSION, previousObserveSh, type RecordState } from "../../common/previous-record";
-import { parseObservedFile, type ObservedFile } from "../../transport/observed-file";
+import { HEX_FUNCTION, parseObservedFile, type ObservedFile } from "../../transport/observed-file";
 import { isManagedContent, type ToggleValue } from "./managed-file";
 
 /**
@@ -40,14 +40,15 @@ export const PREVIOUS_OBSERVE_SH = previousObserveSh("version|kind|mode|hex|live
  * the managed path is not a regular file or cannot be read.
  */
 export function previousTextFunction(sysctlPath: string, paramPath: string): string {
-  return `ctk_previous_text() {
+  return `${HEX_FUNCTION}
+ctk_previous_text() {
   echo version=${PREVIOUS_RECORD_VERSION}
   if [ -L "$m" ]; then return 1
   elif [ -f "$m" ]; then
     _ctkh=$(od -An -v -tx1 < "$m") || return 1
     _ctkm=$(stat -c %a -- "$m") || return 1
     echo kind=file
-    printf 'hex=%s\\n' "$(printf '%s' "$_ctkh" | tr -d ' \\n')"
+    ctk_hex hex $_ctkh
     echo "mode=$_ctkm"
   elif [ -e "$m" ]; then return 1
   else echo kind=absent; fi

@@ -1,4 +1,5 @@
 import { NFT_TABLE, RULE_TAG_PREFIX } from "../../common/markers";
+import { LEGACY_TABLE_FUNCTION } from "../../transport/legacy-tables";
 import { shQuote } from "../../transport/quote";
 
 /**
@@ -71,7 +72,8 @@ function escapeEre(s: string): string {
  * `/proc/net/ip_tables_names` already names it (asking for a table by name loads its module), and
  * the nftables tools run only when `nf_tables` is present or the kernel has no loadable modules.
  */
-export const NOTRACK_SCAN_FUNCTION = `ctk_notrack_scan() {
+export const NOTRACK_SCAN_FUNCTION = `${LEGACY_TABLE_FUNCTION}
+ctk_notrack_scan() {
   for pfx in ip ip6; do
     if [ $pfx = ip ]; then names=/proc/net/ip_tables_names; else names=/proc/net/ip6_tables_names; fi
     save=
@@ -79,17 +81,31 @@ export const NOTRACK_SCAN_FUNCTION = `ctk_notrack_scan() {
     elif command -v \${pfx}tables-save >/dev/null 2>&1 && ! command -v \${pfx}tables-nft-save >/dev/null 2>&1; then
       case "$(\${pfx}tables -V 2>/dev/null)" in *nf_tables*) ;; *) save=\${pfx}tables-save ;; esac
     fi
-    if [ -n "$save" ] && grep -qx raw "$names" 2>/dev/null; then
-      "$save" -t raw 2>/dev/null | awk -v p="$save" ${shQuote(TAGGED_RULE_AWK)}
-    fi
+    if [ -n "$save" ] && ctk_legacy_has "$names" raw; then ctk_tagged_rows "$save" "$("$save" -t raw 2>/dev/null)"; fi
   done
   if [ ! -e /proc/modules ] || [ -d /sys/module/nf_tables ] || grep -qs '/nf_tables\\.ko' "/lib/modules/$ctk_kr/modules.builtin"; then
     for save in iptables-nft-save ip6tables-nft-save; do
-      if command -v $save >/dev/null 2>&1; then $save -t raw 2>/dev/null | awk -v p="$save" ${shQuote(TAGGED_RULE_AWK)}; fi
+      if command -v $save >/dev/null 2>&1; then ctk_tagged_rows $save "$($save -t raw 2>/dev/null)"; fi
     done
-    if command -v nft >/dev/null 2>&1; then nft list table inet ${NFT_TABLE} 2>/dev/null | awk ${shQuote(NFT_RULES_AWK)}; fi
+    if command -v nft >/dev/null 2>&1; then
+      # Absent table: nft fails and prints nothing, and no awk runs.
+      _ctkn=$(nft list table inet ${NFT_TABLE} 2>/dev/null) || _ctkn=
+      if [ -n "$_ctkn" ]; then
+        awk ${shQuote(NFT_RULES_AWK)} <<ctk_eof
+$_ctkn
+ctk_eof
+      fi
+    fi
   fi
   return 0
+}
+ctk_tagged_rows() {
+  # A listing read whole, then by awk only where it holds the tag at all: a host's tables without
+  # this package's rules cost no program, and no listing and awk run side by side in a pipeline.
+  case "$2" in *${shQuote(RULE_TAG_PREFIX)}*) ;; *) return 0 ;; esac
+  awk -v p="$1" ${shQuote(TAGGED_RULE_AWK)} <<ctk_eof
+$2
+ctk_eof
 }`;
 
 /** A NotrackRule of this package found on the host. */

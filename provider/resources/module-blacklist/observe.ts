@@ -3,6 +3,7 @@ import { commandFailed, exec, script } from "../../transport/exec";
 import type { SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT, KERNEL_RELEASE } from "../../transport/facts";
+import { HEX_FUNCTION } from "../../transport/observed-file";
 import { sectionStart } from "../../transport/sections";
 import { NOTRACK_SCAN_FUNCTION } from "./notrack-guard";
 import { parseObservation, type Observation } from "./observation";
@@ -15,6 +16,7 @@ import { parseObservation, type Observation } from "./observation";
  */
 export const OBSERVE_FUNCTION = `${KERNEL_RELEASE}
 ${NOTRACK_SCAN_FUNCTION}
+${HEX_FUNCTION}
 ctk_observe() {
   f=$1; probe=$2; guard=$3; shift 3
 ${sectionStart("facts")}
@@ -53,7 +55,7 @@ ${sectionStart("file")}
   elif [ -f "$f" ]; then
     if x=$(od -An -v -tx1 < "$f"); then
       echo kind=file; echo "stat=$(stat -c '%a %Y' -- "$f")"
-      printf 'hex=%s\\n' "$(printf '%s' "$x" | tr -d ' \\n')"
+      ctk_hex hex $x
     else echo kind=unreadable; fi
   elif [ -e "$f" ]; then echo kind=other; echo "what=$(stat -c %F -- "$f" 2>/dev/null)"
   else echo kind=absent; fi

@@ -11,7 +11,7 @@ import { CONNTRACK_CORE, CORE_INSTALL_ERE, parseCoreBlocks } from "../../transpo
 import { CONF_DIR_FUNCTIONS, confRowsMatching, ereRegExp, moduleAlternation, modprobeGrep } from "../../transport/conf-dirs";
 import { parseSshConnection } from "./host/lockout";
 import { PERSIST_FILES, type IptablesVariant, type Observed, type ObservedFile } from "./host/observed";
-import { SHELL_FUNCTIONS } from "./host/shell";
+import { SHELL_FUNCTIONS, withoutSaveComments } from "./host/shell";
 import { chainHash, nftTableHash } from "./host/hashes";
 import { HELPER_BLOCK_ERE, HELPER_MODULES_SCRIPT, parseHelperModules } from "./host/helper-modules";
 import { HELPER_MODULES } from "./syntax/helpers";
@@ -117,13 +117,12 @@ ${sectionStart("persist")}
 [ -d /etc/iptables ] && echo etc_iptables=1
 [ -d /etc/sysconfig ] && echo sysconfig=1
 [ -e /usr/libexec/iptables/iptables.init ] && echo iptables_services=1
+${sectionStart("units")}
 if command -v systemctl >/dev/null 2>&1; then
   if [ "$fam" = 6 ]; then u=ip6tables.service; else u=iptables.service; fi
-  # One systemctl for the three units (is-enabled with several stops at the first without a file).
-  # The STATE column is is-enabled's answer; a unit without a file is not listed: empty, absent.
-  systemctl list-unit-files --no-legend nftables.service netfilter-persistent.service "$u" 2>/dev/null |
-    awk -v u="$u" '$1 == "nftables.service" { n = $2 } $1 == "netfilter-persistent.service" { p = $2 } $1 == u { i = $2 }
-      END { print "nft_service=" n; print "nfp_service=" p; print "ipt_service=" i }'
+  # One systemctl for the three units (is-enabled with several stops at the first without a file),
+  # read by the provider (parseUnitStates).
+  systemctl list-unit-files --no-legend nftables.service netfilter-persistent.service "$u" 2>/dev/null
 fi
 ${sectionStart("files")}
 if [ "$fam" = 6 ]; then files="${PERSIST_FILES.ipv6.join(" ")}"; else files="${PERSIST_FILES.ipv4.join(" ")}"; fi
@@ -154,12 +153,27 @@ export function parseNftTables(json: string): string[] {
   }
 }
 
+/**
+ * The STATE column (is-enabled's answer) of `systemctl list-unit-files --no-legend` by unit, as awk
+ * splits its columns; a unit without a file is not listed. Pure.
+ */
+export function parseUnitStates(listing: string): Map<string, string> {
+  const states = new Map<string, string>();
+  for (const line of listing.split("\n")) {
+    const [unit, state] = line.trim().split(/[ \t]+/);
+    if (unit && state) states.set(unit, state);
+  }
+  return states;
+}
+
 /** Parses the observe script's output. Pure, so it is tested without a host. */
 export function parseObserved(stdout: string, family: Family): Observed {
   const s = parseSections(stdout);
   const ipt = parseKeyValues(s.get("iptables") ?? "");
   const nft = parseKeyValues(s.get("nft") ?? "");
   const persist = parseKeyValues(s.get("persist") ?? "");
+  const units = parseUnitStates(s.get("units") ?? "");
+  const iptUnit = family === "ipv6" ? "ip6tables.service" : "iptables.service";
   const files: Record<string, ObservedFile> = {};
   let current: string | undefined;
   for (const line of (s.get("files") ?? "").split("\n")) {
@@ -175,7 +189,7 @@ export function parseObserved(stdout: string, family: Family): Observed {
   // One pass over modprobe.d for both kinds of block (MODPROBE_BLOCK_ERE), split back here.
   const modprobe = s.get("modprobe") ?? "";
   const variant = ipt.get("variant") === "legacy" ? "legacy" : "nft";
-  const save = s.get("ipt-save") ?? "";
+  const save = withoutSaveComments(s.get("ipt-save") ?? "");
   const listing = s.get("nft-table") ?? "";
   const cur = ipt.get("current");
   return {
@@ -214,9 +228,9 @@ export function parseObserved(stdout: string, family: Family): Observed {
       etcIptablesDir: persist.get("etc_iptables") === "1",
       sysconfigDir: persist.get("sysconfig") === "1",
       iptablesServices: persist.get("iptables_services") === "1",
-      nftService: persist.get("nft_service") || undefined,
-      ...(persist.get("nfp_service") ? { netfilterPersistentService: persist.get("nfp_service") } : {}),
-      ...(persist.get("ipt_service") ? { iptablesService: persist.get("ipt_service") } : {}),
+      nftService: units.get("nftables.service") || undefined,
+      ...(units.get("netfilter-persistent.service") ? { netfilterPersistentService: units.get("netfilter-persistent.service") } : {}),
+      ...(units.get(iptUnit) ? { iptablesService: units.get(iptUnit) } : {}),
       files,
     },
   };

@@ -7,7 +7,7 @@ import { shQuote } from "../../transport/quote";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { FILE_ROLES, MANAGED_PATHS, type FileRole } from "./managed-files";
-import { parseObservedFile, type ObservedFile } from "../../transport/observed-file";
+import { HEX_FUNCTION, parseObservedFile, type ObservedFile } from "../../transport/observed-file";
 import { parseTableRecord, TABLE_PREVIOUS_OBSERVE_SH, TABLE_RECORD_PATH, type TablePreviousRecord } from "./previous-record";
 
 /** Where the sysctls live. */
@@ -116,10 +116,11 @@ ctk_timeouts() {
   done
 }
 ctk_timeouts
+${HEX_FUNCTION}
 file_state() {
   if [ -L "$1" ]; then echo kind=symlink
   elif [ -f "$1" ]; then
-    if h=$(od -An -v -tx1 < "$1"); then echo kind=file; printf 'hex=%s\\n' "$(printf '%s' "$h" | tr -d ' \\n')"; echo "mode=$(stat -c %a -- "$1" 2>/dev/null)"
+    if h=$(od -An -v -tx1 < "$1"); then echo kind=file; ctk_hex hex $h; echo "mode=$(stat -c %a -- "$1" 2>/dev/null)"
     else echo kind=unreadable; fi
   elif [ -e "$1" ]; then echo kind=other
   else echo kind=absent; fi

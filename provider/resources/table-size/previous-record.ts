@@ -5,7 +5,7 @@ import {
   previousRecordPath,
   type RecordState,
 } from "../../common/previous-record";
-import type { ObservedFile } from "../../transport/observed-file";
+import { HEX_FUNCTION, type ObservedFile } from "../../transport/observed-file";
 import { FILE_ROLES, isManagedContent, MANAGED_PATHS, type FileRole } from "./managed-files";
 
 /**
@@ -49,11 +49,12 @@ export const TABLE_PREVIOUS_OBSERVE_SH = previousObserveSh(`version|${FILE_ROLES
  * or fails when a managed path is not a regular file or cannot be read.
  */
 export function previousTextFunctions(netfilterProc: string, hashsizePath: string): string {
-  return `ctk_previous_file() {
+  return `${HEX_FUNCTION}
+ctk_previous_file() {
   if [ -L "$2" ]; then return 1
   elif [ -f "$2" ]; then
     _ctkh=$(od -An -v -tx1 < "$2") || return 1
-    printf '%s=%s\\n' "$1" "$(printf '%s' "$_ctkh" | tr -d ' \\n')"
+    ctk_hex "$1" $_ctkh
   elif [ -e "$2" ]; then return 1
   else echo "$1=-"; fi
 }

@@ -50,8 +50,24 @@ describe("persistence warnings", () => {
   });
 
   it("reads the units' states from the observe output", () => {
-    const o = parseObserved("@@ctk persist\nnft_service=enabled\nnfp_service=disabled\nipt_service=masked\n", "ipv4");
-    expect(o.persist).toMatchObject({ nftService: "enabled", netfilterPersistentService: "disabled", iptablesService: "masked" });
+    // systemctl list-unit-files --no-legend: UNIT FILE, STATE, PRESET; the family's iptables unit only.
+    const units = [
+      "@@ctk units",
+      "ip6tables.service            enabled  enabled",
+      "iptables.service             masked   enabled",
+      "netfilter-persistent.service disabled enabled",
+      "nftables.service             enabled  enabled",
+      "",
+    ].join("\n");
+    expect(parseObserved(units, "ipv4").persist).toMatchObject({
+      nftService: "enabled",
+      netfilterPersistentService: "disabled",
+      iptablesService: "masked",
+    });
+    expect(parseObserved(units, "ipv6").persist).toMatchObject({ iptablesService: "enabled" });
+    // No systemctl, or none of the units has a file: nothing said.
+    const none = parseObserved("@@ctk units\n", "ipv4").persist;
+    expect([none.nftService, none.netfilterPersistentService, none.iptablesService]).toEqual([undefined, undefined, undefined]);
   });
 });
 

@@ -132,6 +132,25 @@ describe("the modprobe.d reader", () => {
     expect(parseConfMatches(viaColon)).toEqual([{ ...expected[0], path: path.join(colon, "10-a.conf") }, ...expected.slice(1)]);
   });
 
+  it("orders names the shell finds in any order across directories, bytewise, and leaves out a name with a line break", () => {
+    // Names in reverse order in the later directories, so that most go in before the last one.
+    const names = Array.from({ length: 30 }, (_, i) => `${String(99 - i).padStart(2, "0")}-n.conf`);
+    names.forEach((n, i) => put([ETC, USR_LIB, LIB][i % 3], n, "options m p=1\n"));
+    put(RUN, "A.conf", "");
+    put(RUN, "a.conf", "");
+    put(RUN, "_.conf", "");
+    put(LIB, "a.conf", "");
+    put(ETC, "new\nline.conf", "install nf_conntrack /bin/false\n");
+    const expected = [
+      ...names.map((n, i) => at([ETC, USR_LIB, LIB][i % 3], n)),
+      at(RUN, "A.conf"),
+      at(RUN, "_.conf"),
+      at(RUN, "a.conf"),
+    ].sort((a, b) => Buffer.compare(Buffer.from(path.basename(a)), Buffer.from(path.basename(b))));
+    expect(files()).toEqual(expected);
+    expect(grep("install")).toBe("");
+  });
+
   it("parses rows, and nothing else", () => {
     expect(parseConfMatch("/etc/modprobe.d/a:b.conf\t12:install x /bin/false: yes")).toEqual({
       path: "/etc/modprobe.d/a:b.conf",
