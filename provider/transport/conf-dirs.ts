@@ -45,6 +45,10 @@ export const SYSCTL_D_DIRS: readonly string[] = [
  * - `ctk_conf_grep ERE EXCLUDE DIR...`: `path<TAB>line:text` for every line matching ERE (grep -E)
  *   in those files, in the order read. EXCLUDE (a path, or empty) still hides its name but its lines
  *   are left out: a kind's own managed file is not a setting "outside" it. Unreadable files say nothing.
+ * - `ctk_conf_grep_as TAG ERE EXCLUDE DIR...`: the same rows, each after TAG and a tab, for an
+ *   observe script that reports several sources in one section (what a `| while read` loop per
+ *   source printed, without its two processes).
+ * - `ctk_conf_file_as TAG ERE FILE`: those rows of one file read on its own (`/etc/sysctl.conf`).
  *
  * The list is built by the shell alone (builtins, no subshell): a `sort | awk` pipeline was two
  * programs and three processes per call, and on the small VMs measured here process starts are most
@@ -86,6 +90,15 @@ ctk_conf_files() {
   printf '%s' "$_cl"
 }
 ctk_conf_grep() {
+  _ctag=; ctk_conf_match "$@"
+}
+ctk_conf_grep_as() {
+  _ctag="$1\t"; shift; ctk_conf_match "$@"; _ctag=
+}
+ctk_conf_file_as() {
+  _ctag="$1\t"; _cm=$(grep -nE -- "$2" "$3" 2>/dev/null); ctk_conf_rows "$3" "$_cm"; _ctag=
+}
+ctk_conf_match() {
   _cre=$1; _cx=$2; shift 2
   ctk_conf_list "$@"
   set --
@@ -106,7 +119,7 @@ ctk_eof
 ctk_conf_rows() {
   [ -n "$2" ] || return 0
   while IFS= read -r _cr; do
-    if [ -n "$1" ]; then printf '%s\\t%s\\n' "$1" "$_cr"; else printf '%s\\t%s\\n' "\${_cr%%:*}" "\${_cr#*:}"; fi
+    if [ -n "$1" ]; then printf '%s%s\\t%s\\n' "$_ctag" "$1" "$_cr"; else printf '%s%s\\t%s\\n' "$_ctag" "\${_cr%%:*}" "\${_cr#*:}"; fi
   done <<ctk_eof
 $2
 ctk_eof
@@ -116,9 +129,12 @@ ctk_eof
  * Shell text (needs {@link CONF_DIR_FUNCTIONS}) that prints the lines matching `ere` of the modprobe.d
  * files modprobe reads, except those of `exclude` (shell text: a quoted path or a `"$var"`).
  */
-export function modprobeGrep(ere: string, exclude = '""'): string {
-  return modprobeGrepWord(shQuote(ere), exclude);
+export function modprobeGrep(ere: string, exclude = '""', tag?: ConfTag): string {
+  return tag ? `ctk_conf_grep_as ${tag} ${shQuote(ere)} ${exclude} ${MODPROBE_D_DIRS.join(" ")}` : modprobeGrepWord(shQuote(ere), exclude);
 }
+
+/** A source's name before each row of `ctk_conf_grep_as` (a word: no quoting needed). */
+export type ConfTag = "modprobe" | "sysctl";
 
 /**
  * As {@link modprobeGrep}, with the ERE given as shell text: a positional parameter (`"$gere"`) of a
@@ -137,8 +153,13 @@ export function moduleAlternation(modules: readonly string[]): string {
 }
 
 /** As {@link modprobeGrep}, over the sysctl.d directories. */
-export function sysctlGrep(ere: string, exclude = '""'): string {
-  return `ctk_conf_grep ${shQuote(ere)} ${exclude} ${SYSCTL_D_DIRS.join(" ")}`;
+export function sysctlGrep(ere: string, exclude = '""', tag?: ConfTag): string {
+  return `${tag ? `ctk_conf_grep_as ${tag}` : "ctk_conf_grep"} ${shQuote(ere)} ${exclude} ${SYSCTL_D_DIRS.join(" ")}`;
+}
+
+/** Shell text: the rows of one file (`ctk_conf_file_as`), after `tag`; the file is shell text (a quoted path). */
+export function confFileGrep(tag: ConfTag, ere: string, file: string): string {
+  return `ctk_conf_file_as ${tag} ${shQuote(ere)} ${file}`;
 }
 
 /** One line of a configuration file that matched. */

@@ -1,6 +1,6 @@
 import { MODPROBE_DIR } from "../../common/markers";
 import type { Connection } from "../../connection/schema";
-import { CONF_DIR_FUNCTIONS, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
+import { CONF_DIR_FUNCTIONS, confFileGrep, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
 import { commandFailed, exec, script } from "../../transport/exec";
 import type { SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
@@ -94,11 +94,9 @@ for w in $cl; do
   case "$w" in nf[-_]conntrack.nf[-_]conntrack[-_]helper=*) printf 'cmdline\\t/proc/cmdline\\t0:%s\\n' "$w" ;; esac
 done
 set +f
-${modprobeGrep(HELPER_OPTION_ERE, '"$m"')} | while IFS= read -r l; do printf 'modprobe\\t%s\\n' "$l"; done
-${sysctlGrep(HELPER_SYSCTL_ERE, '"$m"')} | while IFS= read -r l; do printf 'sysctl\\t%s\\n' "$l"; done
-if [ -f /etc/sysctl.conf ]; then
-  grep -nE '^[[:space:]]*-?net[./]netfilter[./]nf_conntrack_helper[[:space:]]*=' /etc/sysctl.conf 2>/dev/null | while IFS= read -r l; do printf 'sysctl\\t/etc/sysctl.conf\\t%s\\n' "$l"; done
-fi
+${modprobeGrep(HELPER_OPTION_ERE, '"$m"', "modprobe")}
+${sysctlGrep(HELPER_SYSCTL_ERE, '"$m"', "sysctl")}
+if [ -f /etc/sysctl.conf ]; then ${confFileGrep("sysctl", HELPER_SYSCTL_ERE, "/etc/sysctl.conf")}; fi
 true`;
 
 /** The observe script: `$1` is the managed file's path, `$2` its record's. */

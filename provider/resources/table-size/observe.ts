@@ -1,9 +1,8 @@
 import type { Connection } from "../../connection/schema";
-import { CONF_DIR_FUNCTIONS, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
+import { CONF_DIR_FUNCTIONS, confFileGrep, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
 import { commandFailed, exec, script } from "../../transport/exec";
 import type { SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
-import { shQuote } from "../../transport/quote";
 import { FACTS_SCRIPT, parseFacts, type HostFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { FILE_ROLES, MANAGED_PATHS, type FileRole } from "./managed-files";
@@ -133,11 +132,9 @@ ${sectionStart("file.udev")}
 file_state "$3"
 ${sectionStart("outside")}
 ${CONF_DIR_FUNCTIONS}
-${sysctlGrep(TABLE_SYSCTL_ERE, '"$1"')} | while IFS= read -r l; do printf 'sysctl\\t%s\\n' "$l"; done
-if [ -f /etc/sysctl.conf ] && [ /etc/sysctl.conf != "$1" ]; then
-  grep -nE ${shQuote(TABLE_SYSCTL_ERE)} /etc/sysctl.conf 2>/dev/null | while IFS= read -r l; do printf 'sysctl\\t/etc/sysctl.conf\\t%s\\n' "$l"; done
-fi
-${modprobeGrep(TABLE_OPTION_ERE, '"$2"')} | while IFS= read -r l; do printf 'modprobe\\t%s\\n' "$l"; done
+${sysctlGrep(TABLE_SYSCTL_ERE, '"$1"', "sysctl")}
+if [ -f /etc/sysctl.conf ] && [ /etc/sysctl.conf != "$1" ]; then ${confFileGrep("sysctl", TABLE_SYSCTL_ERE, "/etc/sysctl.conf")}; fi
+${modprobeGrep(TABLE_OPTION_ERE, '"$2"', "modprobe")}
 ${TABLE_PREVIOUS_OBSERVE_SH}
 true`;
 

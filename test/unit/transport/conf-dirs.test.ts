@@ -151,6 +151,27 @@ describe("the modprobe.d reader", () => {
     expect(grep("install")).toBe("");
   });
 
+  it("tags rows for a section of several sources: what a `| while read` loop per source printed", () => {
+    put(ETC, "10-a.conf", "options nf_conntrack nf_conntrack_helper=1 \\\\x\n# options x\noptions nf_conntrack hashsize=9\r\n");
+    put(LIB, "20-b.conf", "options nf_conntrack nf_conntrack_helper=0");
+    const sysctlConf = path.join(root, "sysctl.conf");
+    writeFileSync(sysctlConf, "x=1\nnet.netfilter.nf_conntrack_helper = 1\n");
+    const body = [
+      "re=$1; f=$2; shift 2",
+      'ctk_conf_grep "$re" "" "$@" | while IFS= read -r l; do printf \'modprobe\\t%s\\n\' "$l"; done',
+      'grep -nE "$re|helper = " "$f" | while IFS= read -r l; do printf \'sysctl\\t%s\\t%s\\n\' "$f" "$l"; done',
+      "echo ==",
+      'ctk_conf_grep_as modprobe "$re" "" "$@"',
+      'ctk_conf_file_as sysctl "$re|helper = " "$f"',
+      // The tag is gone again for a plain call.
+      'ctk_conf_grep "$re" "" "$@"',
+    ].join("\n");
+    const [piped, tagged] = sh(body, ["^options", sysctlConf, ...dirs]).split("==\n");
+    expect(tagged).toBe(piped + grep("^options"));
+    expect(piped.split("\n").filter(Boolean)).toHaveLength(4);
+    expect(sh('ctk_conf_file_as sysctl x "$1"', [path.join(root, "missing")])).toBe("");
+  });
+
   it("parses rows, and nothing else", () => {
     expect(parseConfMatch("/etc/modprobe.d/a:b.conf\t12:install x /bin/false: yes")).toEqual({
       path: "/etc/modprobe.d/a:b.conf",
