@@ -127,7 +127,8 @@ ctk_eof
 
 /**
  * Shell text (needs {@link CONF_DIR_FUNCTIONS}) that prints the lines matching `ere` of the modprobe.d
- * files modprobe reads, except those of `exclude` (shell text: a quoted path or a `"$var"`).
+ * files modprobe reads, except those of `exclude` (shell text: a quoted path or a `"$var"`). With
+ * `tag`, each row after it and a tab (`ctk_conf_grep_as`).
  */
 export function modprobeGrep(ere: string, exclude = '""', tag?: ConfTag): string {
   return tag ? `ctk_conf_grep_as ${tag} ${shQuote(ere)} ${exclude} ${MODPROBE_D_DIRS.join(" ")}` : modprobeGrepWord(shQuote(ere), exclude);
