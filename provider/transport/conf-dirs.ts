@@ -41,7 +41,6 @@ export const SYSCTL_D_DIRS: readonly string[] = [
  *   entry (any entry but a directory hides the name; a dangling link does not), sorted by name
  *   (bytewise, as the C locale sorts). A name with a line break in it is left out: no row could
  *   name it.
- * - `ctk_conf_files DIR...`: prints that list.
  * - `ctk_conf_grep ERE EXCLUDE DIR...`: `path<TAB>line:text` for every line matching ERE (grep -E)
  *   in those files, in the order read. EXCLUDE (a path, or empty) still hides its name but its lines
  *   are left out: a kind's own managed file is not a setting "outside" it. Unreadable files say nothing.
@@ -84,10 +83,6 @@ export const CONF_DIR_FUNCTIONS = `ctk_conf_list() {
 "
     done
   done
-}
-ctk_conf_files() {
-  ctk_conf_list "$@"
-  printf '%s' "$_cl"
 }
 ctk_conf_grep() {
   _ctag=; ctk_conf_match "$@"

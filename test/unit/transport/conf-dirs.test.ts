@@ -45,7 +45,7 @@ const at = (dir: number, name: string) => path.join(dirs[dir], name);
 function sh(body: string, args: string[]): string {
   return execFileSync("/bin/sh", ["-c", `${CONF_DIR_FUNCTIONS}\n${body}`, "sh", ...args], { encoding: "utf8" });
 }
-const files = () => sh('ctk_conf_files "$@"', dirs).split("\n").filter(Boolean);
+const files = () => sh('ctk_conf_list "$@"; printf \'%s\' "$_cl"', dirs).split("\n").filter(Boolean);
 const grep = (ere: string, exclude = "") => sh('re=$1; x=$2; shift 2; ctk_conf_grep "$re" "$x" "$@"', [ere, exclude, ...dirs]);
 
 describe("the modprobe.d reader", () => {
