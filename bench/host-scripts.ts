@@ -5,6 +5,11 @@
  * CPU is most of what a fleet operation costs (see the README's "Benchmark"). Never pass/fail: the
  * times are printed with their ratio to `sh -c true` measured in the same run.
  *
+ * A second table runs them as they reach the host: the command line the provider sends, run by the
+ * login's shell as sshd runs it (`bash -c LINE`: root's shell on the lab), alone or the three side by
+ * side through the observation driver (one channel: a refresh's reads of one host), next to a
+ * command that does nothing sent the same ways: what each command costs before its script starts.
+ *
  * `npm run lab -- up 1 && npx tsx bench/host-scripts.ts [--runs 30] [--host ctlab1]`. CPU comes
  * from `perf stat` (task-clock of the script and every process it starts); processes from `strace`.
  * Both are needed (`apt install linux-perf strace`).
@@ -18,6 +23,7 @@ import { OBSERVE_SCRIPT as HELPER_SETTING, managedPath } from "../provider/resou
 import { DEFAULT_HELPER_FILE_NAME } from "../provider/resources/helper-setting/schema";
 import { OBSERVE_SCRIPT as MODULE_BLACKLIST, observeArgs } from "../provider/resources/module-blacklist/observe";
 import { OBSERVE_SCRIPT as NOTRACK_RULE } from "../provider/resources/notrack-rule/observe";
+import { observeDriverLine, remoteCommandLine } from "../provider/transport/exec";
 import { arg, fmt } from "./cli";
 
 const LAB = path.join(__dirname, "..", "test", "lab", "lab.sh");
@@ -106,3 +112,21 @@ for (const [name, argv] of SCRIPTS) {
   console.log(`| ${name} | ${fmt(ms)} | ${fmt(ms / base)} | ${n.execs} | ${n.forks} |`);
 }
 console.log(`| all three (a refresh's reads of one host) | ${fmt(total)} | ${fmt(total / base)} | ${execs} | ${forks} |`);
+
+// As sent: sshd runs the login's shell with `-c LINE` (this login: root, whose shell is bash).
+const line = (argv: readonly string[]) => remoteCommandLine({ sudo: false }, argv);
+const NOTHING = ["sh", "-c", "true"];
+const SENT: Array<[string, string[]]> = [
+  ["a command that does nothing, alone on its channel", ["bash", "-c", line(NOTHING)]],
+  ["three that do nothing, on one channel (observation driver)", ["bash", "-c", observeDriverLine([NOTHING, NOTHING, NOTHING].map(line))]],
+  ["NotrackRule (IPv4), alone on its channel", ["bash", "-c", line(SCRIPTS[0][1])]],
+  ["all three, on one channel (a refresh's reads of one host)", ["bash", "-c", observeDriverLine(SCRIPTS.map(([, a]) => line(a)))]],
+];
+console.log("");
+console.log("| as sent (login shell -c LINE) | CPU ms per run | x one program start | programs run (execve) | forks |");
+console.log("| --- | ---: | ---: | ---: | ---: |");
+for (const [name, argv] of SENT) {
+  const ms = cpuMs(argv);
+  const n = processes(argv);
+  console.log(`| ${name} | ${fmt(ms)} | ${fmt(ms / base)} | ${n.execs} | ${n.forks} |`);
+}

@@ -109,7 +109,10 @@ export const OBSERVE_DRIVER = [
   `exec 3<> "$t/q"`,
   `n=0`,
   `for c in "$@"; do`,
-  `  { sh -c "$c" < /dev/null > "$t/o$n" 2> "$t/e$n" 3>&-; echo "$n $?" >&3; } &`,
+  // `command eval`, not `sh -c`: one shell fewer per command. Each line is a quoted argument
+  // vector (remoteCommandLine) starting with a program (sh, sudo or env), never a built-in that
+  // could end this subshell before it reports; `command` keeps even a syntax error from ending it.
+  `  { command eval "$c" < /dev/null > "$t/o$n" 2> "$t/e$n" 3>&-; echo "$n $?" >&3; } &`,
   `  n=$((n + 1))`,
   `done`,
   `k=0`,

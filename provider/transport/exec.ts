@@ -61,12 +61,22 @@ export interface ExecOptions {
 export const execStats = { commands: 0, channels: 0 };
 
 /** Fixed environment: a C locale for parseable output, and sbin on PATH for non-root logins. */
-const ENV_PREFIX = ["env", "LC_ALL=C", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
+const FIXED_ENV = "LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const ENV_PREFIX = ["env", ...FIXED_ENV.split(" ")];
 
-/** The exact command line sent to the host for `argv` (quoted; behind `sudo -n` when asked). */
+/**
+ * The exact command line sent to the host for `argv` (quoted; behind `sudo -n` when asked). A
+ * script ({@link script}) sets the fixed environment itself, as its first command and on its first
+ * line (so the shell's line numbers in its messages stay the script's): `env` in front of it would
+ * be one more program started on the host for every command, and on a small host a program start
+ * is most of a short script's cost. Any other command gets it from `env`.
+ */
 export function remoteCommandLine(conn: Pick<Connection, "sudo">, argv: readonly string[]): string {
-  const full = conn.sudo ? ["sudo", "-n", "--", ...ENV_PREFIX, ...argv] : [...ENV_PREFIX, ...argv];
-  return shJoin(full);
+  const cmd =
+    argv.length >= 3 && argv[0] === "sh" && argv[1] === "-c"
+      ? ["sh", "-c", `export ${FIXED_ENV}; ${argv[2]}`, ...argv.slice(3)]
+      : [...ENV_PREFIX, ...argv];
+  return shJoin(conn.sudo ? ["sudo", "-n", "--", ...cmd] : cmd);
 }
 
 /**
@@ -113,6 +123,15 @@ export function hostEpoch(conn: Connection): number {
 /** Forgets every kept observation: the next read of each host goes to the host. */
 export function resetSnapshots(): void {
   hostSnapshots.reset();
+}
+
+/**
+ * The command line that runs observations side by side on one channel ({@link OBSERVE_DRIVER}),
+ * each given as its own {@link remoteCommandLine}: the driver runs as the login, each line as it
+ * says (behind `sudo -n` when its connection asks).
+ */
+export function observeDriverLine(lines: readonly string[]): string {
+  return remoteCommandLine({ sudo: false }, ["sh", "-c", OBSERVE_DRIVER, "sh", ...lines]);
 }
 
 /** Runs one command now: alone on its channel, or coalesced with others issued together. */
@@ -177,7 +196,7 @@ function sendEach(members: Member[], sideBySide = false): Promise<MemberResult<E
   const timeoutMs = members.reduce((t, m) => t + (m.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), 0);
   // Observations (no stdin) run side by side, their command lines as arguments; others in order.
   const run = sideBySide
-    ? { line: remoteCommandLine({ sudo: false }, ["sh", "-c", OBSERVE_DRIVER, "sh", ...members.map((m) => m.line)]), stdin: undefined }
+    ? { line: observeDriverLine(members.map((m) => m.line)), stdin: undefined }
     : { line: remoteCommandLine({ sudo: false }, ["sh", "-c", DRIVER]), stdin: groupInput(members) };
   execStats.channels++;
   const started = performance.now();

@@ -186,4 +186,61 @@ describe("the observation driver (a host's reads on one channel, side by side)",
     const r = spawnSync("sh", ["-c", OBSERVE_DRIVER, "sh", line("cat")], { input: "not for the command" });
     expect(parseGroupOutput(r.stdout, 1)[0].stdout.toString()).toBe("");
   });
+
+  it("runs a line with no shell of its own, and still reports every command when one line is not valid shell", () => {
+    // The script's parent is a copy of the driver (its side-by-side subshell, whose command line
+    // is the driver's), not a further `sh -c LINE`. `mk[f]ifo` matches the driver's text, not the line's.
+    const r = spawnSync("sh", [
+      "-c",
+      OBSERVE_DRIVER,
+      "sh",
+      line('tr "\\0" " " < /proc/$PPID/cmdline | grep -q "mk[f]ifo" && echo driver; echo "$LC_ALL"'),
+      "echo 'unterminated",
+      line("printf after"),
+    ]);
+    expect(r.status).toBe(0);
+    const o = parseGroupOutput(r.stdout, 3);
+    expect(o.map((x) => x.exitCode)).toEqual([0, 2, 0]);
+    expect(o[0].stdout.toString()).toBe("driver\nC\n");
+    expect(o[1].stderr.toString()).toMatch(/unterminated|syntax|EOF/i);
+    expect(o[2].stdout.toString()).toBe("after");
+  });
+});
+
+describe("remoteCommandLine", () => {
+  const words = (line: string): string[] =>
+    JSON.parse(
+      spawnSync("sh", [
+        "-c",
+        `${line.replace(/^(sudo -n -- )?/, "node -e 'console.log(JSON.stringify(process.argv.slice(1)))' ")}`,
+      ]).stdout.toString(),
+    );
+
+  it("sets a script's environment inside the script, on its first line: no env program in front", () => {
+    const l = remoteCommandLine({ sudo: false }, script('echo "$1"', ["it's $(id)"]));
+    expect(l.startsWith("sh -c ")).toBe(true);
+    const r = spawnSync("sh", ["-c", l], { env: { PATH: "/usr/bin:/bin", LC_ALL: "de_DE.UTF-8" } });
+    expect(r.stdout.toString()).toBe("it's $(id)\n");
+    const env = spawnSync("sh", ["-c", remoteCommandLine({ sudo: false }, script('echo "$LC_ALL $PATH"'))], { env: { PATH: "/bin" } });
+    expect(env.stdout.toString()).toBe("C /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+    // The shell's messages still name the script's own line numbers.
+    const bad = spawnSync("sh", ["-c", remoteCommandLine({ sudo: false }, script("true\nfi"))]);
+    expect(bad.stderr.toString()).toMatch(/\b2: .*fi/);
+  });
+
+  it("puts env in front of any other command, and sudo -n in front of either", () => {
+    expect(remoteCommandLine({ sudo: false }, ["cat", "/etc/hosts"])).toBe(
+      "env LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin cat /etc/hosts",
+    );
+    expect(remoteCommandLine({ sudo: true }, ["cat", "x y"]).startsWith("sudo -n -- env LC_ALL=C ")).toBe(true);
+    const s = remoteCommandLine({ sudo: true }, script("true", ["a b"]));
+    expect(s.startsWith("sudo -n -- sh -c ")).toBe(true);
+    expect(words(s)).toEqual([
+      "sh",
+      "-c",
+      "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; true",
+      "sh",
+      "a b",
+    ]);
+  });
 });
