@@ -40,14 +40,14 @@ export const SYSCTL_D_DIRS: readonly string[] = [
  *   and a line break each, in the order they are read: for each `*.conf` name the first directory's
  *   entry (any entry but a directory hides the name; a dangling link does not), sorted by name
  *   (bytewise, as the C locale sorts). A name with a line break in it is left out: no row could
- *   name it.
+ *   name it. A DIR that is a regular file (`/etc/sysctl.conf`) is read after all the directories'
+ *   files, whatever its name, and hides nothing: what `sysctl --system` does with it.
  * - `ctk_conf_grep ERE EXCLUDE DIR...`: `path<TAB>line:text` for every line matching ERE (grep -E)
  *   in those files, in the order read. EXCLUDE (a path, or empty) still hides its name but its lines
  *   are left out: a kind's own managed file is not a setting "outside" it. Unreadable files say nothing.
  * - `ctk_conf_grep_as TAG ERE EXCLUDE DIR...`: the same rows, each after TAG and a tab, for an
  *   observe script that reports several sources in one section (what a `| while read` loop per
  *   source printed, without its two processes).
- * - `ctk_conf_file_as TAG ERE FILE`: those rows of one file read on its own (`/etc/sysctl.conf`).
  *
  * The list is built by the shell alone (builtins, no subshell): a `sort | awk` pipeline was two
  * programs and three processes per call, and on the small VMs measured here process starts are most
@@ -55,8 +55,10 @@ export const SYSCTL_D_DIRS: readonly string[] = [
  * so an insertion sort costs less than starting one program.
  */
 export const CONF_DIR_FUNCTIONS = `ctk_conf_list() {
-  _cl=; _cs=/
+  _cl=; _cs=/; _ct=
   for _cd in "$@"; do
+    if [ -f "$_cd" ]; then _ct="$_ct$_cd
+"; continue; fi
     for _cf in "$_cd"/*.conf; do
       [ -e "$_cf" ] && [ ! -d "$_cf" ] || continue
       _cb=\${_cf##*/}
@@ -83,15 +85,13 @@ export const CONF_DIR_FUNCTIONS = `ctk_conf_list() {
 "
     done
   done
+  _cl=$_cl$_ct
 }
 ctk_conf_grep() {
   _ctag=; ctk_conf_match "$@"
 }
 ctk_conf_grep_as() {
   _ctag="$1\t"; shift; ctk_conf_match "$@"; _ctag=
-}
-ctk_conf_file_as() {
-  _ctag="$1\t"; _cm=$(grep -nE -- "$2" "$3" 2>/dev/null); ctk_conf_rows "$3" "$_cm"; _ctag=
 }
 ctk_conf_match() {
   _cre=$1; _cx=$2; shift 2
@@ -148,14 +148,16 @@ export function moduleAlternation(modules: readonly string[]): string {
   return modules.map((m) => m.replace(/_/g, "[-_]")).join("|");
 }
 
-/** As {@link modprobeGrep}, over the sysctl.d directories. */
-export function sysctlGrep(ere: string, exclude = '""', tag?: ConfTag): string {
-  return `${tag ? `ctk_conf_grep_as ${tag}` : "ctk_conf_grep"} ${shQuote(ere)} ${exclude} ${SYSCTL_D_DIRS.join(" ")}`;
-}
+/** The file `sysctl --system` reads after the sysctl.d directories' files. */
+export const SYSCTL_CONF = "/etc/sysctl.conf";
 
-/** Shell text: the rows of one file (`ctk_conf_file_as`), after `tag`; the file is shell text (a quoted path). */
-export function confFileGrep(tag: ConfTag, ere: string, file: string): string {
-  return `ctk_conf_file_as ${tag} ${shQuote(ere)} ${file}`;
+/**
+ * As {@link modprobeGrep}, over the sysctl.d directories and then {@link SYSCTL_CONF} (unless it is
+ * `exclude`): one grep for both, where a grep of its own for `/etc/sysctl.conf` was one more process
+ * on every host in every read.
+ */
+export function sysctlGrep(ere: string, exclude = '""', tag?: ConfTag): string {
+  return `${tag ? `ctk_conf_grep_as ${tag}` : "ctk_conf_grep"} ${shQuote(ere)} ${exclude} ${[...SYSCTL_D_DIRS, SYSCTL_CONF].join(" ")}`;
 }
 
 /** One line of a configuration file that matched. */

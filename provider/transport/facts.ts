@@ -35,10 +35,6 @@ export interface HostFacts {
   kernel: { major: number; minor: number; patch: number };
   /** Absolute path of each probed tool that exists. */
   binaries: Partial<Record<(typeof PROBED_BINARIES)[number], string>>;
-  /** `iptables -V` output, when iptables exists. */
-  iptablesVersion?: string;
-  /** The backend of the `iptables` command: `nf_tables`, `legacy`, or undefined without iptables. */
-  iptablesBackend?: "nf_tables" | "legacy";
   /** `nf_conntrack`: loaded as a module, built into the kernel, available as a module, or absent. */
   nfConntrack: ModuleState;
   /** Live `net.netfilter.nf_conntrack_helper` of the session's namespace, when the file exists. */
@@ -60,7 +56,10 @@ export const KERNEL_RELEASE = `if [ -r /proc/sys/kernel/osrelease ] && read -r c
 
 /**
  * Shell text that prints the facts as `key=value` lines. Resources embed it in their own observe
- * script so that facts cost no extra round trip.
+ * script so that facts cost no extra round trip. Every kind's observe embeds it, so a fact that costs
+ * a process belongs here only when every kind reads it: the iptables version is NotrackRule's alone
+ * (its observe asks `iptables -V` itself); here it cost the other kinds a process on every host in
+ * every read.
  */
 export const FACTS_SCRIPT = `# Builtins where a file holds the answer: every observe script of every kind runs this, and on a
 # fleet each process is a fork and an exec on every host (about 2 ms of CPU each on a small VM).
@@ -83,8 +82,6 @@ for c in ${PROBED_BINARIES.join(" ")}; do
   printf 'bin.%s=' "$c"
   command -v "$c" 2>/dev/null || echo
 done
-# Kept in $ctk_iptv: a script that asks again (NotrackRule's) reuses it, one process less.
-if command -v iptables >/dev/null 2>&1; then ctk_iptv=$(iptables -V 2>/dev/null); ctk_iptv=\${ctk_iptv%%"$ctk_nl"*}; echo "iptables_version=$ctk_iptv"; fi
 if [ -e /sys/module/nf_conntrack/initstate ]; then echo nf_conntrack=loaded
 elif [ -d /sys/module/nf_conntrack ] || grep -qs '/nf_conntrack\\.ko' "/lib/modules/$ctk_kr/modules.builtin"; then echo nf_conntrack=builtin
 elif grep -qs '/nf_conntrack\\.ko' "/lib/modules/$ctk_kr/modules.dep"; then echo nf_conntrack=module
@@ -111,23 +108,11 @@ export function parseFacts(text: string): HostFacts {
     const p = kv.get(`bin.${b}`);
     if (p) binaries[b] = p;
   }
-  const iptablesVersion = kv.get("iptables_version") || undefined;
-  const backend = iptablesVersion
-    ? /\(nf_tables\)/.test(iptablesVersion)
-      ? "nf_tables"
-      : /\(legacy\)/.test(iptablesVersion)
-        ? "legacy"
-        : /v1\.[0-5]\./.test(iptablesVersion)
-          ? "legacy"
-          : undefined
-    : undefined;
   const nf = kv.get("nf_conntrack");
   return {
     kernelRelease,
     kernel: { major: Number(m?.[1] ?? 0), minor: Number(m?.[2] ?? 0), patch: Number(m?.[3] ?? 0) },
     binaries,
-    iptablesVersion,
-    iptablesBackend: backend,
     nfConntrack: nf === "loaded" || nf === "builtin" || nf === "module" ? nf : "absent",
     helperSysctl: kv.get("helper_sysctl"),
     os: {

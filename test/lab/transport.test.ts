@@ -198,7 +198,6 @@ describe("sudo, files, facts, bastion", () => {
     expect(f.uid).toBe(0);
     expect(f.binaries.iptables).toBeDefined();
     expect(f.binaries.nft).toBeDefined();
-    expect(f.iptablesBackend).toBe("nf_tables");
     // This machine's kernel builds nf_conntrack in and has no helper toggle (>= 6.0).
     expect(f.nfConntrack).toBe("builtin");
     expect(f.helperSysctl).toBeUndefined();

@@ -1,6 +1,6 @@
 import { MODPROBE_DIR } from "../../common/markers";
 import type { Connection } from "../../connection/schema";
-import { CONF_DIR_FUNCTIONS, confFileGrep, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
+import { CONF_DIR_FUNCTIONS, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
 import { commandFailed, exec, script } from "../../transport/exec";
 import type { SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
@@ -73,7 +73,9 @@ ${HEX_FUNCTION}
 ${sectionStart("toggle")}
 [ -e ${HELPER_SYSCTL_PATH} ] && echo sysctl_present=1
 if [ -r ${HELPER_PARAM_PATH} ]; then echo "module_param=$(cat ${HELPER_PARAM_PATH})"; fi
-if command -v modinfo >/dev/null 2>&1; then
+# modinfo only for a module not in the kernel (no /sys/module/nf_conntrack): in the kernel, the
+# sysctl, the parameter or the version decides (toggleOf) and modinfo's answer is never read.
+if [ ! -d /sys/module/nf_conntrack ] && command -v modinfo >/dev/null 2>&1; then
   if parms=$(modinfo -F parm nf_conntrack 2>/dev/null) && [ -n "$parms$(modinfo -F filename nf_conntrack 2>/dev/null)" ]; then
     case "$parms" in *nf_conntrack_helper:*) echo modinfo_toggle=1 ;; *) echo modinfo_toggle=0 ;; esac
   fi
@@ -96,7 +98,6 @@ done
 set +f
 ${modprobeGrep(HELPER_OPTION_ERE, '"$m"', "modprobe")}
 ${sysctlGrep(HELPER_SYSCTL_ERE, '"$m"', "sysctl")}
-if [ -f /etc/sysctl.conf ]; then ${confFileGrep("sysctl", HELPER_SYSCTL_ERE, "/etc/sysctl.conf")}; fi
 true`;
 
 /** The observe script: `$1` is the managed file's path, `$2` its record's. */

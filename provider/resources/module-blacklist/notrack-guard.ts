@@ -84,10 +84,18 @@ ctk_notrack_scan() {
     if [ -n "$save" ] && ctk_legacy_has "$names" raw; then ctk_tagged_rows "$save" "$("$save" -t raw 2>/dev/null)"; fi
   done
   if [ ! -e /proc/modules ] || [ -d /sys/module/nf_tables ] || grep -qs '/nf_tables\\.ko' "/lib/modules/$ctk_kr/modules.builtin"; then
+    # One listing of the tables says which of the three listings below can hold a rule at all (a
+    # table that is not there lists nothing): one nft for what was up to three programs. Where nft
+    # cannot list them, all three run.
+    _ctkl='
+'
+    if command -v nft >/dev/null 2>&1 && _ctkt=$(nft list tables 2>/dev/null); then _ctkt="$_ctkl$_ctkt$_ctkl"; else _ctkt=all; fi
     for save in iptables-nft-save ip6tables-nft-save; do
+      case "$_ctkt" in all | *"\${_ctkl}table \${save%%tables-nft-save} raw$_ctkl"*) ;; *) continue ;; esac
       if command -v $save >/dev/null 2>&1; then ctk_tagged_rows $save "$($save -t raw 2>/dev/null)"; fi
     done
     if command -v nft >/dev/null 2>&1; then
+      case "$_ctkt" in all | *"\${_ctkl}table inet ${NFT_TABLE}$_ctkl"*) ;; *) return 0 ;; esac
       # Absent table: nft fails and prints nothing, and no awk runs.
       _ctkn=$(nft list table inet ${NFT_TABLE} 2>/dev/null) || _ctkn=
       if [ -n "$_ctkn" ]; then

@@ -6,6 +6,7 @@ import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT, parseFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
 import { nftItems, nftObject } from "../../common/nft-json";
+import { NFT_TABLE } from "../../common/markers";
 import type { Family } from "./syntax/address";
 import { CONNTRACK_CORE, CORE_INSTALL_ERE, parseCoreBlocks } from "../../transport/conntrack-core";
 import { CONF_DIR_FUNCTIONS, confRowsMatching, ereRegExp, moduleAlternation, modprobeGrep } from "../../transport/conf-dirs";
@@ -60,7 +61,8 @@ if [ "$fam" = 6 ]; then b=ip6tables; else b=iptables; fi
 cur=
 if command -v "$b" >/dev/null 2>&1; then
   echo present=1
-  if [ "$b" = iptables ] && [ -n "\${ctk_iptv+x}" ]; then v=$ctk_iptv; else v=$("$b" -V 2>/dev/null | head -n1); fi
+  # The first line, cut by the shell ($ctk_nl: FACTS_SCRIPT): no head process.
+  v=$("$b" -V 2>/dev/null); v=\${v%%"$ctk_nl"*}
   echo "version=$v"
   case "$v" in *nf_tables*) cur=nft ;; *) cur=legacy ;; esac
   echo "current=$cur"
@@ -107,7 +109,10 @@ fi
 # Listed once: the hash is of the same bytes the apply script hashes (ctk_nft_table | sha256sum).
 # $(...) drops the listing's final newline, and printf puts it back; an empty listing stays empty.
 # Printable ASCII is hashed by the provider (nftTableHash).
-nt=$(ctk_nft_table)
+# Not asked for where the JSON listing of tables does not name it (a table's name is printed as
+# written, between quotes): one nft fewer where the table is not there yet, or never is (rules in
+# iptables). Absent or not asked for, the listing is empty, as the apply's ctk_nft_table prints it.
+case "$tj" in *'"${NFT_TABLE}"'*) nt=$(ctk_nft_table) ;; '{"nftables"'*) nt= ;; *) nt=$(ctk_nft_table) ;; esac
 if ! ctk_ascii "$nt"; then echo "hash=$(if [ -n "$nt" ]; then printf '%s\\n' "$nt"; fi | sha256sum | cut -c1-64)"; fi
 ${sectionStart("nft-tables")}
 if [ -n "$tj" ]; then printf '%s\\n' "$tj"; fi
@@ -127,7 +132,10 @@ fi
 ${sectionStart("files")}
 if [ "$fam" = 6 ]; then files="${PERSIST_FILES.ipv6.join(" ")}"; else files="${PERSIST_FILES.ipv4.join(" ")}"; fi
 for f in $files; do
-  if [ -f "$f" ]; then printf 'file=%s\\n' "$f"; printf 'b64='; base64 < "$f" | tr -d '\\n'; echo; fi
+  [ -f "$f" ] || continue
+  printf 'file=%s\\n' "$f"
+  # One line: -w 0 where base64 has it (GNU), else its lines joined by tr (a program more).
+  if b=$(base64 -w 0 < "$f" 2>/dev/null); then printf 'b64=%s\\n' "$b"; else printf 'b64='; base64 < "$f" | tr -d '\\n'; echo; fi
 done
 exit 0`;
 

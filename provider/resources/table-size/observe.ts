@@ -1,5 +1,5 @@
 import type { Connection } from "../../connection/schema";
-import { CONF_DIR_FUNCTIONS, confFileGrep, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
+import { CONF_DIR_FUNCTIONS, modprobeGrep, parseConfMatch, sysctlGrep } from "../../transport/conf-dirs";
 import { commandFailed, exec, script } from "../../transport/exec";
 import type { SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
@@ -133,7 +133,6 @@ file_state "$3"
 ${sectionStart("outside")}
 ${CONF_DIR_FUNCTIONS}
 ${sysctlGrep(TABLE_SYSCTL_ERE, '"$1"', "sysctl")}
-if [ -f /etc/sysctl.conf ] && [ /etc/sysctl.conf != "$1" ]; then ${confFileGrep("sysctl", TABLE_SYSCTL_ERE, "/etc/sysctl.conf")}; fi
 ${modprobeGrep(TABLE_OPTION_ERE, '"$2"', "modprobe")}
 ${TABLE_PREVIOUS_OBSERVE_SH}
 true`;

@@ -6,6 +6,7 @@ import {
   type RecordAction,
 } from "../../common/previous-record";
 import type { Refusal } from "../../common/refusal";
+import { SYSCTL_CONF } from "../../transport/conf-dirs";
 import {
   FILE_ROLES,
   MANAGED_PATHS,
@@ -408,7 +409,7 @@ function planChanges(o: TableObservation, d: TableSizeDesired, recorded?: Record
     const ours = MANAGED_PATHS[s.source === "sysctl" ? "sysctl" : "modprobe"].slice(
       MANAGED_PATHS[s.source === "sysctl" ? "sysctl" : "modprobe"].lastIndexOf("/") + 1,
     );
-    const wins = base > ours || s.path === "/etc/sysctl.conf";
+    const wins = base > ours || s.path === SYSCTL_CONF;
     warnings.push(
       `${s.path}:${s.line} (${s.text.trim()}) sets ${s.key} to ${s.value ?? "an invalid value"}, not ${mine}${wins ? ": it is read after this resource's file and wins at boot" : ""}; remove or change that line`,
     );

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -102,6 +102,33 @@ describe("observe script output parsing", () => {
     symlinkSync(path, join(dir, "link.conf"));
     expect(observeLocally(join(dir, "link.conf")).file).toEqual({ kind: "other", what: "symlink" });
     expect(observeLocally(dir).file).toEqual({ kind: "other", what: "not a regular file" });
+  });
+
+  it("asks modinfo only when nf_conntrack is not in the kernel (where its answer is read)", () => {
+    // A fake modinfo on PATH that logs being asked; this machine's /sys decides, as a host's does.
+    const bin = mkdtempSync(join(tmpdir(), "ctk-modinfo-"));
+    try {
+      writeFileSync(
+        join(bin, "modinfo"),
+        `#!/bin/sh\necho "$*" >> "${bin}/log"\n[ "$2" = parm ] && echo "nf_conntrack_helper:Enable automatic conntrack helper assignment (default 0) (bool)"\n`,
+      );
+      chmodSync(join(bin, "modinfo"), 0o755);
+      const out = execFileSync("sh", ["-c", OBSERVE_SCRIPT, "sh", join(dir, "absent.conf")], {
+        env: { PATH: `${bin}:/usr/bin:/bin:/usr/sbin:/sbin` },
+      }).toString();
+      const o = parseObservation(out);
+      const asked = existsSync(join(bin, "log")) ? readFileSync(join(bin, "log"), "utf8") : "";
+      if (existsSync("/sys/module/nf_conntrack")) {
+        expect(["loaded", "builtin"]).toContain(o.facts.nfConntrack);
+        expect(asked).toBe("");
+        expect(o.modinfoHasToggle).toBeNull();
+      } else {
+        expect(asked).toContain("-F parm nf_conntrack");
+        expect(o.modinfoHasToggle).toBe(true);
+      }
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it("names the managed path under /etc/modprobe.d", () => {

@@ -1,4 +1,7 @@
 import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   NFT_RULES_AWK,
@@ -59,6 +62,56 @@ describe("the NotrackRule scan", () => {
     expect(rows(["*raw", ...filler, "COMMIT"].join("\n"))).toBe("");
     expect(rows("")).toBe("");
   });
+
+  // Fake tools on PATH that log being run; the scan's own test of nf_tables (no module support, or
+  // the module in) decides whether the nftables side runs at all, as on a host.
+  it.runIf(!existsSync("/proc/modules") || existsSync("/sys/module/nf_tables"))(
+    "runs only the listings of tables that exist, from one listing of the tables",
+    () => {
+      const dir = mkdtempSync(path.join(tmpdir(), "ctk-scan-"));
+      try {
+        const tagged = (p: string) => `-A PREROUTING -p udp -m udp --dport 53 -m comment --comment "pulumi-conntrack:${p}" -j CT --notrack`;
+        const tool = (name: string, body: string) => {
+          writeFileSync(path.join(dir, name), `#!/bin/sh\necho "${name} $*" >> "${dir}/log"\n${body}\n`);
+          chmodSync(path.join(dir, name), 0o755);
+        };
+        tool("iptables-nft-save", `printf '*raw\\n%s\\nCOMMIT\\n' '${tagged("v4")}'`);
+        tool("ip6tables-nft-save", `printf '*raw\\n%s\\nCOMMIT\\n' '${tagged("v6")}'`);
+        tool(
+          "nft",
+          `case "$*" in "list tables") cat "${dir}/tables" ;; "list table inet pulumi_conntrack") [ -e "${dir}/table" ] && cat "${dir}/table" ;; *) exit 1 ;; esac`,
+        );
+        const scan = (tables: string | null) => {
+          if (tables === null) rmSync(path.join(dir, "tables"), { force: true });
+          else writeFileSync(path.join(dir, "tables"), tables);
+          writeFileSync(path.join(dir, "log"), "");
+          const out = execFileSync("/bin/sh", ["-c", `${NOTRACK_SCAN_FUNCTION}\nctk_notrack_scan`], {
+            env: { PATH: `${dir}:/usr/bin:/bin` },
+            encoding: "utf8",
+          });
+          return { rows: parseNotrackScan(out).map((r) => r.source), ran: readFileSync(path.join(dir, "log"), "utf8").trim().split("\n") };
+        };
+        writeFileSync(path.join(dir, "table"), LISTING);
+        // Only this package's table: one listing of the tables and one of the table.
+        expect(scan("table inet filter\ntable inet pulumi_conntrack\n")).toEqual({
+          rows: ["nft", "nft"],
+          ran: ["nft list tables", "nft list table inet pulumi_conntrack"],
+        });
+        // Only the IPv4 raw table (a name that merely starts the same is another table).
+        expect(scan("table ip raw\ntable ip6 rawx\ntable inet pulumi_conntrack_old\n")).toEqual({
+          rows: ["iptables-nft-save"],
+          ran: ["nft list tables", "iptables-nft-save -t raw"],
+        });
+        // Where nft cannot list the tables, every listing runs, as before.
+        expect(scan(null)).toEqual({
+          rows: ["iptables-nft-save", "ip6tables-nft-save", "nft", "nft"],
+          ran: ["nft list tables", "iptables-nft-save -t raw", "ip6tables-nft-save -t raw", "nft list table inet pulumi_conntrack"],
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it("counts the modules a NotrackRule needs, and only those", () => {
     expect(notrackDependenciesIn(["iptable_nat", "nf_conntrack", "nf_nat", "xt_CT"])).toEqual(["nf_conntrack", "xt_CT"]);

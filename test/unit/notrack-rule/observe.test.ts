@@ -1,4 +1,7 @@
 import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { APPLY_SCRIPT } from "../../../provider/resources/notrack-rule/apply";
 import { ConnectionSchema } from "../../../provider/connection/schema";
@@ -6,6 +9,8 @@ import { UnsupportedError } from "../../../provider/errors";
 import { decideReadableBackend, unreadableRefusal } from "../../../provider/resources/notrack-rule/batch/members";
 import type { ResolvedBackend } from "../../../provider/resources/notrack-rule/syntax/rule";
 import { OBSERVE_SCRIPT, parseObserved, sha256 } from "../../../provider/resources/notrack-rule/observe";
+import { nftTableHash } from "../../../provider/resources/notrack-rule/host/hashes";
+import { PERSIST_FILES } from "../../../provider/resources/notrack-rule/host/observed";
 
 describe("observe and apply scripts", () => {
   it("are valid POSIX shell", () => {
@@ -111,5 +116,53 @@ describe("observe and apply scripts", () => {
     const fine = parseObserved("@@ctk iptables\nsave_ok=1\n@@ctk nft\njson=1\n", "ipv4");
     expect(() => assertReadable(conn, "iptables-legacy", fine)).not.toThrow();
     expect(() => assertReadable(conn, "nftables", fine)).not.toThrow();
+  });
+
+  it("lists this package's nft table only where the listing of tables names it", () => {
+    // A fake nft on PATH that logs how it was asked and answers from files; the machine's own nf_tables
+    // decides ctk_nft_ok, as on a host.
+    const dir = mkdtempSync(path.join(tmpdir(), "ctk-nft-"));
+    try {
+      const table =
+        '{"nftables": [{"metainfo": {"json_schema_version": 1}}, {"table": {"family": "inet", "name": "pulumi_conntrack", "handle": 7}}]}';
+      const other =
+        '{"nftables": [{"metainfo": {"json_schema_version": 1}}, {"table": {"family": "inet", "name": "filter", "handle": 1}}]}';
+      writeFileSync(
+        path.join(dir, "nft"),
+        `#!/bin/sh\necho "$*" >> "${dir}/log"\ncase "$*" in "-j list tables") cat "${dir}/tables" ;; *"list table inet pulumi_conntrack") cat "${dir}/table" ;; esac\n`,
+      );
+      chmodSync(path.join(dir, "nft"), 0o755);
+      writeFileSync(path.join(dir, "table"), table);
+      const observeWith = (tables: string) => {
+        writeFileSync(path.join(dir, "tables"), tables);
+        writeFileSync(path.join(dir, "log"), "");
+        const out = execFileSync("sh", ["-c", OBSERVE_SCRIPT, "sh", "4", ""], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: "utf8" });
+        return { o: parseObserved(out, "ipv4"), asked: readFileSync(path.join(dir, "log"), "utf8").trim().split("\n") };
+      };
+      let { o, asked } = observeWith(other);
+      expect(o.nft.json).toBe(true);
+      expect(o.nft.tables).toEqual(["inet filter"]);
+      expect(asked).toEqual(["-j list tables"]);
+      // Absent or not asked for, the same listing and hash as the apply's ctk_nft_table of an absent table.
+      expect(o.nft.tableJson).toBe("");
+      expect(o.nft.tableHash).toBe(nftTableHash(""));
+      ({ o, asked } = observeWith(table));
+      expect(asked).toEqual(["-j list tables", "-j -s list table inet pulumi_conntrack"]);
+      expect(o.nft.tableJson).toBe(table);
+      expect(o.nft.tableHash).toBe(nftTableHash(table));
+      // The saved rulesets this machine has, byte for byte: with `base64 -w 0`, and through a base64
+      // without -w (BusyBox) whose lines tr joins.
+      const saved = Object.fromEntries(
+        PERSIST_FILES.ipv4
+          .filter((f) => existsSync(f))
+          .map((f) => [f, { content: readFileSync(f, "latin1"), sha256: sha256(readFileSync(f)) }]),
+      );
+      expect(o.persist.files).toEqual(saved);
+      writeFileSync(path.join(dir, "base64"), '#!/bin/sh\n[ "$1" = -w ] && exit 1\nexec /usr/bin/base64 "$@"\n');
+      chmodSync(path.join(dir, "base64"), 0o755);
+      expect(observeWith(table).o.persist.files).toEqual(saved);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

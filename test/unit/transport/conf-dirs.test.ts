@@ -151,6 +151,26 @@ describe("the modprobe.d reader", () => {
     expect(grep("install")).toBe("");
   });
 
+  it("reads a regular file among the directories after all their files, hiding nothing (/etc/sysctl.conf)", () => {
+    put(ETC, "99-z.conf", "k = etc\n"); // "9" sorts before "a"
+    put(LIB, "a.conf", "k = lib\n");
+    put(LIB, "sysctl.conf", "k = lib-sysctl\n");
+    const conf = path.join(root, "sysctl.conf");
+    writeFileSync(conf, "# x\nk = conf\n");
+    const rows = (exclude: string) => sh('re=$1; x=$2; shift 2; ctk_conf_grep "$re" "$x" "$@"', ["^k = ", exclude, ...dirs, conf]);
+    // Named "sysctl.conf" too, the directory's file is still read, in its place by name; the file last.
+    expect(parseConfMatches(rows(""))).toEqual([
+      { path: at(ETC, "99-z.conf"), line: 1, text: "k = etc" },
+      { path: at(LIB, "a.conf"), line: 1, text: "k = lib" },
+      { path: at(LIB, "sysctl.conf"), line: 1, text: "k = lib-sysctl" },
+      { path: conf, line: 2, text: "k = conf" },
+    ]);
+    // Excluded (a kind's managed file), its lines are left out; missing, it says nothing.
+    expect(parseConfMatches(rows(conf)).map((m) => m.path)).not.toContain(conf);
+    rmSync(conf);
+    expect(parseConfMatches(rows("")).map((m) => m.path)).toEqual([at(ETC, "99-z.conf"), at(LIB, "a.conf"), at(LIB, "sysctl.conf")]);
+  });
+
   it("tags rows for a section of several sources: what a `| while read` loop per source printed", () => {
     put(ETC, "10-a.conf", "options nf_conntrack nf_conntrack_helper=1 \\\\x\n# options x\noptions nf_conntrack hashsize=9\r\n");
     put(LIB, "20-b.conf", "options nf_conntrack nf_conntrack_helper=0");
@@ -162,14 +182,15 @@ describe("the modprobe.d reader", () => {
       'grep -nE "$re|helper = " "$f" | while IFS= read -r l; do printf \'sysctl\\t%s\\t%s\\n\' "$f" "$l"; done',
       "echo ==",
       'ctk_conf_grep_as modprobe "$re" "" "$@"',
-      'ctk_conf_file_as sysctl "$re|helper = " "$f"',
+      // A regular file among the directories is read after their files, whatever its name.
+      'ctk_conf_grep_as sysctl "$re|helper = " "" "$f"',
       // The tag is gone again for a plain call.
       'ctk_conf_grep "$re" "" "$@"',
     ].join("\n");
     const [piped, tagged] = sh(body, ["^options", sysctlConf, ...dirs]).split("==\n");
     expect(tagged).toBe(piped + grep("^options"));
     expect(piped.split("\n").filter(Boolean)).toHaveLength(4);
-    expect(sh('ctk_conf_file_as sysctl x "$1"', [path.join(root, "missing")])).toBe("");
+    expect(sh('ctk_conf_grep_as sysctl x "" "$1"', [path.join(root, "missing")])).toBe("");
   });
 
   it("parses rows, and nothing else", () => {
