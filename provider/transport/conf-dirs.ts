@@ -197,7 +197,7 @@ export function ereRegExp(ere: string): RegExp {
 
 /**
  * sha256 (hex) of the rows of `ctk_conf_grep` output whose line matches `re`, as the bytes `ctk_conf_grep`
- * prints for them (each row and its line break): what `ctk_conf_grep ERE ... | sha256sum` prints on
+ * prints for them (each row and its line break): what `ctk_out_sum ctk_conf_grep ERE ...` gives on
  * the host when `re` is that ERE's {@link ereRegExp} and the output is of an ERE that covers it. An
  * apply compares the two under the host lock to know that the lines its plan decided by are still
  * there, and no other. Undefined when a row holds bytes that did not decode as UTF-8: the text is no

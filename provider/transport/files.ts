@@ -117,7 +117,8 @@ ctk_write_file() (
   trap - EXIT
 )
 ctk_write_text() {
-  printf '%s' "$3" | ctk_write_file "$1" "$2" "$(printf '%s' "$3" | sha256sum | cut -c1-64)"
+  _ctkw=$(printf '%s' "$3" | sha256sum)
+  printf '%s' "$3" | ctk_write_file "$1" "$2" "\${_ctkw%% *}"
 }
 ctk_remove_file() {
   ctk_tmp_sweep "$1"

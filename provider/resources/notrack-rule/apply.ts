@@ -75,16 +75,16 @@ case "$guard" in
     c2=$(printf '%s\\n' "$save" | ctk_chain_hash OUTPUT)
     if [ "$c1" != "$h1" ] || [ "$c2" != "$h2" ]; then echo "conflict: the raw table changed since it was read" >&2; exit ${EXIT.CONFLICT}; fi ;;
   nft)
-    c1=$(ctk_nft_table | sha256sum); c1=\${c1%% *}
-    if [ "$c1" != "$h1" ]; then echo "conflict: table inet pulumi_conntrack changed since it was read" >&2; exit ${EXIT.CONFLICT}; fi ;;
+    ctk_out_sum ctk_nft_table
+    if [ "$_ctks" != "$h1" ]; then echo "conflict: table inet pulumi_conntrack changed since it was read" >&2; exit ${EXIT.CONFLICT}; fi ;;
 esac
 if [ -n "$file" ]; then
   if [ -e "$file" ]; then cur=$(sha256sum < "$file"); cur=\${cur%% *}; else cur=absent; fi
   if [ "$cur" != "$fsum" ]; then echo "conflict: $file changed since it was read" >&2; exit ${EXIT.CONFLICT}; fi
 fi
 if [ -n "$gere" ]; then
-  cur=$(${modprobeGrepWord('"$gere"')} | sha256sum); cur=\${cur%% *}
-  if [ "$cur" != "$gsum" ]; then echo "conflict: the modprobe.d lines that can keep conntrack out changed since they were read" >&2; exit ${EXIT.CONFLICT}; fi
+  ctk_out_sum ${modprobeGrepWord('"$gere"')}
+  if [ "$_ctks" != "$gsum" ]; then echo "conflict: the modprobe.d lines that can keep conntrack out changed since they were read" >&2; exit ${EXIT.CONFLICT}; fi
 fi
 # A helper rule needs its helper in the kernel: the kernel would ask modprobe for its alias itself,
 # but a failure there reads "No such file or directory"; loaded here, a failure says which module.

@@ -106,14 +106,14 @@ if command -v nft >/dev/null 2>&1; then
     fi
   fi
 fi
-# Listed once: the hash is of the same bytes the apply script hashes (ctk_nft_table | sha256sum).
-# $(...) drops the listing's final newline, and printf puts it back; an empty listing stays empty.
-# Printable ASCII is hashed by the provider (nftTableHash).
 # Not asked for where the JSON listing of tables does not name it (a table's name is printed as
 # written, between quotes): one nft fewer where the table is not there yet, or never is (rules in
 # iptables). Absent or not asked for, the listing is empty, as the apply's ctk_nft_table prints it.
 case "$tj" in *'"${NFT_TABLE}"'*) nt=$(ctk_nft_table) ;; '{"nftables"'*) nt= ;; *) nt=$(ctk_nft_table) ;; esac
-if ! ctk_ascii "$nt"; then echo "hash=$(if [ -n "$nt" ]; then printf '%s\\n' "$nt"; fi | sha256sum | cut -c1-64)"; fi
+# Listed once: the hash is of the same bytes the apply script hashes (ctk_out_sum ctk_nft_table).
+# $(...) drops the listing's final newline, and printf puts it back (not ASCII, so not empty).
+# Printable ASCII is hashed by the provider (nftTableHash).
+if ! ctk_ascii "$nt"; then ctk_out_sum printf '%s\\n' "$nt"; echo "hash=$_ctks"; fi
 ${sectionStart("nft-tables")}
 if [ -n "$tj" ]; then printf '%s\\n' "$tj"; fi
 ${sectionStart("nft-table")}

@@ -40,13 +40,18 @@ describe("the hashes an apply compares", () => {
         );
   });
 
-  it("are, for the nft table, what the apply's `ctk_nft_table | sha256sum` prints for the same listing", () => {
+  it("are, for the nft table, what the apply's `ctk_out_sum ctk_nft_table` gives for the same listing", () => {
     // The observe script reads the listing with $(...) (its final newline dropped); nft prints it with one.
     for (const listing of [
       "",
       '{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"table": {"family": "inet", "name": "pulumi_conntrack"}}]}',
     ])
-      expect(nftTableHash(listing)).toBe(sh('if [ -n "$1" ]; then printf \'%s\\n\' "$1"; fi | sha256sum | cut -c1-64', [listing]));
+      expect(nftTableHash(listing)).toBe(
+        // nft stands in for itself: the listing with its final newline, nothing for an absent table.
+        sh('L=$1; ctk_nft_table() { if [ -n "$L" ]; then printf \'%s\\n\' "$L"; fi; }; ctk_out_sum ctk_nft_table; echo "$_ctks"', [
+          listing,
+        ]),
+      );
   });
 
   it("are left to the provider only for printable ASCII, tabs and newlines (ctk_ascii)", () => {

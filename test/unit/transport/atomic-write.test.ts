@@ -161,7 +161,7 @@ describe("atomic-write fragment", () => {
     // ConntrackTableSize's content is an argument (whole with the command line): ctk_write_text sums it itself.
     expect(TABLE_APPLY).toMatch(/ctk_write_text "\$f" 0644 "\$c"/);
     expect(ATOMIC_WRITE_FUNCTIONS).toMatch(
-      /ctk_write_text\(\) \{\n {2}printf '%s' "\$3" \| ctk_write_file "\$1" "\$2" "\$\(printf '%s' "\$3" \| sha256sum/,
+      /ctk_write_text\(\) \{\n {2}_ctkw=\$\(printf '%s' "\$3" \| sha256sum\)\n {2}printf '%s' "\$3" \| ctk_write_file "\$1" "\$2" "\$\{_ctkw%% \*\}"/,
     );
     expect(readFileSync(path.join(__dirname, "../../../provider/resources/module-blacklist/apply.ts"), "utf8")).toContain(
       'ctk_write_file "$f" "$fmode" "$fsum"',

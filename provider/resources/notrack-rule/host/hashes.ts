@@ -1,6 +1,6 @@
 /**
  * The hashes an apply compares under the host lock to know that the live ruleset is still the one
- * its plan was made from (`ctk_chain_hash`, `ctk_nft_table | sha256sum` in the apply script).
+ * its plan was made from (`ctk_chain_hash`, `ctk_out_sum ctk_nft_table` in the apply script).
  *
  * The observe script prints them only for text that is not plain printable ASCII (`ctk_ascii`):
  * for plain text the provider computes the same digest from the observed text, and each host is
@@ -25,7 +25,7 @@ export function chainHash(save: string, chain: string): string {
 }
 
 /**
- * What the apply script's `ctk_nft_table | sha256sum` prints when this package's table lists as
+ * What the apply script's `ctk_out_sum ctk_nft_table` gives when this package's table lists as
  * `listing` (the observe script's text of it, without its final newline; empty when there is no
  * table). Pure.
  */
