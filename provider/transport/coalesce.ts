@@ -122,6 +122,30 @@ export const OBSERVE_DRIVER = [
   `done`,
 ].join("\n");
 
+/**
+ * The driver for a change followed by observations (see `snapshot.ts`, "a change brings the host's
+ * unseen reads along"), run as `sh -c FOLLOWED_CHANGE_DRIVER sh CHANGE OBSERVATION...`: it runs the
+ * change first, with the channel's stdin as its own (no copy), reports it, and only then runs each
+ * observation in turn without stdin, reporting each as it ends, in the frames of {@link DRIVER}.
+ * The observations therefore read the host as the change left it. Nothing runs when the private
+ * directory cannot be made (exit {@link EXIT.DRIVER_SETUP_FAILED}, no report).
+ */
+export const FOLLOWED_CHANGE_DRIVER = [
+  ...DRIVER_SETUP,
+  `c=$1`,
+  `shift`,
+  `i=0`,
+  // The change keeps the channel's stdin; `command eval`, as in OBSERVE_DRIVER.
+  `command eval "$c" > "$t/o" 2> "$t/e"`,
+  `rc=$?`,
+  ...reportFrame('"$t/o"', '"$t/e"'),
+  `for c in "$@"; do`,
+  `  command eval "$c" < /dev/null > "$t/o" 2> "$t/e"`,
+  `  rc=$?`,
+  ...reportFrame('"$t/o"', '"$t/e"'),
+  `done`,
+].join("\n");
+
 /** Longest command line {@link OBSERVE_DRIVER} takes as one argument (Linux: 128 KiB per argument). */
 export const MAX_OBSERVE_LINE = 96 * 1024;
 

@@ -6,6 +6,7 @@ import {
   Coalescer,
   coalesceSettings,
   DRIVER,
+  FOLLOWED_CHANGE_DRIVER,
   FrameReader,
   groupInput,
   MAX_OBSERVE_LINE,
@@ -50,6 +51,12 @@ export interface ExecOptions {
    * even if a change overlapped or followed it (see `snapshot.ts`).
    */
   since?: number;
+  /**
+   * For a change: observations to run on its channel right after it, for the caller's next plans
+   * on this host (a batch that expects more members); they count as those a change brings along
+   * (see `snapshot.ts`). Ignored without the host snapshot.
+   */
+  then?: readonly Observation[];
 }
 
 /**
@@ -106,7 +113,18 @@ export async function exec(conn: Connection, argv: readonly string[], opts: Exec
       opts.observation,
       opts.since,
     );
-  return hostSnapshots.changing(host, () => send(conn, argv, opts, label));
+  // The coalescer (opt-in) groups changes its own way; a change then brings nothing along. Nor does
+  // a change given more than the default time (an initramfs regenerated, modules unloaded): what
+  // waits for the reads after it would wait as long.
+  if (coalesceSettings.enabled || (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) > DEFAULT_TIMEOUT_MS)
+    return hostSnapshots.changing(host, () => send(conn, argv, opts, label));
+  return hostSnapshots.change(
+    host,
+    connectionIdentity(conn),
+    (after) =>
+      after.length === 0 ? { change: send(conn, argv, opts, label), after: [] } : changeThenObserve(conn, { argv, opts, label }, after),
+    opts.then,
+  );
 }
 
 /** The observations of this process's engine operation, per host (see `snapshot.ts`). */
@@ -140,6 +158,43 @@ function send(conn: Connection, argv: readonly string[], opts: ExecOptions, labe
   const line = remoteCommandLine(conn, argv);
   if (!coalesceSettings.enabled) return alone(conn, line, opts, label);
   return coalescer.submit(poolKey(conn), { conn, line, stdin: opts.stdin, opts, label });
+}
+
+/**
+ * A change and then observations of the same host on one channel ({@link FOLLOWED_CHANGE_DRIVER}):
+ * the change is answered as soon as it ends, each observation when it is done. A change too long
+ * for the driver, or a host without a private directory for it, gets the change alone and the
+ * observations on their own channels once it has ended.
+ */
+function changeThenObserve(
+  conn: Connection,
+  change: { argv: readonly string[]; opts: ExecOptions; label: string },
+  after: readonly Observation[],
+): { change: Promise<ExecResult>; after: Promise<MemberResult<ExecResult>>[] } {
+  const first = remoteCommandLine(conn, change.argv);
+  const lines = after.map((o) => remoteCommandLine(conn, o.argv));
+  execStats.commands += 1 + after.length;
+  const oneByOne = (answer: Answer) =>
+    void settled(alone(conn, first, change.opts, change.label)).then((r) => {
+      answer(0, r);
+      after.forEach((o, i) => void settled(alone(conn, lines[i], { timeoutMs: o.timeoutMs }, o.label)).then((x) => answer(i + 1, x)));
+    });
+  const run = {
+    line: remoteCommandLine({ sudo: false }, ["sh", "-c", FOLLOWED_CHANGE_DRIVER, "sh", first, ...lines]),
+    stdin: change.opts.stdin,
+    labels: [change.label, ...after.map((o) => o.label)],
+    timeouts: [change.opts.timeoutMs, ...after.map((o) => o.timeoutMs)],
+  };
+  // Each line is one argument of the driver (Linux: at most 128 KiB each).
+  const fits = [first, ...lines].every((l) => Buffer.byteLength(l) <= MAX_OBSERVE_LINE);
+  const [done, ...rest] = fits ? viaDriver(conn, run, oneByOne) : answered(run.labels.length, oneByOne);
+  return {
+    change: done.then((r) => {
+      if (!r.ok) throw r.error;
+      return r.value;
+    }),
+    after: rest,
+  };
 }
 
 /** Observations of one host on one channel, side by side (one alone on its own), each answered when it ends. */
@@ -189,61 +244,88 @@ function sendGroup(members: Member[], sideBySide = false): Promise<MemberResult<
  */
 function sendEach(members: Member[], sideBySide = false): Promise<MemberResult<ExecResult>>[] {
   if (members.length === 1) return [settled(alone(members[0].conn, members[0].line, members[0].opts, members[0].label))];
-  const conn = members[0].conn;
-  const host = hostLabel(conn);
-  const label = `${members.length} commands: ${members.map((m) => m.label.split("\n")[0].slice(0, 60)).join("; ")}`;
-  // No command of the group gets less time than it would alone.
-  const timeoutMs = members.reduce((t, m) => t + (m.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), 0);
   // Observations (no stdin) run side by side, their command lines as arguments; others in order.
   const run = sideBySide
     ? { line: observeDriverLine(members.map((m) => m.line)), stdin: undefined }
     : { line: remoteCommandLine({ sudo: false }, ["sh", "-c", DRIVER]), stdin: groupInput(members) };
-  execStats.channels++;
-  const started = performance.now();
-  const answers = members.map(() => {
+  return viaDriver(
+    members[0].conn,
+    { ...run, labels: members.map((m) => m.label), timeouts: members.map((m) => m.opts.timeoutMs) },
+    // No temporary directory on the host (full or read-only /tmp): one channel per command.
+    (answer) => members.forEach((m, i) => void settled(alone(m.conn, m.line, m.opts, m.label)).then((r) => answer(i, r))),
+  );
+}
+
+/** Answers command `i` of a group (only its first answer counts). */
+type Answer = (i: number, r: MemberResult<ExecResult>) => void;
+
+/** One promise per command of a group, answered by `fill` through {@link Answer}. */
+function answered(count: number, fill: (answer: Answer) => void): Promise<MemberResult<ExecResult>>[] {
+  const answers = Array.from({ length: count }, () => {
     let resolve!: (r: MemberResult<ExecResult>) => void;
     const promise = new Promise<MemberResult<ExecResult>>((r) => (resolve = r));
     return { promise, resolve, done: false };
   });
-  const answer = (i: number, r: MemberResult<ExecResult>) => {
+  fill((i, r) => {
     const a = answers[i];
     if (a.done) return;
     a.done = true;
     a.resolve(r);
-  };
-  const frames = new FrameReader(members.length);
-  const onStdout = (chunk: Buffer) => {
-    for (const f of frames.push(chunk)) {
-      const o = f.outcome;
-      answer(f.index, {
-        ok: true,
-        value: {
-          exitCode: o.exitCode,
-          stdout: o.stdout.toString("utf8"),
-          stderr: o.stderr.toString("utf8"),
-          durationMs: performance.now() - started,
-        },
-      });
-    }
-  };
-  withChannel(conn, (client) => runOnChannel(client, run.line, { stdin: run.stdin, timeoutMs, onStdout }, host, label)).then(
-    (raw) => {
-      if (answers.every((a) => !a.done) && raw.exitCode === EXIT.DRIVER_SETUP_FAILED) {
-        // No temporary directory on the host (full or read-only /tmp): one channel per command.
-        members.forEach((m, i) => void settled(alone(m.conn, m.line, m.opts, m.label)).then((r) => answer(i, r)));
-        return;
-      }
-      // The channel ended before these commands reported: as commands whose channel closed.
-      members.forEach((_, i) =>
-        answer(i, {
-          ok: true,
-          value: { exitCode: null, signal: raw.signal ?? "channel closed", stdout: "", stderr: "", durationMs: raw.durationMs },
-        }),
-      );
-    },
-    (error) => members.forEach((_, i) => answer(i, { ok: false, error })),
-  );
+  });
   return answers.map((a) => a.promise);
+}
+
+/**
+ * Runs a driver (`coalesce.ts`) for a group of commands on one channel and answers each command as
+ * soon as the driver reports it; commands the channel ended without reporting are answered as
+ * commands whose channel closed. When the driver ran nothing for want of a private directory on the
+ * host, `instead` runs the commands some other way and answers them.
+ */
+function viaDriver(
+  conn: Connection,
+  run: { line: string; stdin?: string | Buffer; labels: readonly string[]; timeouts: readonly (number | undefined)[] },
+  instead: (answer: Answer) => void,
+): Promise<MemberResult<ExecResult>>[] {
+  const count = run.labels.length;
+  const host = hostLabel(conn);
+  const label = `${count} commands: ${run.labels.map((l) => l.split("\n")[0].slice(0, 60)).join("; ")}`;
+  // No command of the group gets less time than it would alone.
+  const timeoutMs = run.timeouts.reduce<number>((t, x) => t + (x ?? DEFAULT_TIMEOUT_MS), 0);
+  execStats.channels++;
+  const started = performance.now();
+  return answered(count, (answer) => {
+    let reported = 0;
+    const frames = new FrameReader(count);
+    const onStdout = (chunk: Buffer) => {
+      for (const f of frames.push(chunk)) {
+        const o = f.outcome;
+        reported++;
+        answer(f.index, {
+          ok: true,
+          value: {
+            exitCode: o.exitCode,
+            stdout: o.stdout.toString("utf8"),
+            stderr: o.stderr.toString("utf8"),
+            durationMs: performance.now() - started,
+          },
+        });
+      }
+    };
+    withChannel(conn, (client) => runOnChannel(client, run.line, { stdin: run.stdin, timeoutMs, onStdout }, host, label)).then(
+      (raw) => {
+        if (reported === 0 && raw.exitCode === EXIT.DRIVER_SETUP_FAILED) return instead(answer);
+        // The channel ended before these commands reported: as commands whose channel closed.
+        for (let i = 0; i < count; i++)
+          answer(i, {
+            ok: true,
+            value: { exitCode: null, signal: raw.signal ?? "channel closed", stdout: "", stderr: "", durationMs: raw.durationMs },
+          });
+      },
+      (error) => {
+        for (let i = 0; i < count; i++) answer(i, { ok: false, error });
+      },
+    );
+  });
 }
 
 /** Like {@link exec}, but a non-zero exit throws {@link RemoteCommandError} naming host, command and stderr. */

@@ -21,7 +21,7 @@
  * - Prefetched observations run with the host's own connection settings (its `sudo`), never with
  *   another host's command line.
  *
- * Two refinements for a `pulumi up`, where the resources of a host start together:
+ * Three refinements for a `pulumi up`, where the resources of a host start together:
  * - A miss waits {@link snapshotSettings.gatherMs} for the host's other observations issued in the
  *   same moment (the engine's calls arrive one by one, a millisecond or two apart), and they go to
  *   the host together on one channel. Joining an observation that has not started yet is as fresh
@@ -35,7 +35,20 @@
  *   everything the plan decided by: two such plans that each read the host before the other's
  *   change would otherwise both go ahead (a write skew). NotrackRule's apply re-checks the rules,
  *   the saved file and the modprobe.d lines that keep conntrack or a helper out (its plan's
- *   `modprobeGuard`); ModuleBlacklist's re-checks the managed rules that need a listed module.
+ *   `modprobeGuard`); ModuleBlacklist's re-checks the managed rules that need a listed module (its
+ *   delete decides by its own managed file, which nothing else writes).
+ * - A change brings along, on its channel right after it, the observations this process learnt on
+ *   other hosts that have not run on this host yet in this operation ({@link HostSnapshots.change}):
+ *   a host's last resources, asked for once its first change is under way, plan from them instead
+ *   of from a read of their own (one channel fewer per host in a cold `up` and a `destroy`, where a
+ *   host's ninth and tenth resources get an engine slot only when its first ones are done). They
+ *   read the host after the change, so they count as started when the change was asked for, and,
+ *   when no other change of this process ran beside it, as started after it. The same channel also
+ *   takes the host's observations waiting to start together when the change is issued (they run
+ *   after it rather than beside it), and those its caller asks to read again (`then`: a NotrackRule
+ *   batch that expects more rules of the host, for the next batch's plan). A change given more
+ *   than the default time (an initramfs regenerated) brings nothing along: what waits for those
+ *   reads would wait as long.
  */
 
 /** Tuning; tests and benchmarks may change it. */
@@ -62,6 +75,14 @@ export const snapshotSettings = {
    * host runs its scripts on its own CPU, the saved round trip may be worth it.
    */
   prefetchForPlans: process.env.CONNTRACK_HOST_SNAPSHOT_PLAN_PREFETCH === "1",
+  /**
+   * Whether a change also runs, on its own channel right after it, the host's observations that
+   * this process learnt on other hosts and that have not run on this host yet in this operation
+   * (see {@link HostSnapshots.change}): in a `pulumi up` the host's last resources (a fleet's hosts
+   * run the same program) are asked for after its first change began, and find their read taken
+   * after it instead of costing a channel of their own. Off with CONNTRACK_HOST_SNAPSHOT_FOLLOW=0.
+   */
+  followChanges: process.env.CONNTRACK_HOST_SNAPSHOT_FOLLOW !== "0",
   /** Most other observations prefetched with one. */
   maxPrefetch: 8,
   /**
@@ -103,6 +124,15 @@ export interface ObservedResult {
   stdout: string;
 }
 
+/**
+ * Runs a change on one host and, on the same channel once the change has ended there, the
+ * observations `after`: the change's answer, and each observation's when it is done.
+ */
+export type FollowedChangeRunner<T, R> = (after: readonly Observation[]) => {
+  change: Promise<T>;
+  after: ReadonlyArray<Promise<ObservationOutcome<R>>>;
+};
+
 /** What one observation of a group ended with. */
 export type ObservationOutcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
@@ -132,6 +162,8 @@ interface Gathering<R> {
    */
   prefetch: "all" | "unseen" | "none";
   members: Map<string, { obs: Observation; answer: Promise<R>; settle(p: Promise<R>): void }>;
+  /** Taken over by a change that started before the group did: its members run after the change. */
+  taken?: boolean;
 }
 
 interface HostState<R> {
@@ -141,6 +173,8 @@ interface HostState<R> {
   epoch: number;
   /** Commands other than observations in flight on the host. */
   changing: number;
+  /** Commands other than observations started on the host. */
+  starts: number;
   kept: Map<string, Kept<R>>;
   inFlight: Map<string, Promise<R>>;
   /** The last start of each observation, kept across changes, for plans that arrived before them. */
@@ -167,7 +201,7 @@ export class HostSnapshots<R extends ObservedResult> {
   private state(host: string): HostState<R> {
     let s = this.hosts.get(host);
     if (!s) {
-      s = { version: 0, epoch: 0, changing: 0, kept: new Map(), inFlight: new Map(), recent: new Map(), gathering: new Map() };
+      s = { version: 0, epoch: 0, changing: 0, starts: 0, kept: new Map(), inFlight: new Map(), recent: new Map(), gathering: new Map() };
       this.hosts.set(host, s);
     }
     return s;
@@ -224,6 +258,7 @@ export class HostSnapshots<R extends ObservedResult> {
 
   /** Starts a gathered group on one channel: its members, and what else was learnt as `g.prefetch` says. */
   private start(s: HostState<R>, who: string, g: Gathering<R>): void {
+    if (g.taken) return;
     if (s.gathering.get(who) === g) s.gathering.delete(who);
     const own = [...g.members.entries()].map(([k, m]) => [k, m.obs] as const);
     const extra = (g.prefetch === "none" ? [] : [...this.learnt.values()])
@@ -292,6 +327,7 @@ export class HostSnapshots<R extends ObservedResult> {
     const s = this.state(host);
     this.drop(s);
     s.changing++;
+    s.starts++;
     try {
       return await fn();
     } finally {
@@ -299,6 +335,98 @@ export class HostSnapshots<R extends ObservedResult> {
       s.epoch++;
       this.drop(s);
     }
+  }
+
+  /**
+   * A change through connection identity `who` that brings along, on its channel after it, the
+   * observations this process learnt on other hosts that have not run on this host yet in this
+   * operation, and those of `who` waiting to start together ({@link snapshotSettings.gatherMs}:
+   * they run after the change instead of beside it), and `then`, observations the caller wants to
+   * read again after its change ({@link snapshotSettings.followChanges}); otherwise
+   * {@link changing}. Each such
+   * observation counts as started when the change was asked for (it reads the host even later), so
+   * a re-checked plan asked for before the change ended may take it (`since`). When no other change
+   * of this process ran on the host while this one did, it reads the host as this change left it:
+   * it then also counts as started after this change (a plan asked for once the change ended may
+   * take it) and is kept for the host's later reads, unless something else has started there by
+   * the time it is done.
+   */
+  async change<T>(host: string, who: string, run: FollowedChangeRunner<T, R>, then: readonly Observation[] = []): Promise<T> {
+    const s = this.state(host);
+    // Observations of this login waiting to start together go after the change instead of beside it.
+    const waiting = snapshotSettings.followChanges ? s.gathering.get(who) : undefined;
+    const asked = waiting ? [...waiting.members.entries()].map(([k, m]) => [k, m.obs] as const) : [];
+    const wanted = then.map((o) => [keptKey(who, o.argv), o] as const);
+    // Each once: what waits, what the caller wants read again, what the host has not run yet.
+    const after = snapshotSettings.followChanges
+      ? [...new Map([...asked, ...wanted, ...this.unseen(s, who)].map(([k, o]) => [k, [k, o] as const])).values()]
+      : [];
+    if (after.length === 0) return this.changing(host, () => run([]).change);
+    if (waiting) {
+      waiting.taken = true;
+      s.gathering.delete(who);
+    }
+    this.drop(s);
+    const alone = s.changing === 0;
+    s.changing++;
+    const starts = ++s.starts;
+    const at = performance.now();
+    const records: Started<R>[] = [];
+    // Set when the change ends alone: the host's version from which its observations may be kept.
+    const gate: { keepAt?: number } = {};
+    try {
+      let started: ReturnType<FollowedChangeRunner<T, R>>;
+      try {
+        started = run(after.map(([, o]) => o));
+      } catch (error) {
+        // A runner that throws at once answers the change and every observation with its error.
+        started = { change: Promise.reject(error), after: after.map(() => Promise.resolve({ ok: false as const, error })) };
+      }
+      after.forEach(([k], i) => {
+        const outcome =
+          started.after[i] ?? Promise.resolve({ ok: false as const, error: new Error("internal error: an observation gave no result") });
+        const forget = () => {
+          if (s.recent.get(k) === record) s.recent.delete(k);
+        };
+        const promise: Promise<R> = outcome.then(
+          (r) => {
+            if (!r.ok || r.value.exitCode !== 0) forget();
+            if (!r.ok) throw r.error;
+            if (gate.keepAt === s.version && s.changing === 0 && r.value.exitCode === 0)
+              s.kept.set(k, { at: performance.now(), value: r.value });
+            return r.value;
+          },
+          (error) => {
+            forget();
+            throw error;
+          },
+        );
+        // Nobody may ask for it: that must not surface as an unhandled rejection.
+        promise.catch(() => undefined);
+        const record: Started<R> = { epoch: s.epoch, at, promise };
+        records.push(record);
+        s.recent.set(k, record);
+        waiting?.members.get(k)?.settle(promise);
+      });
+      return await started.change;
+    } finally {
+      s.changing--;
+      s.epoch++;
+      this.drop(s);
+      if (alone && s.starts === starts) {
+        for (const r of records) r.epoch = s.epoch;
+        gate.keepAt = s.version;
+      }
+    }
+  }
+
+  /** The observations learnt on other hosts that have not started on `s` through `who` in this operation. */
+  private unseen(s: HostState<R>, who: string): (readonly [string, Observation])[] {
+    const gathering = s.gathering.get(who);
+    return [...this.learnt.values()]
+      .map((o) => [keptKey(who, o.argv), o] as const)
+      .filter(([k]) => !s.recent.has(k) && !s.inFlight.has(k) && !this.keptValue(s, k) && !gathering?.members.has(k))
+      .slice(0, snapshotSettings.maxPrefetch);
   }
 
   /** Forgets every host's kept observations (a new engine operation in the same process). */

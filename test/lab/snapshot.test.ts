@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handler } from "../../provider/runtime";
-import { exec, execStats, resetSnapshots } from "../../provider/transport/exec";
+import { exec, execStats, hostEpoch, resetSnapshots } from "../../provider/transport/exec";
 import { parseConnection } from "../../provider/status/collect";
 import { snapshotSettings } from "../../provider/transport/snapshot";
 import { closeAll } from "../../provider/transport/pool";
@@ -16,6 +16,7 @@ import { hostSh, isRoot, labConnection, labRunning, loadLab, resetHost } from ".
 
 const H = "ctlab16";
 const UDP = "/proc/sys/net/netfilter/nf_conntrack_udp_timeout";
+const PROBE = "/etc/ctk-follow-probe";
 type Props = Record<string, unknown>;
 
 async function checked(type: string, news: Props): Promise<Props> {
@@ -118,6 +119,53 @@ describe.skipIf(!isRoot() || !labRunning())("host snapshot: one observation of a
     const after = await readAll();
     expect(after.ConntrackTableSize.timeouts).toMatchObject({ udp: 43 });
     expect((await hostSh(H, `cat ${UDP}`)).trim()).toBe("43");
+  });
+
+  it("a change brings along the reads its login has not run on the host yet: one channel, and they read what it left", async () => {
+    resetSnapshots();
+    const root = parseConnection(labConnection(H) as never);
+    // Another identity to the same machine: nothing has run through it in this "operation".
+    const other = parseConnection(labConnection(H, { sudo: true }) as never);
+    const read = ["sh", "-c", `cat ${PROBE} 2>/dev/null || echo none`];
+    try {
+      expect((await exec(root, read, { observation: "read" })).stdout).toBe("none\n");
+      const asked = hostEpoch(other);
+      const both = await channelsOf(() =>
+        Promise.all([
+          exec(other, ["sh", "-c", `cat > ${PROBE}`], { stdin: "written\n" }),
+          // A sibling's plan, asked for while the change runs.
+          exec(other, read, { observation: "plan", since: asked }),
+        ]),
+      );
+      expect(both.value.map((r) => r.exitCode)).toEqual([0, 0]);
+      expect(both.value[1].stdout).toBe("written\n");
+      expect(both.channels).toBe(1);
+      // No other change ran beside it: what followed it is kept for the login's reads.
+      const again = await channelsOf(() => exec(other, read, { observation: "read" }));
+      expect([again.channels, again.value.stdout]).toEqual([0, "written\n"]);
+
+      // A change too long to be one argument of the driver runs alone, and the reads after it.
+      resetSnapshots();
+      const commands = execStats.commands;
+      const long = await channelsOf(() =>
+        Promise.all([
+          exec(other, ["sh", "-c", `cat > ${PROBE}; : "$1"`, "sh", "x".repeat(100 * 1024)], { stdin: "long\n" }),
+          exec(other, read, { observation: "plan", since: 0 }),
+        ]),
+      );
+      expect(long.value.map((r) => r.stdout)).toEqual(["", "long\n"]);
+      // Each on its own channel: the change, the read asked for, and what else this process learnt.
+      expect(long.channels).toBe(execStats.commands - commands);
+      expect(long.channels).toBeGreaterThanOrEqual(2);
+
+      // A change given more than the default time (an initramfs regenerated) brings nothing along.
+      resetSnapshots();
+      const before = execStats.commands;
+      const slow = await channelsOf(() => exec(other, ["sh", "-c", `cat > ${PROBE}`], { stdin: "slow\n", timeoutMs: 300_000 }));
+      expect([slow.value.exitCode, slow.channels, execStats.commands - before]).toEqual([0, 1, 1]);
+    } finally {
+      await hostSh(H, `rm -f ${PROBE}`);
+    }
   });
 
   it("a change through another login to the same host drops what this login kept", async () => {

@@ -169,7 +169,16 @@ export const moduleBlacklistKind: ResourceKind<ModuleBlacklistInputs, ModuleBlac
     const inputs = inputsOf(stored);
     const conn = inputs.connection;
     const path = managedPath(inputs.fileName);
-    const obs = await observe(conn, path, inputs.modules ?? [], { initramfs: inputs.initramfs !== "never", notrack: false });
+    // As in `converge`, the plan may start from a read of the host begun since the engine asked:
+    // it decides by the managed file, which only this resource writes, and by the initramfs, which
+    // a read taken now could equally have seen before a sibling's regeneration.
+    const since = hostEpoch(conn);
+    const obs = await observe(conn, path, inputs.modules ?? [], {
+      initramfs: inputs.initramfs !== "never",
+      notrack: false,
+      shared: "plan",
+      since,
+    });
     const d = planDelete(obs, inputs, recordedFrom(stored));
     const file = deleteAction(d);
     if (file === null) return;

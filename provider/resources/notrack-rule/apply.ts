@@ -2,6 +2,7 @@ import type { Connection } from "../../connection/schema";
 import { hostLabel } from "../../connection/schema";
 import { RemoteCommandError } from "../../errors";
 import { commandFailed, exec, script } from "../../transport/exec";
+import type { Observation } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
 import { KERNEL_RELEASE } from "../../transport/facts";
 import { ATOMIC_WRITE_FUNCTIONS, contentSha256 } from "../../transport/files";
@@ -190,11 +191,16 @@ function liveHint(stderr: string, p: Plan): string {
  * Runs the plan on the host in one command. Resolves `"conflict"` when the host changed since it
  * was observed (nothing was changed; observe again and re-plan), `"done"` otherwise.
  */
-export async function applyPlan(conn: Connection, family: Family, p: Plan): Promise<"done" | "conflict"> {
+export async function applyPlan(
+  conn: Connection,
+  family: Family,
+  p: Plan,
+  then: readonly Observation[] = [],
+): Promise<"done" | "conflict"> {
   const { argv, stdin, batch: text } = applyInvocation(family, p);
   const what = [p.live ? `${p.live.backend} batch` : "", p.file ? `write ${p.file.path}` : ""].filter(Boolean).join(" + ");
   const label = `apply NOTRACK rule change (${what})`;
-  const r = await exec(conn, argv, { stdin, label });
+  const r = await exec(conn, argv, { stdin, label, then });
   if (r.exitCode === EXIT.OK) return "done";
   if (r.exitCode === EXIT.CONFLICT) return "conflict";
   if (r.exitCode === EXIT.LIVE_FAILED) {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Connection } from "../../connection/schema";
 import { commandFailed, exec, script } from "../../transport/exec";
-import type { SnapshotUse } from "../../transport/snapshot";
+import type { Observation, SnapshotUse } from "../../transport/snapshot";
 import { EXIT } from "../../transport/exit-codes";
 import { FACTS_SCRIPT, parseFacts } from "../../transport/facts";
 import { parseKeyValues, parseSections, sectionStart } from "../../transport/sections";
@@ -244,6 +244,14 @@ export function parseObserved(stdout: string, family: Family): Observed {
   };
 }
 
+/** The command {@link observe} runs: what a change may ask to run after it (`ExecOptions.then`). */
+export function observeCommand(family: Family, variant?: IptablesVariant): Observation {
+  return {
+    argv: script(OBSERVE_SCRIPT, [family === "ipv6" ? "6" : "4", variant ?? ""]),
+    label: "observe NOTRACK rules (facts, raw table, nft table, saved rulesets)",
+  };
+}
+
 /**
  * Reads facts, the live rules (one iptables variant's raw table and this package's nft table) and
  * the saved rulesets in one round trip. Changes nothing on the host.
@@ -254,8 +262,7 @@ export async function observe(
   variant?: IptablesVariant,
   opts: { shared?: SnapshotUse; since?: number } = {},
 ): Promise<Observed> {
-  const argv = script(OBSERVE_SCRIPT, [family === "ipv6" ? "6" : "4", variant ?? ""]);
-  const label = "observe NOTRACK rules (facts, raw table, nft table, saved rulesets)";
+  const { argv, label } = observeCommand(family, variant);
   const r = await exec(conn, argv, { label, observation: opts.shared ?? "fresh", since: opts.since });
   if (r.exitCode !== EXIT.OK) throw commandFailed(conn, argv, r, { label });
   return parseObserved(r.stdout, family);

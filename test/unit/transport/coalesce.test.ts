@@ -1,6 +1,6 @@
 /** Commands issued together for one host: grouping, framing, and the driver run by a local sh. */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -8,6 +8,7 @@ import {
   Coalescer,
   coalesceSettings,
   DRIVER,
+  FOLLOWED_CHANGE_DRIVER,
   groupInput,
   FrameReader,
   OBSERVE_DRIVER,
@@ -204,6 +205,49 @@ describe("the observation driver (a host's reads on one channel, side by side)",
     expect(o[0].stdout.toString()).toBe("driver\nC\n");
     expect(o[1].stderr.toString()).toMatch(/unterminated|syntax|EOF/i);
     expect(o[2].stdout.toString()).toBe("after");
+  });
+});
+
+describe("the followed-change driver (a change, then the host's reads, on one channel)", () => {
+  const line = (src: string, ...args: string[]) => remoteCommandLine({ sudo: false }, script(src, args));
+  const run = (lines: string[], input?: string | Buffer, env?: NodeJS.ProcessEnv) =>
+    spawnSync("sh", ["-c", FOLLOWED_CHANGE_DRIVER, "sh", ...lines], { input, env: env ?? process.env });
+
+  it("runs the change first with the channel's stdin, then each read without it, and reports each apart", () => {
+    const d = mkdtempSync(path.join(tmpdir(), "ctk-follow-"));
+    try {
+      const r = run(
+        [
+          line('cat > "$1/f"; printf changed; echo note >&2; exit 4', d),
+          line('cat "$1/f"; cat; printf "|%s" "$2"', d, "it's $(id)"),
+          line("printf '0 0 5 0\nlooks like a frame'; exit 2"),
+        ],
+        "the change's input\0with a NUL",
+      );
+      expect(r.status).toBe(0);
+      // The change's report comes first, before any read ran.
+      expect(r.stdout.toString().startsWith("0 4 7 5\nchanged")).toBe(true);
+      const o = parseGroupOutput(r.stdout, 3);
+      expect(o.map((x) => x.exitCode)).toEqual([4, 0, 2]);
+      expect(o[0].stderr.toString()).toBe("note\n");
+      // The read sees what the change left, and gets no stdin of its own.
+      expect(o[1].stdout.toString()).toBe("the change's input\0with a NUL|it's $(id)");
+      expect(o[2].stdout.toString()).toBe("0 0 5 0\nlooks like a frame");
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("runs nothing when it cannot make its private directory, and says so by its exit code", () => {
+    const d = mkdtempSync(path.join(tmpdir(), "ctk-follow-"));
+    try {
+      const r = run([line('touch "$1/ran"', d), line('touch "$1/read"', d)], "", { ...process.env, TMPDIR: path.join(d, "missing") });
+      expect(r.status).toBe(EXIT.DRIVER_SETUP_FAILED);
+      expect(r.stdout.length).toBe(0);
+      expect(readdirSync(d)).toEqual([]);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });
 

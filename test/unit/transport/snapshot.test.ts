@@ -392,3 +392,151 @@ describe("HostSnapshots: each observation of a group answers when it is done", (
     expect((await slow).stdout).toBe("slow");
   });
 });
+
+describe("HostSnapshots: a change brings the host's unseen reads along (followChanges)", () => {
+  beforeEach(() => {
+    snapshotSettings.gatherMs = 0;
+  });
+
+  /** A change that holds until released, and answers the reads run after it with `answer`. */
+  function heldChange(answer: (o: Observation) => ObservedResult = (o) => ({ exitCode: 0, stdout: `${o.label} after` })) {
+    const followed: string[][] = [];
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const run = (after: readonly Observation[]) => {
+      followed.push(after.map((o) => o.label));
+      const change = gate.then(() => "changed");
+      return { change, after: after.map((o) => change.then(() => ({ ok: true as const, value: answer(o) }))) };
+    };
+    return { followed, run, release: () => open() };
+  }
+
+  it("a change runs, after itself, the learnt reads this host has not run; plans asked for during or after it take them", async () => {
+    const { s, h } = await learntOnFirstHost();
+    const asked = s.epoch("h2");
+    await s.observe("h2", ID, obs("a"), h.runner, "plan", asked);
+    const c = heldChange();
+    const done = s.change("h2", ID, c.run);
+    // "a" ran on this host already: only "b" follows the change.
+    expect(c.followed).toEqual([["b"]]);
+    // A sibling asked for while the change runs waits for the read that follows it.
+    const during = s.observe("h2", ID, obs("b"), h.runner, "plan", asked);
+    c.release();
+    expect(await done).toBe("changed");
+    expect((await during).stdout).toBe("b after");
+    // One asked for once the change ended takes it too: no other change ran beside it.
+    const later = s.epoch("h2");
+    expect(later).toBe(asked + 1);
+    expect((await s.observe("h2", ID, obs("b"), h.runner, "plan", later)).stdout).toBe("b after");
+    // And it is kept for reads, as a read taken after the change.
+    expect((await s.observe("h2", ID, obs("b"), h.runner, "read")).stdout).toBe("b after");
+    expect(h.calls).toEqual([["a"]]);
+  });
+
+  it("beside another change, its reads count only as begun when it was asked for, and are not kept", async () => {
+    const { s, h } = await learntOnFirstHost();
+    const asked = s.epoch("h2");
+    const c = heldChange();
+    const done = s.change("h2", ID, c.run);
+    expect(c.followed).toEqual([["a", "b"]]);
+    // A sibling's change starts while it runs (and may run on the host between it and its reads).
+    await s.changing("h2", async () => undefined);
+    c.release();
+    await done;
+    // A plan asked for before both ended may take the read; one asked for after may not, nor a read.
+    expect((await s.observe("h2", ID, obs("a"), h.runner, "plan", asked)).stdout).toBe("a after");
+    expect(h.calls).toEqual([]);
+    expect((await s.observe("h2", ID, obs("a"), h.runner, "plan", s.epoch("h2"))).stdout).toBe("a#");
+    expect((await s.observe("h2", ID, obs("b"), h.runner, "read")).stdout).toBe("b#");
+    expect(h.calls).toEqual([["a"], ["b"]]);
+  });
+
+  it("not kept when something else started on the host before its reads were done", async () => {
+    const { s, h } = await learntOnFirstHost();
+    let releaseReads!: () => void;
+    const readsGate = new Promise<void>((r) => (releaseReads = r));
+    const done = s.change("h2", ID, (after) => ({
+      change: Promise.resolve("changed"),
+      after: after.map((o) => readsGate.then(() => ({ ok: true as const, value: { exitCode: 0, stdout: `${o.label} after` } }))),
+    }));
+    await done;
+    const next = s.changing("h2", async () => undefined);
+    releaseReads();
+    await next;
+    expect((await s.observe("h2", ID, obs("a"), h.runner, "read")).stdout).toBe("a#");
+  });
+
+  it("takes over the login's observations waiting to start together: they run after the change, not beside it", async () => {
+    const { s, h } = await learntOnFirstHost();
+    snapshotSettings.gatherMs = 20;
+    const asked = s.epoch("h2");
+    // A sibling's plan, issued a moment before the change: it waits for the host's other reads.
+    const plan = s.observe("h2", ID, obs("b"), h.runner, "plan", asked);
+    const c = heldChange();
+    const done = s.change("h2", ID, c.run);
+    // It goes first, then what the host has not run yet; each once.
+    expect(c.followed).toEqual([["b", "a"]]);
+    c.release();
+    await done;
+    expect((await plan).stdout).toBe("b after");
+    await new Promise((r) => setTimeout(r, 40));
+    expect(h.calls).toEqual([]);
+  });
+
+  it("runs again after the change what the caller asks for (then), even a read the host has run, for its next plan", async () => {
+    const { s, h } = await learntOnFirstHost();
+    // A batch read "a" and "b" on h1 and applies there, expecting more members.
+    const c = heldChange();
+    const done = s.change("h1", ID, c.run, [obs("a"), obs("a")]);
+    expect(c.followed).toEqual([["a"]]);
+    c.release();
+    await done;
+    // Its next batch plans from the read taken after the apply: no round trip of its own.
+    expect((await s.observe("h1", ID, obs("a"), h.runner, "plan", s.epoch("h1"))).stdout).toBe("a after");
+    expect(h.calls).toEqual([]);
+  });
+
+  it("a runner that throws at once answers the change and the observations it took over with its error", async () => {
+    const { s, h } = await learntOnFirstHost();
+    snapshotSettings.gatherMs = 20;
+    const plan = s.observe("h2", ID, obs("b"), h.runner, "plan", s.epoch("h2"));
+    const boom = new Error("no channel");
+    await expect(
+      s.change("h2", ID, () => {
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    await expect(plan).rejects.toBe(boom);
+    // Nothing was kept or left waiting: the next plan reads the host.
+    snapshotSettings.gatherMs = 0;
+    expect((await s.observe("h2", ID, obs("b"), h.runner, "plan", s.epoch("h2"))).stdout).toBe("b#");
+  });
+
+  it("brings nothing when off, for another login, or once the host ran what was learnt; a failed read is run again", async () => {
+    const { s, h } = await learntOnFirstHost();
+    snapshotSettings.followChanges = false;
+    const off = heldChange();
+    off.release();
+    await s.change("h2", ID, off.run);
+    expect(off.followed).toEqual([[]]);
+    snapshotSettings.followChanges = true;
+    // Everything learnt has run on h1 through this login; another login has run nothing.
+    const mine = heldChange();
+    mine.release();
+    await s.change("h1", ID, mine.run);
+    const other = heldChange();
+    other.release();
+    await s.change("h1", "another-login", other.run);
+    expect([mine.followed, other.followed]).toEqual([[[]], [["a", "b"]]]);
+    // A read that failed after a change answers a plan that had joined it, then runs again.
+    const failing = heldChange((o) => ({ exitCode: 1, stdout: o.label }));
+    const asked = s.epoch("h3");
+    const done = s.change("h3", ID, failing.run);
+    const joined = s.observe("h3", ID, obs("a"), h.runner, "plan", asked);
+    failing.release();
+    await done;
+    expect((await joined).exitCode).toBe(1);
+    expect((await s.observe("h3", ID, obs("a"), h.runner, "plan", asked)).exitCode).toBe(0);
+    expect(h.calls).toEqual([["a"]]);
+  });
+});

@@ -12,7 +12,7 @@ import { variantOf } from "../host/backend";
 import { joinBatch, type Settled } from "../../../common/batcher";
 import { mergePlans } from "./merge";
 import type { Observed } from "../host/observed";
-import { observe } from "../observe";
+import { observe, observeCommand } from "../observe";
 import { snapshotSettings, type SnapshotUse } from "../../../transport/snapshot";
 import { hostEpoch } from "../../../transport/exec";
 import { announcedChanges } from "../../../common/announced";
@@ -167,7 +167,10 @@ async function convergeBatch(conn: Connection, lane: string, reqs: readonly Requ
     let outcome: "done" | "conflict" = "done";
     if (changing.length > 0) {
       try {
-        outcome = await applyOwn(conn, lane, () => applyPlan(conn, family, mergePlans(o, changing)));
+        // Rules of this host the engine announced and has not sent yet form the next batch: the
+        // host is read again right after this apply, on its channel, for that batch's plan.
+        const then = announcedChanges([NOTRACK_LANE], conn) > 0 ? [observeCommand(family, variantOf(recorded))] : [];
+        outcome = await applyOwn(conn, lane, () => applyPlan(conn, family, mergePlans(o, changing), then));
       } catch (e) {
         if (
           changing.length > 1 &&
