@@ -54,7 +54,8 @@ export interface ExecOptions {
   /**
    * For a change: observations to run on its channel right after it, for the caller's next plans
    * on this host (a batch that expects more members); they count as those a change brings along
-   * (see `snapshot.ts`). Ignored without the host snapshot.
+   * (see `snapshot.ts`). Ignored where a change brings nothing along: without the host snapshot,
+   * with the coalescer, or with a timeout above the default.
    */
   then?: readonly Observation[];
 }
@@ -149,7 +150,12 @@ export function resetSnapshots(): void {
  * says (behind `sudo -n` when its connection asks).
  */
 export function observeDriverLine(lines: readonly string[]): string {
-  return remoteCommandLine({ sudo: false }, ["sh", "-c", OBSERVE_DRIVER, "sh", ...lines]);
+  return driverLine(OBSERVE_DRIVER, lines);
+}
+
+/** A driver that takes its commands' lines as arguments, run as the login (each line says its own sudo). */
+function driverLine(driver: string, lines: readonly string[]): string {
+  return remoteCommandLine({ sudo: false }, ["sh", "-c", driver, "sh", ...lines]);
 }
 
 /** Runs one command now: alone on its channel, or coalesced with others issued together. */
@@ -180,7 +186,7 @@ function changeThenObserve(
       after.forEach((o, i) => void settled(alone(conn, lines[i], { timeoutMs: o.timeoutMs }, o.label)).then((x) => answer(i + 1, x)));
     });
   const run = {
-    line: remoteCommandLine({ sudo: false }, ["sh", "-c", FOLLOWED_CHANGE_DRIVER, "sh", first, ...lines]),
+    line: driverLine(FOLLOWED_CHANGE_DRIVER, [first, ...lines]),
     stdin: change.opts.stdin,
     labels: [change.label, ...after.map((o) => o.label)],
     timeouts: [change.opts.timeoutMs, ...after.map((o) => o.timeoutMs)],

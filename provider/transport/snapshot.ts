@@ -149,6 +149,8 @@ interface Started<R> {
   epoch: number;
   at: number;
   promise: Promise<R>;
+  /** Its answer, once it succeeded. */
+  value?: R;
 }
 
 /** Observations of one identity waiting to start together (see {@link snapshotSettings.gatherMs}). */
@@ -261,11 +263,7 @@ export class HostSnapshots<R extends ObservedResult> {
     if (g.taken) return;
     if (s.gathering.get(who) === g) s.gathering.delete(who);
     const own = [...g.members.entries()].map(([k, m]) => [k, m.obs] as const);
-    const extra = (g.prefetch === "none" ? [] : [...this.learnt.values()])
-      .map((o) => [keptKey(who, o.argv), o] as const)
-      .filter(([k2]) => !g.members.has(k2) && !s.inFlight.has(k2) && !this.keptValue(s, k2))
-      .filter(([k2]) => g.prefetch === "all" || !s.recent.has(k2))
-      .slice(0, snapshotSettings.maxPrefetch);
+    const extra = g.prefetch === "none" ? [] : this.learntFor(s, who, g.members, g.prefetch === "unseen");
     const items = [...own, ...extra];
     const version = s.version;
     const epoch = s.epoch;
@@ -278,32 +276,17 @@ export class HostSnapshots<R extends ObservedResult> {
       outcomes = items.map(() => Promise.resolve({ ok: false as const, error }));
     }
     items.forEach(([k2], i) => {
-      // Settled before any caller resumes: a later call never joins a finished observation.
-      const done = () => {
-        if (s.inFlight.get(k2) === p) s.inFlight.delete(k2);
-      };
-      const forget = () => {
-        if (s.recent.get(k2)?.promise === p) s.recent.delete(k2);
-      };
-      const outcome =
-        outcomes[i] ?? Promise.resolve({ ok: false as const, error: new Error("internal error: an observation gave no result") });
-      const p: Promise<R> = outcome.then(
-        (r) => {
-          done();
-          if (!r.ok || r.value.exitCode !== 0) forget();
-          if (!r.ok) throw r.error;
-          // Kept only when nothing else ran on the host meanwhile, and only a success.
-          if (s.version === version && s.changing === 0 && r.value.exitCode === 0) s.kept.set(k2, { at, value: r.value });
-          return r.value;
+      const { promise: p } = this.track(s, k2, outcomes[i], {
+        begun: { epoch, at },
+        // Kept only when nothing else ran on the host meanwhile.
+        keepable: () => s.version === version && s.changing === 0,
+        keptAt: at,
+        // Settled before any caller resumes: a later call never joins a finished observation.
+        ended: (q) => {
+          if (s.inFlight.get(k2) === q) s.inFlight.delete(k2);
         },
-        (error) => {
-          done();
-          forget();
-          throw error;
-        },
-      );
+      });
       s.inFlight.set(k2, p);
-      s.recent.set(k2, { epoch, at, promise: p });
       const member = g.members.get(k2);
       // A prefetched observation nobody asks for must not surface as an unhandled rejection.
       if (member) member.settle(p);
@@ -359,73 +342,107 @@ export class HostSnapshots<R extends ObservedResult> {
     const wanted = then.map((o) => [keptKey(who, o.argv), o] as const);
     // Each once: what waits, what the caller wants read again, what the host has not run yet.
     const after = snapshotSettings.followChanges
-      ? [...new Map([...asked, ...wanted, ...this.unseen(s, who)].map(([k, o]) => [k, [k, o] as const])).values()]
+      ? [
+          ...new Map(
+            [...asked, ...wanted, ...this.learntFor(s, who, waiting?.members, true)].map(([k, o]) => [k, [k, o] as const]),
+          ).values(),
+        ]
       : [];
     if (after.length === 0) return this.changing(host, () => run([]).change);
     if (waiting) {
       waiting.taken = true;
       s.gathering.delete(who);
     }
-    this.drop(s);
+    // Alone: no other change of this process in flight as it starts, none started before it ends.
     const alone = s.changing === 0;
-    s.changing++;
-    const starts = ++s.starts;
-    const at = performance.now();
+    const starts = s.starts + 1;
     const records: Started<R>[] = [];
     // Set when the change ends alone: the host's version from which its observations may be kept.
     const gate: { keepAt?: number } = {};
     try {
-      let started: ReturnType<FollowedChangeRunner<T, R>>;
-      try {
-        started = run(after.map(([, o]) => o));
-      } catch (error) {
-        // A runner that throws at once answers the change and every observation with its error.
-        started = { change: Promise.reject(error), after: after.map(() => Promise.resolve({ ok: false as const, error })) };
-      }
-      after.forEach(([k], i) => {
-        const outcome =
-          started.after[i] ?? Promise.resolve({ ok: false as const, error: new Error("internal error: an observation gave no result") });
-        const forget = () => {
-          if (s.recent.get(k) === record) s.recent.delete(k);
-        };
-        const promise: Promise<R> = outcome.then(
-          (r) => {
-            if (!r.ok || r.value.exitCode !== 0) forget();
-            if (!r.ok) throw r.error;
-            if (gate.keepAt === s.version && s.changing === 0 && r.value.exitCode === 0)
-              s.kept.set(k, { at: performance.now(), value: r.value });
-            return r.value;
-          },
-          (error) => {
-            forget();
-            throw error;
-          },
-        );
-        // Nobody may ask for it: that must not surface as an unhandled rejection.
-        promise.catch(() => undefined);
-        const record: Started<R> = { epoch: s.epoch, at, promise };
-        records.push(record);
-        s.recent.set(k, record);
-        waiting?.members.get(k)?.settle(promise);
+      return await this.changing(host, () => {
+        const begun = { epoch: s.epoch, at: performance.now() };
+        let started: ReturnType<FollowedChangeRunner<T, R>>;
+        try {
+          started = run(after.map(([, o]) => o));
+        } catch (error) {
+          // A runner that throws at once answers the change and every observation with its error.
+          started = { change: Promise.reject(error), after: after.map(() => Promise.resolve({ ok: false as const, error })) };
+        }
+        after.forEach(([k], i) => {
+          const record = this.track(s, k, started.after[i], { begun, keepable: () => gate.keepAt === s.version && s.changing === 0 });
+          // Nobody may ask for it: that must not surface as an unhandled rejection.
+          record.promise.catch(() => undefined);
+          records.push(record);
+          waiting?.members.get(k)?.settle(record.promise);
+        });
+        return started.change;
       });
-      return await started.change;
     } finally {
-      s.changing--;
-      s.epoch++;
-      this.drop(s);
+      // `changing` has counted the change as completed and dropped what was kept.
       if (alone && s.starts === starts) {
         for (const r of records) r.epoch = s.epoch;
         gate.keepAt = s.version;
+        // What is already done is kept now (the rest when it is done).
+        records.forEach((r, i) => {
+          if (r.value && s.changing === 0) s.kept.set(after[i][0], { at: performance.now(), value: r.value });
+        });
       }
     }
   }
 
-  /** The observations learnt on other hosts that have not started on `s` through `who` in this operation. */
-  private unseen(s: HostState<R>, who: string): (readonly [string, Observation])[] {
-    const gathering = s.gathering.get(who);
+  /**
+   * Records observation `k` as begun (`opts.begun`) in `recent` while it runs: its answer is the
+   * runner's outcome (none is an internal error); it is forgotten from `recent` when it fails, and
+   * kept when it succeeds while `opts.keepable()` holds, as of `opts.keptAt` (default: when it
+   * ends). `opts.ended` runs first as it ends.
+   */
+  private track(
+    s: HostState<R>,
+    k: string,
+    outcome: Promise<ObservationOutcome<R>> | undefined,
+    opts: { begun: { epoch: number; at: number }; keepable: () => boolean; keptAt?: number; ended?: (p: Promise<R>) => void },
+  ): Started<R> {
+    const forget = () => {
+      if (s.recent.get(k) === record) s.recent.delete(k);
+    };
+    const promise: Promise<R> = (
+      outcome ?? Promise.resolve({ ok: false as const, error: new Error("internal error: an observation gave no result") })
+    ).then(
+      (r) => {
+        opts.ended?.(promise);
+        if (!r.ok || r.value.exitCode !== 0) forget();
+        if (!r.ok) throw r.error;
+        if (r.value.exitCode === 0) record.value = r.value;
+        // Only a success is kept.
+        if (opts.keepable() && r.value.exitCode === 0) s.kept.set(k, { at: opts.keptAt ?? performance.now(), value: r.value });
+        return r.value;
+      },
+      (error) => {
+        opts.ended?.(promise);
+        forget();
+        throw error;
+      },
+    );
+    const record: Started<R> = { ...opts.begun, promise };
+    s.recent.set(k, record);
+    return record;
+  }
+
+  /**
+   * What this process learnt, keyed for `who`, that `s` neither holds nor runs now and that is not
+   * in `besides`; with `unseen`, only what has not started there in this operation. At most
+   * {@link snapshotSettings.maxPrefetch}.
+   */
+  private learntFor(
+    s: HostState<R>,
+    who: string,
+    besides: ReadonlyMap<string, unknown> | undefined,
+    unseen: boolean,
+  ): (readonly [string, Observation])[] {
     return [...this.learnt.values()]
       .map((o) => [keptKey(who, o.argv), o] as const)
-      .filter(([k]) => !s.recent.has(k) && !s.inFlight.has(k) && !this.keptValue(s, k) && !gathering?.members.has(k))
+      .filter(([k]) => !besides?.has(k) && !s.inFlight.has(k) && !this.keptValue(s, k) && !(unseen && s.recent.has(k)))
       .slice(0, snapshotSettings.maxPrefetch);
   }
 
